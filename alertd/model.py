@@ -1,0 +1,185 @@
+"""Plain data handed between the stages of the pipeline.
+
+Nothing here has behaviour beyond formatting: sources produce `Sample`s, detectors turn a
+`Batch` into `Scores`, the alert state machine turns scores into `Verdict`s and `Incident`s,
+and the router turns incidents into `Notification`s for the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Mapping
+
+import numpy as np
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def make_labels(mapping: Mapping[str, object] | None) -> Labels:
+    """Labels as a sorted tuple of string pairs (hashable, canonical)."""
+    if not mapping:
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in mapping.items()))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def series_key(name: str, labels: Labels) -> str:
+    """The Prometheus-style text key of a series: `name{a="1",b="2"}`."""
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One observation: a metric name, its labels, a timestamp (epoch s) and a value."""
+
+    name: str
+    labels: Labels
+    ts: float
+    value: float
+
+    @property
+    def key(self) -> str:
+        return series_key(self.name, self.labels)
+
+
+def fingerprint(rule: str, labels: Labels) -> str:
+    """Stable hash of a rule name and a series' labels: one open incident per value."""
+    payload = json.dumps([rule, list(labels)], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class Status(IntEnum):
+    """What a detector could say about one point."""
+
+    OK = 0
+    ANOMALOUS = 1
+    WARMING_UP = 2  # not enough history yet: no verdict
+    SKIPPED = 3  # the point itself is unusable (NaN, duplicate timestamp, ...)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The input of one `Detector.score` call: the current point of n series of a rule.
+
+    `history` holds up to `window` earlier values per series, oldest first, NaN-padded on
+    the left where a series has fewer; `history_ts` holds their timestamps. Everything a
+    detector may look at is here, so a score at time t can only use points up to t.
+    """
+
+    keys: list[str]
+    labels: list[Labels]
+    ts: np.ndarray  # (n,) timestamp of the current point
+    values: np.ndarray  # (n,) current value
+    history: np.ndarray  # (n, window) earlier values, oldest first
+    history_ts: np.ndarray  # (n, window)
+    seen: np.ndarray  # (n,) points seen so far per series, the current one included
+    was_anomalous: np.ndarray  # (n,) bool: the previous verdict of this series
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A detector's answer for a `Batch`, one entry per series, as arrays.
+
+    `score` is calibrated into [0, 1] (NaN where there is no verdict); `threshold` is in the
+    same units; `lower`/`upper` are the expected range of the value (NaN if unknown);
+    `context` optionally names what the point was compared with ("for Tue 14:00").
+    """
+
+    status: np.ndarray  # (n,) int8 of Status
+    score: np.ndarray  # (n,) float
+    threshold: np.ndarray  # (n,) float
+    lower: np.ndarray  # (n,) float
+    upper: np.ndarray  # (n,) float
+    context: list[str] | None = None
+
+    @classmethod
+    def empty(cls, n: int) -> "Scores":
+        nan = np.full(n, np.nan)
+        return cls(np.full(n, Status.WARMING_UP, dtype=np.int8), nan, nan.copy(), nan.copy(), nan.copy())
+
+
+def _fmt(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "?"
+    if abs(x) >= 100 or x == int(x):
+        return f"{x:.0f}"
+    if abs(x) >= 1:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The explained judgement of one point of one series, as notifications show it."""
+
+    rule: str
+    key: str
+    labels: Labels
+    ts: float
+    value: float
+    status: Status
+    score: float
+    threshold: float
+    lower: float
+    upper: float
+    reason: str
+
+    @classmethod
+    def from_scores(cls, rule: str, batch: Batch, scores: Scores, i: int, metric: str) -> "Verdict":
+        value = float(batch.values[i])
+        lo, hi = float(scores.lower[i]), float(scores.upper[i])
+        score, thr = float(scores.score[i]), float(scores.threshold[i])
+        where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
+        expected = f", expected {_fmt(lo)}-{_fmt(hi)}{where}" if np.isfinite(lo) or np.isfinite(hi) else ""
+        reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
+        return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
+                   Status(int(scores.status[i])), score, thr, lo, hi, reason)
+
+
+@dataclass
+class Incident:
+    """One open (or closed) problem: a rule firing for one series (one fingerprint)."""
+
+    fingerprint: str
+    rule: str
+    labels: dict[str, str]
+    state: str  # pending | firing | resolved
+    severity: str
+    started_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    count: int = 0
+    last_value: float | None = None
+    peak_score: float | None = None
+    reason: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a notifier sends: one state change of one incident (or of a group).
+
+    `kind` is "firing" or "resolved" (later issues add more). `idempotency_key` is stable for
+    one state change, so at-least-once delivery can be de-duplicated by receivers.
+    """
+
+    receiver: str
+    kind: str
+    idempotency_key: str
+    incidents: tuple[Incident, ...]
+    title: str
+    text: str
+    created_at: float
