@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from typing import Mapping
 
@@ -165,7 +165,16 @@ class Incident:
     peak_score: float | None = None
     reason: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
+    ok_since: float | None = None  # first normal point while firing (for clear_for)
     id: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Incident":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -183,3 +192,14 @@ class Notification:
     title: str
     text: str
     created_at: float
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["incidents"] = [i.as_dict() for i in self.incidents]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Notification":
+        data = dict(data)
+        data["incidents"] = tuple(Incident.from_dict(i) for i in data["incidents"])
+        return cls(**data)

@@ -225,10 +225,15 @@ def convert(hint, value, where: Where):
     raise Invalid(f"cannot check values of type {hint!r}")
 
 
+def yaml_key(f: dataclasses.Field) -> str:
+    """The key users write for a field: `field(metadata={"key": "for"})` renames `for_`."""
+    return f.metadata.get("key", f.name)
+
+
 def fields_of(cls) -> dict[str, Any]:
-    """Field name -> resolved type hint of a dataclass (init fields only)."""
+    """YAML key -> resolved type hint of a dataclass (init fields only)."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    return {yaml_key(f): hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
 def build(cls, value, where: Where, *, ignore: frozenset[str] = frozenset(), extra_keys=()):
@@ -255,17 +260,18 @@ def build(cls, value, where: Where, *, ignore: frozenset[str] = frozenset(), ext
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        line = value.line_of(f.name) if isinstance(value, YamlMap) else None
-        sub = where.child(f.name, line)
-        if f.name not in value:
+        key = yaml_key(f)
+        line = value.line_of(key) if isinstance(value, YamlMap) else None
+        sub = where.child(key, line)
+        if key not in value:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                where.error(f'the required key "{f.name}" is missing; add it '
-                            f"({_type_name(hints[f.name])})")
+                where.error(f'the required key "{key}" is missing; add it '
+                            f"({_type_name(hints[key])})")
                 ok = False
             continue
         before = len(where.problems)
         try:
-            kwargs[f.name] = convert(hints[f.name], value[f.name], sub)
+            kwargs[f.name] = convert(hints[key], value[key], sub)
         except Invalid as exc:
             sub.error(str(exc))
         if len(where.problems) > before:

@@ -1,0 +1,383 @@
+"""`alertd.yaml` -> validated, frozen config objects, or every error at once.
+
+`load_config(path, registry)` parses with a safe YAML loader that keeps line numbers, checks
+the core keys with `alertd.schema`, checks each plugin's parameters against its `Params`
+dataclass, resolves cross references (rule -> source, route -> receiver) and raises
+`ConfigError` listing one sentence per problem: `file:line: key: what is wrong; what to do`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .matchers import Selector, parse_matchers, parse_selector
+from .schema import (ConfigError, Duration, Invalid, Problem, Where, build, convert,
+                     fields_of, suggest)
+from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
+
+
+# -- the sections as users write them (core keys only; plugin keys are checked apart) --------
+@dataclass(frozen=True)
+class SourceCore:
+    type: str
+    every: Duration | None = None
+    cron: str | None = None
+    jitter: Duration = Duration(0)
+    timeout: Duration = Duration(30)
+    backfill: bool = True
+
+
+@dataclass(frozen=True)
+class DetectorCore:
+    type: str
+
+
+@dataclass(frozen=True)
+class NotifierCore:
+    type: str
+    if_env: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleCore:
+    name: str
+    source: str
+    series: str
+    detector: Any
+    for_: Duration = field(default=Duration(0), metadata={"key": "for"})
+    clear_for: Duration = Duration(0)
+    severity: str = "warning"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteCore:
+    receiver: str | None = None
+    match: dict[str, str] = field(default_factory=dict)
+    match_re: dict[str, str] = field(default_factory=dict)
+    matchers: list[str] = field(default_factory=list)
+    continue_: bool = field(default=False, metadata={"key": "continue"})
+    routes: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TopCore:
+    store: str = "alertd.db"
+    plugin_dirs: list[str] = ("plugins",)
+    retention: Duration = Duration(7 * 86400)
+    sources: dict[str, Any] = field(default_factory=dict)
+    rules: list[Any] = field(default_factory=list)
+    routes: Any = None
+    receivers: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the validated config -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceConfig:
+    """A named source: its plugin type, schedule and validated plugin params."""
+
+    name: str
+    type: str
+    every: float | None
+    cron: str | None
+    jitter: float
+    timeout: float
+    backfill: bool
+    params: Any
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    type: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A rule: which series of which source, scored by which detector, and alert timing."""
+
+    name: str
+    source: str
+    series: Selector
+    detector: DetectorConfig
+    for_: float
+    clear_for: float
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    """One integration of a receiver; `enabled` is False when its `if_env` is unset."""
+
+    type: str
+    params: Any
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """A node of the route tree (children inherit the receiver when they set none)."""
+
+    receiver: str
+    matchers: tuple
+    continue_: bool
+    routes: tuple["RouteConfig", ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated config. `secrets` are values never to be printed or logged."""
+
+    path: str
+    store: str
+    plugin_dirs: tuple[str, ...]
+    retention: float
+    sources: dict[str, SourceConfig]
+    rules: tuple[RuleConfig, ...]
+    routes: RouteConfig
+    receivers: dict[str, tuple[NotifierConfig, ...]]
+    secrets: frozenset[str] = frozenset()
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.path).resolve().parent
+
+    def store_path(self) -> Path:
+        path = Path(self.store)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+# -- loading --------------------------------------------------------------------------------
+def read_config_file(path: str | os.PathLike):
+    """Return the raw YAML mapping of a config file, or raise ConfigError with one problem."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, "(file)", "the config file does not exist; pass "
+                                   "-c PATH or create it (see the README)")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(path, 0, "(file)", f"the config file cannot be read: {exc}")]) from None
+    try:
+        raw = load_yaml(text, path)
+    except YamlSyntaxError as exc:
+        raise ConfigError([Problem(path, exc.line, "(syntax)",
+                                   f"the file is not valid YAML: {exc.problem}; fix the syntax near that line")]) from None
+    if raw is None:
+        raw = YamlMap()
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(path, 1, "(top level)", "the file must be a mapping of keys "
+                                   "such as sources, rules, receivers")])
+    return raw
+
+
+def plugin_dirs_of(raw) -> tuple[str, ...]:
+    """The plugin_dirs of a raw config (needed before plugins can be checked)."""
+    dirs = raw.get("plugin_dirs", ("plugins",)) if isinstance(raw, dict) else ("plugins",)
+    if isinstance(dirs, str):
+        return (dirs,)
+    return tuple(str(d) for d in dirs or ())
+
+
+def _subset(mapping, keys) -> YamlMap:
+    out = YamlMap((k, v) for k, v in mapping.items() if k in keys)
+    out.line = getattr(mapping, "line", 0)
+    out.key_lines = getattr(mapping, "key_lines", {})
+    return out
+
+
+def build_plugin(registry, kind: str, core_cls, mapping, where: Where):
+    """Validate a `{type: X, <core keys>, <plugin params>}` mapping; returns (core, params)."""
+    if not isinstance(mapping, dict):
+        where.error(f"expected a mapping with a type key, got {mapping!r}")
+        return None, None
+    core_keys = set(fields_of(core_cls))
+    type_name = mapping.get("type")
+    cls = None
+    if type_name is None:
+        where.error(f'the required key "type" is missing; add one of the {kind} types: '
+                    + ", ".join(registry.names(kind)))
+    elif not isinstance(type_name, str) or registry.get(kind, type_name) is None:
+        where.child("type", mapping.line_of("type") if isinstance(mapping, YamlMap) else None).error(
+            f'unknown {kind} type "{type_name}"{suggest(type_name, registry.names(kind))}')
+    else:
+        cls = registry.get(kind, type_name)
+    core = build(core_cls, _subset(mapping, core_keys), where) if type_name is not None else None
+    if cls is None:
+        return core, None
+    plugin_part = _subset(mapping, set(mapping) - core_keys)
+    params = build(cls.Params, plugin_part, where, extra_keys=core_keys)
+    return core, params
+
+
+def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
+    core = build(RuleCore, raw_rule, where)
+    if core is None:
+        return None
+    if core.source not in sources:
+        where.child("source", raw_rule.line_of("source")).error(
+            f'the rule names the source "{core.source}", which is not defined under sources'
+            f"{suggest(core.source, sources)}")
+    try:
+        selector = parse_selector(core.series)
+    except ValueError as exc:
+        where.child("series", raw_rule.line_of("series")).error(str(exc))
+        selector = None
+    dwhere = where.child("detector", raw_rule.line_of("detector"))
+    det_core, det_params = build_plugin(registry, "detector", DetectorCore, core.detector, dwhere)
+    if selector is None or det_params is None:
+        return None
+    return RuleConfig(core.name, core.source, selector, DetectorConfig(det_core.type, det_params),
+                      float(core.for_), float(core.clear_for), core.severity, core.labels,
+                      core.annotations)
+
+
+def _build_route(raw, where: Where, receivers, parent_receiver: str | None, top=False):
+    core = build(RouteCore, raw, where)
+    if core is None:
+        return None
+    receiver = core.receiver or parent_receiver
+    if receiver is None:
+        where.error('the route has no receiver and none to inherit; add "receiver"')
+    elif receiver not in receivers:
+        line = raw.line_of("receiver") if isinstance(raw, YamlMap) else None
+        where.child("receiver", line).error(
+            f'the route names the receiver "{receiver}", which is not defined under receivers'
+            f"{suggest(receiver, receivers)}")
+    matchers = []
+    try:
+        matchers += [m for k, v in core.match.items() for m in parse_matchers(f'{k}="{_q(v)}"')]
+        matchers += [m for k, v in core.match_re.items() for m in parse_matchers(f'{k}=~"{_q(v)}"')]
+        for text in core.matchers:
+            matchers += parse_matchers(text)
+    except ValueError as exc:
+        where.error(str(exc))
+    children = []
+    raw_children = raw.get("routes") or [] if isinstance(raw, dict) else []
+    for i, child in enumerate(raw_children):
+        line = raw_children.line_of(i) if isinstance(raw_children, YamlList) else None
+        built = _build_route(child, where.child("routes").item(i, line), receivers, receiver)
+        if built is not None:
+            children.append(built)
+    if top and matchers:
+        where.error("the top-level route matches everything; move match/matchers to a child route")
+    return RouteConfig(receiver or "", tuple(matchers), core.continue_, tuple(children))
+
+
+def _q(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
+    """Load and validate a config file; raise ConfigError listing every problem."""
+    path = str(path)
+    raw = read_config_file(path)
+    where = Where(path, getattr(raw, "line", 1), "")
+    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention"}), where,
+                extra_keys=fields_of(TopCore))
+    for key in raw:
+        if key not in fields_of(TopCore):
+            where.child(str(key), raw.line_of(key)).error(
+                f'unknown key "{key}"{suggest(key, fields_of(TopCore))}')
+
+    sources: dict[str, SourceConfig] = {}
+    raw_sources = raw.get("sources") or YamlMap()
+    swhere = where.child("sources", raw.line_of("sources"))
+    if not isinstance(raw_sources, dict):
+        swhere.error("expected a mapping of source names to source settings")
+        raw_sources = {}
+    for name, spec in raw_sources.items():
+        sub = swhere.child(str(name), raw_sources.line_of(name))
+        core, params = build_plugin(registry, "source", SourceCore, spec, sub)
+        if core is None or params is None:
+            continue
+        if core.every is None and core.cron is None:
+            sub.error('the source has no schedule; add "every: 30s" or "cron: \'*/5 * * * *\'"')
+            continue
+        if core.every is not None and core.cron is not None:
+            sub.error('the source has both "every" and "cron"; keep one of them')
+            continue
+        if core.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+            try:
+                CronTrigger.from_crontab(core.cron)
+            except ValueError as exc:
+                sub.child("cron", spec.line_of("cron")).error(
+                    f'"{core.cron}" is not a crontab expression ({exc}); write five fields like "*/5 * * * *"')
+                continue
+        if core.every is not None and core.every <= 0:
+            sub.child("every", spec.line_of("every")).error("the interval must be more than 0s")
+            continue
+        sources[str(name)] = SourceConfig(str(name), core.type, core.every, core.cron,
+                                          float(core.jitter), float(core.timeout), core.backfill, params)
+
+    receivers: dict[str, tuple[NotifierConfig, ...]] = {}
+    raw_receivers = raw.get("receivers") or YamlMap()
+    rwhere = where.child("receivers", raw.line_of("receivers"))
+    if not isinstance(raw_receivers, dict):
+        rwhere.error("expected a mapping of receiver names to lists of integrations")
+        raw_receivers = {}
+    env = os.environ if environ is None else environ
+    for name, items in raw_receivers.items():
+        sub = rwhere.child(str(name), raw_receivers.line_of(name))
+        if isinstance(items, dict):
+            items = YamlList([items])
+        if not isinstance(items, list):
+            sub.error("expected a list of integrations such as [{type: console}]")
+            continue
+        built = []
+        for i, spec in enumerate(items):
+            isub = sub.item(i, items.line_of(i) if isinstance(items, YamlList) else None)
+            enabled = True
+            if isinstance(spec, dict) and spec.get("if_env") and not env.get(str(spec["if_env"])):
+                enabled = False  # disabled: skip checking values that need the missing variable
+                if registry.get("notifier", spec.get("type")) is None:
+                    build_plugin(registry, "notifier", NotifierCore, spec, isub)
+                built.append(NotifierConfig(str(spec.get("type")), None, False))
+                continue
+            core, params = build_plugin(registry, "notifier", NotifierCore, spec, isub)
+            if core is not None and params is not None:
+                built.append(NotifierConfig(core.type, params, enabled))
+        receivers[str(name)] = tuple(built)
+
+    rules: list[RuleConfig] = []
+    raw_rules = raw.get("rules") or YamlList()
+    rlwhere = where.child("rules", raw.line_of("rules"))
+    if not isinstance(raw_rules, list):
+        rlwhere.error("expected a list of rules")
+        raw_rules = []
+    seen_names: set[str] = set()
+    for i, raw_rule in enumerate(raw_rules):
+        sub = rlwhere.item(i, raw_rules.line_of(i) if isinstance(raw_rules, YamlList) else None)
+        name = raw_rule.get("name") if isinstance(raw_rule, dict) else None
+        if isinstance(name, str):
+            sub = Where(sub.file, sub.line, f"rules[{name}]", sub.problems, sub.secrets)
+            if name in seen_names:
+                sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
+            seen_names.add(name)
+        rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems))
+        if rule is not None:
+            rules.append(rule)
+
+    raw_routes = raw.get("routes")
+    routes = None
+    if raw_routes is None:
+        if receivers:
+            routes = RouteConfig(next(iter(receivers)), (), False, ())
+        elif rules:
+            where.error('there are rules but no receivers; add a "receivers" section '
+                        "(for example console: [{type: console}])")
+    else:
+        routes = _build_route(raw_routes, where.child("routes", raw.line_of("routes")),
+                              receivers, None, top=True)
+
+    if where.problems:
+        raise ConfigError(sorted(where.problems, key=lambda p: p.line))
+    return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
+                  tuple(rules), routes, receivers, frozenset(where.secrets))

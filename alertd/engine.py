@@ -1,0 +1,191 @@
+"""The tick: samples -> store -> detectors -> alert states -> outbox.
+
+`Engine.ingest(source, samples)` is everything one poll causes, in one transaction: unusable
+samples are dropped (counted, logged with the source name), the rest are stored, every rule
+of that source scores its series in one batched detector call, the alert tracker turns the
+explained verdicts into incident changes, and the router's notifications are committed to
+the outbox. Delivery happens later, in `dispatch`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .alerts import AlertTracker, Transition
+from .base import PluginContext
+from .model import Sample, Status, Verdict, fingerprint
+from .router import Router
+from .windows import SeriesWindows
+
+
+@dataclass
+class TickResult:
+    """What one `ingest` did, for logs, tests and benchmarks."""
+
+    stored: int = 0
+    skipped: int = 0
+    scored: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+    notifications: int = 0
+
+
+class RuleRuntime:
+    """A rule with its detector instance and the history buffers of its series."""
+
+    def __init__(self, rule, detector):
+        self.rule = rule
+        self.detector = detector
+        self.windows = SeriesWindows(max(detector.window, 1))
+        self.fingerprints: list[str] = []
+        self._matches: dict[str, bool] = {}
+
+    def matches(self, sample: Sample) -> bool:
+        hit = self._matches.get(sample.key)
+        if hit is None:
+            hit = self._matches[sample.key] = self.rule.series.matches(sample.name, dict(sample.labels))
+        return hit
+
+
+def _usable(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Engine:
+    """Runs ticks for every source against the rules that read it."""
+
+    def __init__(self, config, registry, store, clock, metrics, log, integrations=None):
+        self.config, self.store, self.clock, self.metrics, self.log = config, store, clock, metrics, log
+        self.rules_by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
+        for rule in config.rules:
+            cls = registry.get("detector", rule.detector.type)
+            ctx = PluginContext(name=rule.name, now=clock.now, log=log.bind(rule=rule.name), store=store)
+            self.rules_by_source[rule.source].append(RuleRuntime(rule, cls(rule.detector.params, ctx)))
+        self.tracker = AlertTracker(store.incidents.open())
+        self.router = Router(config.routes)
+        self.integrations = integrations if integrations is not None else {
+            name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
+            for name, items in config.receivers.items()}
+
+    # -- cleaning ---------------------------------------------------------------------------
+    def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
+        good, bad = [], []
+        for s in samples or ():
+            if isinstance(s, Sample) and _usable(s.value) and _usable(s.ts):
+                good.append(s)
+            else:
+                bad.append(s)
+        if bad:
+            reason = "not_a_sample" if not isinstance(bad[0], Sample) else "bad_value"
+            self.metrics.samples_skipped.labels(source, reason).inc(len(bad))
+            excerpt = repr(bad[0].value if isinstance(bad[0], Sample) else bad[0])[:80]
+            self.log.warning("samples_skipped", source=source, count=len(bad), reason=reason,
+                             excerpt=excerpt)
+        return good, len(bad)
+
+    # -- the tick ---------------------------------------------------------------------------
+    def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
+        """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
+        started = time.perf_counter()
+        good, skipped = self._clean(source, samples)
+        result = TickResult(skipped=skipped)
+        runtimes = self.rules_by_source.get(source, [])
+        per_rule = [(rt, [s for s in good if rt.matches(s)]) for rt in runtimes]
+        for rt, matched in per_rule:
+            self._seed_new(rt, matched)
+        with self.store.atomic():
+            self.store.samples.append(good, source)
+            result.stored = len(good)
+            for rt, matched in per_rule:
+                if matched:
+                    self._evaluate(rt, matched, result, alerts)
+        self.metrics.source_samples.labels(source).inc(len(good))
+        self.metrics.tick_seconds.labels(source).observe(time.perf_counter() - started)
+        self.metrics.last_tick.set(self.clock.now())
+        return result
+
+    def _seed_new(self, rt: RuleRuntime, samples: list[Sample]) -> None:
+        new = {s.key: s for s in samples if s.key not in rt.windows.rows}
+        if not new:
+            return
+        before = min(s.ts for s in new.values())
+        stored = self.store.samples.recent(list(new), rt.windows.window, before=before)
+        for key, s in new.items():
+            row = rt.windows.add(key, s.labels)
+            rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
+            rt.windows.active[row] = self.tracker.is_open(rt.fingerprints[row])
+            if key in stored:
+                rt.windows.seed(row, *stored[key])
+
+    def _layers(self, rt: RuleRuntime, samples: list[Sample]):
+        """Split samples into batches with at most one point per series, in time order."""
+        by_row: dict[int, list[Sample]] = defaultdict(list)
+        for s in samples:
+            by_row[rt.windows.rows[s.key]].append(s)
+        depth = max(len(v) for v in by_row.values())
+        if depth == 1:
+            rows = np.fromiter(by_row.keys(), dtype=np.int64, count=len(by_row))
+            ts = np.fromiter((v[0].ts for v in by_row.values()), dtype=float, count=len(by_row))
+            vals = np.fromiter((v[0].value for v in by_row.values()), dtype=float, count=len(by_row))
+            yield rows, ts, vals
+            return
+        for items in by_row.values():
+            items.sort(key=lambda s: s.ts)
+        for k in range(depth):
+            layer = [(r, v[k]) for r, v in by_row.items() if len(v) > k]
+            yield (np.array([r for r, _ in layer], dtype=np.int64),
+                   np.array([s.ts for _, s in layer], dtype=float),
+                   np.array([s.value for _, s in layer], dtype=float))
+
+    def _evaluate(self, rt: RuleRuntime, samples: list[Sample], result: TickResult, alerts: bool) -> None:
+        win = rt.windows
+        for rows, ts, values in self._layers(rt, samples):
+            fresh = ts > win.last_ts[rows]  # duplicate or out-of-order points are skipped
+            if not fresh.all():
+                self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(int((~fresh).sum()))
+                rows, ts, values = rows[fresh], ts[fresh], values[fresh]
+                if not len(rows):
+                    continue
+            if not alerts:
+                win.push(rows, ts, values)
+                continue
+            batch = win.batch(rows, ts, values)
+            started = time.perf_counter()
+            try:
+                scores = rt.detector.score(batch)
+            except Exception as exc:  # a detector bug must not stop the tick
+                self.metrics.detector_errors.labels(rt.rule.name).inc()
+                self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+                win.push(rows, ts, values)
+                continue
+            self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
+            status = np.asarray(scores.status)
+            win.push(rows, ts, values, status)
+            result.scored += len(rows)
+            for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
+                self._alert(rt, batch, scores, int(i), int(rows[i]), result)
+
+    def _alert(self, rt, batch, scores, i: int, row: int, result: TickResult) -> None:
+        verdict = Verdict.from_scores(rt.rule.name, batch, scores, i, batch.keys[i].split("{")[0])
+        fp = rt.fingerprints[row]
+        incident, transition = self.tracker.observe(rt.rule, verdict, fp)
+        if incident is None:
+            return
+        self.store.incidents.save(incident)
+        rt.windows.active[row] = self.tracker.is_open(fp)
+        if transition is None:
+            return
+        transition.incident.id = incident.id
+        result.transitions.append(transition)
+        self.metrics.incident_transitions.labels(rt.rule.name, incident.severity, transition.kind).inc()
+        self.log.info(f"incident_{'fired' if transition.kind == 'firing' else transition.kind}",
+                      rule=rt.rule.name, fingerprint=fp, incident=incident.id,
+                      labels=incident.labels, reason=incident.reason)
+        now = self.clock.now()
+        for note in self.router.route(transition, now):
+            targets = self.integrations.get(note.receiver, [])
+            result.notifications += len(self.store.outbox.enqueue(note, targets, now))

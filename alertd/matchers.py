@@ -1,0 +1,111 @@
+"""Label matchers as Prometheus and Alertmanager write them.
+
+`parse_matcher('provider=~"adyen|stripe"')` -> Matcher; `parse_selector('orders{region!="eu"}')`
+-> Selector. Regexes are fully anchored, as in Alertmanager. Errors raise ValueError with a
+sentence naming the exact token.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+OPS = ("=~", "!~", "!=", "=")
+_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_MATCHER = re.compile(rf'\s*({_NAME})\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^,}}]*?)\s*(?:,|$)')
+_SELECTOR = re.compile(rf"^\s*({_NAME}(?::{_NAME})*)?\s*(?:\{{(.*)\}})?\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One label condition: `name op value`, op one of =, !=, =~, !~ (regexes anchored)."""
+
+    name: str
+    op: str
+    value: str
+    regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def make(cls, name: str, op: str, value: str) -> "Matcher":
+        if op not in OPS:
+            raise ValueError(f'"{op}" is not a matcher operator; use one of =, !=, =~, !~')
+        regex = None
+        if op in ("=~", "!~"):
+            try:
+                regex = re.compile(f"^(?:{value})$")
+            except re.error as exc:
+                raise ValueError(f'the regex "{value}" of label "{name}" is invalid: {exc}') from None
+        return cls(name, op, value, regex)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        hit = self.regex.match(actual) is not None
+        return hit if self.op == "=~" else not hit
+
+    def __str__(self) -> str:
+        value = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.name}{self.op}"{value}"'
+
+
+def _unquote(raw: str) -> str:
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    return raw
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse one matcher such as `severity="critical"` or `provider=~adyen|stripe`."""
+    match = re.fullmatch(rf'\s*({_NAME})\s*(=~|!~|!=|=)\s*(.*?)\s*', text, re.S)
+    if not match:
+        raise ValueError(f'"{text}" is not a matcher; write label=value, label!=value, '
+                         'label=~regex or label!~regex')
+    return Matcher.make(match.group(1), match.group(2), _unquote(match.group(3)))
+
+
+def parse_matchers(text: str) -> tuple[Matcher, ...]:
+    """Parse a comma-separated list, with or without surrounding braces."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    out, pos = [], 0
+    while pos < len(text.rstrip()):
+        match = _MATCHER.match(text, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f'"{text[pos:].strip()}" is not a matcher; write label=value, '
+                             'label!=value, label=~regex or label!~regex')
+        out.append(Matcher.make(match.group(1), match.group(2), _unquote(match.group(3))))
+        pos = match.end()
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A series selector: an optional metric name and label matchers."""
+
+    name: str | None
+    matchers: tuple[Matcher, ...] = ()
+
+    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
+        if self.name is not None and name != self.name:
+            return False
+        return all(m.matches(labels) for m in self.matchers)
+
+    def __str__(self) -> str:
+        inner = ",".join(str(m) for m in self.matchers)
+        return f"{self.name or ''}{{{inner}}}" if inner else (self.name or "{}")
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse `metric{label="v",other=~"re"}`, `metric`, or `{label="v"}`."""
+    match = _SELECTOR.match(text or "")
+    if not match or (match.group(1) is None and match.group(2) is None):
+        raise ValueError(f'"{text}" is not a series selector; write metric_name or '
+                         'metric_name{label="value"}')
+    matchers = parse_matchers(match.group(2)) if match.group(2) else ()
+    return Selector(match.group(1), matchers)

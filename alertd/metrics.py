@@ -1,0 +1,39 @@
+"""The daemon's Prometheus metrics, in a registry of its own (one per daemon or test)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Counters and gauges that /metrics exposes; every stage gets the same instance."""
+
+    def __init__(self):
+        r = self.registry = CollectorRegistry()
+        self.source_polls = Counter("alertd_source_polls_total", "Polls per source", ["source"], registry=r)
+        self.source_samples = Counter("alertd_source_samples_total", "Samples collected per source",
+                                      ["source"], registry=r)
+        self.source_errors = Counter("alertd_source_errors_total", "Failed polls per source and reason",
+                                     ["source", "reason"], registry=r)
+        self.samples_skipped = Counter("alertd_samples_skipped_total",
+                                       "Samples dropped before detection, by reason",
+                                       ["source", "reason"], registry=r)
+        self.detector_errors = Counter("alertd_detector_errors_total", "Detector calls that raised",
+                                       ["rule"], registry=r)
+        self.detector_seconds = Histogram("alertd_detector_seconds", "Time to score one rule's batch",
+                                          ["rule"], registry=r,
+                                          buckets=(.0005, .001, .005, .01, .05, .1, .5, 1, 5))
+        self.incident_transitions = Counter("alertd_incident_transitions_total",
+                                            "Incident state changes", ["rule", "severity", "to"],
+                                            registry=r)
+        self.notifications_sent = Counter("alertd_notifications_sent_total", "Delivered notifications",
+                                          ["receiver", "notifier"], registry=r)
+        self.notifications_failed = Counter("alertd_notifications_failed_total",
+                                            "Failed delivery attempts", ["receiver", "notifier", "reason"],
+                                            registry=r)
+        self.outbox_depth = Gauge("alertd_outbox_pending", "Notifications waiting in the outbox", registry=r)
+        self.tick_seconds = Histogram("alertd_tick_seconds", "Time of one tick (store, detect, alert)",
+                                      ["source"], registry=r,
+                                      buckets=(.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 10))
+        self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
+                               registry=r)

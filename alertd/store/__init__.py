@@ -1,0 +1,57 @@
+"""The SQLite store: one file, WAL, migrations, writes grouped in transactions.
+
+`Store(path)` opens (and migrates) the database and offers one object per concern:
+`samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
+they are sent) and `kv` (small named values). SQL lives in these modules only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import sqlite_utils
+
+from .incidents import IncidentStore
+from .migrations import migrations
+from .outbox import Outbox
+from .samples import SampleStore
+
+
+class Store:
+    """The daemon's durable state in one SQLite file."""
+
+    def __init__(self, path: str | Path = ":memory:"):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.enable_wal()
+        else:
+            self.db = sqlite_utils.Database(memory=True)
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(self.db)
+        self.samples = SampleStore(self.db)
+        self.incidents = IncidentStore(self.db)
+        self.outbox = Outbox(self.db)
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """One transaction: everything inside commits together or not at all."""
+        with self.db.atomic():
+            yield
+
+    def get_kv(self, key: str, default=None):
+        row = self.db["kv"].get(key) if self._has_kv(key) else None
+        return json.loads(row["value"]) if row else default
+
+    def set_kv(self, key: str, value) -> None:
+        self.db["kv"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    def _has_kv(self, key: str) -> bool:
+        return self.db["kv"].count_where("key = ?", [key]) > 0
+
+    def close(self) -> None:
+        self.db.close()

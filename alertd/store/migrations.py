@@ -1,0 +1,32 @@
+"""Schema migrations of the store (sqlite-utils `Migrations`): append, never edit."""
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("alertd")
+
+
+@migrations()
+def m001_initial(db):
+    db["series"].create({"id": int, "key": str, "name": str, "labels": str, "source": str,
+                         "first_ts": float}, pk="id")
+    db["series"].create_index(["key"], unique=True)
+    db["samples"].create({"series_id": int, "ts": float, "value": float})
+    db["samples"].create_index(["series_id", "ts"])
+    db["samples"].create_index(["ts"])
+    db["incidents"].create({
+        "id": int, "fingerprint": str, "rule": str, "labels": str, "state": str,
+        "severity": str, "started_at": float, "fired_at": float, "resolved_at": float,
+        "ok_since": float, "count": int, "last_value": float, "peak_score": float,
+        "reason": str, "annotations": str,
+    }, pk="id")
+    db["incidents"].create_index(["fingerprint"])
+    db["incidents"].create_index(["state"])
+    db["outbox"].create({
+        "id": int, "idempotency_key": str, "receiver": str, "integration": int,
+        "notifier": str, "kind": str, "payload": str, "created_at": float, "status": str,
+        "attempts": int, "next_attempt_at": float, "sent_at": float, "last_error": str,
+        "answer": str,
+    }, pk="id", defaults={"status": "pending", "attempts": 0})
+    db["outbox"].create_index(["idempotency_key", "receiver", "integration"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
+    db["kv"].create({"key": str, "value": str}, pk="key")
