@@ -278,7 +278,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem."""
     path = str(path)
     raw = read_config_file(path)
-    where = Where(path, getattr(raw, "line", 1), "")
+    where = Where(path, getattr(raw, "line", 1), "", environ=environ)
     top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention"}), where,
                 extra_keys=fields_of(TopCore))
     for key in raw:
@@ -357,7 +357,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         sub = rlwhere.item(i, raw_rules.line_of(i) if isinstance(raw_rules, YamlList) else None)
         name = raw_rule.get("name") if isinstance(raw_rule, dict) else None
         if isinstance(name, str):
-            sub = Where(sub.file, sub.line, f"rules[{name}]", sub.problems, sub.secrets)
+            sub = sub.at(sub.line, f"rules[{name}]")
             if name in seen_names:
                 sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
             seen_names.add(name)

@@ -33,6 +33,7 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
+                re.compile(value)  # report errors at positions the user can see
                 regex = re.compile(f"^(?:{value})$")
             except re.error as exc:
                 raise ValueError(f'the regex "{value}" of label "{name}" is invalid: {exc}') from None

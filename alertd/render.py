@@ -90,6 +90,8 @@ def body_lines(n: Notification) -> list[str]:
         return n.text.splitlines() or [title(n)]
     lines: list[str] = []
     for inc, line in zip(n.incidents, tagged_lines(n)):
+        if lines:
+            lines.append("")
         lines.append(line)
         if inc.severity:
             lines.append(f"  severity: {inc.severity}")

@@ -30,6 +30,9 @@ class Duration(float):
 class Secret(str):
     """Type hint marker: a string that must never be logged or printed (redacted)."""
 
+    def __repr__(self) -> str:
+        return "'***'"
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -61,13 +64,17 @@ class Where:
     key: str
     problems: list[Problem] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    environ: dict | None = None  # None: os.environ
+
+    def at(self, line: int | None, key: str) -> "Where":
+        """The same file, problems and secrets, at another line and key path."""
+        return Where(self.file, line or self.line, key, self.problems, self.secrets, self.environ)
 
     def child(self, key: str, line: int | None = None) -> "Where":
-        path = f"{self.key}.{key}" if self.key else str(key)
-        return Where(self.file, line or self.line, path, self.problems, self.secrets)
+        return self.at(line, f"{self.key}.{key}" if self.key else str(key))
 
     def item(self, index: int, line: int | None = None) -> "Where":
-        return Where(self.file, line or self.line, f"{self.key}[{index}]", self.problems, self.secrets)
+        return self.at(line, f"{self.key}[{index}]")
 
     def error(self, message: str) -> None:
         self.problems.append(Problem(self.file, self.line, self.key or "(top level)", message))
@@ -91,9 +98,9 @@ def suggest(word: str, choices) -> str:
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(text: str, where: Where, environ=None) -> str:
+def expand_env(text: str, where: Where) -> str:
     """Replace `${NAME}` and `${NAME:-default}` with environment values."""
-    environ = os.environ if environ is None else environ
+    environ = os.environ if where.environ is None else where.environ
 
     def repl(match):
         name, default = match.group(1), match.group(2)

@@ -45,6 +45,23 @@ def _address(text: str) -> str:
     return parseaddr(text)[1]
 
 
+def _html(head: str, lines: list[str]) -> str:
+    """A minimal HTML alternative: headline, then each line; indented lines as a list."""
+    parts, in_list = [f"<html><body><h3>{html.escape(head)}</h3>"], False
+    for line in lines:
+        indented = line.startswith("  ")
+        if indented != in_list:
+            parts.append("<ul>" if indented else "</ul>")
+            in_list = indented
+        if indented:
+            parts.append(f"<li>{html.escape(line.strip())}</li>")
+        elif line:
+            parts.append(f"<p><b>{html.escape(line)}</b></p>")
+    parts.append("</ul>" if in_list else "")
+    parts.append('<p style="color:#888">sent by alertd</p></body></html>')
+    return "".join(parts)
+
+
 class EmailNotifier(Notifier):
     """Emails each notification to `to` via SMTP (plain, STARTTLS or implicit TLS, optional AUTH).
 
@@ -103,12 +120,7 @@ class EmailNotifier(Notifier):
         msg["X-Alertd-Idempotency-Key"] = " ".join(n.idempotency_key.split())
         msg["X-Alertd-Receiver"] = " ".join(n.receiver.split())
         msg.set_content("\n".join(lines) + "\n\n-- \nsent by alertd\n")
-        items = "".join(f"<li>{html.escape(line.strip())}</li>" if line.startswith("  ")
-                        else f"<p><b>{html.escape(line)}</b></p>" if line else ""
-                        for line in lines)
-        msg.add_alternative(f"<html><body><h3>{html.escape(head)}</h3>{items}"
-                            "<p style=\"color:#888\">sent by alertd</p></body></html>",
-                            subtype="html")
+        msg.add_alternative(_html(head, lines), subtype="html")
         return msg
 
     # -- delivery (in a worker thread) ---------------------------------------------------

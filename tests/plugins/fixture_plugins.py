@@ -1,0 +1,58 @@
+"""Fixture plugins for tests: a source fed by the test and a detector with a fixed answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alertd import hookimpl
+from alertd.base import Detector, Source
+from alertd.model import Scores, Status
+
+
+class ListSource(Source):
+    """Returns whatever the test put in `pending` (samples, or an exception to raise)."""
+
+    type_name = "test_list"
+
+    @dataclass(frozen=True)
+    class Params:
+        note: str = ""
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.pending = []
+
+    async def collect(self):
+        items, self.pending = self.pending, []
+        if isinstance(items, Exception):
+            raise items
+        return items
+
+
+class AboveDetector(Detector):
+    """Anomalous when value > limit; no warm-up."""
+
+    type_name = "test_above"
+
+    @dataclass(frozen=True)
+    class Params:
+        limit: float = 0.0
+
+    def score(self, batch):
+        n = len(batch)
+        anomalous = batch.values > self.params.limit
+        status = np.where(anomalous, Status.ANOMALOUS, Status.OK).astype(np.int8)
+        return Scores(status, anomalous.astype(float), np.full(n, 0.5),
+                      np.full(n, -np.inf), np.full(n, self.params.limit))
+
+
+@hookimpl
+def register_sources(register):
+    register(ListSource)
+
+
+@hookimpl
+def register_detectors(register):
+    register(AboveDetector)

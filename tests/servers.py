@@ -1,0 +1,258 @@
+"""Real local servers for tests: an HTTP server that records requests and an SMTP server.
+
+Both listen on 127.0.0.1 on a free port, run in a background thread, and work from plain
+or asyncio tests. Nothing here sleeps: `wait_for(n)` blocks on a condition until n requests
+(messages) have arrived, or fails after a timeout.
+
+    with RecordingHTTPServer() as web:
+        web.respond(429, {"Retry-After": "7"})     # the next answer; then 200 "ok"
+        ...post to web.url + "/hook"...
+        method, path, headers, body = web.requests[0]
+        web.requests[0].json()
+
+    with RecordingSMTPServer() as smtp:
+        ...send to 127.0.0.1:smtp.port...
+        smtp.messages[0]["Subject"], smtp.envelopes[0].rcpt_tos
+
+Pytest fixtures `http_server` and `smtp_server` wrap them; import them into a test module
+or a conftest.py (`from servers import http_server, smtp_server`).
+"""
+
+from __future__ import annotations
+
+import collections
+import email
+import email.policy
+import json
+import socket
+import threading
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
+
+import pytest
+
+HANG = 0  # a response status meaning "never answer" (until the server closes): for timeouts
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (closed right after binding)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorded(NamedTuple):
+    """One request as the server saw it; unpacks as (method, path, headers, body)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "RecordingHTTPServer/1"
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        owner: RecordingHTTPServer = self.server.owner
+        request = Recorded(self.command, self.path,
+                           {k.lower(): v for k, v in self.headers.items()}, body)
+        status, headers, payload = owner._record(request)
+        if status == HANG:
+            owner._closing.wait()
+            self.close_connection = True
+            return
+        payload = payload.encode() if isinstance(payload, str) else payload
+        self.send_response(status)
+        headers = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
+        for name, value in headers.items():
+            self.send_header(name, str(value))
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, format, *args):  # keep test output clean
+        pass
+
+
+class RecordingHTTPServer:
+    """An HTTP server on 127.0.0.1 that records every request and answers from a queue.
+
+    `url` is "http://127.0.0.1:PORT" (no trailing slash); `requests` is the list of
+    `Recorded` requests; `responses` is a deque of (status, headers, body) popped one per
+    request, falling back to `default` (200, {}, "ok") when empty. A status of `HANG` makes
+    the server hold the request without answering (to test client timeouts).
+    """
+
+    def __init__(self, default=(200, {}, "ok")):
+        self.default = default
+        self.requests: list[Recorded] = []
+        self.responses: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def respond(self, status: int, headers: dict | None = None, body: str | bytes = "") -> None:
+        """Queue the answer to one future request."""
+        self.responses.append((status, headers or {}, body))
+
+    def _record(self, request: Recorded):
+        with self._cond:
+            self.requests.append(request)
+            answer = self.responses.popleft() if self.responses else self.default
+            self._cond.notify_all()
+        return answer
+
+    def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[Recorded]:
+        """Block until at least `n` requests arrived; return them (AssertionError on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise AssertionError(f"expected {n} requests, got {len(self.requests)}")
+            return list(self.requests)
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "RecordingHTTPServer":
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.owner = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(5)
+            self._httpd = None
+
+    __enter__ = start
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Envelope(NamedTuple):
+    """One SMTP transaction: envelope sender, recipients, raw bytes and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage
+
+
+class _SMTPHandler:
+    def __init__(self, owner: "RecordingSMTPServer"):
+        self.owner = owner
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.owner.reject_rcpt.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.owner.data_replies:
+            return self.owner.data_replies.popleft()
+        raw = envelope.original_content or envelope.content
+        raw = raw if isinstance(raw, bytes) else raw.encode()
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        self.owner._record(Envelope(envelope.mail_from, list(envelope.rcpt_tos), raw, message))
+        return "250 Message accepted for delivery"
+
+
+class RecordingSMTPServer:
+    """An aiosmtpd SMTP server on 127.0.0.1:`port` that records every accepted message.
+
+    `messages` are parsed `email.message.EmailMessage`s; `envelopes` hold envelope sender,
+    recipients and raw bytes too. `reject_rcpt` maps an address to a reply ("550 5.1.1 no
+    such user") to refuse it; `data_replies` is a deque of replies to DATA ("451 4.3.0 try
+    later") used before accepting again. Extra keyword arguments go to aiosmtpd's
+    Controller (e.g. `tls_context`, `authenticator`, `auth_require_tls`).
+    """
+
+    def __init__(self, **controller_kwargs):
+        self.controller_kwargs = controller_kwargs
+        self.envelopes: list[Envelope] = []
+        self.reject_rcpt: dict[str, str] = {}
+        self.data_replies: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._controller = None
+        self.port = 0
+        self.host = "127.0.0.1"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [e.message for e in self.envelopes]
+
+    def _record(self, envelope: Envelope) -> None:
+        with self._cond:
+            self.envelopes.append(envelope)
+            self._cond.notify_all()
+
+    def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until at least `n` messages arrived; return them (AssertionError on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.envelopes) >= n, timeout):
+                raise AssertionError(f"expected {n} messages, got {len(self.envelopes)}")
+            return self.messages
+
+    def start(self) -> "RecordingSMTPServer":
+        from aiosmtpd.controller import Controller
+
+        last = None
+        for _ in range(5):  # free_port() can race with another process; try a few
+            self.port = free_port()
+            controller = Controller(_SMTPHandler(self), hostname=self.host, port=self.port,
+                                    **self.controller_kwargs)
+            try:
+                controller.start()
+            except Exception as exc:  # pragma: no cover - port taken in between
+                last = exc
+                continue
+            self._controller = controller
+            return self
+        raise RuntimeError(f"could not start the SMTP test server: {last}")
+
+    def close(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    __enter__ = start
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture
+def http_server():
+    """A started `RecordingHTTPServer`, closed after the test."""
+    with RecordingHTTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server():
+    """A started `RecordingSMTPServer`, closed after the test."""
+    with RecordingSMTPServer() as server:
+        yield server
