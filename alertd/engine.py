@@ -51,8 +51,8 @@ class RuleRuntime:
         return hit
 
 
-def _usable(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Engine:
@@ -73,19 +73,21 @@ class Engine:
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
-        good, bad = [], []
+        good, bad = [], defaultdict(list)
         for s in samples or ():
-            if isinstance(s, Sample) and _usable(s.value) and _usable(s.ts):
-                good.append(s)
+            if not isinstance(s, Sample):
+                bad["not_a_sample"].append(s)
+            elif not _number(s.value) or not _number(s.ts):
+                bad["not_a_number"].append(s.value if not _number(s.value) else s.ts)
+            elif not (math.isfinite(s.value) and math.isfinite(s.ts)):
+                bad["not_finite"].append(s.value)
             else:
-                bad.append(s)
-        if bad:
-            reason = "not_a_sample" if not isinstance(bad[0], Sample) else "bad_value"
-            self.metrics.samples_skipped.labels(source, reason).inc(len(bad))
-            excerpt = repr(bad[0].value if isinstance(bad[0], Sample) else bad[0])[:80]
-            self.log.warning("samples_skipped", source=source, count=len(bad), reason=reason,
-                             excerpt=excerpt)
-        return good, len(bad)
+                good.append(s)
+        for reason, items in bad.items():
+            self.metrics.samples_skipped.labels(source, reason).inc(len(items))
+            self.log.warning("samples_skipped", source=source, count=len(items), reason=reason,
+                             excerpt=repr(items[0])[:80])
+        return good, sum(len(v) for v in bad.values())
 
     # -- the tick ---------------------------------------------------------------------------
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:

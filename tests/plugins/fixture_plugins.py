@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alertd import hookimpl
-from alertd.base import Detector, Source
+from alertd.base import Detector, Notifier, RetryableError, Source
 from alertd.model import Scores, Status
 
 
@@ -56,3 +56,32 @@ def register_sources(register):
 @hookimpl
 def register_detectors(register):
     register(AboveDetector)
+
+
+SENT: list = []  # every notification the test_record notifier delivered, in order
+
+
+class RecordNotifier(Notifier):
+    """Appends each notification to SENT; `fail_times` first raises RetryableError."""
+
+    type_name = "test_record"
+
+    @dataclass(frozen=True)
+    class Params:
+        fail_times: int = 0
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.failures_left = params.fail_times
+
+    async def send(self, notification):
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise RetryableError("test receiver is down")
+        SENT.append(notification)
+        return "recorded"
+
+
+@hookimpl
+def register_notifiers(register):
+    register(RecordNotifier)

@@ -1,0 +1,168 @@
+"""The tick through the engine: store, detect, incidents, outbox, with a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from alertd.config import load_config
+from alertd.dispatch import Dispatcher
+from alertd.engine import Engine
+from alertd.log import get_logger
+from alertd.metrics import Metrics
+from alertd.model import Sample, make_labels
+from alertd.store import Store
+
+CONFIG = """\
+sources:
+  app: {type: test_list, every: 5s}
+rules:
+  - name: high
+    source: app
+    series: cpu{host=~".+"}
+    detector: {type: test_above, limit: 90}
+    for: 10s
+    clear_for: 10s
+    severity: critical
+receivers:
+  console: [{type: console}]
+routes:
+  receiver: console
+"""
+
+
+def cpu(host, ts, value):
+    return Sample("cpu", make_labels({"host": host}), ts, value)
+
+
+@pytest.fixture
+def setup(write_config, registry, clock, tmp_path):
+    config = load_config(write_config(CONFIG), registry, environ={})
+    store = Store(tmp_path / "t.db")
+
+    def engine():
+        return Engine(config, registry, store, clock, Metrics(), get_logger())
+
+    yield config, store, engine
+    store.close()
+
+
+def test_for_delays_firing_and_repeats_do_not_renotify(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    assert engine.ingest("app", [cpu("a", t, 95), cpu("b", t, 10)]).transitions == []
+    assert [i.state for i in store.incidents.open()] == ["pending"]
+    r = engine.ingest("app", [cpu("a", t + 5, 96), cpu("b", t + 5, 10)])
+    assert r.transitions == []
+    r = engine.ingest("app", [cpu("a", t + 10, 97), cpu("b", t + 10, 10)])
+    assert [tr.kind for tr in r.transitions] == ["firing"] and r.notifications == 1
+    for k in range(3, 6):
+        r = engine.ingest("app", [cpu("a", t + 5 * k, 99)])
+        assert r.transitions == []
+    (incident,) = store.incidents.open()
+    assert incident.count == 6 and incident.last_value == 99 and incident.state == "firing"
+    assert incident.labels == {"host": "a"}
+    assert store.outbox.pending_count() == 1
+
+
+def test_pending_that_clears_never_notifies(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    engine.ingest("app", [cpu("a", t, 95)])
+    engine.ingest("app", [cpu("a", t + 5, 50)])
+    assert store.incidents.open() == [] and store.outbox.pending_count() == 0
+
+
+def test_clear_for_is_hysteresis_before_resolve(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    for k in range(3):
+        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
+    assert engine.ingest("app", [cpu("a", t + 15, 10)]).transitions == []
+    assert engine.ingest("app", [cpu("a", t + 20, 95)]).transitions == []  # back: still the same incident
+    assert engine.ingest("app", [cpu("a", t + 25, 10)]).transitions == []
+    r = engine.ingest("app", [cpu("a", t + 35, 10)])
+    assert [tr.kind for tr in r.transitions] == ["resolved"]
+    assert [row["kind"] for row in store.outbox.rows()] == ["firing", "resolved"]
+    assert len(store.incidents.list(include_closed=True)) == 1
+
+
+def test_bad_samples_are_skipped_and_counted(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    r = engine.ingest("app", [cpu("a", t, math.nan), cpu("a", t, None), "text", cpu("b", t, 5)])
+    assert r.stored == 1 and r.skipped == 3
+    assert engine.metrics.samples_skipped.labels("app", "not_finite")._value.get() == 1
+    assert engine.metrics.samples_skipped.labels("app", "not_a_number")._value.get() == 1
+    assert engine.metrics.samples_skipped.labels("app", "not_a_sample")._value.get() == 1
+
+
+def test_out_of_order_points_are_skipped(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    engine.ingest("app", [cpu("a", t, 10)])
+    r = engine.ingest("app", [cpu("a", t - 5, 95)])
+    assert r.scored == 0 and store.incidents.open() == []
+
+
+def test_restart_keeps_open_incidents_and_history(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    for k in range(3):
+        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
+    again = make()  # a new engine on the same store: as after a restart
+    assert again.tracker.is_open(store.incidents.open()[0].fingerprint)
+    r = again.ingest("app", [cpu("a", t + 15, 96)])
+    assert r.transitions == [] and store.incidents.open()[0].count == 4
+
+
+class FlakyNotifier:
+    def __init__(self):
+        self.sent, self.fail = [], True
+
+    async def send(self, note):
+        from alertd.base import RetryableError
+        if self.fail:
+            raise RetryableError("connection refused")
+        self.sent.append(note)
+        return "200 ok"
+
+
+def test_unsent_outbox_row_is_sent_after_reopening_the_store(setup, clock, tmp_path):
+    config, store, make = setup
+    engine = make()
+    t = clock.now()
+    for k in range(3):
+        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
+    flaky = FlakyNotifier()
+    dispatcher = Dispatcher(store, {("console", 0): flaky}, clock, Metrics(), get_logger())
+    assert asyncio.run(dispatcher.run_once()) == 0  # receiver down: stays in the outbox
+    store.close()
+    reopened = Store(tmp_path / "t.db")
+    assert reopened.outbox.pending_count() == 1
+    flaky.fail = False
+    dispatcher = Dispatcher(reopened, {("console", 0): flaky}, clock, Metrics(), get_logger())
+    assert asyncio.run(dispatcher.run_once()) == 0  # not due yet: backoff
+    clock.advance(600)
+    assert asyncio.run(dispatcher.run_once()) == 1
+    assert [n.kind for n in flaky.sent] == ["firing"] and reopened.outbox.pending_count() == 0
+    assert asyncio.run(dispatcher.run_once()) == 0  # never twice
+    reopened.close()
+
+
+def test_backoff_grows_and_honours_retry_after(setup, clock):
+    _, store, _ = setup
+    import random
+    d = Dispatcher(store, {}, clock, Metrics(), get_logger(), base_delay=2, max_delay=60,
+                   rng=random.Random(1))
+    delays = [d.backoff(a) for a in range(8)]
+    assert all(1 <= x <= 60 for x in delays) and delays[5] > delays[0]
+    assert d.backoff(0, retry_after=30) == 30
