@@ -95,14 +95,13 @@ class Daemon:
         try:
             samples = await asyncio.wait_for(self.sources[name].collect(), sc.timeout)
         except asyncio.TimeoutError:
-            self.metrics.source_errors.labels(name, "timeout").inc()
-            self.log.warning("source_failed", source=name, reason="timeout",
-                             error=f"no answer within {sc.timeout:g}s")
+            self._poll_failed(name, "timeout", f"no answer within {sc.timeout:g}s")
             return
         except Exception as exc:
-            self.metrics.source_errors.labels(name, "error").inc()
-            self.log.warning("source_failed", source=name, reason="error",
-                             error=f"{type(exc).__name__}: {exc}"[:300])
+            self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
+            return
+        if not samples:
+            self._poll_failed(name, "empty", "the poll returned no samples")
             return
         try:
             result = self.engine.ingest(name, samples)
@@ -113,6 +112,11 @@ class Daemon:
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if result.notifications:
             self.dispatcher.wakeup.set()
+
+    def _poll_failed(self, name: str, reason: str, error: str) -> None:
+        self.metrics.source_errors.labels(name, reason).inc()
+        self.log.warning("source_failed", source=name, reason=reason, error=error)
+        self.engine.source_failed(name, error)
 
     async def run(self) -> int:
         """Start, run until a stop signal, drain; returns the exit code."""

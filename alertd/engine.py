@@ -34,6 +34,16 @@ class TickResult:
     notifications: int = 0
 
 
+@dataclass
+class SourceHealth:
+    """How a source's polls are going: for /metrics, the status page and no-data states."""
+
+    last_ok: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    consecutive_errors: int = 0
+
+
 class RuleRuntime:
     """A rule with its detector instance and the history buffers of its series."""
 
@@ -67,6 +77,7 @@ class Engine:
             self.rules_by_source[rule.source].append(RuleRuntime(rule, cls(rule.detector.params, ctx)))
         self.tracker = AlertTracker(store.incidents.open())
         self.router = Router(config.routes)
+        self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.integrations = integrations if integrations is not None else {
             name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
             for name, items in config.receivers.items()}
@@ -90,6 +101,12 @@ class Engine:
         return good, sum(len(v) for v in bad.values())
 
     # -- the tick ---------------------------------------------------------------------------
+    def source_failed(self, source: str, reason: str) -> None:
+        """Record a failed or empty poll (the source's series have no fresh data)."""
+        health = self.source_health.setdefault(source, SourceHealth())
+        health.last_error, health.last_error_at = reason, self.clock.now()
+        health.consecutive_errors += 1
+
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
         """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
         started = time.perf_counter()
@@ -106,6 +123,9 @@ class Engine:
                 if matched:
                     self._evaluate(rt, matched, result, alerts)
         self.metrics.source_samples.labels(source).inc(len(good))
+        if alerts and good:
+            health = self.source_health.setdefault(source, SourceHealth())
+            health.last_ok, health.consecutive_errors = self.clock.now(), 0
         self.metrics.tick_seconds.labels(source).observe(time.perf_counter() - started)
         self.metrics.last_tick.set(self.clock.now())
         return result

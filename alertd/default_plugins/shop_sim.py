@@ -64,11 +64,13 @@ class ActiveIncident:
 
 
 DEFAULT_INCIDENTS = (
-    IncidentSpec("payment_outage", Duration(20 * 60), Duration(15 * 60), "adyen"),
-    IncidentSpec("traffic_spike", Duration(90 * 60), Duration(20 * 60), "us"),
+    # Targets left empty pick the first provider / region / SKU, so the default schedule
+    # stays valid whatever lists a config gives.
+    IncidentSpec("payment_outage", Duration(20 * 60), Duration(15 * 60)),
+    IncidentSpec("traffic_spike", Duration(90 * 60), Duration(20 * 60)),
     IncidentSpec("latency_degradation", Duration(165 * 60), Duration(20 * 60)),
-    IncidentSpec("stock_out", Duration(240 * 60), Duration(45 * 60), "sku-hoodie"),
-    IncidentSpec("traffic_collapse", Duration(315 * 60), Duration(10 * 60), "eu"),
+    IncidentSpec("stock_out", Duration(240 * 60), Duration(45 * 60)),
+    IncidentSpec("traffic_collapse", Duration(315 * 60), Duration(10 * 60), "*"),
 )
 
 
