@@ -64,7 +64,12 @@ class Source(Plugin):
         raise NotImplementedError
 
     async def backfill(self, start: float, end: float) -> list[Sample]:
-        """Optionally return history in [start, end) to warm detectors up on start."""
+        """Optionally return history to warm detectors up on first start.
+
+        `start`/`end` are daemon-clock epoch seconds (`context.now()`); a source with a clock
+        of its own (a simulator, a replay) maps them onto it. Samples must be in time order
+        per series and older than what the next `collect()` returns.
+        """
         return []
 
     async def close(self) -> None:

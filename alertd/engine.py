@@ -166,9 +166,15 @@ class Engine:
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], result: TickResult, alerts: bool) -> None:
         win = rt.windows
         for rows, ts, values in self._layers(rt, samples):
-            fresh = ts > win.last_ts[rows]  # duplicate or out-of-order points are skipped
+            last = win.last_ts[rows]
+            fresh = ts > last  # repeated or out-of-order points are skipped
             if not fresh.all():
-                self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(int((~fresh).sum()))
+                repeated = int((ts == last).sum())
+                if repeated:
+                    self.metrics.samples_skipped.labels(rt.rule.source, "repeated_timestamp").inc(repeated)
+                if int((~fresh).sum()) > repeated:
+                    self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(
+                        int((~fresh).sum()) - repeated)
                 rows, ts, values = rows[fresh], ts[fresh], values[fresh]
                 if not len(rows):
                     continue
