@@ -12,7 +12,7 @@ from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.store import Store
 
-from plugins import fixture_plugins
+import sys
 
 CONFIG = """\
 sources:
@@ -47,7 +47,8 @@ def test_injected_payment_outage_fires_once_notifies_once_and_resolves(write_con
     notifier = registry.get("notifier", "test_record")(
         config.receivers["pager"][0].params, PluginContext("pager", clock.now))
     dispatcher = Dispatcher(store, {("pager", 0): notifier}, clock, metrics, log)
-    fixture_plugins.SENT.clear()
+    sent = sys.modules[type(notifier).__module__].SENT  # the module the registry loaded
+    sent.clear()
 
     engine.ingest("shop", asyncio.run(source.backfill(clock.now() - 7200, clock.now())), alerts=False)
     transitions = []
@@ -59,7 +60,7 @@ def test_injected_payment_outage_fires_once_notifies_once_and_resolves(write_con
 
     assert transitions == [("firing", "payment_success_drop", "stripe"),
                            ("resolved", "payment_success_drop", "stripe")]
-    assert [(n.kind, n.receiver) for n in fixture_plugins.SENT] == [("firing", "pager"), ("resolved", "pager")]
+    assert [(n.kind, n.receiver) for n in sent] == [("firing", "pager"), ("resolved", "pager")]
     (incident,) = store.incidents.list(include_closed=True)
     assert incident.state == "resolved" and incident.labels == {"provider": "stripe"}
     assert incident.count >= 5 and incident.last_value > 0.9
