@@ -64,6 +64,7 @@ class Daemon:
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
         self.scheduler.start()
 
     async def backfill(self) -> None:
@@ -88,6 +89,13 @@ class Daemon:
             self.store.set_kv(f"backfilled:{name}", now)
 
     # -- the work ---------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
+        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
+        if deleted:
+            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
+        return deleted
+
     async def poll(self, name: str) -> None:
         """Collect from one source and run the tick; errors are logged, counted, survived."""
         sc = self.config.sources[name]
