@@ -9,12 +9,14 @@ nearest valid one, wrong type, bad duration). Optionally `Params.check(self)` ra
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass
-from typing import Awaitable, Callable, ClassVar
+from typing import Any, Awaitable, Callable, ClassVar
 
 import numpy as np
 
-from .model import Batch, Notification, Sample, Scores
+from .model import Batch, Labels, Notification, Sample, Scores
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,57 @@ class Source(Plugin):
         """Release connections, files or servers."""
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How a trainable detector wants to be fitted.
+
+    `points`: up to this many latest points per series are read from the store;
+    `every`: refit after this many seconds of the daemon clock (None: not by time);
+    `every_points`: refit once a series has this many new points (None: not by count).
+    """
+
+    points: int
+    every: float | None = None
+    every_points: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """History for `Detector.fit`: per series, its points oldest first, with the points that
+    fell inside firing incidents of the rule already left out (an outage must not become
+    the new normal). `now` is the daemon clock when the fit started."""
+
+    keys: list[str]
+    labels: list[Labels]
+    ts: list[np.ndarray]
+    values: list[np.ndarray]
+    now: float = 0.0
+    excluded: int = 0  # points left out because they fell inside firing incidents
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class Detector(Plugin):
     """Scores the current point of every series of a rule, causally and in one batch.
 
     `window` is how many earlier points `score` wants in `Batch.history`; `min_history` is
     how many points a series needs before it gets a verdict (warm-up). `score` must only
     look at the batch (and state learned from earlier batches), never at later points.
+
+    Trainable detectors (`trainable = True`) learn a model from stored history beside the
+    hot path: the daemon's trainer calls `fit(TrainingSet)` in a worker thread on the
+    schedule of `training_plan()` (and whenever `fit_wanted` is set), then `install(model)`
+    on the event loop, which swaps the model in atomically. Models are persisted with
+    `dump_model`/`load_model` under `model_version()`, so a restart reuses them; a changed
+    version (other params) forces a refit.
     """
 
     window: int = 0
     min_history: int = 0
+    trainable: ClassVar[bool] = False
+    fit_wanted: bool = False  # set by `score` when a series is ready but not covered by a model
+    checks_absence: ClassVar[bool] = False  # `absent` wants calls for series that sent nothing
 
     def score(self, batch: Batch) -> Scores:
         """Return `Scores` for every series of `batch` (status, score in [0,1], range)."""
@@ -94,6 +137,47 @@ class Detector(Plugin):
     def warming_up(self, batch: Batch) -> np.ndarray:
         """Boolean mask of series that have not yet seen `min_history` points."""
         return batch.seen < max(self.min_history, 1)
+
+    # -- training (optional) -----------------------------------------------------------------
+    def training_plan(self) -> TrainingPlan | None:
+        """How much history to fit on and how often; None for detectors that learn nothing."""
+        return None
+
+    def fit(self, data: TrainingSet) -> Any:
+        """Fit a model on `data` and return it. Runs in a worker thread: must not change
+        `self` (the detector keeps scoring with its current model meanwhile)."""
+        raise NotImplementedError
+
+    def install(self, model: Any) -> None:
+        """Start using `model` (returned by `fit` or `load_model`). Called on the event loop."""
+        raise NotImplementedError
+
+    def model_info(self) -> dict:
+        """What the current model is (for logs and the status page); {} when untrained."""
+        return {}
+
+    def model_version(self) -> str:
+        """Identifies the detector's type and params: a stored model of another version is
+        not reused. Override (and bump) when the model format changes."""
+        text = f"{self.type_name}:{getattr(self, 'model_format', 1)}:{self.params!r}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def dump_model(self, model: Any) -> bytes:
+        """Serialise a fitted model for the store (pickle by default)."""
+        return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_model(self, blob: bytes) -> Any:
+        """Deserialise a model written by `dump_model` (the store is the daemon's own file)."""
+        return pickle.loads(blob)
+
+    # -- absence (optional) ------------------------------------------------------------------
+    def score_absent(self, batch: Batch, now: float) -> Scores:
+        """Judge series that sent nothing in a poll (`checks_absence` detectors only).
+
+        `batch.values` are NaN, `batch.ts` is `now` (daemon clock) and `batch.history_ts`
+        holds the last points that did arrive.
+        """
+        return Scores.empty(len(batch))
 
 
 class Notifier(Plugin):

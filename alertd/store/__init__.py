@@ -2,7 +2,7 @@
 
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
-they are sent) and `kv` (small named values). SQL lives in these modules only.
+they are sent), `models` (fitted detector models) and `kv` (small named values). SQL lives in these modules only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sqlite_utils
 
 from .incidents import IncidentStore
 from .migrations import migrations
+from .model_tables import model_migrations
+from .models import ModelStore
 from .outbox import Outbox
 from .samples import SampleStore
 
@@ -33,7 +35,9 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
+        model_migrations.apply(self.db)
         self.samples = SampleStore(self.db)
+        self.models = ModelStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
 

@@ -59,3 +59,15 @@ class IncidentStore:
             rows = list(self.db["incidents"].rows_where("fingerprint = ?", [ident],
                                                         order_by="id desc", limit=1))
         return _incident(rows[0]) if rows else None
+
+    def firing_spans(self, rule: str, since: float | None = None) -> dict[str, list[tuple[float, float]]]:
+        """{fingerprint: [(started_at, resolved_at or inf)]} of the rule's incidents that fired
+        and were still open at or after `since`: the points a detector must not learn from."""
+        since = float("-inf") if since is None else since
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for row in self.db["incidents"].rows_where(
+                "rule = ? and fired_at is not null and (resolved_at is null or resolved_at >= ?)",
+                [rule, since], select="fingerprint, started_at, resolved_at"):
+            end = row["resolved_at"] if row["resolved_at"] is not None else float("inf")
+            spans.setdefault(row["fingerprint"], []).append((row["started_at"], end))
+        return spans

@@ -1,0 +1,129 @@
+"""Which PyOD models alertd can run, how to build them, and how each one scores a stream.
+
+PyOD's models differ in ways that matter for streaming detection:
+
+- *tabular* models score each row independently of the others in the call (KNN, IForest,
+  HBOS, PCA, ...): all series of a rule are scored in one call;
+- *row-wise* models compute scores relative to the whole batch they are given (ECOD and
+  COPOD re-estimate their ECDFs on training + batch): each row gets its own call, so a score
+  never depends on other series or on later points;
+- *stream* models score a sequence (SpectralResidual): they get the series' recent
+  window and the score of its last point is used;
+- some need the optional `torch` extra, labels, or extra packages; naming them gives a
+  config error that says so.
+
+`check_model(name, params)` validates a model name and its parameters (against the class
+signature) without importing torch; `build_model(name, params)` makes an unfitted model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from dataclasses import dataclass
+
+TABULAR, ROWWISE, STREAM = "tabular", "row-wise", "stream"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """How to import a PyOD model and how it can score."""
+
+    name: str
+    module: str
+    kind: str = TABULAR
+    needs: str | None = None  # an optional package it needs ("torch", "combo")
+    univariate: bool = False  # takes exactly one feature
+
+
+def _m(name, module, kind=TABULAR, needs=None, univariate=False):
+    return ModelInfo(name, f"pyod.models.{module}", kind, needs, univariate)
+
+
+MODELS = {m.name: m for m in (
+    _m("ABOD", "abod"), _m("CBLOF", "cblof"), _m("GMM", "gmm"), _m("HBOS", "hbos"),
+    _m("IForest", "iforest"), _m("INNE", "inne"), _m("KDE", "kde"), _m("KNN", "knn"),
+    _m("KPCA", "kpca"), _m("LODA", "loda"), _m("LOF", "lof"), _m("MCD", "mcd"),
+    _m("OCSVM", "ocsvm"), _m("PCA", "pca"), _m("QMCD", "qmcd"), _m("Sampling", "sampling"),
+    _m("HDBSCAN", "hdbscan"), _m("MAD", "mad", univariate=True),
+    _m("ECOD", "ecod", ROWWISE), _m("COPOD", "copod", ROWWISE), _m("LMDD", "lmdd", ROWWISE),
+    _m("ROD", "rod", ROWWISE), _m("SOS", "sos", ROWWISE), _m("CD", "cd", ROWWISE),
+    _m("FeatureBagging", "feature_bagging", needs="combo"),
+    _m("SpectralResidual", "ts_spectral_residual", STREAM),
+    _m("AutoEncoder", "auto_encoder", needs="torch"), _m("VAE", "vae", needs="torch"),
+    _m("DeepSVDD", "deep_svdd", needs="torch"), _m("AnoGAN", "anogan", needs="torch"),
+    _m("ALAD", "alad", needs="torch"), _m("AE1SVM", "ae1svm", needs="torch"),
+    _m("SO_GAAL", "so_gaal", needs="torch"), _m("MO_GAAL", "mo_gaal", needs="torch"),
+    _m("DIF", "dif", needs="torch"), _m("LUNAR", "lunar", needs="torch"),
+    _m("LSTMAD", "ts_lstm", STREAM, needs="torch"),
+)}
+
+# PyOD models that cannot score a stream, and why (named in the config error).
+UNSUPPORTED = {
+    "XGBOD": "it is supervised and needs labelled anomalies",
+    "DevNet": "it is supervised and needs labelled anomalies",
+    "MatrixProfile": "it is transductive and cannot score points it was not fitted on",
+    "COF": "it cannot score a single point",
+    "SOD": "it cannot score a single point",
+    "LOCI": "it rescans all training data for every point (far too slow for a stream)",
+    "RGraph": "it rescans all training data for every point (far too slow for a stream)",
+    "LSCP": "it needs a list of base detectors, which a config cannot express",
+    "SUOD": "it needs a list of base detectors, which a config cannot express",
+    "KShape": "it clusters whole sequences and cannot score a stream point by point",
+    "SAND": "it clusters whole sequences and cannot score a stream point by point",
+    "TimeSeriesOD": "it needs long windows per point; use a tabular model with alertd's features",
+}
+
+
+def model_names() -> list[str]:
+    """Every supported model name, sorted."""
+    return sorted(MODELS)
+
+
+def _available(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def _class(info: ModelInfo):
+    return getattr(importlib.import_module(info.module), info.name)
+
+
+def check_model(name: str, params: dict) -> ModelInfo:
+    """The ModelInfo for `name`; ValueError with one sentence if it or `params` cannot work."""
+    info = MODELS.get(name)
+    if info is None:
+        if name in UNSUPPORTED:
+            raise ValueError(f'the PyOD model "{name}" cannot be used here: {UNSUPPORTED[name]}')
+        lower = {n.lower(): n for n in MODELS}
+        hint = f'; did you mean "{lower[name.lower()]}"?' if name.lower() in lower else ""
+        raise ValueError(f'unknown PyOD model "{name}"{hint} Valid models: {", ".join(model_names())}')
+    if info.needs and not _available(info.needs):
+        extra = "alertd[torch]" if info.needs == "torch" else info.needs
+        raise ValueError(f'the PyOD model "{name}" needs the optional package "{info.needs}"; '
+                         f"install it (pip install '{extra}') or pick a model that does not")
+    try:
+        signature = inspect.signature(_class(info).__init__)
+    except ImportError as exc:
+        raise ValueError(f'the PyOD model "{name}" cannot be imported: {exc}') from None
+    accepted = {p for p in signature.parameters if p != "self"}
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    for key in params:
+        if key not in accepted and not takes_kwargs:
+            raise ValueError(f'the PyOD model "{name}" has no parameter "{key}"; '
+                             f"its parameters are {', '.join(sorted(accepted - {'kwargs'}))}")
+    return info
+
+
+def build_model(name: str, params: dict, seed: int | None = 0):
+    """A new, unfitted PyOD model (`check_model` first for clear errors).
+
+    Models that take a `random_state` get `seed` unless params set one, so fits (and so
+    replays) are reproducible.
+    """
+    cls = _class(MODELS[name])
+    params = dict(params)
+    if seed is not None and "random_state" not in params and \
+            "random_state" in inspect.signature(cls.__init__).parameters:
+        params["random_state"] = seed
+    return cls(**params)
