@@ -30,6 +30,9 @@ class PluginContext:
     `now` is the clock (epoch seconds) that tests and backtests control; `http` is the
     shared `httpx.AsyncClient` (None outside the daemon); `store` is the Store (or None);
     `log` is a bound structlog logger; `run_blocking` runs a function in a worker thread.
+    For sources, `timeout` is the source's `timeout` (the budget of one poll, seconds),
+    `interval` its `every` (None for cron schedules), and `metrics` the daemon's
+    `alertd.metrics.Metrics` (None outside the daemon).
     """
 
     name: str
@@ -38,6 +41,9 @@ class PluginContext:
     http: object = None
     store: object = None
     run_blocking: Callable[..., Awaitable] | None = None
+    timeout: float | None = None
+    interval: float | None = None
+    metrics: object = None
 
 
 class Plugin:
@@ -63,9 +69,24 @@ class Source(Plugin):
         """Return the samples of one poll. Timestamps are epoch seconds."""
         raise NotImplementedError
 
+    async def start(self) -> None:
+        """Open servers or files before the first poll; raise `SourceError` if impossible.
+
+        The daemon calls it once after building the source; a source that cannot start
+        (a port already taken) stops the daemon's start with that one sentence.
+        """
+
     async def backfill(self, start: float, end: float) -> list[Sample]:
         """Optionally return history in [start, end) to warm detectors up on start."""
         return []
+
+    def commit(self) -> None:
+        """Persist progress (read positions) once the last poll's samples are stored.
+
+        The daemon calls it inside the transaction that stores the samples of the last
+        `collect()`, so a crash either keeps both or neither: a restart neither re-reads
+        nor skips. It is also called after a poll that returned nothing.
+        """
 
     async def close(self) -> None:
         """Release connections, files or servers."""
@@ -108,7 +129,15 @@ class Notifier(Plugin):
 
 
 class SourceError(Exception):
-    """A source could not produce samples; the message says what and shows an excerpt."""
+    """A source could not produce samples; the message says what and shows an excerpt.
+
+    `reason` is a short snake_case word for the `alertd_source_errors_total{reason}`
+    counter: "connect", "timeout", "http_status", "bad_payload", "too_large", ...
+    """
+
+    def __init__(self, message: str, reason: str = "error"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class DeliveryError(Exception):
