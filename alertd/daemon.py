@@ -37,6 +37,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.force_exit = False
         self.sources, self.notifiers = {}, {}
+        self.scheduler = None
         add_secrets(config.secrets)
 
     # -- building ---------------------------------------------------------------------------
@@ -46,6 +47,16 @@ class Daemon:
                              **(extra or {}))
 
     async def start(self) -> None:
+        """Open everything, back-fill, and start the scheduler."""
+        await self.open()
+        await self.backfill()
+        self.scheduler = make_scheduler()
+        for sc in self.config.sources.values():
+            schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.start()
+
+    async def open(self) -> None:
+        """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.store = Store(self.store_path)
         self.http = httpx.AsyncClient(timeout=30)
         for name, sc in self.config.sources.items():
@@ -64,11 +75,6 @@ class Daemon:
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
         await self._start_sources()
-        await self.backfill()
-        self.scheduler = make_scheduler()
-        for sc in self.config.sources.values():
-            schedule_source(self.scheduler, sc, self.poll)
-        self.scheduler.start()
 
     async def _start_sources(self) -> None:
         """Let sources open servers and files; one that cannot start stops the start."""
@@ -199,7 +205,8 @@ class Daemon:
 
     async def drain(self, dispatcher_task=None) -> None:
         """Stop scheduling, let running polls finish, deliver what is due, close everything."""
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         try:
             async with asyncio.timeout(self.shutdown_timeout):
                 if dispatcher_task is not None:
