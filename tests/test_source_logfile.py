@@ -6,6 +6,7 @@ import asyncio
 import os
 
 import pytest
+from structlog.testing import capture_logs
 from source_helpers import counter, make_source
 
 from alertd.base import SourceError
@@ -141,17 +142,19 @@ def test_an_uncommitted_poll_is_read_again_after_a_restart(log, registry, clock,
     store.close()
 
 
-def test_lines_that_are_not_utf8_are_counted_and_still_matched(log, registry, clock, capsys):
+def test_lines_that_are_not_utf8_are_counted_and_still_matched(log, registry, clock):
     metrics = Metrics()
     source = source_for(registry, clock, log, metrics=metrics)
     poll(source)
     append(log, line(200, "a"), raw=b'10.0.0.1 "GET /caf\xe9 HTTP/1.1" 502 1 upstream=a rt=0.1\n')
-    samples = poll(source)
+    with capture_logs() as logs:
+        samples = poll(source)
     assert samples['http_5xx{status="502",upstream="a"}'] == 1
     assert counter(metrics, "logfile_lines", "nginx", "undecodable") == 1
     assert counter(metrics, "logfile_lines", "nginx", "matched") == 2
-    out = capsys.readouterr().out
-    assert "logfile_undecodable_lines" in out and "caf\\\\xe9" in out or "caf\\xe9" in out
+    (event,) = [e for e in logs if e["event"] == "logfile_undecodable_lines"]
+    assert event["source"] == "nginx" and event["count"] == 1
+    assert "GET /caf\\\\xe9" in event["excerpt"]  # the bad byte, shown escaped
 
 
 def test_a_missing_file_is_a_source_error(tmp_path, registry, clock):
