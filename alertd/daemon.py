@@ -58,7 +58,10 @@ class Daemon:
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.store = Store(self.store_path)
-        self.http = httpx.AsyncClient(timeout=30)
+        # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
+        # polls would open a new connection every time
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
+                                                                      max_keepalive_connections=256))
         for name, sc in self.config.sources.items():
             cls = self.registry.get("source", sc.type)
             extra = {"timeout": sc.timeout, "interval": sc.every, "metrics": self.metrics}
