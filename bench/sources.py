@@ -64,11 +64,15 @@ def _json_server(port_queue) -> None:
 
 
 def bench_http_json(ticks: int, endpoints: int = 200) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _bench_http_json(Path(tmp), ticks, endpoints)
+
+
+def _bench_http_json(tmp: Path, ticks: int, endpoints: int) -> dict:
     queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=_json_server, args=(queue,), daemon=True)
     server.start()
     port = queue.get(timeout=10)
-    tmp = Path(tempfile.mkdtemp())
     sources = "\n".join(
         f'  ep{i}: {{type: http_json, every: 10s, url: "http://127.0.0.1:{port}/ep/{i}", metrics: ['
         f'{{name: psp_success_ratio, items: providers, value: ok, labels: {{provider: name}}}}, '
@@ -105,7 +109,11 @@ def bench_http_json(ticks: int, endpoints: int = 200) -> dict:
 
 # -- logfile -------------------------------------------------------------------------------
 def bench_logfile(lines: int) -> dict:
-    tmp = Path(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as tmp:
+        return _bench_logfile(Path(tmp), lines)
+
+
+def _bench_logfile(tmp: Path, lines: int) -> dict:
     path = tmp / "access.log"
     upstreams = ["checkout", "search", "catalog", "payments"]
     statuses = [200] * 45 + [301, 404, 500, 502, 503]

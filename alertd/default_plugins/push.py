@@ -96,8 +96,10 @@ class Push(Source):
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
-            for task in list(self._connections):
+            tasks = list(self._connections)
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.server.wait_closed()
             self.server = None
@@ -126,7 +128,7 @@ class Push(Source):
         finally:
             self._connections.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
     async def _read_request(self, conn, reader):
