@@ -14,7 +14,7 @@ import time
 
 import httpx
 import pytest
-from servers import free_port
+from servers import free_port, http_server  # noqa: F401  (fixture)
 from source_helpers import make_source
 
 from alertd.base import SourceError
@@ -190,3 +190,28 @@ def test_daemon_backfills_on_first_start_and_for_new_rules_only(prometheus, regi
     us = [k for k in rows2 if 'region="us"' in k]
     assert len(us) == 1 and rows2[us[0]][0] >= 2 and seen2["us_orders"] >= 2
     assert all(n == distinct for n, distinct in rows2.values())  # nothing stored twice
+
+
+def test_auth_and_form_parameters_reach_the_api(registry, http_server, clock):
+    """What alertd sends (checked on a recording server in front of nothing)."""
+    http_server.respond(200, {"Content-Type": "application/json"},
+                        '{"status": "success", "data": {"resultType": "vector", "result": [], '
+                        '"warnings": ["partial"]}}')
+    source = make_source(registry, "prometheus", {"url": http_server.url + "/prom/", "query": "up",
+                                                  "bearer_token": "tok-abcdef"}, clock, timeout=10)
+    assert run(source.collect()) == []
+    request = http_server.requests[0]
+    assert request.path == "/prom/api/v1/query" and request.method == "POST"
+    assert request.headers["authorization"] == "Bearer tok-abcdef"
+    form = dict(pair.split("=") for pair in request.body.decode().split("&"))
+    assert form == {"query": "up", "time": f"{clock.now():.3f}", "timeout": "9.000"}
+
+
+def test_a_proxy_error_page_in_front_of_prometheus(registry, http_server, clock):
+    http_server.respond(503, {"Content-Type": "text/html"}, "<html><title>Service Unavailable</title></html>")
+    source = make_source(registry, "prometheus", {"url": "http://ops:pw-secret@" + http_server.url[7:],
+                                                  "query": "up"}, clock)
+    with pytest.raises(SourceError) as info:
+        run(source.collect())
+    assert info.value.reason == "http_status" and "'Service Unavailable'" in str(info.value)
+    assert "pw-secret" not in str(info.value) and "ops" not in str(info.value)
