@@ -117,6 +117,9 @@ class Daemon:
             self.metrics.source_errors.labels(name, "tick").inc()
             self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
             return
+        if not result.stored:
+            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
+            return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if result.notifications:
             self.dispatcher.wakeup.set()
