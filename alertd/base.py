@@ -77,7 +77,12 @@ class Source(Plugin):
         """
 
     async def backfill(self, start: float, end: float) -> list[Sample]:
-        """Optionally return history in [start, end) to warm detectors up on start."""
+        """Optionally return history in [start, end) to warm detectors up.
+
+        Called on first start and again when rules are added (once per rule). `start`/`end` are daemon-clock epoch seconds (`context.now()`); a source with a clock
+        of its own (a simulator, a replay) maps them onto it. Samples must be in time order
+        per series and older than what the next `collect()` returns.
+        """
         return []
 
     def commit(self) -> None:

@@ -53,6 +53,7 @@ class Daemon:
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
         self.scheduler.start()
 
     async def open(self) -> None:
@@ -129,11 +130,20 @@ class Daemon:
 
     def _unstored(self, samples, runtimes) -> list:
         """The back-filled samples the rules in `runtimes` read and the store lacks."""
-        wanted = [s for s in samples or () if isinstance(s, Sample) and any(rt.matches(s) for rt in runtimes)]
+        selectors = [rt.rule.series for rt in runtimes]
+        wanted = [s for s in samples or () if isinstance(s, Sample)
+                  and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
         stored = self.store.samples.recent(list({s.key for s in wanted}), 1)
         return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
 
     # -- the work ---------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
+        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
+        if deleted:
+            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
+        return deleted
+
     async def poll(self, name: str) -> None:
         """Collect from one source and run the tick; errors are logged, counted, survived."""
         sc = self.config.sources[name]
@@ -162,11 +172,10 @@ class Daemon:
             self.metrics.source_errors.labels(name, "tick").inc()
             self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
             return
-        self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if not result.stored:
-            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples was a "
-                              "finite number (see samples_skipped)")
+            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
+        self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if result.notifications:
             self.dispatcher.wakeup.set()
 

@@ -7,6 +7,7 @@ and the router turns incidents into `Notification`s for the outbox.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +30,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def series_key(name: str, labels: Labels) -> str:
     """The Prometheus-style text key of a series: `name{a="1",b="2"}`."""
     if not labels:
@@ -142,7 +144,14 @@ class Verdict:
         lo, hi = float(scores.lower[i]), float(scores.upper[i])
         score, thr = float(scores.score[i]), float(scores.threshold[i])
         where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
-        expected = f", expected {_fmt(lo)}-{_fmt(hi)}{where}" if np.isfinite(lo) or np.isfinite(hi) else ""
+        if np.isfinite(lo) and np.isfinite(hi):
+            expected = f", expected {_fmt(lo)}-{_fmt(hi)}{where}"
+        elif np.isfinite(lo):
+            expected = f", expected >= {_fmt(lo)}{where}"
+        elif np.isfinite(hi):
+            expected = f", expected <= {_fmt(hi)}{where}"
+        else:
+            expected = ""
         reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
         return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
                    Status(int(scores.status[i])), score, thr, lo, hi, reason)

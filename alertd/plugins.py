@@ -109,6 +109,8 @@ class Registry:
         from . import default_plugins
 
         for info in sorted(pkgutil.iter_modules(default_plugins.__path__), key=lambda m: m.name):
+            if info.name.startswith("_"):
+                continue  # private helper modules of the built-ins
             modname = f"{default_plugins.__name__}.{info.name}"
             self.add_module(_import(modname, info.name), "built-in", modname)
 

@@ -92,21 +92,23 @@ def test_a_poll_of_only_nan_values_is_a_failed_poll(daemon):
     assert d.engine.source_health["nan"].consecutive_errors == 1
 
 
-def test_the_read_position_commits_with_the_samples(daemon, monkeypatch):
+def test_the_read_position_commits_with_the_samples(daemon, monkeypatch, clock):
     make, log = daemon
 
     async def run(*lines, break_tick=False):
         d = make()
         await d.open()
         await d.poll("nginx")
+        clock.advance(10)
         with open(log, "a") as f:
             f.writelines(lines)
         if break_tick:  # the transaction storing the samples fails: the position must not move
             monkeypatch.setattr(d.engine.store.samples, "append", _boom)
         await d.poll("nginx")
+        clock.advance(10)
         monkeypatch.undo()
         values = [r[0] for r in d.store.db.execute(
-            "SELECT value FROM samples JOIN series s ON s.id = series_id WHERE s.key = 'http_5xx' ORDER BY ts, samples.rowid")]
+            "SELECT value FROM samples JOIN series s ON s.id = series_id WHERE s.key = 'http_5xx' ORDER BY ts")]
         await d.drain()
         return d, values
 

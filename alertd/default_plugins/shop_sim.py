@@ -95,8 +95,7 @@ def _stable_id(text: str) -> int:
 
 def _bump(hour: np.ndarray, centre: float, width: float) -> np.ndarray:
     d = np.abs(hour - centre)
-    d = np.minimum(d, 24.0 - d)
-    return np.exp(-0.5 * (d / width) ** 2)
+    return np.exp(-0.5 * (np.minimum(d, 24.0 - d) / width) ** 2)
 
 
 def daily_profile(local_ts: np.ndarray) -> np.ndarray:
@@ -133,31 +132,27 @@ class ShopSim(Source):
         incidents: list[IncidentSpec] = DEFAULT_INCIDENTS
 
         def check(self) -> None:
-            if self.speed <= 0:
-                raise ValueError(f"speed must be above 0, got {self.speed:g}")
-            if self.step <= 0:
-                raise ValueError("step must be a positive duration such as 60s")
-            if self.start is not None:
-                try:
-                    _parse_start(self.start)
-                except ValueError:
-                    raise ValueError(f'start "{self.start}" is not an ISO date-time; write it like '
-                                     "2024-06-03T08:00:00Z") from None
+            if self.speed <= 0 or self.step <= 0:
+                raise ValueError("speed and step must be above 0")
+            try:
+                _parse_start(self.start) if self.start is not None else None
+            except ValueError:
+                raise ValueError(f'start "{self.start}" is not an ISO date-time; write it like '
+                                 "2024-06-03T08:00:00Z") from None
             for field in ("regions", "providers", "skus"):
                 names = getattr(self, field)
                 if not names or len(set(names)) != len(names):
                     raise ValueError(f"{field} must list at least one name, each once")
             for i, spec in enumerate(self.incidents):
-                kind = _TARGETS[spec.kind]
+                field, names = _TARGETS[spec.kind], getattr(self, _TARGETS[spec.kind] or "skus")
                 if spec.duration <= 0:
                     raise ValueError(f"incidents[{i}]: duration must be above 0")
-                if kind is None and spec.target not in (None, "*"):
+                if field is None and spec.target not in (None, "*"):
                     raise ValueError(f"incidents[{i}]: {spec.kind} hits the whole checkout; "
                                      "remove its target")
-                if kind and spec.target not in (None, "*", *getattr(self, kind)):
-                    raise ValueError(f'incidents[{i}]: {spec.kind} target "{spec.target}" is not one '
-                                     f"of {kind} ({', '.join(getattr(self, kind))}); fix the target "
-                                     f"or add it to {kind}")
+                if field and spec.target not in (None, "*", *names):
+                    raise ValueError(f'incidents[{i}]: {spec.kind} target "{spec.target}" is not one of '
+                                     f"{field} ({', '.join(names)}); fix the target or add it to {field}")
 
     def __init__(self, params, context):
         super().__init__(params, context)
@@ -178,7 +173,7 @@ class ShopSim(Source):
                 key = series_key(name, labels)
                 self.series.append((name, labels, key, _stable_id(key)))
         self._specs = [(s, self._resolve(s)) for s in p.incidents]
-        self._logged: set[tuple[str, float]] = set()
+        self._announced: set[tuple[str, float]] = set()  # incidents already logged as started
         if context.log is not None:
             context.log.info("shop_sim_started", source=context.name, speed=p.speed,
                              sim_start=datetime.fromtimestamp(self.sim_start, timezone.utc).isoformat(),
@@ -189,14 +184,13 @@ class ShopSim(Source):
         store, p = self.context.store, self.params
         if store is None or not hasattr(store, "get_kv"):
             return
-        key = f"shop_sim:{self.context.name}:anchor"
+        key, mine = f"shop_sim:{self.context.name}:anchor", {"start": p.start, "speed": p.speed}
         try:
             saved = store.get_kv(key)
-            if saved and saved.get("start") == p.start and saved.get("speed") == p.speed:
+            if saved and all(saved.get(k) == v for k, v in mine.items()):
                 self._t0, self.sim_start = float(saved["t0"]), float(saved["sim_start"])
             else:
-                store.set_kv(key, {"start": p.start, "speed": p.speed, "t0": self._t0,
-                                   "sim_start": self.sim_start})
+                store.set_kv(key, {**mine, "t0": self._t0, "sim_start": self.sim_start})
         except Exception as exc:  # a sim without a saved anchor still works
             if self.context.log is not None:
                 self.context.log.warning("shop_sim_anchor_failed", error=f"{type(exc).__name__}: {exc}")
@@ -287,8 +281,8 @@ class ShopSim(Source):
                 v = np.where(hit("latency_degradation"), v * (3.0 + 2.0 * u), v)
             elif name == "http_5xx_rate":
                 v = 0.0015 + 0.001 * np.minimum(load, 1.0) + 0.0005 * u
-                v = v + 0.04 * down + np.where(hit("latency_degradation"), 0.03, 0.0)
-                v = v + np.where(hit("traffic_spike"), 0.01, 0.0) + np.where(hit("traffic_collapse"), 0.05, 0.0)
+                v = v + 0.04 * down + 0.03 * hit("latency_degradation")
+                v = v + 0.01 * hit("traffic_spike") + 0.05 * hit("traffic_collapse")
             else:  # stock_level: sawtooth depletion, restocked every few hours
                 cap = 200.0 + sid % 400
                 period = 3600.0 * (4, 6, 8, 12)[(sid >> 12) % 4]
@@ -326,11 +320,12 @@ class ShopSim(Source):
         """One sample per series for the current sim slot."""
         now = self.sim_now()
         if self.context.log is not None:
-            for inc in self.active_incidents(now):
-                if (inc.kind, inc.start) not in self._logged:
-                    self._logged.add((inc.kind, inc.start))
+            active = self.active_incidents(now)
+            for inc in active:
+                if (inc.kind, inc.start) not in self._announced:
                     self.context.log.info("shop_sim_incident", source=self.context.name, kind=inc.kind,
                                           targets=list(inc.targets), sim_start=inc.start, sim_end=inc.end)
+            self._announced = {(inc.kind, inc.start) for inc in active}
         return self.samples_at(now)
 
     async def backfill(self, start: float, end: float) -> list[Sample]:

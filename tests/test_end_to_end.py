@@ -1,0 +1,68 @@
+"""End to end without real time: shop_sim (fixed seed) -> engine -> outbox -> dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alertd.base import PluginContext
+from alertd.config import load_config
+from alertd.dispatch import Dispatcher
+from alertd.engine import Engine
+from alertd.log import get_logger
+from alertd.metrics import Metrics
+from alertd.store import Store
+
+import sys
+
+CONFIG = """\
+sources:
+  shop: {type: shop_sim, every: 2s, speed: 60, step: 2m, seed: 7}
+rules:
+  - name: payment_success_drop
+    source: shop
+    series: payment_success_ratio{provider=~".+"}
+    detector: {type: threshold, below: 0.9, clear_below: 0.95}
+    for: 4m
+    clear_for: 4m
+    severity: critical
+  - name: orders_anomaly
+    source: shop
+    series: orders_per_minute
+    detector: {type: zscore, window: 30, threshold: 6}
+    for: 6m
+receivers:
+  pager: [{type: test_record}]
+routes:
+  receiver: pager
+"""
+
+
+def test_injected_payment_outage_fires_once_notifies_once_and_resolves(write_config, registry, clock, tmp_path):
+    config = load_config(write_config(CONFIG), registry, environ={})
+    store = Store(tmp_path / "e2e.db")
+    metrics, log = Metrics(), get_logger()
+    source_cls = registry.get("source", "shop_sim")
+    source = source_cls(config.sources["shop"].params, PluginContext("shop", clock.now, log, store=store))
+    engine = Engine(config, registry, store, clock, metrics, log)
+    notifier = registry.get("notifier", "test_record")(
+        config.receivers["pager"][0].params, PluginContext("pager", clock.now))
+    dispatcher = Dispatcher(store, {("pager", 0): notifier}, clock, metrics, log)
+    sent = sys.modules[type(notifier).__module__].SENT  # the module the registry loaded
+    sent.clear()
+
+    engine.ingest("shop", asyncio.run(source.backfill(clock.now() - 7200, clock.now())), alerts=False)
+    transitions = []
+    for _ in range(40):  # 80 real seconds = 80 shop minutes: the outage runs 20m..35m shop time
+        clock.advance(2)
+        result = engine.ingest("shop", asyncio.run(source.collect()))
+        transitions += [(t.kind, t.incident.rule, t.incident.labels.get("provider")) for t in result.transitions]
+        asyncio.run(dispatcher.run_once())
+
+    assert transitions == [("firing", "payment_success_drop", "stripe"),
+                           ("resolved", "payment_success_drop", "stripe")]
+    assert [(n.kind, n.receiver) for n in sent] == [("firing", "pager"), ("resolved", "pager")]
+    (incident,) = store.incidents.list(include_closed=True)
+    assert incident.state == "resolved" and incident.labels == {"provider": "stripe"}
+    assert incident.count >= 5 and incident.last_value > 0.9
+    assert store.outbox.pending_count() == 0
+    store.close()
