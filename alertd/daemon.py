@@ -17,7 +17,7 @@ from .base import PluginContext, SourceError
 from .clock import SystemClock
 from .dispatch import Dispatcher
 from .engine import Engine
-from .log import add_secrets, get_logger
+from .log import add_secrets, get_logger, redact_text
 from .metrics import Metrics
 from .model import Sample
 from .scheduler import make_scheduler, schedule_source
@@ -187,6 +187,7 @@ class Daemon:
             self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
 
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
+        error = redact_text(error)  # an excerpt of an answer may echo a token back
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
         self.engine.source_failed(name, error)

@@ -57,7 +57,7 @@ class JsonMetric:
 
 
 def check_metrics(metrics) -> None:
-    """Params.check helper: at least one metric, and unique names per label set."""
+    """Params.check helper: a source needs at least one metric."""
     if not metrics:
         raise ValueError('metrics is empty; add at least one {name: ..., value: ...} entry')
 

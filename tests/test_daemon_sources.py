@@ -139,3 +139,26 @@ def test_a_source_that_cannot_start_stops_the_start(write_config, registry, tmp_
         return d
     d = asyncio.run(main())
     assert d.http.is_closed
+
+
+def test_a_token_echoed_in_an_error_page_is_redacted(write_config, registry, tmp_path, http_server, clock):
+    http_server.respond(401, {}, "invalid token tok-very-secret-1")
+    path = write_config(f"""
+        sources:
+          psp: {{type: http_json, every: 10s, url: "{http_server.url}", bearer_token: "${{PSP_TOKEN}}",
+                 metrics: [{{name: up, value: up}}]}}
+    """)
+    config = load_config(path, registry, environ={"PSP_TOKEN": "tok-very-secret-1"})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "a.db", clock=clock)
+        await d.open()
+        with capture_logs() as logs:
+            await d.poll("psp")
+        await d.drain()
+        return d, logs
+    d, logs = asyncio.run(main())
+    (event,) = [e for e in logs if e["event"] == "source_failed"]
+    assert "HTTP 401" in event["error"] and "tok-very-secret-1" not in event["error"] and "***" in event["error"]
+    assert "tok-very-secret-1" not in d.engine.source_health["psp"].last_error
+    assert http_server.requests[0].headers["authorization"] == "Bearer tok-very-secret-1"

@@ -153,6 +153,9 @@ class LogFile(Source):
             "path": self.params.path, **position.as_dict(),
             "seen": {name: sorted(seen[i]) for i, (name, *_r) in enumerate(self.rules) if seen[i]}})
 
+    async def close(self) -> None:
+        self.tail.close()
+
     # -- in a worker thread ----------------------------------------------------------------
     def _read_and_match(self):
         try:

@@ -185,7 +185,7 @@ class Push(Source):
         method = request.method.decode()
         path = request.target.decode("latin-1").split("?", 1)[0]
         if path == "/healthz":
-            if method not in ("GET", "HEAD"):
+            if method != "GET":
                 raise _Reject(405, "use GET for /healthz", [("Allow", "GET")])
             return None
         if path == "/push" or path.startswith("/metrics/job/"):
