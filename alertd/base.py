@@ -65,6 +65,10 @@ class Source(Plugin):
     no-data, and the daemon goes on.
     """
 
+    #: True where a poll with nothing is normal (samples exist only when events happen:
+    #: pushes, matching log lines); the daemon then does not count it as a failed poll.
+    empty_ok: ClassVar[bool] = False
+
     async def collect(self) -> list[Sample]:
         """Return the samples of one poll. Timestamps are epoch seconds."""
         raise NotImplementedError

@@ -162,7 +162,10 @@ class Daemon:
         source = self.sources[name]
         if not samples:
             self._commit(source, name)
-            self._poll_failed(name, "empty", "the poll returned no samples")
+            if source.empty_ok:  # nothing happened since the last poll: not a failure
+                self.log.debug("source_polled", source=name, samples=0, skipped=0)
+            else:
+                self._poll_failed(name, "empty", "the poll returned no samples")
             return
         try:
             with self.store.atomic():  # samples and the source's read position together

@@ -20,6 +20,7 @@ sources:
   psp: {{type: http_json, every: 10s, url: "{url}/status", metrics: [{{name: psp_up, value: up}}]}}
   queue: {{type: command, every: 10s, command: ["{py}", "-c", "print(7)"], name: queue_depth}}
   nan: {{type: command, every: 10s, command: ["{py}", "-c", "print('nan')"], name: ratio}}
+  events: {{type: push, every: 5s, port: 0}}
   hang: {{type: command, every: 10s, timeout: 1s, command: ["{py}", "-c", "import time; time.sleep(30)"], name: x}}
   nginx:
     type: logfile
@@ -162,3 +163,19 @@ def test_a_token_echoed_in_an_error_page_is_redacted(write_config, registry, tmp
     assert "HTTP 401" in event["error"] and "tok-very-secret-1" not in event["error"] and "***" in event["error"]
     assert "tok-very-secret-1" not in d.engine.source_health["psp"].last_error
     assert http_server.requests[0].headers["authorization"] == "Bearer tok-very-secret-1"
+
+
+def test_a_quiet_interval_of_an_event_source_is_not_a_failure(daemon):
+    make, _ = daemon
+
+    async def main():
+        d = make()
+        await d.open()
+        await d.poll("events")  # nothing was pushed: nothing to say, and nothing wrong
+        await d.poll("queue")
+        await d.drain()
+        return d
+    d = asyncio.run(main())
+    assert counter(d.metrics, "source_polls", "events") == 1
+    assert counter(d.metrics, "source_errors", "events", "empty") == 0
+    assert d.engine.source_health["events"].consecutive_errors == 0

@@ -86,6 +86,7 @@ class LogFile(Source):
     """Tails one log file; counts or aggregates regex matches per poll."""
 
     type_name = "logfile"
+    empty_ok = True  # an interval without matching lines is normal
 
     @dataclass(frozen=True)
     class Params:

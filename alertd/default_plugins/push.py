@@ -46,6 +46,7 @@ class Push(Source):
     """Receives pushed samples over HTTP; each poll hands over what arrived since the last."""
 
     type_name = "push"
+    empty_ok = True  # an interval without pushes is normal
 
     @dataclass(frozen=True)
     class Params:
