@@ -1,7 +1,7 @@
 """The prometheus source against a real Prometheus server (Debian's `prometheus` package).
 
 The module starts Prometheus once on a free loopback port with a temporary config and
-storage, scraping an exporter served here with prometheus_client every second. Readiness
+storage, scraping an exporter served here with prometheus_client every 500ms. Readiness
 and the first scrapes are awaited by bounded polling of Prometheus' own endpoints.
 """
 
@@ -42,7 +42,7 @@ def _wait(what: str, check, timeout: float = 60.0):
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    """(prometheus URL, exporter gauge) with at least five scrapes stored."""
+    """(prometheus URL, exporter gauge) with at least eight scrapes (4s) stored."""
     tmp = tmp_path_factory.mktemp("prometheus")
     registry = CollectorRegistry()
     gauge = Gauge("shop_orders_per_minute", "Orders per minute", ["region"], registry=registry)
@@ -51,7 +51,7 @@ def prometheus(tmp_path_factory):
     exporter, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     port = free_port()
     (tmp / "prometheus.yml").write_text(f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+global: {{scrape_interval: 500ms, evaluation_interval: 1s}}
 scrape_configs:
   - job_name: shop
     static_configs: [{{targets: ["127.0.0.1:{exporter.server_address[1]}"]}}]
@@ -64,9 +64,9 @@ scrape_configs:
     try:
         _wait("ready", lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200)
         count = 'count_over_time(shop_orders_per_minute{region="eu"}[1m])'
-        _wait("five scrapes", lambda: (r := httpx.get(f"{url}/api/v1/query", params={"query": count},
+        _wait("eight scrapes", lambda: (r := httpx.get(f"{url}/api/v1/query", params={"query": count},
                                                         timeout=2).json()["data"]["result"])
-              and float(r[0]["value"][1]) >= 5)
+              and float(r[0]["value"][1]) >= 8)
         yield url, gauge
     finally:
         proc.terminate()
