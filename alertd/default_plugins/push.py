@@ -113,7 +113,7 @@ class Push(Source):
         try:
             while True:
                 request, body, problem = await self._read_request(conn, reader)
-                if request is None:
+                if request is None and problem is None:  # the client has gone
                     break
                 status, payload, headers = self._answer(request, body, problem)
                 keep = problem is None and conn.our_state is h11.SEND_RESPONSE and status < 500
@@ -139,9 +139,11 @@ class Push(Source):
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                if conn.our_state is not h11.SEND_RESPONSE:
+                if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
                     return None, b"", None
-                return request, b"", _Reject(400, f"the request is not valid HTTP/1.1 ({exc})")
+                hint = "; this endpoint speaks plain HTTP, not HTTPS" if "\\x16\\x03" in str(exc) else ""
+                return request, b"", _Reject(400, f"the request is not valid HTTP/1.1 "
+                                             f"({str(exc)[:100]}){hint}")
             if event is h11.NEED_DATA:
                 data = await asyncio.wait_for(reader.read(65536), self.params.idle_timeout)
                 conn.receive_data(data)  # b"" means the peer closed
