@@ -85,10 +85,23 @@ async def _send_all(config, registry, name: str, notices, dry_run: bool) -> int:
     return failures
 
 
+class _Stderr:
+    """sys.stderr looked up at each write, so a replaced stream (tests) is honoured."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def run(args) -> int:
     config, registry = load(args)
     add_secrets(config.secrets)
-    configure_logging("warning", json_lines=False, stream=sys.stderr)
+    configure_logging("warning", json_lines=False, stream=_Stderr())  # template fallbacks
     now = time.time()
     notices = [sample_notification(args.kind, group=args.group, receiver=args.receiver,
                                    now=now, test=True)]
