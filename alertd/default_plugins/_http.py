@@ -68,7 +68,20 @@ class HttpNotifier:
         return []
 
     def scrub(self, text: str) -> str:
-        for secret in sorted((s for s in self.secrets() if s), key=len, reverse=True):
+        """`text` without any secret, nor the path or query of a secret URL (where webhook
+        tokens live: a service may echo the path in its error)."""
+        hidden = set()
+        for secret in (s for s in self.secrets() if s):
+            hidden.add(secret)
+            try:
+                parts = urlsplit(secret)
+            except ValueError:
+                continue
+            if parts.scheme in ("http", "https"):
+                tail = parts.path + (f"?{parts.query}" if parts.query else "")
+                if len(tail) >= 8:
+                    hidden.add(tail)
+        for secret in sorted(hidden, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
 

@@ -48,6 +48,9 @@ class AlertmanagerNotifier(HttpNotifier, Notifier):
 
         def check(self):
             check_url(self.url, "url")
+            if "@" in self.url.split("//", 1)[-1].split("/", 1)[0]:
+                raise ValueError("url holds credentials; put them in authorization (e.g. "
+                                 '"Basic <base64 of user:password>"), which is kept secret')
             if self.ends_after <= 0:
                 raise ValueError("ends_after must be more than 0s; write a value such as 24h")
             if self.timeout <= 0:
