@@ -64,6 +64,7 @@ class Daemon:
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
         self.scheduler.start()
 
     async def backfill(self) -> None:
@@ -88,6 +89,13 @@ class Daemon:
             self.store.set_kv(f"backfilled:{name}", now)
 
     # -- the work ---------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
+        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
+        if deleted:
+            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
+        return deleted
+
     async def poll(self, name: str) -> None:
         """Collect from one source and run the tick; errors are logged, counted, survived."""
         sc = self.config.sources[name]
@@ -108,6 +116,9 @@ class Daemon:
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
             self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if not result.stored:
+            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if result.notifications:

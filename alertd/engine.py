@@ -18,7 +18,7 @@ import numpy as np
 
 from .alerts import AlertTracker, Transition
 from .base import PluginContext
-from .model import Sample, Status, Verdict, fingerprint
+from .model import Sample, Status, Verdict, fingerprint, series_key
 from .router import Router
 from .windows import SeriesWindows
 
@@ -54,11 +54,28 @@ class RuleRuntime:
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
 
-    def matches(self, sample: Sample) -> bool:
-        hit = self._matches.get(sample.key)
-        if hit is None:
-            hit = self._matches[sample.key] = self.rule.series.matches(sample.name, dict(sample.labels))
-        return hit
+    def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
+        """The samples (and their keys) of series this rule watches."""
+        cache = self._matches
+        for s, k in zip(samples, keys):
+            if k not in cache:
+                cache[k] = self.rule.series.matches(s.name, dict(s.labels))
+        picked = [i for i, k in enumerate(keys) if cache[k]]
+        if len(picked) == len(keys):
+            return samples, keys
+        return [samples[i] for i in picked], [keys[i] for i in picked]
+
+
+def _all_good(samples: list) -> bool:
+    """Fast path: every item a Sample with a finite int/float value and timestamp."""
+    if set(map(type, samples)) - {Sample}:
+        return False
+    values = [s.value for s in samples]
+    stamps = [s.ts for s in samples]
+    if set(map(type, values)) - {float, int} or set(map(type, stamps)) - {float, int}:
+        return False
+    return bool(np.isfinite(np.asarray(values, dtype=float)).all()
+                and np.isfinite(np.asarray(stamps, dtype=float)).all())
 
 
 def _number(value) -> bool:
@@ -84,6 +101,9 @@ class Engine:
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
+        samples = list(samples or ())
+        if _all_good(samples):
+            return samples, 0
         good, bad = [], defaultdict(list)
         for s in samples or ():
             if not isinstance(s, Sample):
@@ -112,16 +132,17 @@ class Engine:
         started = time.perf_counter()
         good, skipped = self._clean(source, samples)
         result = TickResult(skipped=skipped)
+        keys = [series_key(s.name, s.labels) for s in good]
         runtimes = self.rules_by_source.get(source, [])
-        per_rule = [(rt, [s for s in good if rt.matches(s)]) for rt in runtimes]
-        for rt, matched in per_rule:
-            self._seed_new(rt, matched)
+        per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
+        for rt, matched, mkeys in per_rule:
+            self._seed_new(rt, matched, mkeys)
         with self.store.atomic():
-            self.store.samples.append(good, source)
+            self.store.samples.append(good, source, keys)
             result.stored = len(good)
-            for rt, matched in per_rule:
+            for rt, matched, mkeys in per_rule:
                 if matched:
-                    self._evaluate(rt, matched, result, alerts)
+                    self._evaluate(rt, matched, mkeys, result, alerts)
         self.metrics.source_samples.labels(source).inc(len(good))
         if alerts and good:
             health = self.source_health.setdefault(source, SourceHealth())
@@ -130,12 +151,14 @@ class Engine:
         self.metrics.last_tick.set(self.clock.now())
         return result
 
-    def _seed_new(self, rt: RuleRuntime, samples: list[Sample]) -> None:
-        new = {s.key: s for s in samples if s.key not in rt.windows.rows}
+    def _seed_new(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]) -> None:
+        rows = rt.windows.rows
+        new = {k: s for s, k in zip(samples, keys) if k not in rows}
         if not new:
             return
         before = min(s.ts for s in new.values())
-        stored = self.store.samples.recent(list(new), rt.windows.window, before=before)
+        need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
+        stored = self.store.samples.recent(list(new), need, before=before)
         for key, s in new.items():
             row = rt.windows.add(key, s.labels)
             rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
@@ -143,18 +166,20 @@ class Engine:
             if key in stored:
                 rt.windows.seed(row, *stored[key])
 
-    def _layers(self, rt: RuleRuntime, samples: list[Sample]):
+    def _layers(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]):
         """Split samples into batches with at most one point per series, in time order."""
-        by_row: dict[int, list[Sample]] = defaultdict(list)
-        for s in samples:
-            by_row[rt.windows.rows[s.key]].append(s)
-        depth = max(len(v) for v in by_row.values())
-        if depth == 1:
-            rows = np.fromiter(by_row.keys(), dtype=np.int64, count=len(by_row))
-            ts = np.fromiter((v[0].ts for v in by_row.values()), dtype=float, count=len(by_row))
-            vals = np.fromiter((v[0].value for v in by_row.values()), dtype=float, count=len(by_row))
-            yield rows, ts, vals
+        index = rt.windows.rows
+        row_list = [index[k] for k in keys]
+        n = len(row_list)
+        if len(set(row_list)) == n:  # the usual tick: one point per series
+            yield (np.fromiter(row_list, dtype=np.int64, count=n),
+                   np.fromiter((s.ts for s in samples), dtype=float, count=n),
+                   np.fromiter((s.value for s in samples), dtype=float, count=n))
             return
+        by_row: dict[int, list[Sample]] = defaultdict(list)
+        for r, s in zip(row_list, samples):
+            by_row[r].append(s)
+        depth = max(len(v) for v in by_row.values())
         for items in by_row.values():
             items.sort(key=lambda s: s.ts)
         for k in range(depth):
@@ -163,9 +188,10 @@ class Engine:
                    np.array([s.ts for _, s in layer], dtype=float),
                    np.array([s.value for _, s in layer], dtype=float))
 
-    def _evaluate(self, rt: RuleRuntime, samples: list[Sample], result: TickResult, alerts: bool) -> None:
+    def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
+                  alerts: bool) -> None:
         win = rt.windows
-        for rows, ts, values in self._layers(rt, samples):
+        for rows, ts, values in self._layers(rt, samples, keys):
             last = win.last_ts[rows]
             fresh = ts > last  # repeated or out-of-order points are skipped
             if not fresh.all():

@@ -7,6 +7,7 @@ and the router turns incidents into `Notification`s for the outbox.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +30,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def series_key(name: str, labels: Labels) -> str:
     """The Prometheus-style text key of a series: `name{a="1",b="2"}`."""
     if not labels:

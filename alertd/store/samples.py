@@ -1,8 +1,14 @@
-"""Series and their recent samples (bounded retention)."""
+"""Series and their recent samples (bounded retention).
+
+Samples are keyed by (ts, series_id): appends are cheap and sequential, and reads of history
+are scans over a time range (`recent`, `histories`), which is how detectors use history:
+many series of a rule at once.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 
 import numpy as np
 
@@ -15,11 +21,16 @@ class SampleStore:
     def __init__(self, db):
         self.db = db
         self._ids: dict[str, int] = {}
+        self._first: dict[int, float] = {}
 
-    def series_ids(self, samples: list[Sample], source: str) -> list[int]:
+    def series_ids(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> list[int]:
         """The id of each sample's series, creating series rows for new keys."""
-        keys = [s.key for s in samples]
-        missing = {k: s for k, s in zip(keys, samples) if k not in self._ids}
+        keys = keys if keys is not None else [s.key for s in samples]
+        known = self._ids
+        missing: dict[str, Sample] = {}
+        for k, s in zip(keys, samples):
+            if k not in known and (k not in missing or s.ts < missing[k].ts):
+                missing[k] = s  # the earliest sample gives the series' first_ts
         if missing:
             self._load_ids(list(missing))
             new = [s for k, s in missing.items() if k not in self._ids]
@@ -28,62 +39,80 @@ class SampleStore:
                     ({"key": s.key, "name": s.name, "labels": json.dumps(dict(s.labels)),
                       "source": source, "first_ts": s.ts} for s in new), ignore=True)
                 self._load_ids([s.key for s in new])
-        return [self._ids[k] for k in keys]
+        return [known[k] for k in keys]
 
     def _load_ids(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT id, key FROM series WHERE key IN ({marks})", chunk):
-                self._ids[row[1]] = row[0]
+            for sid, key, first in self.db.execute(
+                    f"SELECT id, key, first_ts FROM series WHERE key IN ({marks})", chunk):
+                self._ids[key] = sid
+                self._first[sid] = first if first is not None else float("-inf")
 
-    def append(self, samples: list[Sample], source: str) -> None:
+    def append(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> None:
         """Store samples (call inside `Store.atomic()` to group a tick in one transaction)."""
         if not samples:
             return
-        ids = self.series_ids(samples, source)
-        self.db.conn.executemany("INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?)",
-                                 [(i, s.ts, s.value) for i, s in zip(ids, samples)])
+        ids = self.series_ids(samples, source, keys)
+        self.db.conn.executemany("INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES (?, ?, ?)",
+                                 [(s.ts, i, s.value) for i, s in zip(ids, samples)])
 
     def recent(self, keys: list[str], limit: int, before: float | None = None):
-        """Up to `limit` latest (ts, value) per series key, oldest first, and the total count.
+        """Up to `limit` latest points per series key before `before`, oldest first.
 
-        Returns {key: (ts array, value array, total points stored)} for keys that have data.
+        Returns {key: (ts array, value array, number of points returned)} for keys with data.
+        Scans backwards in time and stops once every series has `limit` points or its first
+        sample has been passed.
         """
         self._load_ids([k for k in keys if k not in self._ids])
-        out = {}
-        by_id = {self._ids[k]: k for k in keys if k in self._ids}
-        ids = list(by_id)
         cutoff = float("inf") if before is None else before
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"""SELECT series_id, ts, value, n FROM (
-                      SELECT series_id, ts, value,
-                             ROW_NUMBER() OVER (PARTITION BY series_id ORDER BY ts DESC) AS rn,
-                             COUNT(*) OVER (PARTITION BY series_id) AS n
-                      FROM samples WHERE series_id IN ({marks}) AND ts < ?)
-                    WHERE rn <= ? ORDER BY series_id, ts""", [*chunk, cutoff, limit]).fetchall()
-            grouped: dict[int, list] = {}
-            for sid, ts, value, n in rows:
-                grouped.setdefault(sid, []).append((ts, value, n))
-            for sid, items in grouped.items():
-                arr = np.array([(t, v if v is not None else np.nan) for t, v, _ in items], dtype=float)
-                out[by_id[sid]] = (arr[:, 0], arr[:, 1], items[0][2])
+        wanted = {self._ids[k]: k for k in keys if k in self._ids and self._first[self._ids[k]] < cutoff}
+        if not wanted or limit <= 0:
+            return {}
+        lower = min(self._first[sid] for sid in wanted)
+        got: dict[int, list] = defaultdict(list)
+        open_ids = set(wanted)
+        cursor = self.db.execute("SELECT ts, series_id, value FROM samples WHERE ts < ? AND ts >= ? "
+                                 "ORDER BY ts DESC", [cutoff, lower])
+        while open_ids:
+            rows = cursor.fetchmany(10_000)
+            if not rows:
+                break
+            for ts, sid, value in rows:
+                if sid in open_ids:
+                    got[sid].append((ts, np.nan if value is None else value))
+                    if len(got[sid]) >= limit:
+                        open_ids.discard(sid)
+        cursor.close()
+        out = {}
+        for sid, points in got.items():
+            arr = np.array(points[::-1], dtype=float)
+            out[wanted[sid]] = (arr[:, 0], arr[:, 1], len(points))
+        return out
+
+    def histories(self, keys: list[str], start: float | None = None, end: float | None = None):
+        """All stored points of several series in [start, end): {key: (ts array, value array)}."""
+        self._load_ids([k for k in keys if k not in self._ids])
+        by_id = {self._ids[k]: k for k in keys if k in self._ids}
+        got: dict[int, list] = defaultdict(list)
+        cursor = self.db.execute("SELECT ts, series_id, value FROM samples WHERE ts >= ? AND ts < ? "
+                                 "ORDER BY ts", [start if start is not None else float("-inf"),
+                                                 end if end is not None else float("inf")])
+        for rows in iter(lambda: cursor.fetchmany(10_000), []):
+            for ts, sid, value in rows:
+                if sid in by_id:
+                    got[sid].append((ts, np.nan if value is None else value))
+        out = {}
+        for key in keys:
+            points = got.get(self._ids.get(key), [])
+            arr = np.array(points, dtype=float).reshape(-1, 2)
+            out[key] = (arr[:, 0], arr[:, 1])
         return out
 
     def history(self, key: str, start: float | None = None, end: float | None = None):
         """All stored (ts, value) of one series in [start, end), as two arrays."""
-        self._load_ids([key])
-        sid = self._ids.get(key)
-        if sid is None:
-            return np.array([]), np.array([])
-        rows = self.db.execute(
-            "SELECT ts, value FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            [sid, start if start is not None else -np.inf, end if end is not None else np.inf]).fetchall()
-        arr = np.array(rows, dtype=float).reshape(-1, 2)
-        return arr[:, 0], arr[:, 1]
+        return self.histories([key], start, end)[key]
 
     def series(self) -> list[dict]:
         """All known series: key, name, labels, source."""
@@ -94,6 +123,5 @@ class SampleStore:
         return tuple(sorted(json.loads(row["labels"]).items())) if row else ()
 
     def prune(self, before: float) -> int:
-        """Delete samples older than `before`; returns how many."""
-        cursor = self.db.execute("DELETE FROM samples WHERE ts < ?", [before])
-        return cursor.rowcount
+        """Delete samples older than `before` (a range delete along the primary key)."""
+        return self.db.execute("DELETE FROM samples WHERE ts < ?", [before]).rowcount
