@@ -133,6 +133,10 @@ class Notifier(Plugin):
         """Send; return a short description of the receiver's answer (e.g. "200 ok")."""
         raise NotImplementedError
 
+    def preview(self, notification: Notification) -> str:
+        """What `send` would deliver, as text (`alertd notify-test` prints it); optional."""
+        return ""
+
     async def close(self) -> None:
         """Release connections."""
 
