@@ -2,7 +2,9 @@
 
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
-they are sent), `models` (fitted detector models) and `kv` (small named values). SQL lives in these modules only.
+they are sent), `models` (fitted detector models), `kv` (small named values) and
+`notifier_state` (what notifiers remember between the notices of an incident, such as a
+Slack thread). SQL lives in these modules only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .incidents import IncidentStore
 from .migrations import migrations
 from .model_tables import model_migrations
 from .models import ModelStore
+from .notifier_state import NotifierState
+from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox
 from .samples import SampleStore
 
@@ -35,11 +39,13 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
+        notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
         model_migrations.apply(self.db)
         self.samples = SampleStore(self.db)
         self.models = ModelStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
+        self.notifier_state = NotifierState(self.db)
 
     @contextlib.contextmanager
     def atomic(self):
