@@ -109,12 +109,14 @@ class TrainingPlan:
 
     `points`: up to this many latest points per series are read from the store;
     `every`: refit after this many seconds of the daemon clock (None: not by time);
-    `every_points`: refit once a series has this many new points (None: not by count).
+    `every_points`: refit once a series has this many new points (None: not by count);
+    `span`: only points within this many seconds (data time) of a series' latest point.
     """
 
     points: int
     every: float | None = None
     every_points: int | None = None
+    span: float | None = None
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,11 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    """A detector type and its validated params (`cls`: the plugin class, for nested ones)."""
+
     type: str
     params: Any
+    cls: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -231,11 +234,44 @@ def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
         selector = None
     dwhere = where.child("detector", raw_rule.line_of("detector"))
     det_core, det_params = build_plugin(registry, "detector", DetectorCore, core.detector, dwhere)
+    if det_params is not None:
+        det_params = _nested_detectors(registry, det_params, core.detector, dwhere)
     if selector is None or det_params is None:
         return None
     return RuleConfig(core.name, core.source, selector, DetectorConfig(det_core.type, det_params),
                       float(core.for_), float(core.clear_for), core.severity, core.labels,
                       core.annotations)
+
+
+def _nested_detectors(registry, params, raw, where: Where):
+    """Validate detector params that hold detectors themselves (`all`, `any`).
+
+    A Params field with `metadata={"detectors": True}` is a list of `{type: ..., ...}`
+    mappings; each is checked like a rule's detector (errors at `detector.detectors[0].key`)
+    and replaced by a DetectorConfig carrying its class.
+    """
+    import dataclasses
+
+    changes = {}
+    for f in dataclasses.fields(params):
+        if not f.metadata.get("detectors"):
+            continue
+        items = raw.get(f.name) if isinstance(raw, dict) else None
+        sub = where.child(f.name, raw.line_of(f.name) if isinstance(raw, YamlMap) else None)
+        built, ok = [], True
+        for i, item in enumerate(items or ()):
+            iwhere = sub.item(i, items.line_of(i) if isinstance(items, YamlList) else None)
+            core, child = build_plugin(registry, "detector", DetectorCore, item, iwhere)
+            if child is not None:
+                child = _nested_detectors(registry, child, item, iwhere)
+            if core is None or child is None:
+                ok = False
+                continue
+            built.append(DetectorConfig(core.type, child, registry.get("detector", core.type)))
+        if not ok:
+            return None
+        changes[f.name] = tuple(built)
+    return dataclasses.replace(params, **changes) if changes else params
 
 
 def _build_route(raw, where: Where, receivers, parent_receiver: str | None, top=False):

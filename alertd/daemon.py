@@ -22,6 +22,7 @@ from .metrics import Metrics
 from .model import Sample
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
+from .training import Trainer
 
 
 class Daemon:
@@ -50,10 +51,12 @@ class Daemon:
         """Open everything, back-fill, and start the scheduler."""
         await self.open()
         await self.backfill()
+        self.trainer.poll()  # first fits on the back-filled history, in the worker
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
         self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
+        self.scheduler.add_job(self.housekeeping, "interval", seconds=10, id="detect:housekeeping")
         self.scheduler.start()
 
     async def open(self) -> None:
@@ -74,6 +77,9 @@ class Daemon:
                     self.notifiers[(receiver, i)] = cls(nc.params, self._context(receiver, receiver=receiver))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log)
+        self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
+                               store_path=self.store_path)
+        self.trainer.start()  # stored models of unchanged rules: no new warm-up
         pending = self.store.outbox.pending_count()
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
@@ -144,7 +150,20 @@ class Daemon:
             self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
         return deleted
 
+    def housekeeping(self) -> None:
+        """Every 10 s: due model fits (time schedules) and silence checks of all sources."""
+        self.trainer.poll()
+        if self.engine.check_absent().notifications:
+            self.dispatcher.wakeup.set()
+
     async def poll(self, name: str) -> None:
+        """Collect from one source and run the tick; then due fits and silence checks."""
+        await self._poll(name)
+        self.trainer.poll()  # fits run in a worker thread: this only submits them
+        if self.engine.check_absent(name).notifications:
+            self.dispatcher.wakeup.set()
+
+    async def _poll(self, name: str) -> None:
         """Collect from one source and run the tick; errors are logged, counted, survived."""
         sc = self.config.sources[name]
         self.metrics.source_polls.labels(name).inc()
@@ -223,6 +242,7 @@ class Daemon:
         """Stop scheduling, let running polls finish, deliver what is due, close everything."""
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        await self.trainer.stop()
         try:
             async with asyncio.timeout(self.shutdown_timeout):
                 if dispatcher_task is not None:

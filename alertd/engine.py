@@ -18,7 +18,7 @@ import numpy as np
 
 from .alerts import AlertTracker, Transition
 from .base import PluginContext
-from .model import Sample, Status, Verdict, fingerprint, series_key
+from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from .router import Router
 from .windows import SeriesWindows
 
@@ -53,6 +53,28 @@ class RuleRuntime:
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
+        self.warming = np.zeros(0, dtype=bool)  # per row: the last verdict was WARMING_UP
+        self.last_counts: dict[str, int] = {}  # verdicts of the last scored batch, by status
+
+    def note_statuses(self, rows: np.ndarray, status: np.ndarray) -> tuple[int, int]:
+        """Record a batch's verdicts; returns (series warming up before, after)."""
+        n = len(self.windows.keys)
+        if len(self.warming) < n:
+            grown = np.ones(max(n, 2 * len(self.warming)), dtype=bool)  # new series start warming
+            grown[:len(self.warming)] = self.warming
+            self.warming = grown
+        before = int(self.warming[:n].sum())
+        self.warming[rows] = status == Status.WARMING_UP
+        counts = np.bincount(status.astype(np.int64), minlength=len(Status))
+        self.last_counts = {s.name.lower(): int(counts[s]) for s in Status}
+        return before, int(self.warming[:n].sum())
+
+    def state(self) -> dict:
+        """What the rule is doing, for /metrics and the status page."""
+        n = len(self.windows.keys)
+        warming = int(self.warming[:n].sum()) if len(self.warming) >= n else n
+        return {"series": n, "warming_up": warming, "min_history": getattr(self.detector, "min_history", 0),
+                "last_tick": dict(self.last_counts), "model": self.detector.model_info()}
 
     def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
         """The samples (and their keys) of series this rule watches."""
@@ -95,6 +117,7 @@ class Engine:
         self.tracker = AlertTracker(store.incidents.open())
         self.router = Router(config.routes)
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
+        self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
         self.integrations = integrations if integrations is not None else {
             name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
             for name, items in config.receivers.items()}
@@ -217,11 +240,78 @@ class Engine:
                 win.push(rows, ts, values)
                 continue
             self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
+            for observe in self.observers:
+                observe(rt, batch, scores)
             status = np.asarray(scores.status)
             win.push(rows, ts, values, status)
             result.scored += len(rows)
+            self._report_warmup(rt, rows, status)
             for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
                 self._alert(rt, batch, scores, int(i), int(rows[i]), result)
+
+    def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
+        """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""
+        before, after = rt.note_statuses(rows, status)
+        if after and not before:
+            self.log.info("rule_warming_up", rule=rt.rule.name, series=after,
+                          min_history=getattr(rt.detector, "min_history", 0))
+        elif before and not after:
+            self.log.info("rule_warmed_up", rule=rt.rule.name, series=len(rt.windows.keys))
+
+    def rule_states(self) -> dict[str, dict]:
+        """Per rule: series, how many are warming up, the last tick's verdicts, the model."""
+        return {rt.rule.name: rt.state() for rts in self.rules_by_source.values() for rt in rts}
+
+    # -- absence ----------------------------------------------------------------------------
+    def check_absent(self, source: str | None = None) -> TickResult:
+        """Let detectors that watch for silence judge series that sent nothing recently.
+
+        Called after every poll of a source (also failed or empty ones) and on a timer, so a
+        source that stops answering altogether is noticed too. Verdicts are timed with the
+        daemon clock.
+        """
+        result = TickResult()
+        now = self.clock.now()
+        for name, runtimes in self.rules_by_source.items():
+            if source is not None and name != source:
+                continue
+            for rt in runtimes:
+                if not rt.detector.checks_absence:
+                    continue
+                if not rt.windows.keys:
+                    self._seed_known(rt, name)
+                n = len(rt.windows.keys)
+                if not n:
+                    continue
+                rows = np.arange(n)
+                batch = rt.windows.batch(rows, np.full(n, now), np.full(n, np.nan))
+                try:
+                    scores = rt.detector.score_absent(batch, now)
+                except Exception as exc:
+                    self.metrics.detector_errors.labels(rt.rule.name).inc()
+                    self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+                    continue
+                status = np.asarray(scores.status)
+                judged = (status == Status.OK) | (status == Status.ANOMALOUS)
+                rt.windows.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
+                with self.store.atomic():
+                    for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
+                        self._alert(rt, batch, scores, int(i), int(rows[i]), result)
+        return result
+
+    def _seed_known(self, rt: RuleRuntime, source: str) -> None:
+        """Series of this rule the store knows (e.g. from before a restart), so silence of a
+        series that died while the daemon was down is noticed too."""
+        if getattr(rt, "_seeded_known", False):
+            return
+        rt._seeded_known = True
+        known = [(row["key"], make_labels(row["labels"])) for row in self.store.samples.series()
+                 if row["source"] == source and rt.rule.series.matches(row["name"], row["labels"])]
+        for key, labels in known:
+            if key not in rt.windows.rows:
+                rt.windows.add(key, labels)
+                rt.fingerprints.append(fingerprint(rt.rule.name, labels))
+                rt.windows.active[rt.windows.rows[key]] = self.tracker.is_open(rt.fingerprints[-1])
 
     def _alert(self, rt, batch, scores, i: int, row: int, result: TickResult) -> None:
         verdict = Verdict.from_scores(rt.rule.name, batch, scores, i, batch.keys[i].split("{")[0])

@@ -49,3 +49,5 @@ class Metrics:
                                     "Samples accepted by push sources", ["source"], registry=r)
         self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
                                registry=r)
+        self.model_fits = Counter("alertd_model_fits_total", "Detector model fits by result "
+                                  "(ok, error, skipped)", ["rule", "result"], registry=r)

@@ -152,7 +152,10 @@ class Verdict:
             expected = f", expected <= {_fmt(hi)}{where}"
         else:
             expected = ""
-        reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
+        if not np.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
+            reason = f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
+        else:
+            reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
         return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
                    Status(int(scores.status[i])), score, thr, lo, hi, reason)
 

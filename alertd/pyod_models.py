@@ -18,6 +18,7 @@ signature) without importing torch; `build_model(name, params)` makes an unfitte
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -95,9 +96,10 @@ def check_model(name: str, params: dict) -> ModelInfo:
     if info is None:
         if name in UNSUPPORTED:
             raise ValueError(f'the PyOD model "{name}" cannot be used here: {UNSUPPORTED[name]}')
-        lower = {n.lower(): n for n in MODELS}
-        hint = f'; did you mean "{lower[name.lower()]}"?' if name.lower() in lower else ""
-        raise ValueError(f'unknown PyOD model "{name}"{hint} Valid models: {", ".join(model_names())}')
+        close = difflib.get_close_matches(str(name), model_names(), n=1, cutoff=0.6) or \
+            [n for n in MODELS if n.lower() == str(name).lower()]
+        hint = f'; did you mean "{close[0]}"?' if close else ";"
+        raise ValueError(f'unknown PyOD model "{name}"{hint} the valid models are {", ".join(model_names())}')
     if info.needs and not _available(info.needs):
         extra = "alertd[torch]" if info.needs == "torch" else info.needs
         raise ValueError(f'the PyOD model "{name}" needs the optional package "{info.needs}"; '

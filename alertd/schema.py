@@ -86,6 +86,14 @@ class Invalid(Exception):
     """Raised inside conversion when a value is unusable; turned into a Problem."""
 
 
+class ParamError(ValueError):
+    """Raised by a `Params.check()` for one key: the problem is reported at that key."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 def suggest(word: str, choices) -> str:
     """'; did you mean "x"?' for the nearest choice, or a list of valid ones."""
     choices = sorted(str(c) for c in choices)
@@ -302,6 +310,10 @@ def build(cls, value, where: Where, *, ignore: frozenset[str] = frozenset(), ext
     if callable(check):
         try:
             check()
+        except ParamError as exc:  # names the key at fault: report it there
+            line = value.line_of(exc.key) if isinstance(value, YamlMap) and exc.key in value else None
+            where.child(exc.key, line).error(str(exc))
+            return None
         except (Invalid, ValueError) as exc:
             where.error(str(exc))
             return None

@@ -37,9 +37,13 @@ WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit s
 
 
 def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
-                 now: float) -> TrainingSet:
-    """The latest `points` points of each series, minus those inside firing incidents."""
+                 now: float, span: float | None = None) -> TrainingSet:
+    """The latest `points` points of each series (within `span` of its latest point), minus
+    those inside firing incidents."""
     recent = samples.recent(keys, points)
+    if span is not None:
+        recent = {k: (ts[ts >= ts[-1] - span], v[ts >= ts[-1] - span])
+                  for k, (ts, v, *_) in recent.items() if len(ts)}
     starts = [recent[k][0][0] for k in keys if k in recent and len(recent[k][0])]
     spans = incidents.firing_spans(rule, since=min(starts) if starts else None)
     out_keys, out_labels, out_ts, out_values, excluded = [], [], [], [], 0
@@ -68,6 +72,8 @@ class RuleTraining:
     fitted_clock: float | None = None  # daemon clock of the last successful fit
     seen_at_fit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     attempt_seen: int = -1  # max points seen by a series at the last attempt
+    attempt_clock: float | None = None  # daemon clock of the last attempt
+    retry_later: bool = False  # the last attempt failed or had too little history
     in_flight: Future | None = None
     fits: int = 0
     failures: int = 0
@@ -141,12 +147,19 @@ class Trainer:
         if not n or not (seen >= max(det.min_history, 1)).any():
             return None
         plan = det.training_plan()
-        top = int(seen.max())
+        top, now = int(seen.max()), self.clock.now()
+        if st.attempt_clock is None:
+            return "first fit"
+        if st.retry_later:  # failed or too little history last time: wait for the schedule
+            if (plan.every is not None and now - st.attempt_clock >= plan.every) or \
+                    (plan.every_points is not None and top - st.attempt_seen >= plan.every_points):
+                return "retry"
+            return None
         if st.fitted_clock is None or det.fit_wanted:
-            if st.attempt_seen < 0 or top - st.attempt_seen >= WANTED_GAP:
+            if top - st.attempt_seen >= WANTED_GAP:
                 return "first fit" if st.fitted_clock is None else "new series ready"
             return None
-        if plan.every is not None and self.clock.now() - st.fitted_clock >= plan.every:
+        if plan.every is not None and now - st.fitted_clock >= plan.every:
             return "schedule"
         if plan.every_points is not None:
             before = np.zeros(n, dtype=np.int64)
@@ -170,8 +183,8 @@ class Trainer:
         n = len(rt.windows.keys)
         keys, labels = list(rt.windows.keys), list(rt.windows.labels)
         seen = rt.windows.seen[:n].copy()
-        st.attempt_seen, st.last_reason = int(seen.max()), reason
         now = self.clock.now()
+        st.attempt_seen, st.attempt_clock, st.last_reason = int(seen.max()), now, reason
         if self.inline or self.executor is None:
             future: Future = Future()
             try:
@@ -205,7 +218,8 @@ class Trainer:
         det = st.runtime.detector
         started = time.perf_counter()
         samples, incidents = self._readers(use_own)
-        data = training_set(samples, incidents, st.name, keys, labels, det.training_plan().points, now)
+        plan = det.training_plan()
+        data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span)
         model = det.fit(data)
         blob = det.dump_model(model) if model is not None else b""
         return model, blob, data, time.perf_counter() - started
@@ -214,15 +228,18 @@ class Trainer:
         """On the loop: install and persist the model, or log and count the failure."""
         st.in_flight = None
         det = st.runtime.detector
+        st.retry_later = False
         try:
             model, blob, data, seconds = future.result()
         except Exception as exc:  # the previous model stays in use
             st.failures += 1
+            st.retry_later = True
             st.last_error = f"{type(exc).__name__}: {exc}"[:300]
             self._count(st.name, "error")
             self.log.error("model_fit_failed", rule=st.name, error=st.last_error, failures=st.failures)
             return
         if model is None:
+            st.retry_later = True
             self._count(st.name, "skipped")
             self.log.info("model_fit_skipped", rule=st.name, reason="no series has enough usable points yet")
             return

@@ -28,7 +28,7 @@ from alertd.features import DAY, FEATURES, SHORT
 from alertd.memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
 from alertd.pyod_models import STREAM, MODELS, check_model
-from alertd.schema import Duration
+from alertd.schema import Duration, ParamError
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -71,37 +71,46 @@ class PyODDetector(Detector):
         retrain_points: int | None = 300
 
         def check(self) -> None:
-            check_model(self.model, self.model_params)
+            try:
+                check_model(self.model, self.model_params)
+            except ValueError as exc:
+                raise ParamError("model_params" if "parameter" in str(exc) else "model", str(exc)) from None
             for name in self.features:
                 if name not in FEATURES:
-                    raise ValueError(f'unknown feature "{name}"; valid features are {", ".join(FEATURES)}')
+                    raise ParamError("features", f'unknown feature "{name}"; valid features are {", ".join(FEATURES)}')
             if not self.features and not self.lags:
-                raise ValueError("features is empty and lags is 0; give the model something to look at")
+                raise ParamError("features", "features is empty and lags is 0; give the model something to look at")
             if MODELS[self.model].univariate and len(self.features) + self.lags != 1:
-                raise ValueError(f"{self.model} takes exactly one feature; set features to one name and lags to 0")
+                raise ParamError("features", f"{self.model} takes exactly one feature; list one and set lags to 0")
             if not 0.5 <= self.threshold < 1:
-                raise ValueError(f"threshold is a calibrated score between 0.5 and 1 (e.g. 0.999), got {self.threshold:g}")
-            if self.lags < 0 or self.cooldown < 0:
-                raise ValueError("lags and cooldown must not be negative")
+                raise ParamError("threshold", "the threshold is a calibrated score between 0.5 and 1 "
+                                 f"(e.g. 0.999), got {self.threshold:g}")
+            for key in ("lags", "cooldown"):
+                if getattr(self, key) < 0:
+                    raise ParamError(key, f"{key} must not be negative")
             if self.window < SHORT + self.lags:
-                raise ValueError(f"window must be at least {SHORT + self.lags} points "
+                raise ParamError("window", f"window must be at least {SHORT + self.lags} points "
                                  f"({SHORT} for the short-term features plus lags), got {self.window}")
             if self.min_history < 20:
-                raise ValueError(f"min_history must be at least 20 points to fit a model, got {self.min_history}")
+                raise ParamError("min_history", f"min_history must be at least 20 points to fit a model, "
+                                 f"got {self.min_history}")
             if self.train_points < self.min_history:
-                raise ValueError(f"train_points ({self.train_points}) must be at least min_history ({self.min_history})")
+                raise ParamError("train_points", f"train_points ({self.train_points}) must be at least "
+                                 f"min_history ({self.min_history})")
             if self.retrain is None and self.retrain_points is None:
-                raise ValueError("set retrain (a duration) or retrain_points (a count), or the model never learns")
+                raise ParamError("retrain", "set retrain (a duration) or retrain_points (a count), "
+                                 "or the model never learns")
             if self.retrain is not None and self.retrain <= 0:
-                raise ValueError("retrain must be a duration above 0s")
+                raise ParamError("retrain", "retrain must be a duration above 0s")
             if self.retrain_points is not None and self.retrain_points < 1:
-                raise ValueError(f"retrain_points must be at least 1, got {self.retrain_points}")
+                raise ParamError("retrain_points", f"retrain_points must be at least 1, got {self.retrain_points}")
             if self.max_train_rows < 100:
-                raise ValueError(f"max_train_rows must be at least 100, got {self.max_train_rows}")
+                raise ParamError("max_train_rows", f"max_train_rows must be at least 100, got {self.max_train_rows}")
             try:
                 utc_offset(self.timezone, 0.0)
             except Exception:
-                raise ValueError(f'unknown timezone "{self.timezone}"; use a name like UTC or Europe/Berlin') from None
+                raise ParamError("timezone", f'unknown timezone "{self.timezone}"; use a name like UTC or '
+                                 "Europe/Berlin") from None
 
     def __init__(self, params, context):
         super().__init__(params, context)
