@@ -50,18 +50,21 @@ class Replay:
     incidents: list  # the incident transitions the rule would have caused (with for/clear_for)
     fits: int
     seconds: float
+    cooldown: int = 0  # points: a start this close to the previous detection is the same event
 
     @property
     def onsets(self) -> np.ndarray:
-        """Rows where an anomaly starts: ANOMALOUS after a normal (or no) verdict."""
+        """Detections: rows where an anomaly starts (ANOMALOUS after a normal verdict), at
+        least `cooldown` rows after the previous detection."""
         anomalous = self.status == Status.ANOMALOUS
         judged = (self.status == Status.OK) | anomalous
-        prev = np.zeros(len(anomalous), dtype=bool)
-        last = False
+        out = np.zeros(len(anomalous), dtype=bool)
+        last_state, last_onset = False, -np.inf
         for i in np.flatnonzero(judged):  # the previous *judged* row decides
-            prev[i] = last
-            last = anomalous[i]
-        return anomalous & ~prev
+            if anomalous[i] and not last_state and i - last_onset >= self.cooldown:
+                out[i], last_onset = True, i
+            last_state = anomalous[i]
+        return out
 
     def nab_scores(self) -> np.ndarray:
         """The NAB `anomaly_score` column: the score where an anomaly starts, else 0."""
@@ -139,7 +142,8 @@ def replay(rule: RuleConfig, registry, ts, values, *, progress=None, log=None) -
     fits = sum(st.fits for st in trainer.rules)
     store.close()
     return Replay(ts, values, out["score"], status, out["threshold"], out["lower"], out["upper"],
-                  reasons, transitions, fits, time.perf_counter() - started)
+                  reasons, transitions, fits, time.perf_counter() - started,
+                  int(getattr(engine.rules_by_source[SOURCE][0].detector, "cooldown", 0) or 0))
 
 
 def _quiet_log():

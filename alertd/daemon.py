@@ -116,7 +116,7 @@ class Daemon:
                 continue
             todo = [rt for rt in self.engine.rules_by_source.get(name, [])
                     if not self.store.get_kv(_backfill_key(name, rt.rule))]
-            points = max([max(rt.detector.window, rt.detector.min_history) for rt in todo] or [0])
+            points = max([_history_wanted(rt.detector) for rt in todo] or [0])
             if points:
                 span = points * (sc.every or 60) * 1.2
                 try:
@@ -258,6 +258,13 @@ class Daemon:
         await self.http.aclose()
         self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
         self.store.close()
+
+
+def _history_wanted(detector) -> int:
+    """Points of history a detector wants on first start: its window and warm-up, and for a
+    trainable one the history it fits on (capped, so start-up stays quick)."""
+    plan = detector.training_plan() if getattr(detector, "trainable", False) else None
+    return max(detector.window, detector.min_history, min(plan.points, 10_000) if plan else 0)
 
 
 def _backfill_key(source: str, rule) -> str:

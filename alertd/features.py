@@ -107,13 +107,31 @@ def _seasonal(ts: np.ndarray, resid: np.ndarray, per: float, step: float, utc_of
     return slots, prof, prof[idx]
 
 
+def _holdout_r2(ts, resid, per: float, step: float, utc_offset: float, holdout: float) -> float:
+    """Share of the variance of the last `holdout` seconds explained by the profile of the
+    history before them.
+
+    Out of sample, so a profile fitted to noise (each slot's median of a few noisy values)
+    does not look like a rhythm.
+    """
+    cut = ts[-1] - holdout
+    old, new = ts < cut, ts >= cut
+    if old.sum() < 2 or new.sum() < 2:
+        return 0.0
+    slots, prof, _ = _seasonal(ts[old], resid[old], per, step, utc_offset)
+    idx = (np.mod(ts[new] + utc_offset, per) // (per / slots)).astype(np.int64)
+    total = float(np.mean((resid[new] - np.median(resid[old])) ** 2))
+    return 1.0 - float(np.mean((resid[new] - prof[idx]) ** 2)) / total if total > 0 else 0.0
+
+
 def fit_norm(keys: list[str], histories: list[tuple[np.ndarray, np.ndarray]], *,
              seasonality: str = "auto", utc_offset: float = 0.0, min_r2: float = 0.15) -> SeriesNorm:
     """Learn each series' normalisation from its training (ts, values).
 
     `seasonality`: "auto" keeps a daily or weekly profile when the history covers two
-    periods and the profile explains at least `min_r2` of the variance; "daily"/"weekly"
-    force one (once the history covers two periods), "none" disables it.
+    periods and the profile of the earlier periods explains at least `min_r2` of the last
+    period's variance; "daily"/"weekly" force one (once the history covers two periods),
+    "none" disables it.
     """
     n = len(keys)
     center, scale, rscale, dscale = (np.ones(n) for _ in range(4))
@@ -132,17 +150,17 @@ def fit_norm(keys: list[str], histories: list[tuple[np.ndarray, np.ndarray]], *,
         span = ts[-1] - ts[0]
         step = float(np.median(np.diff(ts))) if len(ts) > 1 else 60.0
         best = None
-        for per in (DAY, WEEK):
-            if seasonality not in ("auto", "daily" if per == DAY else "weekly") or span < 1.98 * per:
-                continue
-            slots, prof, fitted = _seasonal(ts, resid, per, step, utc_offset)
-            total = float(np.var(resid))
-            r2 = 1.0 - float(np.var(resid - fitted)) / total if total > 0 else 0.0
+        candidates = [per for per in (DAY, WEEK) if span >= 1.98 * per and
+                      seasonality in ("auto", "daily" if per == DAY else "weekly")]
+        holdout = max(candidates, default=DAY)  # both are judged on the same last stretch
+        for per in candidates:
+            r2 = _holdout_r2(ts, resid, per, step, utc_offset, holdout)
             # a weekly profile must beat the daily one clearly: it has 7x the parameters
             if best is None or r2 > best[0] + 0.05:
-                best = (r2, per, slots, prof, fitted)
+                best = (r2, per)
         if best is not None and (seasonality != "auto" or best[0] >= min_r2):
-            _, period[i], nslots[i], profiles[i], fitted = best
+            period[i] = best[1]
+            nslots[i], profiles[i], fitted = _seasonal(ts, resid, best[1], step, utc_offset)
             resid = resid - fitted
         rscale[i] = robust_spread(resid, floor)
         dscale[i] = robust_spread(np.diff(resid), floor) if len(resid) > 2 else rscale[i]

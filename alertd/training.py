@@ -13,6 +13,9 @@ the error is logged and counted.
 
 `inline=True` runs fits synchronously inside `poll()`: backtests use it so a replay is
 deterministic (the simulated clock stands still while a model is fitted).
+
+Incidents of one or two points are not left out: they are blips (a rule without `for`
+fires on every one), and learning them teaches a bursty series what its bursts look like.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .store.models import StoredModel
 from .store.samples import SampleStore
 
 MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
+MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
 WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit storms)
 
 
@@ -53,7 +57,9 @@ def training_set(samples, incidents, rule: str, keys: list[str], labels: list, p
         ts, values = recent[key][0], recent[key][1]
         drop = np.zeros(len(ts), dtype=bool)
         for start, end in spans.get(fingerprint(rule, lab), ()):
-            drop |= (ts >= start) & (ts < end)
+            inside = (ts >= start) & (ts < end)
+            if inside.sum() >= MIN_INCIDENT_POINTS:
+                drop |= inside
         if drop.any() and drop.mean() <= MAX_EXCLUDED:
             ts, values = ts[~drop], values[~drop]
             excluded += int(drop.sum())

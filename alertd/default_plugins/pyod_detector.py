@@ -8,8 +8,10 @@ of its own training points, so `threshold: 0.999` means "about one normal point 
 thousand scores this high" for every model.
 
 A series gets verdicts once it has `min_history` points and a model covers it; until then it
-is WARMING_UP. After an anomaly starts, a new one cannot start for `cooldown` points, so
-one event does not fire row after row.
+is WARMING_UP. Every point at or above the threshold is ANOMALOUS, so incidents (with the
+rule's `for`/`clear_for`) and training see the whole anomaly. `cooldown` is about
+*detections*, the points where an anomaly starts (what a backtest and NAB count): a start
+within `cooldown` points of the previous one is the same event, not a new detection.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from alertd.anomaly_model import (MODEL_FORMAT, AnomalyModel, ModelSpec, calibra
                                   fit_anomaly_model, raw_scores, residual_windows)
 from alertd.base import Detector, TrainingPlan, TrainingSet
 from alertd.features import DAY, FEATURES, SHORT
-from alertd.memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
 from alertd.pyod_models import STREAM, MODELS, check_model
 from alertd.schema import Duration, ParamError
@@ -117,7 +118,7 @@ class PyODDetector(Detector):
         self.window = params.window
         self.min_history = params.min_history
         self.model: AnomalyModel | None = None
-        self.memory = SeriesMemory(last_onset=-np.inf)
+        self.cooldown = params.cooldown  # detections: see the module docstring
         self._stream = MODELS[params.model].kind == STREAM
         self._slot_texts: dict = {}
 
@@ -195,15 +196,6 @@ class PyODDetector(Detector):
         elif p.direction == "down":
             hit &= resid < 0
             hi = np.full(len(rows), np.nan)
-        # cooldown: a new anomaly (the previous verdict was normal) waits `cooldown` points
-        mem = self.memory.rows([batch.keys[r] for r in rows])
-        seen = np.asarray(batch.seen, dtype=float)[rows]
-        onset = hit & ~np.asarray(batch.was_anomalous, dtype=bool)[rows]
-        if p.cooldown:
-            blocked = onset & (seen - self.memory["last_onset"][mem] < p.cooldown)
-            hit &= ~blocked
-            onset &= ~blocked
-        self.memory["last_onset"][mem[onset]] = seen[onset]
         status[rows] = np.where(hit, Status.ANOMALOUS, Status.OK)
         score[rows], lower[rows], upper[rows] = s, lo, hi
         periods = am.norm.period[idx]
