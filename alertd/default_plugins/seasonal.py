@@ -24,6 +24,7 @@ from alertd.model import Batch, Scores, Status
 from alertd.schema import Duration, ParamError
 
 SCORE_THRESHOLD = 0.5
+PRIOR_POINTS = 6.0  # weight of the series' typical spread in each slot's spread
 
 
 @dataclass
@@ -106,21 +107,27 @@ class Seasonal(Detector):
                 continue
             slot = (np.mod(ts + offset, self.period) // p.slot).astype(np.int64)
             med, scale = np.full(self.slots, np.nan), np.full(self.slots, np.nan)
+            count = np.zeros(self.slots)
             order = np.argsort(slot, kind="stable")
             bounds = np.searchsorted(slot[order], np.arange(self.slots + 1))
             for s in range(self.slots):
                 v = values[order[bounds[s]:bounds[s + 1]]]
+                count[s] = len(v)
                 if len(v) >= p.min_slot_points:
                     med[s] = np.median(v)
                     scale[s] = MAD_SCALE * np.median(np.abs(v - med[s]))
             if np.isnan(med).all():
                 continue
-            # a slot whose values happened to agree must not make every change infinite
-            typical = np.nanmedian(scale)
+            # A slot has only a few values (one per past week): its own spread is a noisy
+            # estimate, so it is shrunk towards the series' typical spread (PRIOR_POINTS
+            # pseudo-values), and floored, so a slot whose values happened to agree does not
+            # make every change infinitely anomalous.
+            typical = float(np.nanmedian(scale))
+            shrunk = np.sqrt((count * scale ** 2 + PRIOR_POINTS * typical ** 2) / (count + PRIOR_POINTS))
             floor = max(p.min_scale_ratio * typical, 1e-3 * float(np.nanmedian(np.abs(med))), 1e-9)
             keys.append(key)
             medians.append(med)
-            scales.append(np.maximum(scale, floor))
+            scales.append(np.maximum(shrunk, floor))
             total += len(ts)
         if not keys:
             return None
