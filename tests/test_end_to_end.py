@@ -66,3 +66,42 @@ def test_injected_payment_outage_fires_once_notifies_once_and_resolves(write_con
     assert incident.count >= 5 and incident.last_value > 0.9
     assert store.outbox.pending_count() == 0
     store.close()
+
+
+def test_demo_config_anomaly_rules_catch_injected_incidents_and_stay_quiet_otherwise(registry, clock):
+    """The shipped alertd.yaml: the payment outage fires within a minute of the start, and
+    the anomaly rules (the default pyod detector) fire on injected traffic and latency
+    incidents and never on the normal daily rhythm."""
+    from pathlib import Path
+
+    from alertd.plugins import load_registry
+    from alertd.training import Trainer
+
+    root = Path(__file__).resolve().parent.parent
+    demo_registry = load_registry([root / "plugins", Path(__file__).parent / "plugins"], entrypoints=False)
+    config = load_config(root / "alertd.yaml", demo_registry, environ={})
+    store, log = Store(":memory:"), get_logger()
+    source = demo_registry.get("source", "shop_sim")(config.sources["shop"].params,
+                                                     PluginContext("shop", clock.now, log, store=store))
+    engine = Engine(config, demo_registry, store, clock, Metrics(), log, integrations={})
+    trainer = Trainer(engine, store, clock, log, inline=True)
+    trainer.start()
+    every = config.sources["shop"].every
+    span = max(rt.detector.training_plan().points for rt in engine.rules_by_source["shop"]
+               if rt.detector.trainable) * every * 1.2  # what the daemon's back-fill asks for
+    engine.ingest("shop", asyncio.run(source.backfill(clock.now() - span, clock.now())), alerts=False)
+    trainer.poll()
+    fired = []
+    for tick in range(int(12 * 3600 / 120)):  # 12 shop hours, one 2-minute step per poll
+        clock.advance(every)
+        result = engine.ingest("shop", asyncio.run(source.collect()))
+        trainer.poll()
+        recent = {i.kind for t in (source.sim_now(), source.sim_now() - 600) for i in source.active_incidents(t)}
+        fired += [(tick, t.incident.rule, recent) for t in result.transitions if t.kind == "firing"]
+    assert fired[0][:2] == (fired[0][0], "payment_success_drop") and fired[0][0] * every <= 60
+    anomaly = [(tick, rule, kinds) for tick, rule, kinds in fired
+               if rule in ("orders_anomaly", "checkout_latency_high")]
+    assert all(kinds for _, _, kinds in anomaly), anomaly  # no false alarm on the daily cycle
+    caught = set().union(*(kinds for _, _, kinds in anomaly))
+    assert {"traffic_spike", "traffic_collapse", "latency_degradation"} <= caught
+    store.close()

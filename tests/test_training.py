@@ -92,7 +92,8 @@ def test_points_inside_firing_incidents_are_left_out(tmp_path):
     store = Store(tmp_path / "a.db")
     labels = make_labels({"region": "eu"})
     ts = 1_750_000_000.0 + np.arange(100) * 60.0
-    store.samples.append([Sample("orders", labels, t, 1.0) for t in ts], "src")
+    with store.atomic():
+        store.samples.append([Sample("orders", labels, t, 1.0) for t in ts], "src")
     fp = fingerprint("orders", labels)
     store.incidents.save(Incident(fp, "orders", {}, "resolved", "warning", started_at=ts[10],
                                   fired_at=ts[12], resolved_at=ts[20]))
