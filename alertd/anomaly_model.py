@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .calibration import Calibrator
-from .features import FEATURES, SHORT, SeriesNorm, fit_norm, point_features, sliding_windows
+from .features import FEATURES, SHORT, SeriesNorm, fit_norm, point_features, window_matrix
 from .pyod_models import ROWWISE, STREAM, MODELS, build_model
 
 MODEL_FORMAT = 1  # bump when AnomalyModel changes shape: stored models of older formats are refit
@@ -85,10 +85,15 @@ def residual_windows(values: np.ndarray, times: np.ndarray, norm: SeriesNorm,
         return (values - norm.expected(times, idx)) / norm.rscale[idx][:, None]
 
 
-def _series_rows(spec: ModelSpec, norm: SeriesNorm, i: int, ts: np.ndarray, values: np.ndarray):
-    """Training rows of series i: features of every point with a full short window."""
+def _series_rows(spec: ModelSpec, norm: SeriesNorm, i: int, ts: np.ndarray, values: np.ndarray,
+                 most: int | None = None):
+    """Training rows of series i: features of its points with a full short window (at most
+    `most` of them, evenly spread, the newest always included)."""
     start = min(SHORT + spec.lags, len(values))
-    v, t = sliding_windows(ts, values, spec.window, start)
+    rows = np.arange(start, len(values))
+    if most is not None and len(rows) > most:
+        rows = rows[np.unique(np.linspace(0, len(rows) - 1, most).round().astype(np.int64))]
+    v, t = window_matrix(ts, values, rows, spec.window)
     idx = np.full(len(v), i, dtype=np.int64)
     feats = feature_matrix(spec, v, t, norm, idx)
     rw = residual_windows(v, t, norm, idx)
@@ -130,7 +135,10 @@ def fit_anomaly_model(spec: ModelSpec, data, now: float) -> AnomalyModel | None:
     keys = [data.keys[i] for i in keep]
     hist = [(np.asarray(data.ts[i], dtype=float), np.asarray(data.values[i], dtype=float)) for i in keep]
     norm = fit_norm(keys, hist, seasonality=spec.seasonality, utc_offset=spec.utc_offset)
-    rows = [_series_rows(spec, norm, i, ts, v) for i, (ts, v) in enumerate(hist)]
+    # rule scope: no series needs more rows than its share of max_rows (10k series of 3000
+    # points would otherwise build 30M feature rows to keep 20k of them)
+    most = max(spec.max_rows // len(hist), 1) if spec.scope == "rule" else None
+    rows = [_series_rows(spec, norm, i, ts, v, most) for i, (ts, v) in enumerate(hist)]
     models, calibrators, bands, total = [], [], [], 0
     groups = [list(range(len(rows)))] if spec.scope == "rule" else [[i] for i in range(len(rows))]
     for group in groups:

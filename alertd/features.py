@@ -90,16 +90,26 @@ class SeriesNorm:
         return out
 
 
+def grouped_median(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median of `values` per group id in [0, n_groups) (NaN for empty groups), vectorised."""
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    counts = np.bincount(g, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out = np.full(n_groups, np.nan)
+    has = counts > 0
+    lo = starts[has] + (counts[has] - 1) // 2
+    hi = starts[has] + counts[has] // 2
+    out[has] = 0.5 * (v[lo] + v[hi])
+    return out
+
+
 def _seasonal(ts: np.ndarray, resid: np.ndarray, per: float, step: float, utc_offset: float):
-    """(slots, profile) of the median residual per slot of `per`; empty slots interpolated."""
+    """(slots, profile, fitted): the median residual per slot of `per` (empty slots
+    interpolated from their neighbours) and its value at each point."""
     slots = int(per // max(step, per / MAX_SLOTS[per], 60.0))
     idx = (np.mod(ts + utc_offset, per) // (per / slots)).astype(np.int64)
-    order = np.argsort(idx, kind="stable")
-    idx_sorted, res_sorted = idx[order], resid[order]
-    bounds = np.searchsorted(idx_sorted, np.arange(slots + 1))
-    prof = np.full(slots, np.nan)
-    for s in np.flatnonzero(np.diff(bounds)):
-        prof[s] = np.median(res_sorted[bounds[s]:bounds[s + 1]])
+    prof = grouped_median(idx, resid, slots)
     known = np.flatnonzero(~np.isnan(prof))
     if len(known) < slots:
         missing = np.flatnonzero(np.isnan(prof))
@@ -219,15 +229,20 @@ def _last_finite(a: np.ndarray) -> np.ndarray:
     return np.where(finite.any(axis=1), out, np.nan)
 
 
+def window_matrix(ts: np.ndarray, values: np.ndarray, rows: np.ndarray, window: int):
+    """Window matrices of the points `rows` of one series: (len(rows), window + 1) values and
+    timestamps, the point last, NaN-padded where the series starts."""
+    idx = np.asarray(rows, dtype=np.int64)[:, None] + np.arange(-window, 1)
+    valid = idx >= 0
+    safe = np.where(valid, idx, 0)
+    return np.where(valid, values[safe], np.nan), np.where(valid, ts[safe], np.nan)
+
+
 def sliding_windows(ts: np.ndarray, values: np.ndarray, window: int, start: int = 0,
                     stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Window matrices of points start..stop-1 of one series: (rows, window + 1), NaN-padded."""
     stop = len(values) if stop is None else stop
-    lo = max(start - window, 0)
-    pad = np.full(window - (start - lo), np.nan)
-    v = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, values[lo:stop]]), window + 1)
-    t = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, ts[lo:stop]]), window + 1)
-    return v, t
+    return window_matrix(ts, values, np.arange(start, stop), window)
 
 
 def series_features(ts: np.ndarray, values: np.ndarray, norm: SeriesNorm, window: int,
