@@ -224,6 +224,11 @@ class Engine:
                 if int((~fresh).sum()) > repeated:
                     self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(
                         int((~fresh).sum()) - repeated)
+                if alerts:  # (a back-fill overlapping stored history is expected: no noise)
+                    first = int(np.flatnonzero(~fresh)[0])
+                    self.log.warning("samples_skipped", source=rt.rule.source, rule=rt.rule.name,
+                                     reason="repeated_timestamp" if repeated else "out_of_order",
+                                     count=int((~fresh).sum()), series=win.keys[int(rows[first])])
                 rows, ts, values = rows[fresh], ts[fresh], values[fresh]
                 if not len(rows):
                     continue

@@ -21,6 +21,8 @@ fires on every one), and learning them teaches a bursty series what its bursts l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +40,14 @@ from .store.samples import SampleStore
 MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
 MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
 WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit storms)
+
+
+def params_json(params) -> str:
+    """A detector's params as JSON, stored beside its model (secrets never: detectors have none)."""
+    try:
+        return json.dumps(dataclasses.asdict(params), default=str, sort_keys=True)
+    except TypeError:
+        return json.dumps(repr(params))
 
 
 def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
@@ -162,7 +172,8 @@ class Trainer:
                 return "retry"
             return None
         if st.fitted_clock is None or det.fit_wanted:
-            if top - st.attempt_seen >= WANTED_GAP:
+            gap = max(WANTED_GAP, (plan.every_points or 0) // 4)  # a series that stays uncovered
+            if top - st.attempt_seen >= gap:                      # must not cause a fit per tick
                 return "first fit" if st.fitted_clock is None else "new series ready"
             return None
         if plan.every is not None and now - st.fitted_clock >= plan.every:
@@ -257,7 +268,8 @@ class Trainer:
         try:
             self.store.models.save(StoredModel(
                 st.name, det.type_name, det.model_version(), float(info.get("fitted_at", data.now)),
-                self.clock.now(), len(data), int(info.get("train_rows", 0)), float(seconds), len(blob), blob))
+                self.clock.now(), len(data), int(info.get("train_rows", 0)), float(seconds), len(blob), blob,
+                params_json(det.params)))
         except Exception as exc:  # the model is in use; it just will not survive a restart
             self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
         self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=len(data),

@@ -40,19 +40,19 @@ def rule_of(write_config, registry, detector: str, timing: str = ""):
 # -- seasonal --------------------------------------------------------------------------------------
 def test_seasonal_is_quiet_on_a_normal_weekly_cycle_and_fires_on_a_collapse(write_config, registry):
     rule, _ = rule_of(write_config, registry, "{type: seasonal, k: 5}")
-    ts, v = daily(days=35, step=1800, weekly=True, seed=5)
+    ts, v = daily(days=35, step=3600, weekly=True, seed=5)
     r = replay(rule, registry, ts, v)
     judged = r.status != Status.WARMING_UP
-    assert judged[: 48 * 13].sum() == 0  # no baseline until two weeks of history
-    assert (r.status[48 * 15:] == Status.OK).mean() > 0.99  # weekends and nights are normal
+    assert judged[: 24 * 13].sum() == 0  # no baseline until two weeks of history
+    assert (r.status[24 * 15:] == Status.OK).mean() > 0.99  # weekends and nights are normal
     collapsed = v.copy()
-    tuesday_noon = 48 * 29 + 24  # day 29 is a Tuesday
-    collapsed[tuesday_noon:tuesday_noon + 4] *= 0.2
+    tuesday_noon = 24 * 29 + 12  # day 29 is a Tuesday
+    collapsed[tuesday_noon:tuesday_noon + 3] *= 0.2
     r = replay(rule, registry, ts, collapsed)
-    assert (r.status[tuesday_noon:tuesday_noon + 4] == Status.ANOMALOUS).all()
+    assert (r.status[tuesday_noon:tuesday_noon + 3] == Status.ANOMALOUS).all()
     assert "for Tue 12:00" in r.reasons[tuesday_noon] and "expected" in r.reasons[tuesday_noon]
     # the same low value on a Saturday night would be normal: the baseline is per slot
-    assert r.lower[tuesday_noon] > r.lower[48 * 33 + 2]
+    assert r.lower[tuesday_noon] > r.lower[24 * 33 + 2]
 
 
 # -- rate --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from alertd.base import Detector, TrainingPlan, TrainingSet
 from alertd.default_plugins.pyod_detector import slot_text, utc_offset
 from alertd.default_plugins.zscore import MAD_SCALE, score_from_z
 from alertd.features import DAY, WEEK
+from alertd.memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
 from alertd.schema import Duration, ParamError
 
@@ -90,6 +91,7 @@ class Seasonal(Detector):
         self.min_history = 1
         self.baseline: SlotBaseline | None = None
         self._texts: dict = {}
+        self.first_seen = SeriesMemory(ts=np.nan)  # to ask for a fit only once a series can have a baseline
 
     # -- training ------------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan:
@@ -159,7 +161,13 @@ class Seasonal(Detector):
             scale[covered] = b.scale[rows[covered], slot]
         known = np.isfinite(med)
         if (~covered).any():
-            self.fit_wanted = True  # a series without a baseline: learn it at the next fit
+            first = self.first_seen["ts"]
+            rows_f = self.first_seen.rows(batch.keys)
+            new = np.isnan(first[rows_f])
+            first[rows_f[new]] = ts[new]
+            old_enough = ts - first[rows_f] >= p.min_periods * self.period * 0.98
+            if (~covered & old_enough).any():
+                self.fit_wanted = True  # a series with enough history but no baseline yet
         with np.errstate(invalid="ignore"):
             signed = (values - med) / scale
         z = np.abs(signed) if p.direction == "both" else signed if p.direction == "up" else -signed

@@ -10,7 +10,7 @@ model_migrations = Migrations("alertd-models")
 def m001_models(db):
     # One row per rule: the latest fitted model of its detector, with what it was fitted on.
     db["models"].create({
-        "rule": str, "detector": str, "version": str, "format": int, "fitted_at": float,
+        "rule": str, "detector": str, "version": str, "params": str, "format": int, "fitted_at": float,
         "saved_at": float, "series": int, "train_rows": int, "fit_seconds": float, "size": int,
         "blob": bytes,
     }, pk="rule")

@@ -19,6 +19,7 @@ class StoredModel:
     fit_seconds: float
     size: int
     blob: bytes
+    params: str = ""  # the detector's params (JSON) the model was fitted with
 
 
 class ModelStore:
@@ -44,7 +45,7 @@ class ModelStore:
     def list(self) -> list[dict]:
         """Every stored model without its bytes (for status pages and `alertd` commands)."""
         return list(self.db["models"].rows_where(
-            select="rule, detector, version, fitted_at, saved_at, series, train_rows, fit_seconds, size",
+            select="rule, detector, version, params, fitted_at, saved_at, series, train_rows, fit_seconds, size",
             order_by="rule"))
 
     def delete(self, rule: str) -> None:
