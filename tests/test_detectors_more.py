@@ -39,7 +39,7 @@ def rule_of(write_config, registry, detector: str, timing: str = ""):
 
 # -- seasonal --------------------------------------------------------------------------------------
 def test_seasonal_is_quiet_on_a_normal_weekly_cycle_and_fires_on_a_collapse(write_config, registry):
-    rule, _ = rule_of(write_config, registry, "{type: seasonal, k: 5}")
+    rule, _ = rule_of(write_config, registry, "{type: seasonal, k: 5, min_slot_points: 2}")
     ts, v = daily(days=35, step=3600, weekly=True, seed=5)
     r = replay(rule, registry, ts, v)
     judged = r.status != Status.WARMING_UP

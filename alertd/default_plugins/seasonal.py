@@ -122,10 +122,16 @@ class Seasonal(Detector):
                 continue
             # A slot has only a few values (one per past week): its own spread is a noisy
             # estimate, so it is shrunk towards the series' typical spread (PRIOR_POINTS
-            # pseudo-values), and floored, so a slot whose values happened to agree does not
-            # make every change infinitely anomalous.
-            typical = float(np.nanmedian(scale))
+            # pseudo-values; the typical spread pools every slot's residuals, corrected for
+            # measuring them from a median of few values) and floored, so a slot whose
+            # values happened to agree does not make every change infinitely anomalous.
+            # Then it is widened for predicting a new value from the median of `count`.
+            resid = values - med[slot]
+            c = max(float(np.median(count[count > 0])), 2.0)
+            typical = MAD_SCALE * float(np.nanmedian(np.abs(resid))) * np.sqrt(c / (c - 1))
+            typical = typical if typical > 0 else float(np.nanmedian(scale))
             shrunk = np.sqrt((count * scale ** 2 + PRIOR_POINTS * typical ** 2) / (count + PRIOR_POINTS))
+            shrunk = shrunk * np.sqrt(1 + np.pi / (2 * np.maximum(count, 1)))
             floor = max(p.min_scale_ratio * typical, 1e-3 * float(np.nanmedian(np.abs(med))), 1e-9)
             keys.append(key)
             medians.append(med)
