@@ -19,7 +19,7 @@ from .calibration import Calibrator
 from .features import FEATURES, SHORT, SeriesNorm, fit_norm, point_features, window_matrix
 from .pyod_models import ROWWISE, STREAM, MODELS, build_model
 
-MODEL_FORMAT = 1  # bump when AnomalyModel changes shape: stored models of older formats are refit
+MODEL_FORMAT = 2  # bump when AnomalyModel changes shape: stored models of older formats are refit
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class AnomalyModel:
     fit_seconds: float
     train_rows: int
     excluded: int = 0
+    feature_spread: np.ndarray | None = None  # per model and feature: typical |value| in training
     format: int = MODEL_FORMAT
     index: dict = field(default_factory=dict)
 
@@ -139,7 +140,7 @@ def fit_anomaly_model(spec: ModelSpec, data, now: float) -> AnomalyModel | None:
     # points would otherwise build 30M feature rows to keep 20k of them)
     most = max(spec.max_rows // len(hist), 1) if spec.scope == "rule" else None
     rows = [_series_rows(spec, norm, i, ts, v, most) for i, (ts, v) in enumerate(hist)]
-    models, calibrators, bands, total = [], [], [], 0
+    models, calibrators, bands, spreads, total = [], [], [], [], 0
     groups = [list(range(len(rows)))] if spec.scope == "rule" else [[i] for i in range(len(rows))]
     for group in groups:
         X = np.concatenate([rows[i][0] for i in group])
@@ -157,9 +158,38 @@ def fit_anomaly_model(spec: ModelSpec, data, now: float) -> AnomalyModel | None:
         models.append(model)
         calibrators.append(Calibrator.fit(train))
         bands.append(float(np.quantile(np.abs(resid), spec.threshold)) if len(resid) else np.nan)
+        spreads.append(np.maximum(np.median(np.abs(X), axis=0), 1e-3) if len(X) else np.ones(X.shape[1]))
         total += len(X)
     return AnomalyModel(spec, norm, models, calibrators, np.asarray(bands), now,
-                        time.perf_counter() - started, total, int(getattr(data, "excluded", 0)))
+                        time.perf_counter() - started, total, int(getattr(data, "excluded", 0)),
+                        np.asarray(spreads))
+
+
+WHY = {  # feature -> (when high, when low): what made a point stand out, for the explanation
+    "level": ("an unusually high level", "an unusually low level"),
+    "residual": ("far above the usual level", "far below the usual level"),
+    "change": ("a sudden rise from the previous point", "a sudden drop from the previous point"),
+    "deviation": ("a jump up from the recent points", "a jump down from the recent points"),
+    "shift": ("the last points are high as a group", "the last points are low as a group"),
+    "volatility": ("unusually jumpy", "unusually calm"),
+}
+
+
+def why(am: AnomalyModel, X: np.ndarray, which: np.ndarray) -> list[str]:
+    """For each row, the feature furthest from its typical size, as a short phrase."""
+    if am.feature_spread is None or not len(X):
+        return [""] * len(X)
+    ratio = np.abs(X) / am.feature_spread[which]
+    top = np.argmax(ratio, axis=1)
+    names = list(am.spec.features) + [f"lag{k + 1}" for k in range(am.spec.lags)]
+    out = []
+    for row, col in zip(X, top):
+        name = names[col]
+        if name in WHY:
+            out.append(WHY[name][0 if row[col] >= 0 else 1])
+        else:
+            out.append(f"the point {name[3:]} back was {'high' if row[col] >= 0 else 'low'}")
+    return out
 
 
 def raw_scores(am: AnomalyModel, X: np.ndarray, windows: np.ndarray, which: np.ndarray) -> np.ndarray:

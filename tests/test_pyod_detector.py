@@ -63,6 +63,8 @@ def test_a_collapse_and_a_spike_are_detected_with_an_explanation(registry):
     assert r.status[700] == Status.ANOMALOUS and r.status[800] == Status.ANOMALOUS
     assert r.onsets[700] and r.onsets[800]
     assert "for " in r.reasons[700] and "expected" in r.reasons[700]  # "expected 80-140 for 16:40"
+    assert any(w in r.reasons[700] for w in ("below", "drop", "low")), r.reasons[700]
+    assert any(w in r.reasons[800] for w in ("above", "rise", "high", "jump up")), r.reasons[800]
     assert r.lower[700] > 5.0
     assert any(t.kind == "firing" for t in r.incidents)
 

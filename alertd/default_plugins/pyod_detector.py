@@ -24,7 +24,7 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.anomaly_model import (MODEL_FORMAT, AnomalyModel, ModelSpec, calibrated, feature_matrix,
-                                  fit_anomaly_model, raw_scores, residual_windows)
+                                  fit_anomaly_model, raw_scores, residual_windows, why)
 from alertd.base import Detector, TrainingPlan, TrainingSet
 from alertd.features import DAY, FEATURES, SHORT
 from alertd.model import Batch, Scores, Status
@@ -208,6 +208,11 @@ class PyODDetector(Detector):
             context[r] = text
         if len(cache) > 10_000:
             cache.clear()
+        flagged = np.flatnonzero(hit)
+        if len(flagged):  # say what stood out: the value may lie inside the range (a shift)
+            for j, phrase in zip(flagged, why(am, X[flagged], which[flagged])):
+                r = rows[j]
+                context[r] = f"{context[r]}: {phrase}" if context[r] else f"({phrase})"
 
 
 def slot_text(period: float, local_ts: float) -> str:
