@@ -55,7 +55,8 @@ class Daemon:
                     cls = self.registry.get("notifier", nc.type)
                     self.notifiers[(receiver, i)] = cls(nc.params, self._context(receiver, receiver=receiver))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
-        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log)
+        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
+                                     router=self.engine.router, config=self.config)
         pending = self.store.outbox.pending_count()
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
@@ -124,7 +125,13 @@ class Daemon:
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
-        self.engine.source_failed(name, error)
+        try:
+            result = self.engine.source_failed(name, error)
+        except Exception as exc:  # never let a failing source take the daemon down
+            self.log.exception("no_data_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if result.notifications:
+            self.dispatcher.wakeup.set()
 
     async def run(self) -> int:
         """Start, run until a stop signal, drain; returns the exit code."""

@@ -159,7 +159,15 @@ class Verdict:
 
 @dataclass
 class Incident:
-    """One open (or closed) problem: a rule firing for one series (one fingerprint)."""
+    """One open (or closed) problem: a rule firing for one series (one fingerprint).
+
+    `state` is pending | firing | resolved. `flapping` is set while the series flaps (its
+    fire/resolve churn is held back); `cause` is "anomaly" or "no_data" (a failed or empty
+    poll under `no_data: alerting`). `resolution` says how it ended: "cleared", "manual",
+    "series_missing" or "no_data". Acknowledgement, silencing (`silenced_by`: silence ids),
+    inhibition (`inhibited_by`: fingerprints of the inhibiting incidents) and the first
+    notification (`notified_at`, or the reason it was `suppressed`) are kept on it too.
+    """
 
     fingerprint: str
     rule: str
@@ -176,6 +184,22 @@ class Incident:
     annotations: dict[str, str] = field(default_factory=dict)
     ok_since: float | None = None  # first normal point while firing (for clear_for)
     id: int | None = None
+    flapping: bool = False
+    cause: str = "anomaly"
+    last_anomalous_at: float | None = None  # for keep_firing_for
+    resolution: str | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    ack_comment: str | None = None
+    resolved_by: str | None = None
+    silenced_by: list[str] = field(default_factory=list)
+    inhibited_by: list[str] = field(default_factory=list)
+    notified_at: float | None = None
+    suppressed: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -188,10 +212,18 @@ class Incident:
 
 @dataclass(frozen=True)
 class Notification:
-    """What a notifier sends: one state change of one incident (or of a group).
+    """What a notifier sends: the state of one alert group for one receiver.
 
-    `kind` is "firing" or "resolved" (later issues add more). `idempotency_key` is stable for
-    one state change, so at-least-once delivery can be de-duplicated by receivers.
+    `kind` says why it was sent:
+    - "firing": the group has firing incidents (new ones, or a repeat after repeat_interval);
+    - "resolved": every incident of the group is resolved;
+    - "flapping": an incident started flapping (one notice; its churn is then held back);
+    - "digest": several notices folded into one because the receiver's rate limit was
+      reached (their titles are in `text`, their incidents in `incidents`).
+    `incidents` carry their own state (firing, resolved, flapping, acknowledged, silenced),
+    so a renderer can show each one. `idempotency_key` is stable for one state change of
+    the group (group fingerprint, kind, sequence number): delivery is at-least-once, and
+    receivers that accept a key (PagerDuty's dedup_key, webhooks) can drop duplicates.
     """
 
     receiver: str
@@ -201,6 +233,8 @@ class Notification:
     title: str
     text: str
     created_at: float
+    group_key: str = ""  # the alert group, as Alertmanager's groupKey
+    group_labels: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         data = asdict(self)

@@ -30,6 +30,8 @@ receivers:
   console: [{type: console}]
 routes:
   receiver: console
+  group_wait: 0s       # notify in the tick that fires; grouping has its own tests
+  group_interval: 5s
 """
 
 

@@ -2,7 +2,9 @@
 
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
-they are sent) and `kv` (small named values). SQL lives in these modules only.
+they are sent) and `kv` (small named values); and, for the incident lifecycle and routing,
+`history`, `alert_states`, `groups`, `silences` and `ledger` (delivery attempts). SQL lives
+in these modules only.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .alert_states import AlertStateStore
+from .groups import GroupStore
+from .history import HistoryStore
 from .incidents import IncidentStore
+from .ledger import Ledger
 from .migrations import migrations
 from .outbox import Outbox
+from .routing_tables import routing_migrations
 from .samples import SampleStore
+from .silences import SilenceStore
 
 
 class Store:
@@ -33,9 +41,15 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
+        routing_migrations.apply(self.db)
         self.samples = SampleStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
+        self.history = HistoryStore(self.db)
+        self.alert_states = AlertStateStore(self.db)
+        self.groups = GroupStore(self.db)
+        self.silences = SilenceStore(self.db)
+        self.ledger = Ledger(self.db)
 
     @contextlib.contextmanager
     def atomic(self):

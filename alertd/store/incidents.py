@@ -1,4 +1,11 @@
-"""Incidents keyed by fingerprint: at most one open (pending or firing) per fingerprint."""
+"""Incidents keyed by fingerprint: at most one open (pending or firing) per fingerprint.
+
+Writers own disjoint columns, so the daemon, the CLI and the API never overwrite each
+other's work: the alert state machine writes the lifecycle columns (`save_many`), the router
+writes silencing/inhibition/notification marks (`mark`), acknowledgement and manual resolve
+are written by `alertd.incident_actions`. Lifecycle updates never touch an incident that is
+already resolved, so a manual resolve cannot be undone by a tick that was under way.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,33 @@ import json
 from ..model import Incident
 
 OPEN_STATES = ("pending", "firing")
-_JSON = ("labels", "annotations")
+_JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
+_BOOL = ("flapping",)
+# Columns of the state machine, updated on every evaluation of an open incident.
+LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_score", "reason",
+             "ok_since", "flapping", "cause", "last_anomalous_at", "resolution")
+_UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
+           "WHERE id = ? AND state IN ('pending', 'firing')")
 
 
 def _row(incident: Incident) -> dict:
     row = incident.as_dict()
     for key in _JSON:
         row[key] = json.dumps(row[key], sort_keys=True)
+    row["flapping"] = int(bool(row["flapping"]))
     if row["id"] is None:
         del row["id"]
     return row
 
 
-def _incident(row: dict) -> Incident:
+def to_incident(row: dict) -> Incident:
+    """An Incident from a row of the incidents table."""
     data = dict(row)
     for key in _JSON:
-        data[key] = json.loads(data[key] or "{}")
+        value = data.get(key)
+        data[key] = json.loads(value) if value else ({} if key in ("labels", "annotations") else [])
+    data["flapping"] = bool(data.get("flapping"))
+    data["cause"] = data.get("cause") or "anomaly"
     return Incident.from_dict(data)
 
 
@@ -31,31 +49,105 @@ class IncidentStore:
 
     def __init__(self, db):
         self.db = db
+        self._columns: list[str] | None = None
+
+    def _insert(self, incident: Incident) -> None:
+        row = _row(incident)
+        if self._columns is None:
+            self._columns = [c for c in row]
+        cols = self._columns
+        cursor = self.db.conn.execute(
+            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols])
+        incident.id = cursor.lastrowid
 
     def save(self, incident: Incident) -> Incident:
-        """Insert or update; sets `incident.id` on first save."""
-        table = self.db["incidents"]
-        if incident.id is None:
-            incident.id = table.insert(_row(incident)).last_pk
-        else:
-            table.update(incident.id, _row(incident))
-        return incident
+        """Insert or update one incident; sets `incident.id` on first save."""
+        return self.save_many([incident])[0]
+
+    def save_many(self, incidents: list[Incident]) -> list[Incident]:
+        """Insert new incidents (setting their ids) and update the lifecycle of the others."""
+        with self.db.atomic():
+            updates = []
+            for incident in incidents:
+                if incident.id is None:
+                    self._insert(incident)
+                else:
+                    updates.append(incident)
+            if updates:
+                self.db.conn.executemany(_UPDATE, [
+                    (*(int(getattr(i, c)) if c in _BOOL else getattr(i, c) for c in LIFECYCLE), i.id)
+                    for i in updates])
+        return incidents
 
     def open(self) -> list[Incident]:
         """Every pending or firing incident."""
-        return [_incident(r) for r in self.db["incidents"].rows_where(
+        return [to_incident(r) for r in self.db["incidents"].rows_where(
             "state in ('pending', 'firing')", order_by="id")]
 
-    def list(self, include_closed: bool = False, limit: int | None = None) -> list[Incident]:
-        where = None if include_closed else "state in ('pending', 'firing')"
-        return [_incident(r) for r in self.db["incidents"].rows_where(
-            where, order_by="id desc", limit=limit)]
+    def list(self, include_closed: bool = False, limit: int | None = None, *,
+             state: str | None = None, rule: str | None = None) -> list[Incident]:
+        """Newest first: open ones (or all), optionally of one state or rule."""
+        clauses, params = [], []
+        if state:
+            clauses.append("state = ?")
+            params.append(state)
+        elif not include_closed:
+            clauses.append("state in ('pending', 'firing')")
+        if rule:
+            clauses.append("rule = ?")
+            params.append(rule)
+        where = " AND ".join(clauses) or None
+        return [to_incident(r) for r in self.db["incidents"].rows_where(
+            where, params, order_by="id desc", limit=limit)]
 
     def get(self, ident) -> Incident | None:
         """By numeric id, or by fingerprint (the newest incident of it)."""
         if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
             rows = list(self.db["incidents"].rows_where("id = ?", [int(ident)]))
         else:
-            rows = list(self.db["incidents"].rows_where("fingerprint = ?", [ident],
+            rows = list(self.db["incidents"].rows_where("fingerprint = ?", [str(ident)],
                                                         order_by="id desc", limit=1))
-        return _incident(rows[0]) if rows else None
+        return to_incident(rows[0]) if rows else None
+
+    def by_ids(self, ids) -> dict[int, Incident]:
+        """Incidents by id, fetched in chunks."""
+        ids, out = list(ids), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT * FROM incidents WHERE id IN ({marks})", chunk):
+                out[row["id"]] = to_incident(row)
+        return out
+
+    def resolved_among(self, ids) -> set[int]:
+        """Which of these ids are resolved in the store (e.g. by a manual resolve)."""
+        ids, out = list(ids), set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM incidents WHERE id IN ({marks}) AND state = 'resolved'", chunk))
+        return out
+
+    def firing(self) -> list[tuple[str, dict, str, str]]:
+        """(fingerprint, labels, rule, severity) of every firing incident (for inhibition)."""
+        return [(fp, json.loads(labels or "{}"), rule, severity) for fp, labels, rule, severity in
+                self.db.execute("SELECT fingerprint, labels, rule, severity FROM incidents "
+                                "WHERE state = 'firing'")]
+
+    def open_labels(self) -> list[tuple[int, dict, str, str]]:
+        """(id, labels, rule, severity) of every open incident."""
+        return [(i, json.loads(labels or "{}"), rule, severity) for i, labels, rule, severity in
+                self.db.execute("SELECT id, labels, rule, severity FROM incidents "
+                                "WHERE state IN ('pending', 'firing')")]
+
+    def mark(self, incident_id: int, **values) -> None:
+        """Set routing marks (silenced_by, inhibited_by, notified_at, suppressed, ack columns)."""
+        for key in ("silenced_by", "inhibited_by"):
+            if key in values:
+                values[key] = json.dumps(values[key])
+        self.db["incidents"].update(incident_id, values)
+
+    def count_open(self) -> int:
+        return self.db["incidents"].count_where("state in ('pending', 'firing')")
