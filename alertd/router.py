@@ -43,6 +43,14 @@ class Router:
         self.silences = SilenceCache(SilenceService(store, clock))
         self._flush = GroupFlush(self)
         self._match_cache: dict[tuple, list] = {}
+        self._reroute_orphans()
+
+    def _reroute_orphans(self) -> None:
+        """After a reload: groups of routes that no longer exist are re-routed right away."""
+        orphans = [g for g in self.store.groups.all() if g.route_id not in self.routes_by_id]
+        if orphans:
+            with self.store.atomic():
+                self._reroute(orphans, self.clock.now())
 
     # -- helpers the flush uses ----------------------------------------------------------------
     @staticmethod

@@ -178,7 +178,7 @@ class GroupFlush:
             if not shown or (not firing and not send_resolved):
                 continue  # Alertmanager: the log is updated, nothing is sent
             kind = notice_kind(reason, entry, firing, flapping)
-            key = idempotency_key(group_fingerprint(g.key), kind, sequence)
+            key = idempotency_key(group_fingerprint(g.key, g.created_at), kind, sequence)
             note = build_notification(receiver, kind, key, shown, g.key, g.labels, now)
             w.notices.append((note, [(index, notifier)], deadline, reason))
             sent = True

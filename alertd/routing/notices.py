@@ -37,8 +37,10 @@ def describe(incident: Incident) -> str:
     return f"{incident.rule} {labels}".strip()
 
 
-def group_fingerprint(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def group_fingerprint(key: str, created_at: float) -> str:
+    """One group's lifetime: a group deleted when empty and made again gets a new one, so its
+    notices never reuse an earlier idempotency key."""
+    return hashlib.sha256(f"{key}@{created_at!r}".encode()).hexdigest()[:16]
 
 
 def idempotency_key(fingerprint: str, kind: str, sequence: int) -> str:
