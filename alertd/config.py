@@ -314,8 +314,12 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     receiver_settings: dict[str, ReceiverSettings] = {}
     for name, items in raw_receivers.items():
         sub = rwhere.child(str(name), raw_receivers.line_of(name))
+        settings_form = isinstance(items, dict) and "type" not in items
         items, settings = build_receiver(str(name), items, sub)
         receiver_settings[str(name)] = settings or ReceiverSettings()
+        if settings_form:
+            sub = sub.child("integrations", raw_receivers[name].line_of("integrations")
+                            if isinstance(raw_receivers[name], YamlMap) else None)
         if not isinstance(items, list):
             sub.child("integrations").error("expected a list of integrations such as [{type: console}]")
             continue

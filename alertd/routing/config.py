@@ -250,10 +250,13 @@ def build_inhibit_rules(raw, where: Where) -> tuple[InhibitRule, ...]:
         core = build(InhibitCore, item, sub)
         if core is None:
             continue
+        before = len(sub.problems)
         source = collect_matchers(sub, item, core.source_match, core.source_match_re, core.source_matchers,
                                   ("source_match", "source_match_re", "source_matchers"))
         target = collect_matchers(sub, item, core.target_match, core.target_match_re, core.target_matchers,
                                   ("target_match", "target_match_re", "target_matchers"))
+        if len(sub.problems) > before:
+            continue  # a bad matcher was reported; an empty side would only repeat it
         if not source:
             sub.error("the inhibit rule has no source matchers; add source_matchers such as "
                       "['severity=\"critical\"']")
