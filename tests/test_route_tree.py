@@ -48,7 +48,7 @@ def receivers(tree, **labels):
 def test_first_matching_child_wins_and_continue_goes_on(tree):
     assert receivers(tree, severity="warning") == ["default"]  # no child matches: the root handles it
     assert receivers(tree, severity="critical", service="db", env="prod") == ["pager", "db"]
-    assert receivers(tree, severity="critical") == ["pager", "default"]  # continue, then nothing else matched
+    assert receivers(tree, severity="critical") == ["pager"]  # a continue match still counts as a match
     assert receivers(tree, service="db", env="prod") == ["db"]  # stops at the first match
     assert receivers(tree, service="db", env="dev") == ["audit"]  # the deepest matching node
     assert receivers(tree, service="cache", env="staging") == ["audit"]
