@@ -18,7 +18,6 @@ timestamp (data time), so replays and a fast simulator follow the same rules.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
@@ -67,7 +66,7 @@ class Change:
 
 
 def _snapshot(incident: Incident) -> Incident:
-    return copy.deepcopy(incident)
+    return incident.copy()
 
 
 class AlertTracker:

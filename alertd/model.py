@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Mapping
 
@@ -202,12 +202,28 @@ class Incident:
         return self.acknowledged_at is not None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """A plain dict (containers copied); faster than dataclasses.asdict on the hot path."""
+        data = dict(self.__dict__)
+        for key in _CONTAINERS:
+            data[key] = type(data[key])(data[key])
+        return data
+
+    def copy(self) -> "Incident":
+        """A snapshot that later changes to this incident do not reach."""
+        return Incident.from_dict(self.as_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "Incident":
-        names = {f.name for f in fields(cls)}
+        names = _incident_fields()
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_CONTAINERS = ("labels", "annotations", "silenced_by", "inhibited_by")
+
+
+@functools.lru_cache(maxsize=1)
+def _incident_fields() -> frozenset[str]:
+    return frozenset(f.name for f in fields(Incident))
 
 
 @dataclass(frozen=True)
@@ -237,7 +253,8 @@ class Notification:
     group_labels: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["group_labels"] = dict(self.group_labels)
         data["incidents"] = [i.as_dict() for i in self.incidents]
         return data
 

@@ -132,8 +132,7 @@ class Router:
                 if self.log is not None:
                     self.log.info("group_notified", receiver=note.receiver, kind=note.kind, group=note.group_key,
                                   incidents=len(note.incidents), reason=reason, key=note.idempotency_key)
-            for incident_id, values in writes.marks.items():
-                self.store.incidents.mark(incident_id, **values)
+            self.store.incidents.mark_many(writes.marks)
             self.store.history.add(writes.events)
             self.store.groups.write_flush(timers=writes.timers, log=writes.log,
                                           drop_members=writes.drop_members, drop_groups=writes.drop_groups)

@@ -132,7 +132,7 @@ class GroupFlush:
         else:
             sent = self._notify(g, route, rows, log, now, w)
         for m, inc, muted in rows:
-            if m.state in ACTIVE and muted and inc.notified_at is None:
+            if muted and inc.notified_at is None and (m.state in ACTIVE or inc.suppressed is None):
                 reason = (f"silenced by {', '.join(inc.silenced_by)}" if inc.silenced_by
                           else f"inhibited by {', '.join(inc.inhibited_by)}")
                 self._suppress(inc, reason, now, w, "silenced" if inc.silenced_by else "inhibited")
@@ -154,7 +154,8 @@ class GroupFlush:
         live = [(m, inc) for m, inc, muted in rows if not muted]
         firing = {m.fingerprint for m, _ in live if m.state in ACTIVE}
         flapping = {m.fingerprint for m, _ in live if m.state == "flapping"}
-        resolved = {m.fingerprint for m, _ in live if m.state == "resolved"}
+        # an alert that resolved and fired again since the last flush has two members: it fires
+        resolved = {m.fingerprint for m, _ in live if m.state == "resolved"} - firing
         unacked = any(m.state in ACTIVE and inc.acknowledged_at is None for m, inc in live)
         integrations = self.router.integrations.get(receiver, [])
         if not integrations:
@@ -189,4 +190,11 @@ class GroupFlush:
                 if m.state in ACTIVE and inc.notified_at is None:
                     inc.notified_at = now
                     w.mark(inc, now, notified_at=now)
+        told = set().union(*(e.firing for (key, _), e in log.items() if key == g.key)) if not fresh_log else set()
+        for m, inc in live:
+            if m.state in ACTIVE and inc.notified_at is None and m.fingerprint in told:
+                # Alertmanager keys alerts by labels: the receiver was told this alert fires,
+                # and it resolved and fired again between two flushes, so there is no news.
+                self._suppress(inc, "its alert was already notified as firing (it resolved and fired "
+                                    "again between two group flushes)", now, w, "already_notified")
         return sent

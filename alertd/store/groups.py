@@ -65,7 +65,10 @@ class GroupStore:
                     "next_flush_at, flushes) VALUES (?, ?, ?, ?, ?, ?, 0)", rows)
 
     def put_members(self, rows: list[tuple]) -> None:
-        """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at)."""
+        """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at).
+
+        A member is one incident: when an alert resolves and fires again before the group is
+        flushed, both incidents are members until the flush tells (or accounts for) them."""
         if rows:
             with self.db.atomic():
                 self.db.conn.executemany(

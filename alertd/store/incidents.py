@@ -144,10 +144,19 @@ class IncidentStore:
 
     def mark(self, incident_id: int, **values) -> None:
         """Set routing marks (silenced_by, inhibited_by, notified_at, suppressed, ack columns)."""
-        for key in ("silenced_by", "inhibited_by"):
-            if key in values:
-                values[key] = json.dumps(values[key])
-        self.db["incidents"].update(incident_id, values)
+        self.mark_many({incident_id: values})
+
+    def mark_many(self, marks: dict[int, dict]) -> None:
+        """Set marks on many incidents: one executemany per set of columns."""
+        by_columns: dict[tuple, list] = {}
+        for incident_id, values in marks.items():
+            columns = tuple(sorted(values))
+            row = [json.dumps(values[c]) if c in ("silenced_by", "inhibited_by") else values[c] for c in columns]
+            by_columns.setdefault(columns, []).append((*row, incident_id))
+        with self.db.atomic():
+            for columns, rows in by_columns.items():
+                sets = ", ".join(f"{c} = ?" for c in columns)
+                self.db.conn.executemany(f"UPDATE incidents SET {sets} WHERE id = ?", rows)
 
     def count_open(self) -> int:
         return self.db["incidents"].count_where("state in ('pending', 'firing')")

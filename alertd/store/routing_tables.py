@@ -38,8 +38,8 @@ def m001_lifecycle_routing_delivery(db):
                                "flushes": int}, pk="key", defaults={"flushes": 0})
     db["route_groups"].create_index(["next_flush_at"])
     db.execute("CREATE TABLE group_members (group_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
-               "incident_id INTEGER, state TEXT, updated_at FLOAT, "
-               "PRIMARY KEY (group_key, fingerprint)) WITHOUT ROWID")
+               "incident_id INTEGER NOT NULL, state TEXT, updated_at FLOAT, "
+               "PRIMARY KEY (group_key, fingerprint, incident_id)) WITHOUT ROWID")
     db["group_members"].create_index(["fingerprint"])
     db.execute("CREATE TABLE notify_log (group_key TEXT NOT NULL, integration INTEGER NOT NULL, "
                "firing TEXT, resolved TEXT, flapping TEXT, notified_at FLOAT, "
