@@ -15,8 +15,7 @@ from __future__ import annotations
 from .alerts import AlertTracker, Transition
 from .router import Router
 from .store.history import Event
-
-ACTIONS_KEY = "incident_actions"
+from .store.incidents import ACTIONS_KEY
 
 
 class AlertStage:
@@ -49,6 +48,7 @@ class AlertStage:
         if seen == self._actions_seen:
             return
         self._actions_seen = seen
+        self.router.forget_incidents()
         by_id = {inc.id: fp for fp, inc in self.tracker.open.items() if inc.id is not None}
         for incident_id in self.store.incidents.resolved_among(by_id):
             self.tracker.forget(by_id[incident_id])
@@ -71,6 +71,7 @@ class AlertStage:
                 st = change.state
                 states[st.fingerprint] = (st.fingerprint, st.rule, st.history, st.evaluations, int(st.flapping))
         self.store.incidents.save_many(incidents)
+        self.router.remember(incidents)
         self.store.alert_states.write(list(states.values()), drops, now)
         events, transitions = [], []
         for rule, change in changes:
@@ -106,3 +107,4 @@ class AlertStage:
         """After a rolled-back tick: drop its changes and reload the state from the store."""
         self._changes = []
         self.tracker = AlertTracker(self.store.incidents.open(), self.store.alert_states.load())
+        self.router.forget_incidents()

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .alerting import ACTIONS_KEY
 from .model import Incident
 from .store.history import Event
+from .store.incidents import ACTIONS_KEY
 
 
 class ActionError(ValueError):

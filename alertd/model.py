@@ -215,6 +215,8 @@ class Incident:
     @classmethod
     def from_dict(cls, data: dict) -> "Incident":
         names = _incident_fields()
+        if names.issuperset(data):
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -253,13 +255,16 @@ class Notification:
     group_labels: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {name: getattr(self, name) for name in _NOTIFICATION_FIELDS}
         data["group_labels"] = dict(self.group_labels)
         data["incidents"] = [i.as_dict() for i in self.incidents]
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Notification":
+    def from_dict(cls, data: dict) -> "Notification":  # noqa: D102
         data = dict(data)
         data["incidents"] = tuple(Incident.from_dict(i) for i in data["incidents"])
         return cls(**data)
+
+
+_NOTIFICATION_FIELDS = tuple(f.name for f in fields(Notification))

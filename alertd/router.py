@@ -23,6 +23,7 @@ from .routing.timeintervals import interval_contains
 from .routing.tree import alert_labels, compile_tree, group_key
 from .silences import SilenceCache, SilenceService
 from .store.history import Event
+from .store.incidents import ACTIONS_KEY
 
 
 def match_route(route, labels: dict[str, str]) -> list[str]:
@@ -43,6 +44,11 @@ class Router:
         self.silences = SilenceCache(SilenceService(store, clock))
         self._flush = GroupFlush(self)
         self._match_cache: dict[tuple, list] = {}
+        self._epochs: dict[str, tuple] = {}  # group key -> silences/inhibition at its last evaluation
+        # Incidents of group members by id: the state machine's own objects (always current),
+        # or loaded from the store; dropped when an action outside this process changes them.
+        self._incidents: dict[int, object] = {}
+        self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
         self._reroute_orphans()
 
     def _reroute_orphans(self) -> None:
@@ -115,6 +121,10 @@ class Router:
         if not groups:
             return 0
         queued = 0
+        actions = self.store.get_kv(ACTIONS_KEY, 0)
+        if actions != self._actions_seen:  # acknowledged or resolved from elsewhere: re-read
+            self._actions_seen = actions
+            self.forget_incidents()
         with self.store.atomic():
             orphans = [g for g in groups if g.route_id not in self.routes_by_id]
             if orphans:
@@ -122,11 +132,20 @@ class Router:
                 groups = [g for g in groups if g.route_id in self.routes_by_id]
             keys = [g.key for g in groups]
             members = self.store.groups.members(keys)
-            incidents = self.store.incidents.by_ids({m.incident_id for ms in members.values() for m in ms})
             log = self.store.groups.log_entries(keys)
             inhibitor = (Inhibitor(self.config.inhibit_rules, self.store.incidents.firing())
                          if self.config.inhibit_rules else None)
-            writes = self._flush.run(groups, members, incidents, log, self.silences.active(now), inhibitor, now)
+            silences = self.silences.active(now)
+            epoch = (tuple(s.id for s in silences), inhibitor.signature if inhibitor else None)
+            busy, quiet = [], []
+            for g in groups:
+                (quiet if self._quiet(g, members[g.key], log, epoch, now) else busy).append(g)
+            incidents = self._load({m.incident_id for g in busy for m in members[g.key]})
+            writes = self._flush.run(busy, members, incidents, log, silences, inhibitor, now)
+            writes.timers += [(now + self.routes_by_id[g.route_id].config.group_interval, now, g.flushes, g.key)
+                              for g in quiet]
+            for g in busy:
+                self._epochs[g.key] = epoch
             for note, targets, deadline, reason in writes.notices:
                 queued += len(self.store.outbox.enqueue(note, targets, now, deadline=deadline))
                 if self.log is not None:
@@ -136,11 +155,45 @@ class Router:
             self.store.history.add(writes.events)
             self.store.groups.write_flush(timers=writes.timers, log=writes.log,
                                           drop_members=writes.drop_members, drop_groups=writes.drop_groups)
+            for _, _, incident_id in writes.drop_members:
+                self._incidents.pop(incident_id, None)
             self._expire_on_resolve(writes.expire_on_resolve, now)
         if self.metrics is not None:
             for kind, n in writes.suppressed.items():
                 self.metrics.incidents_suppressed.labels(kind).inc(n)
         return queued
+
+    def remember(self, incidents) -> None:
+        """Keep the state machine's incident objects for flushes (they stay current)."""
+        for incident in incidents:
+            if incident.id is not None:
+                self._incidents[incident.id] = incident
+
+    def forget_incidents(self) -> None:
+        """Drop remembered incidents (an action in another process may have changed them)."""
+        self._incidents.clear()
+
+    def _load(self, ids: set[int]) -> dict:
+        known = self._incidents
+        missing = [i for i in ids if i not in known]
+        if missing:
+            known.update(self.store.incidents.by_ids(missing))
+        return {i: known[i] for i in ids if i in known}
+
+    def _quiet(self, g, members, log, epoch, now: float) -> bool:
+        """Whether flushing this group now could only repeat its last evaluation: no member
+        changed, silences and inhibiting alerts are as they were, no time interval applies and
+        no repeat is due. Such a group just moves its timer (no incidents are loaded)."""
+        cfg = self.routes_by_id[g.route_id].config
+        if g.changed or self._epochs.get(g.key) != epoch or cfg.mute_time_intervals or cfg.active_time_intervals:
+            return False
+        if not members or any(m.state == "resolved" for m in members):
+            return False
+        for index, _, _ in self.integrations.get(cfg.receiver, []):
+            entry = log.get((g.key, index))
+            if entry is not None and now - entry.notified_at >= cfg.repeat_interval:
+                return False
+        return True
 
     def _reroute(self, orphans, now: float) -> None:
         """Groups of routes that a reload removed: move their members into the new tree."""

@@ -88,9 +88,10 @@ def main() -> None:
         clock = FakeClock(1_750_000_000.0)
         stage = AlertStage(config, store, clock, Metrics(), get_logger())
 
-        labels = [make_labels({"host": f"h{i:05d}", "group": f"g{i % args.groups:04d}"})
+        per_group = max(1, args.alerts // args.groups)
+        labels = [make_labels({"host": f"h{i:05d}", "group": f"g{i // per_group:04d}"})
                   for i in range(args.alerts)]
-        keys = [f'latency_ms{{group="g{i % args.groups:04d}",host="h{i:05d}"}}' for i in range(args.alerts)]
+        keys = [f'latency_ms{{group="g{i // per_group:04d}",host="h{i:05d}"}}' for i in range(args.alerts)]
         fps = [fingerprint(rule.name, lab) for lab in labels]
         data_ts = [clock.now()]
 

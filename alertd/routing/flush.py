@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..store.groups import LogEntry, Member
-from ..store.history import Event
+from ..store.history import Event, SharedDetail
 from .notices import build_notification, group_fingerprint, idempotency_key
 from .timeintervals import interval_contains
 
@@ -183,14 +183,15 @@ class GroupFlush:
             note = build_notification(receiver, kind, key, shown, g.key, g.labels, now)
             w.notices.append((note, [(index, notifier)], deadline, reason))
             sent = True
+            detail = SharedDetail(receiver=receiver, kind=kind, reason=reason, integration=index)
             for m, inc in live:
                 if m.state in ACTIVE or send_resolved:
-                    w.event(inc, now, "notified", receiver=receiver, kind=kind, reason=reason,
-                            integration=index)
+                    w.events.append(Event(inc.id, inc.fingerprint, now, "notified", detail))
                 if m.state in ACTIVE and inc.notified_at is None:
                     inc.notified_at = now
                     w.mark(inc, now, notified_at=now)
-        told = set().union(*(e.firing for (key, _), e in log.items() if key == g.key)) if not fresh_log else set()
+        told = set() if fresh_log else set().union(
+            *(e.firing for e in (log.get((g.key, index)) for index, _, _ in integrations) if e is not None))
         for m, inc in live:
             if m.state in ACTIVE and inc.notified_at is None and m.fingerprint in told:
                 # Alertmanager keys alerts by labels: the receiver was told this alert fires,

@@ -25,6 +25,8 @@ class Inhibitor:
                 if all(m.matches(full) for m in rule.source):
                     index.setdefault(tuple(full.get(k, "") for k in rule.equal), set()).add(fp)
             self._sources.append(index)
+        self.signature = hash(tuple(tuple(sorted((k, tuple(sorted(v))) for k, v in index.items()))
+                                    for index in self._sources))
 
     def inhibited_by(self, incident) -> list[str]:
         """Fingerprints of the firing incidents that inhibit `incident` (empty: not inhibited)."""

@@ -23,6 +23,7 @@ class GroupRow:
     next_flush_at: float
     last_flush_at: float | None
     flushes: int
+    changed: bool = True  # members changed since the last flush
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ class LogEntry:
 
 
 def _group(r) -> GroupRow:
-    return GroupRow(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], r[5], r[6], r[7] or 0)
+    return GroupRow(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], r[5], r[6], r[7] or 0, bool(r[8]))
 
 
-_GROUP_COLS = "key, route_id, receiver, labels, created_at, next_flush_at, last_flush_at, flushes"
+_GROUP_COLS = "key, route_id, receiver, labels, created_at, next_flush_at, last_flush_at, flushes, changed"
 
 
 class GroupStore:
@@ -62,7 +63,9 @@ class GroupStore:
             with self.db.atomic():
                 self.db.conn.executemany(
                     "INSERT OR IGNORE INTO route_groups (key, route_id, receiver, labels, created_at, "
-                    "next_flush_at, flushes) VALUES (?, ?, ?, ?, ?, ?, 0)", rows)
+                    "next_flush_at, flushes, changed) VALUES (?, ?, ?, ?, ?, ?, 0, 1)", rows)
+                self.db.conn.executemany("UPDATE route_groups SET changed = 1 WHERE key = ?",
+                                         [(r[0],) for r in rows])
 
     def put_members(self, rows: list[tuple]) -> None:
         """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at).
@@ -124,7 +127,7 @@ class GroupStore:
             conn = self.db.conn
             if timers:
                 conn.executemany("UPDATE route_groups SET next_flush_at = ?, last_flush_at = ?, "
-                                 "flushes = ? WHERE key = ?", timers)
+                                 "flushes = ?, changed = 0 WHERE key = ?", timers)
             if log:
                 conn.executemany(
                     "INSERT OR REPLACE INTO notify_log (group_key, integration, firing, resolved, "
@@ -149,6 +152,8 @@ class GroupStore:
     def resolve_member(self, fingerprint: str, incident_id: int, at: float) -> int:
         """Mark an incident resolved in every group it is in (a manual resolve)."""
         with self.db.atomic():
+            self.db.execute("UPDATE route_groups SET changed = 1 WHERE key IN (SELECT group_key FROM "
+                            "group_members WHERE fingerprint = ? AND incident_id = ?)", [fingerprint, incident_id])
             return self.db.execute(
                 "UPDATE group_members SET state = 'resolved', updated_at = ? "
                 "WHERE fingerprint = ? AND incident_id = ?", [at, fingerprint, incident_id]).rowcount

@@ -22,6 +22,23 @@ class Event:
     actor: str | None = None
 
 
+def _detail(detail) -> str | None:
+    """JSON of an event's detail; a detail shared by many events is encoded once."""
+    if not detail:
+        return None
+    if isinstance(detail, SharedDetail):
+        if detail.encoded is None:
+            detail.encoded = json.dumps(detail, sort_keys=True)
+        return detail.encoded
+    return json.dumps(detail, sort_keys=True)
+
+
+class SharedDetail(dict):
+    """An event detail used by many events (e.g. one notice's incidents): encoded once."""
+
+    encoded: str | None = None
+
+
 class HistoryStore:
     """Append events (batched) and read an incident's history."""
 
@@ -35,8 +52,7 @@ class HistoryStore:
             self.db.conn.executemany(
                 "INSERT INTO incident_history (incident_id, fingerprint, at, event, detail, actor) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e.incident_id, e.fingerprint, e.at, e.event,
-                  json.dumps(e.detail, sort_keys=True) if e.detail else None, e.actor) for e in events])
+                [(e.incident_id, e.fingerprint, e.at, e.event, _detail(e.detail), e.actor) for e in events])
 
     def of(self, incident_id: int) -> list[Event]:
         """The events of one incident, oldest first."""

@@ -14,6 +14,9 @@ import json
 from ..model import Incident
 
 OPEN_STATES = ("pending", "firing")
+# A kv counter bumped by every action on incidents outside the state machine (ack, resolve):
+# the daemon's state machine and router re-read what they hold when it changes.
+ACTIONS_KEY = "incident_actions"
 _JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
 _BOOL = ("flapping",)
 # Columns of the state machine, updated on every evaluation of an open incident.
@@ -33,12 +36,18 @@ def _row(incident: Incident) -> dict:
     return row
 
 
+_EMPTY = {None: None, "": None, "{}": {}, "[]": []}
+
+
 def to_incident(row: dict) -> Incident:
     """An Incident from a row of the incidents table."""
     data = dict(row)
     for key in _JSON:
         value = data.get(key)
-        data[key] = json.loads(value) if value else ({} if key in ("labels", "annotations") else [])
+        if value in _EMPTY:
+            data[key] = {} if key in ("labels", "annotations") else []
+        else:
+            data[key] = json.loads(value)
     data["flapping"] = bool(data.get("flapping"))
     data["cause"] = data.get("cause") or "anomaly"
     return Incident.from_dict(data)
@@ -116,7 +125,10 @@ class IncidentStore:
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.db.query(f"SELECT * FROM incidents WHERE id IN ({marks})", chunk):
+            cursor = self.db.conn.execute(f"SELECT * FROM incidents WHERE id IN ({marks})", chunk)
+            columns = [d[0] for d in cursor.description]
+            for values in cursor:
+                row = dict(zip(columns, values))
                 out[row["id"]] = to_incident(row)
         return out
 

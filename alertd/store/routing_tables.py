@@ -35,7 +35,7 @@ def m001_lifecycle_routing_delivery(db):
 
     db["route_groups"].create({"key": str, "route_id": str, "receiver": str, "labels": str,
                                "created_at": float, "next_flush_at": float, "last_flush_at": float,
-                               "flushes": int}, pk="key", defaults={"flushes": 0})
+                               "flushes": int, "changed": int}, pk="key", defaults={"flushes": 0, "changed": 1})
     db["route_groups"].create_index(["next_flush_at"])
     db.execute("CREATE TABLE group_members (group_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
                "incident_id INTEGER NOT NULL, state TEXT, updated_at FLOAT, "
