@@ -19,6 +19,7 @@ from .dispatch import Dispatcher
 from .engine import Engine
 from .log import add_secrets, get_logger
 from .metrics import Metrics
+from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
 
@@ -62,6 +63,7 @@ class Daemon:
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
         await self.backfill()
+        tune_gc()
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)

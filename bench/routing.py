@@ -11,8 +11,10 @@ bench/tick.py. The daemon clock advances 100 ms per batch; group_wait is 0 and
 group_interval 1 s, so a round of ten batches also flushes every changed group.
 
 Phases: `fire` (every alert goes anomalous: 10,000 incidents, 1,000 groups created and
-notified at once), `steady` (every alert stays anomalous: pure updates), `churn` (each round
-10% of the alerts resolve and 10% fire again, so every group changes and is re-notified).
+notified in one round), `steady` (every alert stays anomalous: pure updates), `churn 1%`
+(each round 0.5% of the alerts resolve and 0.5% fire again: about 100 groups re-notified a
+round), `churn 20%` (each round 10% resolve and 10% fire again: every group changes and is
+re-notified every round, an extreme storm).
 
 Reported: alert updates/s per phase (verdicts processed / time), and the latency from
 handing a batch of verdicts over to the commit of the outbox rows it caused (p50, p99,
@@ -40,6 +42,7 @@ from alertd.log import configure, get_logger  # noqa: E402
 from alertd.metrics import Metrics  # noqa: E402
 from alertd.model import Status, Verdict, fingerprint, make_labels  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
+from alertd.runtime import tune_gc  # noqa: E402
 from alertd.store import Store  # noqa: E402
 
 CONFIG = """\
@@ -87,6 +90,7 @@ def main() -> None:
         store = Store(Path(tmp) / "bench.db")
         clock = FakeClock(1_750_000_000.0)
         stage = AlertStage(config, store, clock, Metrics(), get_logger())
+        tune_gc()  # what the daemon does after start-up
 
         per_group = max(1, args.alerts // args.groups)
         labels = [make_labels({"host": f"h{i:05d}", "group": f"g{i // per_group:04d}"})
@@ -129,7 +133,8 @@ def main() -> None:
 
         phase("fire", 1, lambda r: (lambda i: True))
         phase("steady", args.rounds, lambda r: (lambda i: True))
-        phase("churn", args.rounds, lambda r: (lambda i: (i + r) % 10 != 0))
+        phase("churn 1%", args.rounds, lambda r: (lambda i: (i + r) % 200 != 0))
+        phase("churn 20%", args.rounds, lambda r: (lambda i: (i + r) % 10 != 0))
         outbox = store.outbox.pending_count()
         incidents = store.incidents.count_open()
         store.close()

@@ -7,7 +7,6 @@ incident's rule and labels). Annotations are filled from the incident (`{{ value
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 
@@ -59,8 +58,10 @@ def build_notification(receiver: str, kind: str, key: str, incidents: list[Incid
     """A notification for one group flush; incidents are copied with annotations filled."""
     shown = []
     for incident in sorted(incidents, key=lambda i: (i.state == "resolved", i.rule, sorted(i.labels.items()))):
-        inc = copy.copy(incident)
-        inc.annotations = {k: render_annotation(v, incident) for k, v in incident.annotations.items()}
+        inc = object.__new__(Incident)  # a shallow snapshot: the state machine keeps changing the original
+        inc.__dict__.update(incident.__dict__)
+        if incident.annotations:
+            inc.annotations = {k: render_annotation(v, incident) for k, v in incident.annotations.items()}
         shown.append(inc)
     firing = sum(1 for i in shown if i.state != "resolved")
     tag = kind.upper() + (f":{firing}" if kind in ("firing", "flapping") and len(shown) > 1 else "")

@@ -10,6 +10,7 @@ already resolved, so a manual resolve cannot be undone by a tick that was under 
 from __future__ import annotations
 
 import json
+import operator
 
 from ..model import Incident
 
@@ -18,12 +19,14 @@ OPEN_STATES = ("pending", "firing")
 # the daemon's state machine and router re-read what they hold when it changes.
 ACTIONS_KEY = "incident_actions"
 _JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
-_BOOL = ("flapping",)
 # Columns of the state machine, updated on every evaluation of an open incident.
 LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_score", "reason",
              "ok_since", "flapping", "cause", "last_anomalous_at", "resolution")
 _UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
            "WHERE id = ? AND state IN ('pending', 'firing')")
+
+
+_lifecycle = operator.attrgetter(*LIFECYCLE)  # flapping is a bool: sqlite3 stores it as 0/1
 
 
 def _row(incident: Incident) -> dict:
@@ -84,9 +87,7 @@ class IncidentStore:
                 else:
                     updates.append(incident)
             if updates:
-                self.db.conn.executemany(_UPDATE, [
-                    (*(int(getattr(i, c)) if c in _BOOL else getattr(i, c) for c in LIFECYCLE), i.id)
-                    for i in updates])
+                self.db.conn.executemany(_UPDATE, [(*_lifecycle(i), i.id) for i in updates])
         return incidents
 
     def open(self) -> list[Incident]:
