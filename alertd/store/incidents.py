@@ -32,7 +32,7 @@ _lifecycle = operator.attrgetter(*LIFECYCLE)  # flapping is a bool: sqlite3 stor
 def _row(incident: Incident) -> dict:
     row = incident.as_dict()
     for key in _JSON:
-        row[key] = json.dumps(row[key], sort_keys=True)
+        row[key] = json.dumps(row[key], sort_keys=True) if row[key] else ("[]" if key in ("silenced_by", "inhibited_by") else "{}")
     row["flapping"] = int(bool(row["flapping"]))
     if row["id"] is None:
         del row["id"]
@@ -73,6 +73,18 @@ class IncidentStore:
             [row[c] for c in cols])
         incident.id = cursor.lastrowid
 
+    def _insert_many(self, incidents: list[Incident]) -> None:
+        """One executemany with ids assigned here (inside the caller's transaction)."""
+        base = self.db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM incidents").fetchone()[0]
+        rows = []
+        for k, incident in enumerate(incidents, start=1):
+            incident.id = base + k
+            rows.append(_row(incident))
+        cols = list(rows[0])
+        self.db.conn.executemany(
+            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [[r[c] for c in cols] for r in rows])
+
     def save(self, incident: Incident) -> Incident:
         """Insert or update one incident; sets `incident.id` on first save."""
         return self.save_many([incident])[0]
@@ -80,12 +92,12 @@ class IncidentStore:
     def save_many(self, incidents: list[Incident]) -> list[Incident]:
         """Insert new incidents (setting their ids) and update the lifecycle of the others."""
         with self.db.atomic():
-            updates = []
-            for incident in incidents:
-                if incident.id is None:
-                    self._insert(incident)
-                else:
-                    updates.append(incident)
+            new = [i for i in incidents if i.id is None]
+            updates = [i for i in incidents if i.id is not None]
+            if len(new) > 1:
+                self._insert_many(new)
+            elif new:
+                self._insert(new[0])
             if updates:
                 self.db.conn.executemany(_UPDATE, [(*_lifecycle(i), i.id) for i in updates])
         return incidents
