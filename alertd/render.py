@@ -17,10 +17,13 @@ _HIDDEN_LABELS = {"rule", "alertname", "severity"}
 
 
 def status_of(incident: Incident, kind: str) -> str:
-    """What to call one incident of a notification: its own state if resolved, else `kind`."""
+    """What to call one incident of a notification: resolved, flapping, or else `kind`
+    (firing for the incidents of a flapping notice or a digest)."""
     if incident.state == "resolved" or incident.resolved_at is not None:
         return "resolved"
-    return kind
+    if getattr(incident, "flapping", False):
+        return "flapping"
+    return "firing" if kind in ("flapping", "digest") else kind
 
 
 def fmt_time(ts: float | None, ref: float | None = None) -> str:
