@@ -27,6 +27,10 @@ from .model import Incident, Status, Verdict
 PEAK_EVENT_EVERY = 60.0  # data seconds between two "peak" history events of one incident
 
 
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
 @dataclass(frozen=True)
 class Transition:
     """An incident changed state: `kind` is "firing", "resolved" or "flapping"; `incident`
@@ -117,6 +121,11 @@ class AlertTracker:
             incident.count += 1
             if verdict.value == verdict.value:  # a no-data verdict has no value (NaN)
                 incident.last_value = verdict.value
+                # the detector's view of the point, for notifications
+                incident.expected_low = _finite(verdict.lower)
+                incident.expected_high = _finite(verdict.upper)
+                incident.score = _finite(verdict.score)
+                incident.threshold = _finite(verdict.threshold)
             incident.reason = verdict.reason
             incident.ok_since = None
             incident.last_anomalous_at = ts

@@ -13,12 +13,13 @@ import signal
 
 import httpx
 
-from .base import PluginContext
+from .base import PluginContext, SourceError
 from .clock import SystemClock
 from .dispatch import Dispatcher
 from .engine import Engine
-from .log import add_secrets, get_logger
+from .log import add_secrets, get_logger, redact_text
 from .metrics import Metrics
+from .model import Sample
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
@@ -37,19 +38,37 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.force_exit = False
         self.sources, self.notifiers = {}, {}
+        self.scheduler = None
         add_secrets(config.secrets)
 
     # -- building ---------------------------------------------------------------------------
-    def _context(self, name: str, **bind) -> PluginContext:
+    def _context(self, name: str, extra: dict | None = None, **bind) -> PluginContext:
         return PluginContext(name=name, now=self.clock.now, log=self.log.bind(**bind),
-                             http=self.http, store=self.store, run_blocking=asyncio.to_thread)
+                             http=self.http, store=self.store, run_blocking=asyncio.to_thread,
+                             **(extra or {}))
 
     async def start(self) -> None:
+        """Open everything, back-fill, and start the scheduler."""
+        await self.open()
+        await self.backfill()
+        tune_gc()
+        self.scheduler = make_scheduler()
+        for sc in self.config.sources.values():
+            schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
+        self.scheduler.start()
+
+    async def open(self) -> None:
+        """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.store = Store(self.store_path)
-        self.http = httpx.AsyncClient(timeout=30)
+        # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
+        # polls would open a new connection every time
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
+                                                                      max_keepalive_connections=256))
         for name, sc in self.config.sources.items():
             cls = self.registry.get("source", sc.type)
-            self.sources[name] = cls(sc.params, self._context(name, source=name))
+            extra = {"timeout": sc.timeout, "interval": sc.every, "metrics": self.metrics}
+            self.sources[name] = cls(sc.params, self._context(name, extra, source=name))
         for receiver, items in self.config.receivers.items():
             for i, nc in enumerate(items):
                 if nc.enabled:
@@ -62,34 +81,63 @@ class Daemon:
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
-        await self.backfill()
-        tune_gc()
-        self.scheduler = make_scheduler()
-        for sc in self.config.sources.values():
-            schedule_source(self.scheduler, sc, self.poll)
-        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
-        self.scheduler.start()
+        await self._start_sources()
+
+    async def _start_sources(self) -> None:
+        """Let sources open servers and files; one that cannot start stops the start."""
+        for name, source in self.sources.items():
+            try:
+                await source.start()
+            except Exception as exc:
+                self.log.error("source_start_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+                for other in self.sources.values():
+                    try:
+                        await other.close()
+                    except Exception:
+                        pass
+                await self.http.aclose()
+                self.store.close()
+                raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
-        """Give each source one chance to load history so detectors skip warm-up."""
+        """Load history once per rule so detectors skip warm-up (on first start, new rules).
+
+        Each rule is remembered in the store's kv under its source, name and selector, so a
+        rule added later (or changed to read other series) gets its own back-fill. Only
+        samples of series the store does not have yet, or newer than the last stored point
+        (a gap while the daemon was down), are ingested: nothing is stored twice.
+        """
         now = self.clock.now()
         for name, sc in self.config.sources.items():
-            if not sc.backfill or self.store.get_kv(f"backfilled:{name}"):
+            if not sc.backfill:
                 continue
-            runtimes = self.engine.rules_by_source.get(name, [])
-            points = max([max(rt.detector.window, rt.detector.min_history) for rt in runtimes] or [0])
-            if not points:
-                continue
-            span = points * (sc.every or 60) * 1.2
-            try:
-                samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now), sc.timeout)
-            except Exception as exc:
-                self.log.warning("backfill_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-                continue
-            if samples:
-                self.engine.ingest(name, samples, alerts=False)
-                self.log.info("backfilled", source=name, samples=len(samples))
-            self.store.set_kv(f"backfilled:{name}", now)
+            todo = [rt for rt in self.engine.rules_by_source.get(name, [])
+                    if not self.store.get_kv(_backfill_key(name, rt.rule))]
+            points = max([max(rt.detector.window, rt.detector.min_history) for rt in todo] or [0])
+            if points:
+                span = points * (sc.every or 60) * 1.2
+                try:
+                    samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now),
+                                                     sc.timeout)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    self.log.warning("backfill_failed", source=name, error=error[:300])
+                    continue
+                samples = self._unstored(samples, todo)
+                if samples:
+                    self.engine.ingest(name, samples, alerts=False)
+                    self.log.info("backfilled", source=name, samples=len(samples),
+                                  rules=[rt.rule.name for rt in todo])
+            for rt in todo:
+                self.store.set_kv(_backfill_key(name, rt.rule), now)
+
+    def _unstored(self, samples, runtimes) -> list:
+        """The back-filled samples the rules in `runtimes` read and the store lacks."""
+        selectors = [rt.rule.series for rt in runtimes]
+        wanted = [s for s in samples or () if isinstance(s, Sample)
+                  and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
+        stored = self.store.samples.recent(list({s.key for s in wanted}), 1)
+        return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
 
     # -- the work ---------------------------------------------------------------------------
     def prune(self) -> int:
@@ -108,23 +156,44 @@ class Daemon:
         except asyncio.TimeoutError:
             self._poll_failed(name, "timeout", f"no answer within {sc.timeout:g}s")
             return
+        except SourceError as exc:
+            self._poll_failed(name, exc.reason, str(exc)[:300])
+            return
         except Exception as exc:
             self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
             return
+        source = self.sources[name]
         if not samples:
-            self._poll_failed(name, "empty", "the poll returned no samples")
+            self._commit(source, name)
+            if source.empty_ok:  # nothing happened since the last poll: not a failure
+                self.log.debug("source_polled", source=name, samples=0, skipped=0)
+            else:
+                self._poll_failed(name, "empty", "the poll returned no samples")
             return
         try:
-            result = self.engine.ingest(name, samples)
+            with self.store.atomic():  # samples and the source's read position together
+                result = self.engine.ingest(name, samples)
+                source.commit()
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
             self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if not result.stored:
+            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
         if result.notifications:
             self.dispatcher.wakeup.set()
 
+    def _commit(self, source, name: str) -> None:
+        try:
+            with self.store.atomic():
+                source.commit()
+        except Exception as exc:
+            self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
+        error = redact_text(error)  # an excerpt of an answer may echo a token back
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
         try:
@@ -161,7 +230,8 @@ class Daemon:
 
     async def drain(self, dispatcher_task=None) -> None:
         """Stop scheduling, let running polls finish, deliver what is due, close everything."""
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         try:
             async with asyncio.timeout(self.shutdown_timeout):
                 if dispatcher_task is not None:
@@ -177,3 +247,7 @@ class Daemon:
         await self.http.aclose()
         self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
         self.store.close()
+
+
+def _backfill_key(source: str, rule) -> str:
+    return f"backfilled:{source}:{rule.name}:{rule.series}"

@@ -63,6 +63,7 @@ class RuleRuntime:
         self.last_data_ts: float | None = None  # newest data time seen, and the clock then
         self.last_data_at: float = 0.0
         self.nodata_fp = nodata.nodata_fingerprint(rule.name)
+        self.has_unlabelled = False  # a real series without labels shares nodata_fp
 
     def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
         """The samples (and their keys) of series this rule watches."""
@@ -209,6 +210,7 @@ class Engine:
         for key, s in new.items():
             row = rt.windows.add(key, s.labels)
             rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
+            rt.has_unlabelled = rt.has_unlabelled or not s.labels
             rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
             if key in stored:
                 rt.windows.seed(row, *stored[key])

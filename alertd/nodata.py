@@ -58,8 +58,9 @@ def apply_no_data(rt, stage, reason: str, now: float) -> None:
 
 
 def data_is_back(rt, stage, ts: float) -> None:
-    """Data arrived: a label-less no-data incident of the rule counts a normal point."""
-    if stage.tracker.is_tracked(rt.nodata_fp):
+    """Data arrived: a label-less no-data incident of the rule counts a normal point (unless
+    a real series without labels has that fingerprint: its own points decide then)."""
+    if not rt.has_unlabelled and stage.tracker.is_tracked(rt.nodata_fp):
         stage.observe(rt.rule, _verdict(rt, rt.rule.name, (), ts, Status.OK, "data is back"),
                       rt.nodata_fp, "anomaly")
 

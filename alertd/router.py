@@ -36,8 +36,8 @@ class Router:
 
     def __init__(self, config, store, clock, log=None, metrics=None, integrations=None):
         self.config, self.store, self.clock, self.log, self.metrics = config, store, clock, log, metrics
-        self.tree = compile_tree(config.routes)
-        self.routes_by_id = {node.id: node for node in self.tree.walk()}
+        self.tree = compile_tree(config.routes) if config.routes is not None else None
+        self.routes_by_id = {node.id: node for node in self.tree.walk()} if self.tree else {}
         self.integrations = integrations if integrations is not None else {
             name: [(i, n.type, n.send_resolved) for i, n in enumerate(items) if n.enabled]
             for name, items in config.receivers.items()}
@@ -78,6 +78,8 @@ class Router:
 
     # -- incidents into groups ---------------------------------------------------------------
     def _routes_for(self, labels: dict[str, str]):
+        if self.tree is None:  # a config without receivers: nothing to notify
+            return []
         key = tuple(sorted(labels.items()))
         routes = self._match_cache.get(key)
         if routes is None:

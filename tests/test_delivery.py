@@ -154,7 +154,7 @@ def test_over_the_rate_limit_notices_are_folded_into_one_digest(setup, clock, ht
     assert once(dispatcher) == 2  # two tokens: one notice as it is, one digest of the other four
     bodies = [r.json()["text"] for r in http_server.requests]
     assert bodies[0].startswith("[FIRING] cpu_high host=h1")
-    assert "[DIGEST] 4 notices held back by the rate limit of oncall" in bodies[1]
+    assert bodies[1].startswith("[DIGEST:4] cpu_high") and "rate limit was reached" in bodies[1]
     assert all(f"host=h{n}" in bodies[1] for n in (2, 3, 4, 5))
     rows = {r["id"]: r for r in store.outbox.rows()}
     digest_id = max(rows)
@@ -166,7 +166,7 @@ def test_over_the_rate_limit_notices_are_folded_into_one_digest(setup, clock, ht
     assert once(dispatcher) == 0 and len(http_server.requests) == 2  # no token left: held, not dropped
     clock.advance(60)
     assert once(dispatcher) == 1  # one token: the three waiting notices go as one digest
-    assert "[DIGEST] 3 notices" in http_server.requests[2].json()["text"]
+    assert http_server.requests[2].json()["text"].startswith("[DIGEST:3] cpu_high")
     assert store.outbox.pending_count() == 0
 
 

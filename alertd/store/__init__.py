@@ -2,9 +2,10 @@
 
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
-they are sent) and `kv` (small named values); and, for the incident lifecycle and routing,
-`history`, `alert_states`, `groups`, `silences` and `ledger` (delivery attempts). SQL lives
-in these modules only.
+they are sent), `kv` (small named values) and `notifier_state` (what notifiers remember
+between the notices of an incident, such as a Slack thread); and, for the incident lifecycle
+and routing, `history`, `alert_states`, `groups`, `silences` and `ledger` (delivery
+attempts). SQL lives in these modules only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .history import HistoryStore
 from .incidents import IncidentStore
 from .ledger import Ledger
 from .migrations import migrations
+from .notifier_state import NotifierState
+from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox
 from .routing_tables import routing_migrations
 from .samples import SampleStore
@@ -41,10 +44,12 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
+        notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
         routing_migrations.apply(self.db)
         self.samples = SampleStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
+        self.notifier_state = NotifierState(self.db)
         self.history = HistoryStore(self.db)
         self.alert_states = AlertStateStore(self.db)
         self.groups = GroupStore(self.db)
