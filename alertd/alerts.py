@@ -70,7 +70,11 @@ class Change:
 
 
 def _snapshot(incident: Incident) -> Incident:
-    return incident.copy()
+    """A shallow copy: its fields stay as they are now (the tracker replaces the containers
+    of an incident, it never changes them in place)."""
+    snap = object.__new__(Incident)
+    snap.__dict__.update(incident.__dict__)
+    return snap
 
 
 class AlertTracker:
@@ -191,7 +195,7 @@ class AlertTracker:
     @staticmethod
     def _fire(incident: Incident, ts: float, change: Change) -> None:
         incident.state, incident.fired_at = "firing", ts
-        change.events.append(("fired", {"reason": incident.reason}))
+        change.events.append(("fired", {}))  # the reason is on the incident and its pending event
 
     def _close(self, incident: Incident, ts: float, resolution: str, change: Change) -> None:
         incident.state, incident.resolved_at, incident.resolution = "resolved", ts, resolution
