@@ -132,19 +132,20 @@ class Router:
             if orphans:
                 self._reroute(orphans, now)
                 groups = [g for g in groups if g.route_id in self.routes_by_id]
-            keys = [g.key for g in groups]
-            members = self.store.groups.members(keys)
-            log = self.store.groups.log_entries(keys)
             inhibitor = (Inhibitor(self.config.inhibit_rules, self.store.incidents.firing())
                          if self.config.inhibit_rules else None)
             silences = self.silences.active(now)
             epoch = (tuple(s.id for s in silences), inhibitor.signature if inhibitor else None)
+            summary = self.store.groups.summary([g.key for g in groups])
             busy, quiet = [], []
             for g in groups:
-                (quiet if self._quiet(g, members[g.key], log, epoch, now) else busy).append(g)
+                (quiet if self._quiet(g, summary[g.key], epoch, now) else busy).append(g)
+            keys = [g.key for g in busy]
+            members = self.store.groups.members(keys)
+            log = self.store.groups.log_entries(keys)
             incidents = self._load({m.incident_id for g in busy for m in members[g.key]})
             writes = self._flush.run(busy, members, incidents, log, silences, inhibitor, now)
-            writes.timers += [(now + self.routes_by_id[g.route_id].config.group_interval, now, g.flushes, g.key)
+            writes.timers += [(now + self.routes_by_id[g.route_id].config.group_interval, now, g.flushes, g.receiver, g.key)
                               for g in quiet]
             for g in busy:
                 self._epochs[g.key] = epoch
@@ -155,7 +156,7 @@ class Router:
                                   incidents=len(note.incidents), reason=reason, key=note.idempotency_key)
             self.store.incidents.mark_many(writes.marks)
             self.store.history.add(writes.events)
-            self.store.groups.write_flush(timers=writes.timers, log=writes.log,
+            self.store.groups.write_flush(timers=writes.timers, log=writes.log, reset_log=writes.reset_log,
                                           drop_members=writes.drop_members, drop_groups=writes.drop_groups)
             for _, _, incident_id in writes.drop_members:
                 self._incidents.pop(incident_id, None)
@@ -182,20 +183,19 @@ class Router:
             known.update(self.store.incidents.by_ids(missing))
         return {i: known[i] for i in ids if i in known}
 
-    def _quiet(self, g, members, log, epoch, now: float) -> bool:
+    def _quiet(self, g, summary, epoch, now: float) -> bool:
         """Whether flushing this group now could only repeat its last evaluation: no member
-        changed, silences and inhibiting alerts are as they were, no time interval applies and
-        no repeat is due. Such a group just moves its timer (no incidents are loaded)."""
+        changed, silences and inhibiting alerts are as they were, no time interval applies,
+        nothing resolved waits to be told and no repeat is due. Such a group just moves its
+        timer, without loading its members or incidents."""
         cfg = self.routes_by_id[g.route_id].config
-        if g.changed or self._epochs.get(g.key) != epoch or cfg.mute_time_intervals or cfg.active_time_intervals:
+        if (g.changed or self._epochs.get(g.key) != epoch or g.receiver != cfg.receiver
+                or cfg.mute_time_intervals or cfg.active_time_intervals):
             return False
-        if not members or any(m.state == "resolved" for m in members):
+        members, resolved, oldest_notice = summary
+        if not members or resolved:
             return False
-        for index, _, _ in self.integrations.get(cfg.receiver, []):
-            entry = log.get((g.key, index))
-            if entry is not None and now - entry.notified_at >= cfg.repeat_interval:
-                return False
-        return True
+        return oldest_notice is None or now - oldest_notice < cfg.repeat_interval
 
     def _reroute(self, orphans, now: float) -> None:
         """Groups of routes that a reload removed: move their members into the new tree."""

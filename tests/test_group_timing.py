@@ -246,3 +246,14 @@ def test_manual_resolve_sends_the_resolved_notice_and_the_next_anomaly_is_a_new_
     second = shop.incident("a")
     assert second.id != first.id and second.state == "firing"
     assert shop.store.incidents.get(first.id).resolution == "manual"
+
+
+def test_reload_that_changes_a_routes_receiver_tells_the_new_one_once(shop):
+    shop.feed({"a": 95})
+    shop.advance(30)
+    shop.flush()
+    shop.reload(BASE.replace("  receiver: team\n  group_by", "  receiver: other\n  group_by"))
+    for _ in range(4):
+        shop.advance(300)
+        shop.flush()
+    assert shop.notices() == [("firing", "team", ("a:firing",)), ("firing", "other", ("a:firing",))]

@@ -61,6 +61,7 @@ class CycleWrites:
     log: list[tuple] = field(default_factory=list)
     drop_members: list[tuple] = field(default_factory=list)
     drop_groups: list[str] = field(default_factory=list)
+    reset_log: list[str] = field(default_factory=list)  # groups whose receiver changed
     marks: dict[int, dict] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     notices: list[tuple] = field(default_factory=list)  # (notification, [(index, notifier)], deadline)
@@ -136,7 +137,9 @@ class GroupFlush:
                 reason = (f"silenced by {', '.join(inc.silenced_by)}" if inc.silenced_by
                           else f"inhibited by {', '.join(inc.inhibited_by)}")
                 self._suppress(inc, reason, now, w, "silenced" if inc.silenced_by else "inhibited")
-        w.timers.append((now + cfg.group_interval, now, g.flushes + int(sent), g.key))
+        # the receiver is recorded too: after a reload that changed it, the log starts afresh once
+        w.timers.append((now + cfg.group_interval, now, g.flushes + int(sent),
+                         g.receiver if time_muted else cfg.receiver, g.key))
         if time_muted:
             return  # resolved members wait for the end of the mute window (their notice is due)
         for m, inc, muted in rows:
@@ -165,6 +168,8 @@ class GroupFlush:
                                    "no_integration")
             return False
         fresh_log = g.receiver != receiver  # a reload gave the route another receiver
+        if fresh_log:
+            w.reset_log.append(g.key)
         sequence = g.flushes + 1
         deadline = self.router.deadline(receiver)
         sent = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class GroupRow:
     changed: bool = True  # members changed since the last flush
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
+    """One incident in a group (a tuple: groups are read in bulk)."""
+
     fingerprint: str
     incident_id: int
     state: str  # firing | resolved | flapping
@@ -105,6 +107,23 @@ class GroupStore:
                 out[key].append(Member(fp, incident_id, state, at))
         return out
 
+    def summary(self, keys: list[str]) -> dict[str, tuple[int, int, float | None]]:
+        """Per group: (members, resolved members, oldest notice time of any integration),
+        enough to tell a group that needs no flush without loading it."""
+        out: dict[str, list] = {k: [0, 0, None] for k in keys}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, n, resolved in self.db.execute(
+                    f"SELECT group_key, COUNT(*), SUM(state = 'resolved') FROM group_members "
+                    f"WHERE group_key IN ({marks}) GROUP BY group_key", chunk):
+                out[key][0], out[key][1] = n, resolved or 0
+            for key, oldest in self.db.execute(
+                    f"SELECT group_key, MIN(notified_at) FROM notify_log WHERE group_key IN ({marks}) "
+                    "GROUP BY group_key", chunk):
+                out[key][2] = oldest
+        return {k: tuple(v) for k, v in out.items()}
+
     def log_entries(self, keys: list[str]) -> dict[tuple[str, int], LogEntry]:
         out = {}
         for i in range(0, len(keys), 500):
@@ -119,15 +138,18 @@ class GroupStore:
         return out
 
     def write_flush(self, *, timers: list[tuple], log: list[tuple], drop_members: list[tuple],
-                    drop_groups: list[str]) -> None:
-        """Record one flush cycle: timers (next, last, flushes, key), log rows
+                    drop_groups: list[str], reset_log: list[str] = ()) -> None:
+        """Record one flush cycle: timers (next, last, flushes, receiver, key), log rows
         (key, integration, firing, resolved, flapping, at), resolved members to drop
-        (key, fingerprint, incident_id) and empty groups to delete."""
+        (key, fingerprint, incident_id), empty groups to delete, and groups whose log starts
+        afresh (their route's receiver changed)."""
         with self.db.atomic():
             conn = self.db.conn
             if timers:
                 conn.executemany("UPDATE route_groups SET next_flush_at = ?, last_flush_at = ?, "
-                                 "flushes = ?, changed = 0 WHERE key = ?", timers)
+                                 "flushes = ?, receiver = ?, changed = 0 WHERE key = ?", timers)
+            if reset_log:
+                conn.executemany("DELETE FROM notify_log WHERE group_key = ?", [(k,) for k in reset_log])
             if log:
                 conn.executemany(
                     "INSERT OR REPLACE INTO notify_log (group_key, integration, firing, resolved, "
