@@ -20,6 +20,7 @@ from .engine import Engine
 from .log import add_secrets, get_logger, redact_text
 from .metrics import Metrics
 from .model import Sample
+from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
 from .training import Trainer
@@ -52,6 +53,7 @@ class Daemon:
         await self.open()
         await self.backfill()
         self.trainer.poll()  # first fits on the back-filled history, in the worker
+        tune_gc()
         self.scheduler = make_scheduler()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
@@ -76,7 +78,8 @@ class Daemon:
                     cls = self.registry.get("notifier", nc.type)
                     self.notifiers[(receiver, i)] = cls(nc.params, self._context(receiver, receiver=receiver))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
-        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log)
+        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
+                                     router=self.engine.router, config=self.config)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
                                store_path=self.store_path)
         self.trainer.start()  # stored models of unchanged rules: no new warm-up
@@ -150,18 +153,20 @@ class Daemon:
             self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
         return deleted
 
-    def housekeeping(self) -> None:
-        """Every 10 s: due model fits (time schedules) and silence checks of all sources."""
-        self.trainer.poll()
-        if self.engine.check_absent().notifications:
-            self.dispatcher.wakeup.set()
+    def housekeeping(self, source: str | None = None) -> None:
+        """Due model fits and silence checks: after each poll of `source`, and every 10 s for
+        all sources (time-based fit schedules, sources that stopped answering)."""
+        try:
+            self.trainer.poll()  # fits run in a worker thread: this only submits them
+            if self.engine.check_absent(source).notifications:
+                self.dispatcher.wakeup.set()
+        except Exception as exc:  # never let it take the daemon down
+            self.log.exception("housekeeping_failed", source=source, error=f"{type(exc).__name__}: {exc}")
 
     async def poll(self, name: str) -> None:
         """Collect from one source and run the tick; then due fits and silence checks."""
         await self._poll(name)
-        self.trainer.poll()  # fits run in a worker thread: this only submits them
-        if self.engine.check_absent(name).notifications:
-            self.dispatcher.wakeup.set()
+        self.housekeeping(name)
 
     async def _poll(self, name: str) -> None:
         """Collect from one source and run the tick; errors are logged, counted, survived."""
@@ -212,7 +217,13 @@ class Daemon:
         error = redact_text(error)  # an excerpt of an answer may echo a token back
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
-        self.engine.source_failed(name, error)
+        try:
+            result = self.engine.source_failed(name, error)
+        except Exception as exc:  # never let a failing source take the daemon down
+            self.log.exception("no_data_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if result.notifications:
+            self.dispatcher.wakeup.set()
 
     async def run(self) -> int:
         """Start, run until a stop signal, drain; returns the exit code."""

@@ -2,9 +2,14 @@
 
 `Engine.ingest(source, samples)` is everything one poll causes, in one transaction: unusable
 samples are dropped (counted, logged with the source name), the rest are stored, every rule
-of that source scores its series in one batched detector call, the alert tracker turns the
-explained verdicts into incident changes, and the router's notifications are committed to
-the outbox. Delivery happens later, in `dispatch`.
+of that source scores its series in one batched detector call, the alert stage turns the
+explained verdicts into incident changes and puts state changes into alert groups
+(alertd/alerting.py). Groups whose timer is due are flushed into the outbox right after;
+delivery happens later, in `dispatch`. `Engine.source_failed` applies the rules' `no_data`
+policies (alertd/nodata.py).
+
+An Engine is cheap to rebuild for a new config (a reload): incidents, flap history, groups
+and their timers are restored from the store.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alerts import AlertTracker, Transition
+from . import nodata
+from .alerting import AlertStage
+from .alerts import Transition
 from .base import PluginContext
 from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
-from .router import Router
 from .windows import SeriesWindows
 
 
@@ -53,6 +59,11 @@ class RuleRuntime:
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
+        self.missed: dict[int, int] = {}  # row -> polls in a row without a point
+        self.last_data_ts: float | None = None  # newest data time seen, and the clock then
+        self.last_data_at: float = 0.0
+        self.nodata_fp = nodata.nodata_fingerprint(rule.name)
+        self.has_unlabelled = False  # a real series without labels shares nodata_fp
         self.warming = np.zeros(0, dtype=bool)  # per row: the last verdict was WARMING_UP
         self.last_counts: dict[str, int] = {}  # verdicts of the last scored batch, by status
 
@@ -114,13 +125,21 @@ class Engine:
             cls = registry.get("detector", rule.detector.type)
             ctx = PluginContext(name=rule.name, now=clock.now, log=log.bind(rule=rule.name), store=store)
             self.rules_by_source[rule.source].append(RuleRuntime(rule, cls(rule.detector.params, ctx)))
-        self.tracker = AlertTracker(store.incidents.open())
-        self.router = Router(config.routes)
+        self.alerting = AlertStage(config, store, clock, metrics, log)
+        if integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
+            self.alerting.router.integrations = {
+                name: [(i, t, True) for i, t in items] for name, items in integrations.items()}
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
-        self.integrations = integrations if integrations is not None else {
-            name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
-            for name, items in config.receivers.items()}
+
+    @property
+    def tracker(self):
+        """The alert state machine (open incidents by fingerprint)."""
+        return self.alerting.tracker
+
+    @property
+    def router(self):
+        return self.alerting.router
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
@@ -144,11 +163,27 @@ class Engine:
         return good, sum(len(v) for v in bad.values())
 
     # -- the tick ---------------------------------------------------------------------------
-    def source_failed(self, source: str, reason: str) -> None:
-        """Record a failed or empty poll (the source's series have no fresh data)."""
+    def source_failed(self, source: str, reason: str) -> TickResult:
+        """Record a failed or empty poll and apply the `no_data` policy of the source's rules."""
+        now = self.clock.now()
         health = self.source_health.setdefault(source, SourceHealth())
-        health.last_error, health.last_error_at = reason, self.clock.now()
+        health.last_error, health.last_error_at = reason, now
         health.consecutive_errors += 1
+        result = TickResult()
+        runtimes = [rt for rt in self.rules_by_source.get(source, []) if rt.rule.no_data != "keep_state"]
+        if not runtimes:
+            return result
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                for rt in runtimes:
+                    nodata.apply_no_data(rt, self.alerting, reason, now)
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
+        return result
 
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
         """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
@@ -160,12 +195,25 @@ class Engine:
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:
             self._seed_new(rt, matched, mkeys)
-        with self.store.atomic():
-            self.store.samples.append(good, source, keys)
-            result.stored = len(good)
-            for rt, matched, mkeys in per_rule:
-                if matched:
-                    self._evaluate(rt, matched, mkeys, result, alerts)
+        try:
+            with self.store.atomic():
+                if alerts:
+                    self.alerting.sync()
+                self.store.samples.append(good, source, keys)
+                result.stored = len(good)
+                for rt, matched, mkeys in per_rule:
+                    if matched:
+                        self._evaluate(rt, matched, mkeys, result, alerts)
+                    elif alerts and good:
+                        nodata.apply_no_data(rt, self.alerting, f"the poll has no series matching {rt.rule.series}",
+                                             self.clock.now())
+                if alerts:
+                    result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        if alerts:
+            result.notifications += self.alerting.flush_if_due()
         self.metrics.source_samples.labels(source).inc(len(good))
         if alerts and good:
             health = self.source_health.setdefault(source, SourceHealth())
@@ -185,7 +233,8 @@ class Engine:
         for key, s in new.items():
             row = rt.windows.add(key, s.labels)
             rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
-            rt.windows.active[row] = self.tracker.is_open(rt.fingerprints[row])
+            rt.has_unlabelled = rt.has_unlabelled or not s.labels
+            rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
             if key in stored:
                 rt.windows.seed(row, *stored[key])
 
@@ -214,7 +263,10 @@ class Engine:
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
                   alerts: bool) -> None:
         win = rt.windows
+        present, newest = [], -math.inf
         for rows, ts, values in self._layers(rt, samples, keys):
+            present.append(rows)
+            newest = max(newest, float(ts.max()))
             last = win.last_ts[rows]
             fresh = ts > last  # repeated or out-of-order points are skipped
             if not fresh.all():
@@ -251,8 +303,17 @@ class Engine:
             win.push(rows, ts, values, status)
             result.scored += len(rows)
             self._report_warmup(rt, rows, status)
+            metric = rt.rule.series.name or ""
             for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
-                self._alert(rt, batch, scores, int(i), int(rows[i]), result)
+                row = int(rows[i])
+                verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
+                                              metric or batch.keys[i].split("{")[0])
+                win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
+        if not alerts or not present:
+            return
+        rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()
+        nodata.data_is_back(rt, self.alerting, newest)
+        nodata.resolve_missing(rt, self.alerting, np.concatenate(present), newest)
 
     def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
         """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""
@@ -269,72 +330,64 @@ class Engine:
 
     # -- absence ----------------------------------------------------------------------------
     def check_absent(self, source: str | None = None) -> TickResult:
-        """Let detectors that watch for silence judge series that sent nothing recently.
+        """Let detectors that watch for silence judge the series of their rules.
 
         Called after every poll of a source (also failed or empty ones) and on a timer, so a
         source that stops answering altogether is noticed too. Verdicts are timed with the
         daemon clock.
         """
         result = TickResult()
+        runtimes = [rt for name, rts in self.rules_by_source.items() if source in (None, name)
+                    for rt in rts if rt.detector.checks_absence]
+        if not runtimes:
+            return result
         now = self.clock.now()
-        for name, runtimes in self.rules_by_source.items():
-            if source is not None and name != source:
-                continue
-            for rt in runtimes:
-                if not rt.detector.checks_absence:
-                    continue
-                if not rt.windows.keys:
-                    self._seed_known(rt, name)
-                n = len(rt.windows.keys)
-                if not n:
-                    continue
-                rows = np.arange(n)
-                batch = rt.windows.batch(rows, np.full(n, now), np.full(n, np.nan))
-                try:
-                    scores = rt.detector.score_absent(batch, now)
-                except Exception as exc:
-                    self.metrics.detector_errors.labels(rt.rule.name).inc()
-                    self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
-                    continue
-                status = np.asarray(scores.status)
-                judged = (status == Status.OK) | (status == Status.ANOMALOUS)
-                rt.windows.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
-                with self.store.atomic():
-                    for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
-                        self._alert(rt, batch, scores, int(i), int(rows[i]), result)
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                for rt in runtimes:
+                    self._judge_absence(rt, now)
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
         return result
 
-    def _seed_known(self, rt: RuleRuntime, source: str) -> None:
+    def _judge_absence(self, rt: RuleRuntime, now: float) -> None:
+        if not rt.windows.keys:
+            self._seed_known(rt)
+        n = len(rt.windows.keys)
+        if not n:
+            return
+        rows = np.arange(n)
+        batch = rt.windows.batch(rows, np.full(n, now), np.full(n, np.nan))
+        try:
+            scores = rt.detector.score_absent(batch, now)
+        except Exception as exc:
+            self.metrics.detector_errors.labels(rt.rule.name).inc()
+            self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+            return
+        status = np.asarray(scores.status)
+        judged = (status == Status.OK) | (status == Status.ANOMALOUS)
+        rt.windows.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
+        metric = rt.rule.series.name or ""
+        for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
+            verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
+                                          metric or batch.keys[i].split("{")[0])
+            rt.windows.active[i] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[i])
+
+    def _seed_known(self, rt: RuleRuntime) -> None:
         """Series of this rule the store knows (e.g. from before a restart), so silence of a
         series that died while the daemon was down is noticed too."""
         if getattr(rt, "_seeded_known", False):
             return
         rt._seeded_known = True
-        known = [(row["key"], make_labels(row["labels"])) for row in self.store.samples.series()
-                 if row["source"] == source and rt.rule.series.matches(row["name"], row["labels"])]
-        for key, labels in known:
-            if key not in rt.windows.rows:
-                rt.windows.add(key, labels)
+        for row in self.store.samples.series():
+            if row["source"] != rt.rule.source or not rt.rule.series.matches(row["name"], row["labels"]):
+                continue
+            labels = make_labels(row["labels"])
+            if row["key"] not in rt.windows.rows:
+                rt.windows.add(row["key"], labels)
                 rt.fingerprints.append(fingerprint(rt.rule.name, labels))
-                rt.windows.active[rt.windows.rows[key]] = self.tracker.is_open(rt.fingerprints[-1])
-
-    def _alert(self, rt, batch, scores, i: int, row: int, result: TickResult) -> None:
-        verdict = Verdict.from_scores(rt.rule.name, batch, scores, i, batch.keys[i].split("{")[0])
-        fp = rt.fingerprints[row]
-        incident, transition = self.tracker.observe(rt.rule, verdict, fp)
-        if incident is None:
-            return
-        self.store.incidents.save(incident)
-        rt.windows.active[row] = self.tracker.is_open(fp)
-        if transition is None:
-            return
-        transition.incident.id = incident.id
-        result.transitions.append(transition)
-        self.metrics.incident_transitions.labels(rt.rule.name, incident.severity, transition.kind).inc()
-        self.log.info(f"incident_{'fired' if transition.kind == 'firing' else transition.kind}",
-                      rule=rt.rule.name, fingerprint=fp, incident=incident.id,
-                      labels=incident.labels, reason=incident.reason)
-        now = self.clock.now()
-        for note in self.router.route(transition, now):
-            targets = self.integrations.get(note.receiver, [])
-            result.notifications += len(self.store.outbox.enqueue(note, targets, now))
+                rt.windows.active[rt.windows.rows[row["key"]]] = self.tracker.is_tracked(rt.fingerprints[-1])

@@ -49,5 +49,18 @@ class Metrics:
                                     "Samples accepted by push sources", ["source"], registry=r)
         self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
                                registry=r)
+        # Incident lifecycle, routing and delivery (issue 4).
+        self.incidents_suppressed = Counter("alertd_incidents_suppressed_total",
+                                            "Firing incidents not notified, by reason", ["reason"],
+                                            registry=r)
+        self.delivery_attempts = Counter("alertd_delivery_attempts_total",
+                                         "Delivery attempts by receiver and outcome",
+                                         ["receiver", "outcome"], registry=r)
+        self.notifications_folded = Counter("alertd_notifications_folded_total",
+                                            "Notices folded into a digest by a rate limit",
+                                            ["receiver"], registry=r)
+        self.receivers_failing = Gauge("alertd_receivers_failing",
+                                       "Receiver integrations with an open receiver-failing incident",
+                                       registry=r)
         self.model_fits = Counter("alertd_model_fits_total", "Detector model fits by result "
                                   "(ok, error, skipped)", ["rule", "result"], registry=r)
