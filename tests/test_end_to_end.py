@@ -80,7 +80,7 @@ def test_demo_config_anomaly_rules_catch_injected_incidents_and_stay_quiet_other
     from alertd.training import Trainer
 
     root = Path(__file__).resolve().parent.parent
-    demo_registry = load_registry([root / "plugins", Path(__file__).parent / "plugins"], entrypoints=False)
+    demo_registry = load_registry([root / "plugins"], entrypoints=False)
     config = load_config(root / "alertd.yaml", demo_registry, environ={})
     store, log = Store(":memory:"), get_logger()
     source = demo_registry.get("source", "shop_sim")(config.sources["shop"].params,
