@@ -25,6 +25,7 @@ import numpy as np
 from .clock import FakeClock
 from .config import Config, DetectorConfig, RouteConfig, RuleConfig, SourceConfig
 from .engine import Engine
+from .flapping import FlapSettings
 from .matchers import Selector
 from .metrics import Metrics
 from .model import Sample, Status, Verdict, make_labels
@@ -72,11 +73,12 @@ class Replay:
 
 
 def default_rule(registry, *, threshold: float | None = None) -> RuleConfig:
-    """The rule `--nab` uses without `--rule`: the built-in pyod defaults, no `for`."""
+    """The rule backtests use without `--rule`: the built-in pyod defaults; every verdict
+    counts at once (no `for`, no `clear_for`, no flap hold), as NAB scores each row."""
     cls = registry.get("detector", "pyod")
     params = parse_params(cls.Params, {} if threshold is None else {"threshold": threshold})
     return RuleConfig("default_anomaly", SOURCE, Selector("value"), DetectorConfig("pyod", params),
-                      0.0, 0.0, "warning", {}, {})
+                      0.0, 0.0, "warning", {}, {}, flapping=FlapSettings(enabled=False))
 
 
 def with_threshold(rule: RuleConfig, threshold: float) -> RuleConfig:

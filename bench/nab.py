@@ -26,9 +26,21 @@ sys.path.insert(0, str(ROOT))
 from alertd.nab_run import run_nab  # noqa: E402
 
 
+def default_data() -> str:
+    """$ALERTD_NAB_DATA, else ../shared/data/nab-dev beside the checkout (or beside its parent,
+    for a git worktree one level deeper)."""
+    if os.environ.get("ALERTD_NAB_DATA"):
+        return os.environ["ALERTD_NAB_DATA"]
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "data" / "nab-dev" / "data").is_dir():
+            return str(base / "shared" / "data" / "nab-dev")
+    return str(ROOT.parent / "shared" / "data" / "nab-dev")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nab-dev"))
+    parser.add_argument("--data", default=default_data(), help="a NAB-layout folder (default: "
+                        "../shared/data/nab-dev next to the checkout, or $ALERTD_NAB_DATA)")
     parser.add_argument("--results", help="keep the per-file results here (default: a temporary folder)")
     parser.add_argument("-c", "--config", default=str(ROOT / "alertd.yaml"))
     parser.add_argument("--rule", help="a rule of the config (default: the built-in default detector)")
