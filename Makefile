@@ -26,6 +26,7 @@ test: $(VENV)/.installed system-deps
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/tick.py
 	$(VENV)/bin/python bench/sources.py
+	$(VENV)/bin/python bench/detect.py
 
 clean:
 	rm -rf $(VENV) alertd.db alertd.db-wal alertd.db-shm

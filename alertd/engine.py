@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import nodata
+from . import absence, nodata
 from .alerting import AlertStage
 from .alerts import Transition
 from .base import PluginContext
-from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
+from .model import Sample, Status, Verdict, fingerprint, series_key
 from .windows import SeriesWindows
 
 
@@ -330,64 +330,20 @@ class Engine:
 
     # -- absence ----------------------------------------------------------------------------
     def check_absent(self, source: str | None = None) -> TickResult:
-        """Let detectors that watch for silence judge the series of their rules.
-
-        Called after every poll of a source (also failed or empty ones) and on a timer, so a
-        source that stops answering altogether is noticed too. Verdicts are timed with the
-        daemon clock.
-        """
+        """Let detectors that watch for silence (`absent`) judge their series: see absence.py."""
         result = TickResult()
         runtimes = [rt for name, rts in self.rules_by_source.items() if source in (None, name)
                     for rt in rts if rt.detector.checks_absence]
         if not runtimes:
             return result
-        now = self.clock.now()
         try:
             with self.store.atomic():
                 self.alerting.sync()
                 for rt in runtimes:
-                    self._judge_absence(rt, now)
+                    absence.judge(self, rt, self.clock.now())
                 result.transitions = self.alerting.commit()
         except BaseException:
             self.alerting.reset()
             raise
         result.notifications = self.alerting.flush_if_due()
         return result
-
-    def _judge_absence(self, rt: RuleRuntime, now: float) -> None:
-        if not rt.windows.keys:
-            self._seed_known(rt)
-        n = len(rt.windows.keys)
-        if not n:
-            return
-        rows = np.arange(n)
-        batch = rt.windows.batch(rows, np.full(n, now), np.full(n, np.nan))
-        try:
-            scores = rt.detector.score_absent(batch, now)
-        except Exception as exc:
-            self.metrics.detector_errors.labels(rt.rule.name).inc()
-            self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
-            return
-        status = np.asarray(scores.status)
-        judged = (status == Status.OK) | (status == Status.ANOMALOUS)
-        rt.windows.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
-        metric = rt.rule.series.name or ""
-        for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
-            verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
-                                          metric or batch.keys[i].split("{")[0])
-            rt.windows.active[i] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[i])
-
-    def _seed_known(self, rt: RuleRuntime) -> None:
-        """Series of this rule the store knows (e.g. from before a restart), so silence of a
-        series that died while the daemon was down is noticed too."""
-        if getattr(rt, "_seeded_known", False):
-            return
-        rt._seeded_known = True
-        for row in self.store.samples.series():
-            if row["source"] != rt.rule.source or not rt.rule.series.matches(row["name"], row["labels"]):
-                continue
-            labels = make_labels(row["labels"])
-            if row["key"] not in rt.windows.rows:
-                rt.windows.add(row["key"], labels)
-                rt.fingerprints.append(fingerprint(rt.rule.name, labels))
-                rt.windows.active[rt.windows.rows[row["key"]]] = self.tracker.is_tracked(rt.fingerprints[-1])

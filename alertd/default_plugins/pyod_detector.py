@@ -44,7 +44,7 @@ def utc_offset(tz: str, when: float) -> float:
 
 
 class PyODDetector(Detector):
-    """Scores series with a PyOD model; see the module docstring and docs/detectors.md."""
+    """Any PyOD model on seasonal, scale-free features, calibrated to [0, 1] (docs/detectors.md)."""
 
     type_name = "pyod"
     trainable = True
