@@ -26,6 +26,7 @@ from collections import defaultdict
 
 from .base import DeliveryError
 from .digest import digest_of
+from .log import redact_text
 from .ratelimit import TokenBucket
 from .receiver_health import ReceiverHealth
 from .routing.config import ReceiverSettings
@@ -144,9 +145,9 @@ class Dispatcher:
         try:
             answer = await notifier.send(row.notification)
         except DeliveryError as exc:
-            error, retry_after, retryable = str(exc), exc.retry_after, exc.retryable
+            error, retry_after, retryable = redact_text(str(exc)), exc.retry_after, exc.retryable
         except Exception as exc:  # a notifier bug: retry later, never crash the loop
-            error, retry_after, retryable = f"{type(exc).__name__}: {exc}", None, True
+            error, retry_after, retryable = redact_text(f"{type(exc).__name__}: {exc}"), None, True
             log.error("notification_error", error=error)
         else:
             now = self.clock.now()
