@@ -9,6 +9,7 @@ the outbox. Delivery happens later, in `dispatch`.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections import defaultdict
@@ -18,7 +19,9 @@ import numpy as np
 
 from .alerts import AlertTracker, Transition
 from .base import PluginContext
-from .model import Sample, Status, Verdict, fingerprint, series_key
+from .detections import Detections
+from .meta import MetaRule, meta_verdict
+from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from .router import Router
 from .windows import SeriesWindows
 
@@ -87,17 +90,100 @@ class Engine:
 
     def __init__(self, config, registry, store, clock, metrics, log, integrations=None):
         self.config, self.store, self.clock, self.metrics, self.log = config, store, clock, metrics, log
+        self.registry = registry
         self.rules_by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
         for rule in config.rules:
-            cls = registry.get("detector", rule.detector.type)
-            ctx = PluginContext(name=rule.name, now=clock.now, log=log.bind(rule=rule.name), store=store)
-            self.rules_by_source[rule.source].append(RuleRuntime(rule, cls(rule.detector.params, ctx)))
+            self.rules_by_source[rule.source].append(self._runtime(rule))
         self.tracker = AlertTracker(store.incidents.open())
-        self.router = Router(config.routes)
+        self.router = self._make_router(config)
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
-        self.integrations = integrations if integrations is not None else {
-            name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
-            for name, items in config.receivers.items()}
+        self._fixed_integrations = integrations is not None
+        self.integrations = integrations if integrations is not None else _integrations(config)
+        self.detections = Detections()
+
+    def _runtime(self, rule) -> RuleRuntime:
+        cls = self.registry.get("detector", rule.detector.type)
+        ctx = PluginContext(name=rule.name, now=self.clock.now, log=self.log.bind(rule=rule.name),
+                            store=self.store)
+        return RuleRuntime(rule, cls(rule.detector.params, ctx))
+
+    def _make_router(self, config) -> Router:
+        return Router(config.routes)
+
+    def runtimes(self) -> list[RuleRuntime]:
+        """Every rule's runtime, in config order."""
+        order = {rule.name: i for i, rule in enumerate(self.config.rules)}
+        return sorted((rt for rts in self.rules_by_source.values() for rt in rts),
+                      key=lambda rt: order.get(rt.rule.name, len(order)))
+
+    # -- reload ------------------------------------------------------------------------------
+    def apply_config(self, config, registry=None) -> dict[str, list[str]]:
+        """Switch to `config`, keeping what did not change (a SIGHUP reload).
+
+        A rule whose `RuleConfig` is equal to the running one keeps its runtime: its windows
+        and detector instance (with any fitted model). A changed rule gets a new runtime
+        seeded from the store; its open incidents stay open (same fingerprints). A removed
+        rule's open incidents are resolved and notified. The router is rebuilt only when the
+        routes changed. Returns the rule names by fate: added, changed, removed, kept.
+        """
+        self.registry = registry or self.registry
+        old = {rt.rule.name: rt for rt in self.runtimes()}
+        fate: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
+        for rule in config.rules:
+            rt = old.pop(rule.name, None)
+            if rt is not None and rt.rule == rule:
+                fate["kept"].append(rule.name)
+            else:
+                fate["changed" if rt is not None else "added"].append(rule.name)
+                rt = self._runtime(rule)
+                self.detections.forget(rule.name)
+            by_source[rule.source].append(rt)
+        self.rules_by_source = by_source
+        if config.routes != self.config.routes:
+            self.router = self._make_router(config)
+        if not self._fixed_integrations:
+            self.integrations = _integrations(config)
+        self.source_health = {name: self.source_health.get(name) or SourceHealth() for name in config.sources}
+        self.config = config
+        for name in old:
+            fate["removed"].append(name)
+            self.detections.forget(name)
+            self.close_rule_incidents(name, "the rule was removed from the config")
+        return fate
+
+    def close_rule_incidents(self, rule_name: str, reason: str) -> TickResult:
+        """Resolve (and notify) the open incidents of a rule that no longer exists."""
+        result = TickResult()
+        now = self.clock.now()
+        with self.store.atomic():
+            for fp, incident in list(self.tracker.open.items()):
+                if incident.rule != rule_name:
+                    continue
+                del self.tracker.open[fp]
+                was_firing = incident.state == "firing"
+                incident.state, incident.resolved_at, incident.reason = "resolved", now, reason
+                self.store.incidents.save(incident)
+                if was_firing:
+                    self._emit(Transition("resolved", copy.deepcopy(incident)), incident, result)
+        return result
+
+    def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
+        """Open (active) or resolve a meta-incident about alertd itself; see `alertd.meta`."""
+        result = TickResult()
+        fp = fingerprint(rule.name, make_labels(labels))
+        if not active and not self.tracker.is_open(fp):
+            return result
+        verdict = meta_verdict(rule, labels, active, self.clock.now(), reason)
+        with self.store.atomic():
+            incident, transition = self.tracker.observe(rule, verdict, fp)
+            if incident is not None:
+                if not active:
+                    incident.reason = reason
+                self.store.incidents.save(incident)
+                if transition is not None:
+                    self._emit(transition, incident, result)
+        return result
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
@@ -218,6 +304,10 @@ class Engine:
                 continue
             self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
             status = np.asarray(scores.status)
+            anomalous = status == Status.ANOMALOUS
+            if anomalous.any():
+                self.detections.add(rt.rule.name, [win.keys[r] for r in rows[anomalous]],
+                                    ts[anomalous], values[anomalous])
             win.push(rows, ts, values, status)
             result.scored += len(rows)
             for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
@@ -233,13 +323,23 @@ class Engine:
         rt.windows.active[row] = self.tracker.is_open(fp)
         if transition is None:
             return
+        self._emit(transition, incident, result)
+
+    def _emit(self, transition: Transition, incident, result: TickResult) -> None:
+        """Count, log and route a state change; its notifications go to the outbox."""
         transition.incident.id = incident.id
         result.transitions.append(transition)
-        self.metrics.incident_transitions.labels(rt.rule.name, incident.severity, transition.kind).inc()
+        self.metrics.incident_transitions.labels(incident.rule, incident.severity, transition.kind).inc()
         self.log.info(f"incident_{'fired' if transition.kind == 'firing' else transition.kind}",
-                      rule=rt.rule.name, fingerprint=fp, incident=incident.id,
+                      rule=incident.rule, fingerprint=incident.fingerprint, incident=incident.id,
                       labels=incident.labels, reason=incident.reason)
         now = self.clock.now()
         for note in self.router.route(transition, now):
             targets = self.integrations.get(note.receiver, [])
             result.notifications += len(self.store.outbox.enqueue(note, targets, now))
+
+
+def _integrations(config) -> dict[str, list[tuple[int, str]]]:
+    """Receiver name -> [(integration index, notifier type)] of its enabled integrations."""
+    return {name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
+            for name, items in config.receivers.items()}
