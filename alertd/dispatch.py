@@ -24,6 +24,7 @@ class Dispatcher:
         self.base_delay, self.max_delay = base_delay, max_delay
         self.rng = rng or random.Random()
         self.wakeup = asyncio.Event()
+        self.lock = asyncio.Lock()  # held while sending: a reload closes old notifiers after it
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next attempt: exponential with full jitter, or Retry-After."""
@@ -36,9 +37,10 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Send every row due now; returns how many were delivered."""
         delivered = 0
-        rows = self.store.outbox.due(self.clock.now())
-        for row in rows:
-            delivered += await self._deliver(row)
+        async with self.lock:
+            rows = self.store.outbox.due(self.clock.now())
+            for row in rows:
+                delivered += await self._deliver(row)
         self.metrics.outbox_depth.set(self.store.outbox.pending_count())
         return delivered
 

@@ -71,3 +71,10 @@ class Outbox:
     def rows(self, status: str | None = None) -> list[dict]:
         where = "status = ?" if status else None
         return list(self.db["outbox"].rows_where(where, [status] if status else [], order_by="id"))
+
+    def for_incident(self, fingerprint: str, incident_id: int | None) -> list[dict]:
+        """The deliveries of an incident's notifications (their idempotency keys start with
+        `fingerprint:id:`), oldest first."""
+        prefix = f"{fingerprint}:{incident_id}:"
+        return list(self.db["outbox"].rows_where("substr(idempotency_key, 1, ?) = ?",
+                                                 [len(prefix), prefix], order_by="id"))
