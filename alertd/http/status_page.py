@@ -13,6 +13,7 @@ from collections import defaultdict
 from html import escape
 
 from ..durations import format_duration
+from ..router import render_annotation
 from .api import status_data
 from .charts import sparkline
 
@@ -42,6 +43,11 @@ def _value(v) -> str:
 def _labels(labels: dict) -> str:
     return " ".join(f'<span class="label">{escape(k)}={escape(str(v))}</span>'
                     for k, v in sorted(labels.items())) or '<span class="muted">no labels</span>'
+
+
+def _summary(incident) -> str:
+    summary = incident.annotations.get("summary")
+    return render_annotation(summary, incident) if summary else incident.reason
 
 
 def render(daemon) -> str:
@@ -95,7 +101,7 @@ def _incidents_table(open_incidents, recent) -> str:
             f'<td><a href="/api/v1/incidents/{i.id}">{escape(i.rule)}</a></td><td>{_labels(i.labels)}</td>'
             f'<td title="{_when(i.started_at)} UTC">{_short(i.started_at)}</td>'
             f'<td class="num">{_value(i.last_value)}</td>'
-            f'<td class="reason">{escape(i.annotations.get("summary") or i.reason)}</td></tr>')
+            f'<td class="reason">{escape(_summary(i))}</td></tr>')
     if not rows:
         rows.append('<tr><td colspan="7" class="muted">No open incidents. All quiet.</td></tr>')
     resolved = [i for i in recent if i.state == "resolved"][:8]
