@@ -42,6 +42,12 @@ def run(args) -> int:
               f"{f', for {rule.for_:g}s' if rule.for_ else ''}, severity {rule.severity}")
         if args.verbose:
             print(f"           {redacted_params(rule.detector.params, config.secrets)}")
+    hc = config.http
+    if hc.enabled:
+        writes = "API changes enabled (token set)" if hc.token else "API changes disabled (no token)"
+        print(f"  http     {hc.listen}: status page, /metrics, /healthz, JSON API; {writes}")
+    else:
+        print("  http     disabled")
     for name, items in config.receivers.items():
         parts = [n.type if n.enabled else f"{n.type} (disabled: its if_env variable is unset)" for n in items]
         print(f"  receiver {name}: {', '.join(parts) or 'no integrations'}")
