@@ -35,7 +35,10 @@ def make_app(daemon) -> Router:
 
     api = Api(daemon)
     app = Router()
-    app.add("GET", "/", lambda req: Response.html(status_page.render(daemon)))
+    async def page(request):
+        return Response.html(await status_page.render(daemon))
+
+    app.add("GET", "/", page)
     app.add("GET", "/healthz", api.healthz)
     app.add("GET", "/readyz", api.readyz)
     app.add("GET", "/metrics", api.metrics)

@@ -8,12 +8,16 @@ as red dots and incidents as shaded bands.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from html import escape
 
+import sqlite_utils
+
 from ..durations import format_duration
 from ..router import render_annotation
+from ..store.samples import SampleStore
 from .api import status_data
 from .charts import sparkline
 
@@ -50,8 +54,8 @@ def _summary(incident) -> str:
     return render_annotation(summary, incident) if summary else incident.reason
 
 
-def render(daemon) -> str:
-    """The whole page as one HTML string."""
+async def render(daemon) -> str:
+    """The whole page as one HTML string (the samples are read in a worker thread)."""
     info = status_data(daemon)
     engine, store = daemon.engine, daemon.store
     body = [_header(daemon, info)]
@@ -63,8 +67,43 @@ def render(daemon) -> str:
     recent = store.incidents.list(include_closed=True, limit=300)
     body.append(_incidents_table(open_incidents, recent))
     body.append(_sources_table(info))
-    body.append(_rules(daemon, recent))
+    chosen = _chosen(engine)
+    history = await read_history(store, [k for _, keys, _ in chosen for k in keys], POINTS)
+    body.append(_rules(engine, recent, chosen, history))
     return _page("".join(body))
+
+
+async def read_history(store, keys: list[str], points: int) -> dict:
+    """The last `points` samples of `keys`, read on a connection of its own in a thread.
+
+    Reading thousands of rows would otherwise hold up the event loop (and the ticks on it);
+    SQLite's WAL mode lets this reader run beside the daemon's writes.
+    """
+    if not keys:
+        return {}
+    if store.path == ":memory:":
+        return store.samples.recent(keys, points)
+
+    def read():
+        db = sqlite_utils.Database(store.path)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            return SampleStore(db).recent(keys, points)
+        finally:
+            db.close()
+
+    return await asyncio.to_thread(read)
+
+
+def _chosen(engine) -> list:
+    """(runtime, series keys to draw, how many series it has) per rule; open incidents first."""
+    chosen = []
+    for rt in engine.runtimes():
+        keys = list(rt.windows.keys)
+        is_open = {k: engine.tracker.is_open(rt.fingerprints[rt.windows.rows[k]]) for k in keys}
+        keys.sort(key=lambda k: not is_open[k])
+        chosen.append((rt, keys[:SERIES_PER_RULE], len(keys)))
+    return chosen
 
 
 def _header(daemon, info) -> str:
@@ -136,18 +175,10 @@ def _sources_table(info) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></section>')
 
 
-def _rules(daemon, recent) -> str:
-    engine, store = daemon.engine, daemon.store
+def _rules(engine, recent, chosen, history) -> str:
     spans = defaultdict(list)
     for i in recent:
         spans[i.fingerprint].append((i.started_at, i.resolved_at, i.state))
-    chosen = []
-    for rt in engine.runtimes():
-        keys = list(rt.windows.keys)
-        is_open = {k: engine.tracker.is_open(rt.fingerprints[rt.windows.rows[k]]) for k in keys}
-        keys.sort(key=lambda k: not is_open[k])
-        chosen.append((rt, keys[:SERIES_PER_RULE], len(keys)))
-    history = store.samples.recent([k for _, keys, _ in chosen for k in keys], POINTS)
     cards = []
     for rt, keys, total in chosen:
         rule = rt.rule
