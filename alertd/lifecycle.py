@@ -36,6 +36,7 @@ class Lifecycle:
         self.should_exit = False
         self.force_exit = False
         self.reload_requested = False
+        self.stop_signal: str | None = None
         self._wake = asyncio.Event()
         self._work: asyncio.Task | None = None  # start-up or drain: what a 2nd SIGINT cancels
         self._unhealthy: tuple[str, ...] = ()
@@ -50,6 +51,7 @@ class Lifecycle:
             self.force_exit = True
         else:
             self.should_exit = True
+            self.stop_signal = self.stop_signal or signal.Signals(sig).name
         self._wake.set()
 
     def _install(self, loop) -> None:
@@ -117,7 +119,7 @@ class Lifecycle:
             if self.should_exit:
                 break
             await self._wake.wait()
-        self.log.info("shutdown_requested")
+        self.log.info("shutdown_requested", signal=self.stop_signal)
 
     async def _reload(self) -> None:
         self.sd.reloading()
