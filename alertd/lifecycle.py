@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from .reload import reload_config
+from .reload import ReloadOutcome, reload_config
 from .sdnotify import SystemdNotifier
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -124,7 +124,13 @@ class Lifecycle:
     async def _reload(self) -> None:
         self.sd.reloading()
         self.log.info("config_reload_requested", config=self.daemon.config.path)
-        outcome = await reload_config(self.daemon)
+        try:
+            outcome = await reload_config(self.daemon)
+        except Exception as exc:  # a bug while applying: log it, keep running what we have
+            self.log.exception("config_reload_crashed", error=f"{type(exc).__name__}: {exc}")
+            self.daemon.metrics.reloads.labels("failure").inc()
+            self.daemon.metrics.reload_ok.set(0)
+            outcome = ReloadOutcome(False, self.daemon.clock.now(), [f"internal error: {exc}"])
         self.daemon.last_reload = outcome
         self.sd.ready(self.daemon.status_line() + ("" if outcome.ok else "; last reload FAILED"))
 

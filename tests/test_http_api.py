@@ -181,7 +181,7 @@ def test_status_page_shows_the_shop_demo_incident_with_its_chart(write_config, r
     assert card.count("<svg") == 3  # stripe, adyen, paypal
     stripe = card[card.index("provider=stripe"):]
     stripe = stripe[:stripe.index("</svg>")]
-    assert stripe.count('fill="#dc2626"') >= 3  # the detections, as red dots
+    assert stripe.count('stroke="#dc2626"') >= 3  # the detections, as red dots
     assert '<rect' in stripe and "incident firing" in stripe  # the incident band
     assert "<script" not in html
 

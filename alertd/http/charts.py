@@ -18,6 +18,12 @@ def _fmt(v: float) -> str:
     return f"{v:.1f}"
 
 
+def _dot(x: float, y: float, colour: str, size: float, title: str) -> str:
+    return (f'<line class="dot" x1="{_fmt(x)}" y1="{_fmt(y)}" x2="{_fmt(x)}" y2="{_fmt(y)}" stroke="{colour}" '
+            f'stroke-width="{size}" stroke-linecap="round" vector-effect="non-scaling-stroke">'
+            f'<title>{escape(title)}</title></line>')
+
+
 def _segments(points):
     """Runs of finite points (x, y), split at NaNs."""
     run = []
@@ -38,7 +44,7 @@ def sparkline(ts, values, *, detections=(), spans=(), width: int = 300, height: 
     values = [float(v) for v in values]
     pad = 4
     if not ts:
-        return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        return (f'<svg class="spark" width="100%" height="{height}" viewBox="0 0 {width} {height}" '
                 f'role="img" aria-label="no data"><text x="{width / 2}" y="{height / 2 + 4}" '
                 f'text-anchor="middle" class="nodata">no data yet</text></svg>')
     t0, t1 = min(ts), max(ts)
@@ -54,8 +60,10 @@ def sparkline(ts, values, *, detections=(), spans=(), width: int = 300, height: 
     def y(v):
         return height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)
 
-    parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="{escape(label)}">']
+    # The chart stretches to its box's width; strokes and dots keep their size
+    # (non-scaling strokes; a dot is a zero-length line with round caps).
+    parts = [f'<svg class="spark" width="100%" height="{height}" viewBox="0 0 {width} {height}" '
+             f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}">']
     for start, end, state in spans:
         a, b = max(start, t0), min(end if end is not None else t1, t1)
         if b < a:
@@ -70,13 +78,12 @@ def sparkline(ts, values, *, detections=(), spans=(), width: int = 300, height: 
             parts.append(f'<polygon points="{_fmt(x(run[0][0]))},{base} {coords} '
                          f'{_fmt(x(run[-1][0]))},{base}" fill="{AREA}" stroke="none"/>')
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{LINE}" stroke-width="1.5" '
-                         'stroke-linejoin="round"/>')
+                         'stroke-linejoin="round" vector-effect="non-scaling-stroke"/>')
     for t, v in detections:
         if t0 <= t <= t1 and math.isfinite(v):
-            parts.append(f'<circle cx="{_fmt(x(t))}" cy="{_fmt(y(v))}" r="2.6" fill="{DOT}">'
-                         f'<title>anomalous: {v:.4g}</title></circle>')
+            parts.append(_dot(x(t), y(v), DOT, 5.5, f"anomalous: {v:.4g}"))
     last = next(((t, v) for t, v in zip(reversed(ts), reversed(values)) if math.isfinite(v)), None)
     if last is not None:
-        parts.append(f'<circle cx="{_fmt(x(last[0]))}" cy="{_fmt(y(last[1]))}" r="2" fill="{LINE}"/>')
+        parts.append(_dot(x(last[0]), y(last[1]), LINE, 4.5, f"last: {last[1]:.4g}"))
     parts.append("</svg>")
     return "".join(parts)
