@@ -7,6 +7,8 @@ SQLite store), runs `--ticks` ticks so every series has history, then times, as 
 `--runs`, `GET /` (the status page) and `GET /metrics` over a real socket from another
 thread. Meanwhile a probe task on the daemon's loop sleeps 1 ms at a time and records how
 late it wakes: the longest stall is how long a tick could have been held up by the page.
+Each size runs twice in the same process: as alertd does it (samples for the charts read in
+a worker thread, on a connection of its own) and, for comparison, reading them on the loop.
 """
 
 from __future__ import annotations
@@ -58,7 +60,21 @@ def timed(fn, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def run(n: int, ticks: int, runs: int) -> dict:
+def run(n: int, ticks: int, runs: int, on_loop: bool = False) -> dict:
+    from alertd.http import status_page
+
+    original = status_page.read_history
+    if on_loop:
+        async def read_on_loop(store, keys, points):
+            return store.samples.recent(keys, points)
+        status_page.read_history = read_on_loop
+    try:
+        return _run(n, ticks, runs)
+    finally:
+        status_page.read_history = original
+
+
+def _run(n: int, ticks: int, runs: int) -> dict:
     registry = load_registry(entrypoints=False)
     registry.add_module(tick, "bench", "bench_memory")
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,12 +135,14 @@ def main() -> None:
     args = parser.parse_args()
     configure("error", json_lines=True, stream=open(os.devnull, "w"))
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'series':>8} {'GET / ms':>9} {'max loop stall ms':>18} {'page KiB':>9} {'GET /metrics ms':>16} "
-          f"{'max loop stall ms':>18}")
+    print(f"{'series':>8} {'charts read':>12} {'GET / ms':>9} {'max loop stall ms':>18} {'page KiB':>9} "
+          f"{'GET /metrics ms':>16} {'max loop stall ms':>18}")
     for n in args.series:
-        r = run(n, args.ticks, args.runs)
-        print(f"{n:>8} {r['get_page_ms']:>9.1f} {r['page_stall_ms']:>18.1f} {r['page_kb']:>9.0f} "
-              f"{r['get_metrics_ms']:>16.1f} {r['metrics_stall_ms']:>18.1f}")
+        for on_loop in (False, True):
+            r = run(n, args.ticks, args.runs, on_loop)
+            print(f"{n:>8} {'on the loop' if on_loop else 'in a thread':>12} {r['get_page_ms']:>9.1f} "
+                  f"{r['page_stall_ms']:>18.1f} {r['page_kb']:>9.0f} {r['get_metrics_ms']:>16.1f} "
+                  f"{r['metrics_stall_ms']:>18.1f}")
 
 
 if __name__ == "__main__":
