@@ -52,6 +52,7 @@ class Daemon:
         self.first_poll_at: float | None = None
         self.draining = False
         self.last_reload = None  # alertd.reload.ReloadOutcome of the last SIGHUP
+        self.reload_hook = None  # set by the Lifecycle running this daemon
         self._polls: dict[str, asyncio.Task] = {}  # the running poll of each source
         self._scheduled: dict[str, float] = {}  # when each source's current poll was due
         add_secrets(config.secrets)
@@ -223,6 +224,15 @@ class Daemon:
         task = self._polls.get(name)
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait([task], timeout=timeout)
+
+    async def request_reload(self):
+        """Reload the config as SIGHUP does (through the main loop when there is one)."""
+        if self.reload_hook is not None:
+            return await self.reload_hook()
+        from .reload import reload_config
+
+        self.last_reload = await reload_config(self)
+        return self.last_reload
 
     # -- health -----------------------------------------------------------------------------
     def health_problems(self) -> list[str]:

@@ -38,6 +38,8 @@ class Lifecycle:
         self.reload_requested = False
         self.stop_signal: str | None = None
         self._wake = asyncio.Event()
+        self._reload_waiters: list[asyncio.Future] = []
+        daemon.reload_hook = self.request_reload
         self._work: asyncio.Task | None = None  # start-up or drain: what a 2nd SIGINT cancels
         self._unhealthy: tuple[str, ...] = ()
         wd = self.sd.watchdog_interval
@@ -53,6 +55,16 @@ class Lifecycle:
             self.should_exit = True
             self.stop_signal = self.stop_signal or signal.Signals(sig).name
         self._wake.set()
+
+    def request_reload(self) -> asyncio.Future:
+        """Ask the main loop for a reload (as SIGHUP does); the future gets its outcome."""
+        waiter = asyncio.get_running_loop().create_future()
+        if self.should_exit:
+            waiter.set_exception(RuntimeError("alertd is stopping"))
+            return waiter
+        self._reload_waiters.append(waiter)
+        self.handle_signal(signal.SIGHUP)
+        return waiter
 
     def _install(self, loop) -> None:
         for sig in (*STOP_SIGNALS, signal.SIGHUP):
@@ -80,6 +92,9 @@ class Lifecycle:
             if not self.force_exit:
                 await self._cancellable(self.daemon.drain())
         finally:
+            for waiter in self._reload_waiters:
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError("alertd is stopping"))
             if beat is not None:
                 beat.cancel()
             await self.daemon.close(grace=0.5 if self.force_exit else 2.0)
@@ -132,6 +147,10 @@ class Lifecycle:
             self.daemon.metrics.reload_ok.set(0)
             outcome = ReloadOutcome(False, self.daemon.clock.now(), [f"internal error: {exc}"])
         self.daemon.last_reload = outcome
+        waiters, self._reload_waiters = self._reload_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(outcome)
         self.sd.ready(self.daemon.status_line() + ("" if outcome.ok else "; last reload FAILED"))
 
     async def _heartbeat(self) -> None:

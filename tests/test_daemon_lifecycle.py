@@ -17,7 +17,6 @@ import textwrap
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_process import ROOT, DaemonProcess, NotifySocket
 from servers import RecordingHTTPServer
@@ -193,9 +192,11 @@ def test_notify_socket_gets_ready_reloading_watchdog_and_stopping_in_order(site,
     site.data("app", [["cpu", {}, 10]])
     site.write()
     notify = NotifySocket(tmp_path / "notify.sock")
-    env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"}
+    token = "a-test-token-0123456789"
+    env = {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000", "ALERTD_API_TOKEN": token}
     try:
         with DaemonProcess(site.config, env) as daemon:
+            port = daemon.http_port()
             notify.wait_for("READY", "1")
             notify.wait_for("WATCHDOG", "1")
             status = notify.wait_for("STATUS", contains="last tick")["STATUS"]
@@ -204,6 +205,11 @@ def test_notify_socket_gets_ready_reloading_watchdog_and_stopping_in_order(site,
             reloading = notify.wait_for("RELOADING", "1")
             assert int(reloading["MONOTONIC_USEC"]) > 0
             notify.wait_for("READY", "1")
+            # The API's reload goes through the same main loop, with the same notifications.
+            answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/reload",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert answer.status_code == 200 and answer.json()["ok"] is True
+            notify.wait_for("READY", "1")
             daemon.signal(signal.SIGTERM)
             notify.wait_for("STOPPING", "1")
             assert daemon.wait_exit() == 0
@@ -211,7 +217,7 @@ def test_notify_socket_gets_ready_reloading_watchdog_and_stopping_in_order(site,
         notify.close()
     states = [k for m in notify.messages for k in m if k in ("READY", "RELOADING", "STOPPING", "WATCHDOG")]
     lifecycle = [k for k in states if k != "WATCHDOG"]
-    assert lifecycle == ["READY", "RELOADING", "READY", "STOPPING"]
+    assert lifecycle == ["READY", "RELOADING", "READY", "RELOADING", "READY", "STOPPING"]
     first_ready, stopping = states.index("READY"), states.index("STOPPING")
     assert "WATCHDOG" in states[first_ready:stopping]
     assert "WATCHDOG" not in states[:first_ready]

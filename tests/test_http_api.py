@@ -203,3 +203,54 @@ def test_pages_answer_while_nothing_was_polled(write_config, registry, clock, tm
         return await client.get(path)
 
     assert serve(write_config, registry, clock, tmp_path, CONFIG, scenario).status_code == 200
+
+
+TOKEN = "s3cret-api-token-0123456789"
+
+
+def test_writes_need_the_bearer_token_and_say_why_not(write_config, registry, clock, tmp_path, capsys):
+    text = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')
+
+    async def scenario(daemon, client):
+        answers = {"missing": await client.post("/api/v1/reload"),
+                   "basic": await client.post("/api/v1/reload", headers={"Authorization": "Basic dXNlcjpwdw=="}),
+                   "wrong": await client.post("/api/v1/reload", headers={"Authorization": "Bearer nope"}),
+                   "empty": await client.post("/api/v1/reload", headers={"Authorization": "Bearer"})}
+        untouched = (daemon.last_reload, daemon.metrics.reloads.labels("success")._value.get())
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        path = daemon.config.path
+        original = open(path).read()
+        with open(path, "w") as f:
+            f.write(original.replace("limit: 50", "limit: fifty"))
+        answers["bad_file"] = await client.post("/api/v1/reload", headers=good)
+        with open(path, "w") as f:
+            f.write(original.replace("limit: 50", "limit: 55"))
+        answers["ok"] = await client.post("/api/v1/reload", headers=good)
+        return answers, untouched
+
+    answers, untouched = serve(write_config, registry, clock, tmp_path, text, scenario)
+    for name in ("missing", "basic", "wrong", "empty"):
+        assert answers[name].status_code == 401, name
+        assert answers[name].headers["www-authenticate"].startswith('Bearer realm="alertd"')
+    assert answers["missing"].json()["error"] == ("this call needs a token: send the header 'Authorization: "
+                                                 "Bearer <token>' with the http.token of alertd's config")
+    assert answers["basic"].json()["error"] == "the Authorization header must be 'Bearer <token>', not 'Basic ...'"
+    assert answers["wrong"].json()["error"] == "the bearer token is not valid; use the http.token of alertd's config"
+    assert 'error="invalid_token"' in answers["wrong"].headers["www-authenticate"]
+    assert untouched == (None, 0)  # nothing happened for the refused calls
+    bad = answers["bad_file"]
+    assert bad.status_code == 422 and bad.json()["ok"] is False
+    assert bad.json()["problems"][0].endswith("rules[cpu_watch].detector.limit: expected a number, got 'fifty'")
+    assert answers["ok"].status_code == 200 and answers["ok"].json()["changes"] == {"rules_changed": ["cpu_watch"]}
+    out = capsys.readouterr().out
+    assert out.count("api_unauthorized") == 4 and TOKEN not in out
+
+
+def test_writes_are_disabled_without_a_token(write_config, registry, clock, tmp_path):
+    async def scenario(daemon, client):
+        return await client.post("/api/v1/reload", headers={"Authorization": f"Bearer {TOKEN}"}), daemon.last_reload
+
+    answer, last_reload = serve(write_config, registry, clock, tmp_path, CONFIG, scenario)
+    assert answer.status_code == 403 and last_reload is None
+    assert answer.json()["error"] == ("changes through the API are disabled because no token is configured; "
+                                      "set http.token (or the ALERTD_API_TOKEN variable) and reload alertd")

@@ -7,6 +7,7 @@
     GET  /api/v1/status                 uptime, last reload, sources, counts
     GET  /api/v1/incidents              ?state=open|all|pending|firing|resolved &rule= &limit=
     GET  /api/v1/incidents/{id}         by id or fingerprint, with its notifications
+    POST /api/v1/reload                 reload the config as SIGHUP does (needs the token)
     POST /api/v1/incidents/{id}/ack     acknowledge (needs the token)
     GET  /api/v1/silences               ?all=1 to include expired ones
     POST /api/v1/silences               create (needs the token)
@@ -45,6 +46,7 @@ def make_app(daemon) -> Router:
     app.add("GET", "/api/v1/status", api.status)
     app.add("GET", "/api/v1/incidents", api.incidents)
     app.add("GET", "/api/v1/incidents/{ident}", api.incident)
+    app.add("POST", "/api/v1/reload", api.reload)
     return app
 
 
@@ -132,6 +134,18 @@ class Api:
                                  "created_at", "sent_at", "next_attempt_at", "last_error")}
             for row in store.outbox.for_incident(incident.fingerprint, incident.id)]
         return Response.json(data)
+
+    # -- writes -------------------------------------------------------------------------------------
+    async def reload(self, request: Request) -> Response:
+        """Reload the config file; 200 with what changed, or 422 with every problem."""
+        self.authorize(request)
+        try:
+            outcome = await self.daemon.request_reload()
+        except RuntimeError as exc:
+            raise HttpError(503, f"cannot reload now: {exc}") from None
+        body = {"ok": outcome.ok, "at": outcome.at, "problems": outcome.problems,
+                "changes": {k: v for k, v in outcome.changes.items() if v}}
+        return Response.json(body, 200 if outcome.ok else 422)
 
     def _store(self):
         if self.daemon.store is None:
