@@ -25,6 +25,7 @@ test: $(VENV)/.installed system-deps
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/tick.py
+	$(VENV)/bin/python bench/sources.py
 
 clean:
 	rm -rf $(VENV) alertd.db alertd.db-wal alertd.db-shm

@@ -9,9 +9,14 @@ verdict's timestamp (data time), so replays and a fast simulator follow the same
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 from .model import Incident, Status, Verdict
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class AlertTracker:
             incident.last_value = verdict.value
             incident.reason = verdict.reason
             incident.ok_since = None
+            incident.expected_low = _finite(verdict.lower)
+            incident.expected_high = _finite(verdict.upper)
+            incident.score = _finite(verdict.score)
+            incident.threshold = _finite(verdict.threshold)
             if incident.peak_score is None or verdict.score > incident.peak_score:
                 incident.peak_score = verdict.score
             if incident.state == "pending" and verdict.ts - incident.started_at >= rule.for_:

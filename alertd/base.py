@@ -30,6 +30,9 @@ class PluginContext:
     `now` is the clock (epoch seconds) that tests and backtests control; `http` is the
     shared `httpx.AsyncClient` (None outside the daemon); `store` is the Store (or None);
     `log` is a bound structlog logger; `run_blocking` runs a function in a worker thread.
+    For sources, `timeout` is the source's `timeout` (the budget of one poll, seconds),
+    `interval` its `every` (None for cron schedules), and `metrics` the daemon's
+    `alertd.metrics.Metrics` (None outside the daemon).
     """
 
     name: str
@@ -38,6 +41,9 @@ class PluginContext:
     http: object = None
     store: object = None
     run_blocking: Callable[..., Awaitable] | None = None
+    timeout: float | None = None
+    interval: float | None = None
+    metrics: object = None
 
 
 class Plugin:
@@ -59,18 +65,37 @@ class Source(Plugin):
     no-data, and the daemon goes on.
     """
 
+    #: True where a poll with nothing is normal (samples exist only when events happen:
+    #: pushes, matching log lines); the daemon then does not count it as a failed poll.
+    empty_ok: ClassVar[bool] = False
+
     async def collect(self) -> list[Sample]:
         """Return the samples of one poll. Timestamps are epoch seconds."""
         raise NotImplementedError
 
-    async def backfill(self, start: float, end: float) -> list[Sample]:
-        """Optionally return history to warm detectors up on first start.
+    async def start(self) -> None:
+        """Open servers or files before the first poll; raise `SourceError` if impossible.
 
-        `start`/`end` are daemon-clock epoch seconds (`context.now()`); a source with a clock
+        The daemon calls it once after building the source; a source that cannot start
+        (a port already taken) stops the daemon's start with that one sentence.
+        """
+
+    async def backfill(self, start: float, end: float) -> list[Sample]:
+        """Optionally return history in [start, end) to warm detectors up.
+
+        Called on first start and again when rules are added (once per rule). `start`/`end` are daemon-clock epoch seconds (`context.now()`); a source with a clock
         of its own (a simulator, a replay) maps them onto it. Samples must be in time order
         per series and older than what the next `collect()` returns.
         """
         return []
+
+    def commit(self) -> None:
+        """Persist progress (read positions) once the last poll's samples are stored.
+
+        The daemon calls it inside the transaction that stores the samples of the last
+        `collect()`, so a crash either keeps both or neither: a restart neither re-reads
+        nor skips. It is also called after a poll that returned nothing.
+        """
 
     async def close(self) -> None:
         """Release connections, files or servers."""
@@ -108,12 +133,24 @@ class Notifier(Plugin):
         """Send; return a short description of the receiver's answer (e.g. "200 ok")."""
         raise NotImplementedError
 
+    def preview(self, notification: Notification) -> str:
+        """What `send` would deliver, as text (`alertd notify-test` prints it); optional."""
+        return ""
+
     async def close(self) -> None:
         """Release connections."""
 
 
 class SourceError(Exception):
-    """A source could not produce samples; the message says what and shows an excerpt."""
+    """A source could not produce samples; the message says what and shows an excerpt.
+
+    `reason` is a short snake_case word for the `alertd_source_errors_total{reason}`
+    counter: "connect", "timeout", "http_status", "bad_payload", "too_large", ...
+    """
+
+    def __init__(self, message: str, reason: str = "error"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class DeliveryError(Exception):

@@ -15,6 +15,7 @@ import sys
 import traceback
 
 from . import __version__, commands
+from .base import SourceError
 from .commands import CommandError
 from .plugins import PluginError
 from .schema import ConfigError
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         if args.debug and exc.details:
             print(exc.details, file=sys.stderr)
-    except CommandError as exc:
+    except (CommandError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130

@@ -12,19 +12,19 @@ notifications stay in the outbox for the next start.
 from __future__ import annotations
 
 import asyncio
-import errno
 import time
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 
-from .base import PluginContext
+from .base import PluginContext, SourceError
 from .clock import SystemClock
 from .dispatch import Dispatcher
 from .engine import Engine
-from .log import add_secrets, get_logger
+from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
+from .model import Sample
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
 
@@ -55,6 +55,7 @@ class Daemon:
         self.reload_hook = None  # set by the Lifecycle running this daemon
         self._polls: dict[str, asyncio.Task] = {}  # the running poll of each source
         self._scheduled: dict[str, float] = {}  # when each source's current poll was due
+        self._closed = False
         add_secrets(config.secrets)
 
     @property
@@ -62,13 +63,15 @@ class Daemon:
         return self._shutdown_timeout if self._shutdown_timeout is not None else self.config.shutdown_timeout
 
     # -- building ---------------------------------------------------------------------------
-    def _context(self, name: str, **bind) -> PluginContext:
+    def _context(self, name: str, extra: dict | None = None, **bind) -> PluginContext:
         return PluginContext(name=name, now=self.clock.now, log=self.log.bind(**bind),
-                             http=self.http, store=self.store, run_blocking=asyncio.to_thread)
+                             http=self.http, store=self.store, run_blocking=asyncio.to_thread,
+                             **(extra or {}))
 
     def make_source(self, name: str, sc, registry=None):
         cls = (registry or self.registry).get("source", sc.type)
-        return cls(sc.params, self._context(name, source=name))
+        extra = {"timeout": sc.timeout, "interval": sc.every, "metrics": self.metrics}
+        return cls(sc.params, self._context(name, extra, source=name))
 
     def make_notifiers(self, receiver: str, items, registry=None) -> dict:
         """Instances of a receiver's enabled integrations, keyed (receiver, index)."""
@@ -81,28 +84,36 @@ class Daemon:
 
     async def open_http(self) -> None:
         """Bind the HTTP server (first, so a port in use stops the start before any work)."""
-        from .http.api import make_app
-        from .http.server import HttpServer
+        from .http.listen import ListenError, open_server
 
-        hc = self.config.http
-        if not hc.enabled:
-            return
-        server = HttpServer(make_app(self), hc.host, hc.port, self.log)
-        try:
-            await server.start()
-        except OSError as exc:
-            raise StartupError(listen_error(hc, exc)) from None
-        self.web = server
-        self.log.info("http_listening", address=f"{hc.host}:{server.port}", port=server.port,
-                      api_writes="enabled" if hc.token else "disabled (no token)")
-        if not hc.loopback:
-            self.log.warning("http_public", address=hc.listen,
-                             note="the status page, /metrics and the read API need no token")
+        if self.config.http.enabled:
+            try:
+                self.web = await open_server(self, self.config.http)
+            except ListenError as exc:
+                raise StartupError(str(exc)) from None
 
     async def start(self) -> None:
+        """Open everything, back-fill, start the scheduler and the dispatcher."""
+        await self.open()
+        await self.backfill()
+        self.scheduler = make_scheduler()
+        self.scheduler.add_listener(self._on_job_event,
+                                    EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        for sc in self.config.sources.values():
+            schedule_source(self.scheduler, sc, self.poll)
+        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
+        self.scheduler.start()
+        self.dispatcher_task = asyncio.create_task(self.dispatcher.run_forever(self.stopping))
+        self.ready = True
+
+    async def open(self) -> None:
+        """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.started_at = self.clock.now()
         self.store = Store(self.store_path)
-        self.http = httpx.AsyncClient(timeout=30)
+        # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
+        # polls would open a new connection every time
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
+                                                                      max_keepalive_connections=256))
         for name, sc in self.config.sources.items():
             self.sources[name] = self.make_source(name, sc)
         for receiver, items in self.config.receivers.items():
@@ -119,37 +130,57 @@ class Daemon:
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
-        await self.backfill()
-        self.scheduler = make_scheduler()
-        self.scheduler.add_listener(self._on_job_event,
-                                    EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
-        for sc in self.config.sources.values():
-            schedule_source(self.scheduler, sc, self.poll)
-        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
-        self.scheduler.start()
-        self.dispatcher_task = asyncio.create_task(self.dispatcher.run_forever(self.stopping))
-        self.ready = True
+        await self._start_sources()
+
+    async def _start_sources(self) -> None:
+        """Let sources open servers and files; one that cannot start stops the start."""
+        for name, source in self.sources.items():
+            try:
+                await source.start()
+            except Exception as exc:
+                self.log.error("source_start_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+                await self.close()
+                raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
-        """Give each source one chance to load history so detectors skip warm-up."""
+        """Load history once per rule so detectors skip warm-up (on first start, new rules).
+
+        Each rule is remembered in the store's kv under its source, name and selector, so a
+        rule added later (or changed to read other series) gets its own back-fill. Only
+        samples of series the store does not have yet, or newer than the last stored point
+        (a gap while the daemon was down), are ingested: nothing is stored twice.
+        """
         now = self.clock.now()
         for name, sc in self.config.sources.items():
-            if not sc.backfill or self.store.get_kv(f"backfilled:{name}"):
+            if not sc.backfill:
                 continue
-            runtimes = self.engine.rules_by_source.get(name, [])
-            points = max([max(rt.detector.window, rt.detector.min_history) for rt in runtimes] or [0])
-            if not points:
-                continue
-            span = points * (sc.every or 60) * 1.2
-            try:
-                samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now), sc.timeout)
-            except Exception as exc:
-                self.log.warning("backfill_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-                continue
-            if samples:
-                self.engine.ingest(name, samples, alerts=False)
-                self.log.info("backfilled", source=name, samples=len(samples))
-            self.store.set_kv(f"backfilled:{name}", now)
+            todo = [rt for rt in self.engine.rules_by_source.get(name, [])
+                    if not self.store.get_kv(_backfill_key(name, rt.rule))]
+            points = max([max(rt.detector.window, rt.detector.min_history) for rt in todo] or [0])
+            if points:
+                span = points * (sc.every or 60) * 1.2
+                try:
+                    samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now),
+                                                     sc.timeout)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    self.log.warning("backfill_failed", source=name, error=error[:300])
+                    continue
+                samples = self._unstored(samples, todo)
+                if samples:
+                    self.engine.ingest(name, samples, alerts=False)
+                    self.log.info("backfilled", source=name, samples=len(samples),
+                                  rules=[rt.rule.name for rt in todo])
+            for rt in todo:
+                self.store.set_kv(_backfill_key(name, rt.rule), now)
+
+    def _unstored(self, samples, runtimes) -> list:
+        """The back-filled samples the rules in `runtimes` read and the store lacks."""
+        selectors = [rt.rule.series for rt in runtimes]
+        wanted = [s for s in samples or () if isinstance(s, Sample)
+                  and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
+        stored = self.store.samples.recent(list({s.key for s in wanted}), 1)
+        return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
 
     # -- the work ---------------------------------------------------------------------------
     def prune(self) -> int:
@@ -195,14 +226,24 @@ class Daemon:
         except asyncio.TimeoutError:
             self._poll_failed(name, "timeout", f"no answer within {sc.timeout:g}s")
             return
+        except SourceError as exc:
+            self._poll_failed(name, exc.reason, str(exc)[:300])
+            return
         except Exception as exc:
             self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
             return
+        source = self.sources[name]
         if not samples:
-            self._poll_failed(name, "empty", "the poll returned no samples")
+            self._commit(source, name)
+            if source.empty_ok:  # nothing happened since the last poll: not a failure
+                self.log.debug("source_polled", source=name, samples=0, skipped=0)
+            else:
+                self._poll_failed(name, "empty", "the poll returned no samples")
             return
         try:
-            result = self.engine.ingest(name, samples)
+            with self.store.atomic():  # samples and the source's read position together
+                result = self.engine.ingest(name, samples)
+                source.commit()
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
             self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
@@ -214,7 +255,15 @@ class Daemon:
         if result.notifications:
             self.dispatcher.wakeup.set()
 
+    def _commit(self, source, name: str) -> None:
+        try:
+            with self.store.atomic():
+                source.commit()
+        except Exception as exc:
+            self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
+        error = redact_text(error)  # an excerpt of an answer may echo a token back
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
         self.engine.source_failed(name, error)
@@ -275,7 +324,17 @@ class Daemon:
 
     # -- stopping ---------------------------------------------------------------------------
     async def drain(self) -> None:
-        """Stop scheduling, let running polls finish, deliver what is due (shutdown_timeout)."""
+        """Stop scheduling, let running polls finish, deliver what is due, then close.
+
+        Polls and sends get `shutdown_timeout` together; what is not delivered by then stays
+        in the outbox. Cancelling the drain (a second SIGINT) still closes everything.
+        """
+        try:
+            await self._drain()
+        finally:
+            await self.close()
+
+    async def _drain(self) -> None:
         self.draining = True
         self.stopping.set()
         if self.scheduler is not None and self.scheduler.running:
@@ -301,7 +360,11 @@ class Daemon:
                              note="unsent notifications stay in the outbox for the next start")
 
     async def close(self, grace: float = 2.0) -> None:
-        """Close the HTTP server, plugins, the HTTP client and (last) the store."""
+        """Close the HTTP server, plugins, the HTTP client and (last) the store; once."""
+        if self._closed:
+            return
+        self._closed = True
+        self.draining = True
         if self.web is not None:
             await self.web.close(grace=min(grace, 1.0))
         if self.scheduler is not None and self.scheduler.running:
@@ -327,16 +390,5 @@ class Daemon:
         return await Lifecycle(self, systemd).run()
 
 
-def listen_error(hc, exc: OSError) -> str:
-    """One sentence for a failed bind, naming the address, the port and the config key."""
-    key = f"http.listen ({hc.where})" if hc.where else "http.listen (not set: the default)"
-    if exc.errno == errno.EADDRINUSE:
-        why = f"port {hc.port} is already in use by another process"
-    elif exc.errno == errno.EACCES:
-        why = f"port {hc.port} needs privileges alertd does not have"
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        why = f"{hc.host} is not an address of this host"
-    else:
-        why = exc.strerror or str(exc)
-    return (f"cannot listen on {hc.listen}: {why}; set {key} to a free port, "
-            "or stop the other process")
+def _backfill_key(source: str, rule) -> str:
+    return f"backfilled:{source}:{rule.name}:{rule.series}"

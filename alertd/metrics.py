@@ -44,6 +44,18 @@ class Metrics:
         self.tick_seconds = Histogram("alertd_tick_seconds", "Time of one tick (store, detect, alert)",
                                       ["source"], registry=r,
                                       buckets=(.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 10))
+        self.logfile_lines = Counter("alertd_logfile_lines_total",
+                                     "Log lines read by logfile sources, by outcome "
+                                     "(matched, unmatched, undecodable)",
+                                     ["source", "outcome"], registry=r)
+        self.logfile_reopens = Counter("alertd_logfile_reopens_total",
+                                       "Log files followed across rotation or truncation",
+                                       ["source", "kind"], registry=r)
+        self.push_requests = Counter("alertd_push_requests_total",
+                                     "Requests to push sources, by HTTP status code",
+                                     ["source", "code"], registry=r)
+        self.push_samples = Counter("alertd_push_samples_total",
+                                    "Samples accepted by push sources", ["source"], registry=r)
         self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
                                registry=r)
         self.tick_lag = Histogram("alertd_tick_lag_seconds",

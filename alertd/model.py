@@ -176,6 +176,12 @@ class Incident:
     annotations: dict[str, str] = field(default_factory=dict)
     ok_since: float | None = None  # first normal point while firing (for clear_for)
     id: int | None = None
+    # The detector's view of the latest anomalous point, for notifications ("0.31, expected
+    # >= 0.9, score 0.998 (threshold 0.5)"); None where unknown (older incidents, no range).
+    expected_low: float | None = None
+    expected_high: float | None = None
+    score: float | None = None
+    threshold: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

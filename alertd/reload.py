@@ -85,10 +85,15 @@ async def reload_config(daemon) -> ReloadOutcome:
     path = daemon.config.path
     try:
         config, registry = load_new(daemon)
-        changes = await apply(daemon, config, registry)
+        changes, problems = await apply(daemon, config, registry)
     except (ConfigError, PluginError, ReloadError) as exc:
         problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]
         return _failed(daemon, path, problems, now)
+    if problems:  # applied, but a rebuilt source could not start again
+        log.info("config_reloaded", config=path, **{k: v for k, v in changes.items() if v})
+        outcome = _failed(daemon, path, problems, now, applied=True)
+        outcome.changes = changes
+        return outcome
     metrics.reloads.labels("success").inc()
     metrics.reload_ok.set(1)
     metrics.reload_ok_at.set(now)
@@ -100,15 +105,17 @@ async def reload_config(daemon) -> ReloadOutcome:
     return ReloadOutcome(True, now, [], changes)
 
 
-def _failed(daemon, path: str, problems: list[str], now: float) -> ReloadOutcome:
+def _failed(daemon, path: str, problems: list[str], now: float, applied: bool = False) -> ReloadOutcome:
     for problem in problems:
         daemon.log.error("config_problem", problem=problem)
     n = len(problems)
+    keeps = ("the new config runs without what failed" if applied
+             else "the previous config keeps running")
     daemon.log.error("config_reload_failed", config=path, errors=n,
-                     note="alertd keeps running the previous config; run `alertd validate` to check the file")
+                     note=f"{keeps}; run `alertd validate` to check the file")
     daemon.metrics.reloads.labels("failure").inc()
     daemon.metrics.reload_ok.set(0)
-    reason = (f"{n} error{'s' if n != 1 else ''} in {path}, the previous config keeps running: "
+    reason = (f"{n} error{'s' if n != 1 else ''} in {path}, {keeps}: "
               + "; ".join(problems[:3]) + (" ..." if n > 3 else ""))
     result = daemon.engine.meta_incident(RELOAD_FAILED_RULE, {"config": path}, True, reason)
     if result.notifications:
@@ -120,21 +127,29 @@ class ReloadError(Exception):
     """A valid file that still cannot be applied (a plugin failed to build)."""
 
 
-async def apply(daemon, config, registry) -> dict[str, list[str]]:
-    """Switch the running daemon to `config`; build everything new before changing anything."""
+async def apply(daemon, config, registry) -> tuple[dict[str, list[str]], list[str]]:
+    """Switch the running daemon to `config`; build everything new before changing anything.
+
+    Returns the changes by kind and the problems of a partly applied config (a rebuilt
+    source that could not start again; it stays unscheduled until the next reload).
+    """
     old = daemon.config
     src = source_changes(old.sources, config.sources)
     receivers = receiver_changes(old.receivers, config.receivers)
-    new_sources, new_notifiers = {}, {}
+    new_sources, new_notifiers, problems = {}, {}, []
     try:
         for name in src["added"] + src["rebuilt"]:
             new_sources[name] = daemon.make_source(name, config.sources[name], registry)
         for name in receivers:
             new_notifiers[name] = daemon.make_notifiers(name, config.receivers.get(name, ()), registry)
+        for name in src["added"]:
+            await _start(new_sources[name], name)
         rules = daemon.engine.apply_config(config, registry)
     except Exception as exc:
         for plugin in [*new_sources.values(), *(n for d in new_notifiers.values() for n in d.values())]:
             await _close(daemon, plugin)
+        if isinstance(exc, ReloadError):
+            raise
         raise ReloadError(f"the new config is valid but could not be applied: "
                           f"{type(exc).__name__}: {exc}") from None
 
@@ -144,11 +159,17 @@ async def apply(daemon, config, registry) -> dict[str, list[str]]:
             daemon.scheduler.remove_job(f"source:{name}")
         await daemon.wait_for_poll(name, old.sources[name].timeout + 1)
         await _close(daemon, daemon.sources.pop(name))
+    for name in src["rebuilt"]:  # the old instance let go of its port or file: start the new
+        try:
+            await _start(new_sources[name], name)
+        except ReloadError as exc:
+            problems.append(str(exc))
+            await _close(daemon, new_sources.pop(name))
     daemon.sources.update(new_sources)
     _swap_notifiers(daemon, receivers, new_notifiers)
-    if src["added"] or src["rebuilt"] or rules["added"] or rules["changed"]:
+    if new_sources or rules["added"] or rules["changed"]:
         await daemon.backfill()
-    for name in src["added"] + src["rebuilt"]:
+    for name in new_sources:
         schedule_source(daemon.scheduler, config.sources[name], daemon.poll)
     for name in src["rescheduled"]:
         before, sc = old.sources[name], config.sources[name]
@@ -162,7 +183,14 @@ async def apply(daemon, config, registry) -> dict[str, list[str]]:
     changes.update({f"rules_{k}": v for k, v in rules.items() if k != "kept"})
     changes["receivers_changed"] = receivers
     changes["routes_changed"] = ["routes"] if old.routes != config.routes else []
-    return changes
+    return changes, problems
+
+
+async def _start(source, name: str) -> None:
+    try:
+        await source.start()
+    except Exception as exc:
+        raise ReloadError(f'the source "{name}" could not start: {exc}') from None
 
 
 def _swap_notifiers(daemon, receivers: list[str], new_notifiers: dict) -> None:
@@ -190,23 +218,18 @@ async def _close(daemon, plugin) -> None:
 
 
 async def _rebind_http(daemon, old, new) -> None:
-    from .daemon import listen_error
-    from .http.api import make_app
-    from .http.server import HttpServer
+    from .http.listen import ListenError, open_server
 
     if (old.enabled, old.host, old.port) == (new.enabled, new.host, new.port):
         return
-    previous = daemon.web
-    server = None
+    previous, server = daemon.web, None
     if new.enabled:
-        server = HttpServer(make_app(daemon), new.host, new.port, daemon.log)
         try:
-            await server.start()
-        except OSError as exc:
-            daemon.log.error("http_rebind_failed", error=listen_error(new, exc),
+            server = await open_server(daemon, new)
+        except ListenError as exc:
+            daemon.log.error("http_rebind_failed", error=str(exc),
                              note=f"still serving on {old.listen}" if previous else "no HTTP server")
             return
-        daemon.log.info("http_listening", address=f"{new.host}:{server.port}", port=server.port)
     daemon.web = server
     if previous is not None:
         await previous.close()

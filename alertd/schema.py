@@ -5,7 +5,9 @@ hints say what is allowed. `build(cls, value, where)` converts a YAML mapping in
 instance, and records one `Problem` per mistake (unknown key with the nearest valid key,
 wrong type, bad duration, missing key, missing environment variable) instead of stopping at
 the first. Supported hints: str, int, float, bool, `Duration`, `Secret`, `Literal[...]`,
-`X | None`, `list[X]`, `dict[str, X]`, nested dataclasses and `Any`.
+`X | None`, `list[X]`, `dict[str, X]`, nested dataclasses, `Any`, and any class with a
+`from_config(value)` classmethod that returns the checked value or raises ValueError with a
+sentence (e.g. `alertd.render.TemplateText`, a Jinja2 template that must compile).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _type_name(hint) -> str:
         return "a mapping"
     if origin is Literal:
         return "one of " + ", ".join(f'"{a}"' for a in typing.get_args(hint))
-    return str(hint)
+    return getattr(hint, "description", str(hint))
 
 
 def _describe(value) -> str:
@@ -157,6 +159,12 @@ def convert(hint, value, where: Where):
         return convert(args[0], value, where) if len(args) == 1 else value
     if isinstance(value, str) and "${" in value:
         value = expand_env(value, where)
+    parse = getattr(hint, "from_config", None) if isinstance(hint, type) else None
+    if parse is not None:  # a type that checks itself (e.g. a template that must compile)
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
     if hint is Secret:
         if not isinstance(value, (str, int)):
             raise Invalid(f"expected a string, got {_describe(value)}")

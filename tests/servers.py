@@ -89,13 +89,15 @@ class RecordingHTTPServer:
 
     `url` is "http://127.0.0.1:PORT" (no trailing slash); `requests` is the list of
     `Recorded` requests; `responses` is a deque of (status, headers, body) popped one per
-    request, falling back to `default` (200, {}, "ok") when empty. A status of `HANG` makes
-    the server hold the request without answering (to test client timeouts); `hold()`
+    request; when it is empty, `handler(request)` (if given) answers like a real service
+    would (checking the payload, say), else `default` (200, {}, "ok"). A status of `HANG`
+    makes the server hold the request without answering (to test client timeouts); `hold()`
     makes every request wait for its answer until `release()`.
     """
 
-    def __init__(self, default=(200, {}, "ok")):
+    def __init__(self, default=(200, {}, "ok"), handler=None):
         self.default = default
+        self.handler = handler
         self.requests: list[Recorded] = []
         self.responses: collections.deque = collections.deque()
         self._cond = threading.Condition()
@@ -120,9 +122,11 @@ class RecordingHTTPServer:
     def _record(self, request: Recorded):
         with self._cond:
             self.requests.append(request)
-            answer = self.responses.popleft() if self.responses else self.default
+            answer = self.responses.popleft() if self.responses else None
+            if answer is None and self.handler is not None:
+                answer = self.handler(request)
             self._cond.notify_all()
-        return answer
+        return answer or self.default
 
     def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[Recorded]:
         """Block until at least `n` requests arrived; return them (AssertionError on timeout)."""

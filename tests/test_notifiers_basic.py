@@ -88,10 +88,11 @@ def test_console_prints_firing_and_resolved_lines(capsys):
     assert run(notifier, notification("firing")) == "printed 1 line"
     assert run(notifier, notification("resolved")) == "printed 1 line"
     lines = capsys.readouterr().out.splitlines()
+    zone = time.strftime("%Z", time.localtime(T0))
     assert lines == [
         "[FIRING] payment_success_drop provider=adyen: payment_success_ratio 0.31, "
-        f"expected 0.97-1, score 0.999 (since {hhmmss(T0)})",
-        f"[RESOLVED] payment_success_drop provider=adyen: lasted 4m10s (from {hhmmss(T0)})",
+        f"expected 0.97-1, score 0.999 (since {hhmmss(T0)} {zone}, 5m ago)",
+        f"[RESOLVED] payment_success_drop provider=adyen: lasted 4m10s (from {hhmmss(T0)} {zone})",
     ]
 
 
@@ -123,7 +124,8 @@ def test_slack_posts_text_and_blocks(http_server):
     assert payload["channel"] == "#ops" and payload["username"] == "alertd"
     assert "icon_emoji" not in payload
     assert payload["blocks"][0]["type"] == "header"
-    assert "*FIRING*" in payload["blocks"][1]["text"]["text"]
+    assert payload["blocks"][0]["text"]["text"] == "[FIRING] payment_success_drop provider=adyen"
+    assert "*Payment success 0.31 at adyen*" in payload["blocks"][1]["text"]["text"]
 
 
 def test_slack_escapes_mrkdwn(http_server):
@@ -215,7 +217,7 @@ def test_email_sends_to_every_recipient(smtp_server):
     assert msg["X-Alertd-Idempotency-Key"] == "fp1:firing"
     text = msg.get_body(("plain",)).get_content()
     assert "payment_success_ratio 0.31, expected 0.97-1" in text
-    assert "severity: critical" in text and "summary: Payment success 0.31 at adyen" in text
+    assert "Severity:   critical" in text and "Payment success 0.31 at adyen" in text
     assert "payment_success_drop" in msg.get_body(("html",)).get_content()
 
 
@@ -231,7 +233,7 @@ def test_email_resolved(smtp_server):
         notification("resolved"))
     msg = smtp_server.messages[0]
     assert msg["Subject"] == "[shop] [RESOLVED] payment_success_drop provider=adyen"
-    assert "lasted 4m10s" in msg.get_body(("plain",)).get_content()
+    assert "Resolved after 4m10s" in msg.get_body(("plain",)).get_content()
 
 
 def test_email_server_down_is_retryable():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 
-from alertd.log import get_logger
 from alertd.sdnotify import SystemdNotifier
 
 
@@ -55,10 +54,17 @@ def test_a_watchdog_meant_for_another_process_is_ignored(tmp_path):
     assert SystemdNotifier.from_environ(env).watchdog_interval is None
 
 
-def test_an_unreachable_socket_is_reported_once_and_never_raises(tmp_path, capsys):
-    from alertd.log import configure
-    configure("info", json_lines=True)
-    notifier = SystemdNotifier(str(tmp_path / "missing.sock"), log=get_logger())
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def warning(self, event, **fields):
+        self.events.append((event, fields))
+
+
+def test_an_unreachable_socket_is_reported_once_and_never_raises(tmp_path):
+    log = Recorder()
+    notifier = SystemdNotifier(str(tmp_path / "missing.sock"), log=log)
     assert notifier.ready() is False and notifier.watchdog() is False
-    out = capsys.readouterr().out
-    assert out.count("sd_notify_failed") == 1
+    assert [e for e, _ in log.events] == ["sd_notify_failed"]
+    assert "No such file or directory" in log.events[0][1]["error"]

@@ -1,4 +1,4 @@
-"""The `email` notifier: sends a text (plus simple HTML) email through an SMTP server.
+"""The `email` notifier: sends a text and HTML email through an SMTP server, threaded per incident.
 
 `smtplib` blocks, so every delivery runs in a worker thread (`context.run_blocking`, or
 `asyncio.to_thread` outside the daemon). The password never appears in errors or logs.
@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
+import os
 import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from datetime import datetime
+from email.utils import format_datetime, formatdate, parseaddr
 
 from alertd import hookimpl
 from alertd.base import DeliveryError, Notifier, PermanentError, RetryableError
 from alertd.model import Notification
-from alertd.render import body_lines, title
+from alertd.render import HtmlTemplateText, Renderer, TemplateParams
 from alertd.schema import Duration, Secret
 
 
@@ -45,34 +46,20 @@ def _address(text: str) -> str:
     return parseaddr(text)[1]
 
 
-def _html(head: str, lines: list[str]) -> str:
-    """A minimal HTML alternative: headline, then each line; indented lines as a list."""
-    parts, in_list = [f"<html><body><h3>{html.escape(head)}</h3>"], False
-    for line in lines:
-        indented = line.startswith("  ")
-        if indented != in_list:
-            parts.append("<ul>" if indented else "</ul>")
-            in_list = indented
-        if indented:
-            parts.append(f"<li>{html.escape(line.strip())}</li>")
-        elif line:
-            parts.append(f"<p><b>{html.escape(line)}</b></p>")
-    parts.append("</ul>" if in_list else "")
-    parts.append('<p style="color:#888">sent by alertd</p></body></html>')
-    return "".join(parts)
-
-
 class EmailNotifier(Notifier):
     """Emails each notification to `to` via SMTP (plain, STARTTLS or implicit TLS, optional AUTH).
 
-    Connection errors, timeouts and 4xx answers are retryable; 5xx answers (a rejected
+    The mail has a text and an HTML part rendered from templates. The first mail about an
+    incident gets a Message-ID that later mails (repeats, the resolve) reference through
+    In-Reply-To and References, so mail clients thread them; the Message-ID is kept in the
+    store. Connection errors, timeouts and 4xx answers are retryable; 5xx answers (a rejected
     recipient or sender, failed authentication) and missing server features are permanent.
     """
 
     type_name = "email"
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(TemplateParams):
         """SMTP server, TLS mode, optional login, sender, recipients, timeout, subject prefix."""
 
         host: str
@@ -85,6 +72,9 @@ class EmailNotifier(Notifier):
         password: Secret | None = field(default=None, repr=False)
         timeout: Duration = Duration(10)
         subject_prefix: str = "[alertd]"
+        max_incidents: int = 50
+        ca_file: str | None = None
+        html_template: HtmlTemplateText | None = None
 
         def check(self):
             if self.starttls and self.ssl:
@@ -101,39 +91,90 @@ class EmailNotifier(Notifier):
                     raise ValueError(f'"{addr}" is not an email address; write name@example.com')
             if self.timeout <= 0:
                 raise ValueError("timeout must be more than 0s; write a value such as 10s")
+            if self.max_incidents < 1:
+                raise ValueError("max_incidents must be at least 1")
+            if self.ca_file is not None and not os.path.isfile(self.ca_file):
+                raise ValueError(f"ca_file {self.ca_file} does not exist; give the path of a "
+                                 "PEM file with the CA certificates to trust")
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.renderer = Renderer(params, receiver=context.name, log=context.log,
+                                 limit=params.max_incidents)
+        self.scope = f"email:{context.name}:{','.join(sorted(_address(a) for a in params.to))}"
+        self.domain = _address(params.sender).rpartition("@")[2] or "alertd.invalid"
 
     # -- message -----------------------------------------------------------------------
+    def message_id(self, n: Notification) -> str:
+        """Same outbox row (a retry) -> same Message-ID, so mail systems drop duplicates;
+        a repeat notice has a new created_at, hence a new Message-ID."""
+        digest = hashlib.sha256(f"{n.idempotency_key}|{n.created_at!r}".encode()).hexdigest()[:32]
+        return f"<alertd.{digest}@{self.domain}>"
+
+    def thread_roots(self, n: Notification) -> list[str]:
+        """Message-IDs of the first mails about the notification's incidents (known ones)."""
+        state = getattr(self.context.store, "notifier_state", None)
+        if state is None:
+            return []
+        roots = [state.get(self.scope, f"{i.fingerprint}:{i.id}") for i in n.incidents]
+        return list(dict.fromkeys(r for r in roots if r))
+
     def message(self, n: Notification) -> EmailMessage:
-        """The email: subject, From/To/Date, a Message-ID stable across retries, text + HTML."""
-        head = title(n)
-        lines = body_lines(n)
+        """The email: subject, From/To/Date, Message-ID and thread headers, text + HTML."""
+        r = self.renderer
+        view = r.view(n)
+        title = r.render("title", view)
         msg = EmailMessage()
-        msg["Subject"] = " ".join(f"{self.params.subject_prefix} {head}".split())
+        msg["Subject"] = " ".join(f"{self.params.subject_prefix} {title}".split())
         msg["From"] = self.params.sender
         msg["To"] = ", ".join(self.params.to)
-        msg["Date"] = formatdate(n.created_at, localtime=True)
-        domain = _address(self.params.sender).rpartition("@")[2] or "alertd.invalid"
-        # Same outbox row (retry) -> same Message-ID, so mail systems can drop duplicates;
-        # a repeat notice has a new created_at, hence a new Message-ID.
-        digest = hashlib.sha256(f"{n.idempotency_key}|{n.created_at!r}".encode()).hexdigest()[:32]
-        msg["Message-ID"] = f"<alertd.{digest}@{domain}>"
+        msg["Date"] = (format_datetime(datetime.fromtimestamp(n.created_at, self.renderer.tz))
+                       if self.renderer.tz is not None else formatdate(n.created_at, localtime=True))
+        msg["Message-ID"] = self.message_id(n)
+        roots = [root for root in self.thread_roots(n) if root != msg["Message-ID"]]
+        if roots:
+            msg["In-Reply-To"] = roots[0]
+            msg["References"] = " ".join(roots)
         msg["X-Alertd-Idempotency-Key"] = " ".join(n.idempotency_key.split())
         msg["X-Alertd-Receiver"] = " ".join(n.receiver.split())
-        msg.set_content("\n".join(lines) + "\n\n-- \nsent by alertd\n")
-        msg.add_alternative(_html(head, lines), subtype="html")
+        if view["severity"]:
+            msg["X-Alertd-Severity"] = view["severity"]
+        text = r.render("text", view)
+        msg.set_content(f"{title}\n\n{text}\n\n-- \nsent by alertd to {n.receiver} at {view['created']}\n")
+        msg.add_alternative(r.render("html", view, title=title), subtype="html")
         return msg
+
+    def preview(self, notification: Notification) -> str:
+        msg = self.message(notification)
+        head = "".join(f"{k}: {v}\n" for k, v in msg.items() if k.lower() not in ("content-type", "mime-version"))
+        html = msg.get_body(("html",)).get_content()
+        return (f"{head}\n{msg.get_body(('plain',)).get_content().rstrip()}\n\n"
+                f"[and an HTML part of {len(html)} characters]")
+
+    def _remember(self, n: Notification, message_id: str) -> None:
+        state = getattr(self.context.store, "notifier_state", None)
+        if state is None:
+            return
+        now = self.context.now()
+        for inc in n.incidents:
+            key = f"{inc.fingerprint}:{inc.id}"
+            if inc.state == "resolved" or inc.resolved_at is not None:
+                state.delete(self.scope, key)
+            elif state.get(self.scope, key) is None:
+                state.put(self.scope, key, message_id, now)
 
     # -- delivery (in a worker thread) ---------------------------------------------------
     def _deliver(self, msg: EmailMessage) -> str:
         p = self.params
         timeout = float(p.timeout)
+        context = ssl.create_default_context(cafile=p.ca_file)
         if p.ssl:
-            smtp = _SMTPSSL(p.host, p.port, timeout=timeout, context=ssl.create_default_context())
+            smtp = _SMTPSSL(p.host, p.port, timeout=timeout, context=context)
         else:
             smtp = _SMTP(p.host, p.port, timeout=timeout)
         with smtp:
             if p.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if p.username:
                 smtp.login(p.username, str(p.password or ""))
             refused = smtp.send_message(msg, from_addr=_address(p.sender),
@@ -152,6 +193,7 @@ class EmailNotifier(Notifier):
             answer = await run(self._deliver, msg)
         except Exception as exc:  # classified below; anything unknown is retried
             raise self._classify(exc) from None
+        self._remember(notification, msg["Message-ID"])
         if "; refused " in answer and self.context.log is not None:
             self.context.log.warning("email_recipients_refused", receiver=self.context.name,
                                      answer=answer)
@@ -190,7 +232,11 @@ class EmailNotifier(Notifier):
         if isinstance(exc, smtplib.SMTPException):
             return make(True, str(exc))
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return make(True, f"TLS certificate not trusted: {exc.verify_message}")
+            return make(True, f"TLS certificate not trusted: {exc.verify_message}; set ca_file "
+                              "to the CA that signed the server's certificate")
+        if isinstance(exc, ssl.SSLError):
+            return make(True, f"TLS handshake failed: {exc.reason or exc}; check ssl (implicit "
+                              "TLS, port 465) against starttls (port 587)")
         if isinstance(exc, (TimeoutError, socket.timeout)):
             return make(False, f"timed out after {self.params.timeout:g}s")
         if isinstance(exc, socket.gaierror):

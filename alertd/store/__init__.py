@@ -2,7 +2,8 @@
 
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
-they are sent) and `kv` (small named values). SQL lives in these modules only.
+they are sent), `kv` (small named values) and `notifier_state` (what notifiers remember
+between the notices of an incident, such as a Slack thread). SQL lives in these modules only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sqlite_utils
 
 from .incidents import IncidentStore
 from .migrations import migrations
+from .notifier_state import NotifierState
+from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox
 from .samples import SampleStore
 
@@ -33,9 +36,11 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
+        notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
         self.samples = SampleStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
+        self.notifier_state = NotifierState(self.db)
 
     @contextlib.contextmanager
     def atomic(self):

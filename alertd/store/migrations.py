@@ -32,3 +32,10 @@ def m001_initial(db):
     db["outbox"].create_index(["idempotency_key", "receiver", "integration"], unique=True)
     db["outbox"].create_index(["status", "next_attempt_at"])
     db["kv"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_incident_expected_range(db):
+    # What notifications show as "value against the expected range" and "score".
+    for column in ("expected_low", "expected_high", "score", "threshold"):
+        db["incidents"].add_column(column, float)

@@ -53,9 +53,33 @@ def register_sources(register):
     register(ListSource)
 
 
+class WarmDetector(AboveDetector):
+    """Like test_above, but wants `window` earlier points and `min_history` before a verdict
+    (so back-fill has something to fill)."""
+
+    type_name = "test_warm"
+
+    @dataclass(frozen=True)
+    class Params:
+        limit: float = 0.0
+        window: int = 5
+        min_history: int = 5
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.window, self.min_history = params.window, params.min_history
+
+    def score(self, batch):
+        scores = super().score(batch)
+        warming = self.warming_up(batch)
+        status = np.where(warming, Status.WARMING_UP, scores.status).astype(np.int8)
+        return Scores(status, scores.score, scores.threshold, scores.lower, scores.upper)
+
+
 @hookimpl
 def register_detectors(register):
     register(AboveDetector)
+    register(WarmDetector)
 
 
 SENT: list = []  # every notification the test_record notifier delivered, in order

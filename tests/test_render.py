@@ -1,0 +1,222 @@
+"""Notification templates: what on-call people read, the sandbox, and per-receiver overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+
+import pytest
+from structlog.testing import capture_logs
+
+from alertd.base import PluginContext
+from alertd.cli import main
+from alertd.config import load_config
+from alertd.default_plugins.console import ConsoleNotifier
+from alertd.matchers import parse_matcher
+from alertd.model import Notification
+from alertd.render import (Renderer, TemplateParams, TemplateText, plain_text, sample_incident,
+                           sample_notification)
+from alertd.schema import ConfigError
+
+UTC = TemplateParams(timezone="UTC")
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the samples' notification time
+
+
+def text_of(n, params=UTC, **kw) -> str:
+    return plain_text(n, Renderer(params, **kw))
+
+
+def notice(*incidents, kind="firing", title="", text="") -> Notification:
+    return Notification("oncall", kind, "k", tuple(incidents), title, text, T0)
+
+
+# -- what the defaults say ------------------------------------------------------------------
+def test_firing_notice_reads_at_a_glance():
+    lines = text_of(sample_notification("firing")).splitlines()
+    assert lines[0] == "[FIRING] payment_success_drop provider=adyen region=eu"
+    assert "Payment success 0.31 at adyen" in lines
+    for expected in ("Severity:   critical",
+                     "Value:      0.31 (expected >= 0.9)",
+                     "Score:      0.999 (threshold 0.5)",
+                     "Since:      22:08:20 UTC (5m ago)",
+                     "Runbook:    https://runbooks.example.com/payments/provider-down",
+                     "Dashboard:  https://grafana.example.com/d/payments?var-provider=adyen",
+                     "Silence: alertd silence add 'rule=\"payment_success_drop\"' 'provider=\"adyen\"' "
+                     "'region=\"eu\"' --for 2h --comment \"investigating\"",
+                     "Ack:     alertd incidents ack 17"):
+        assert expected in lines
+
+
+def test_resolved_notice_says_how_long_it_lasted():
+    text = text_of(sample_notification("resolved"))
+    assert text.startswith("[RESOLVED] payment_success_drop provider=adyen region=eu\n")
+    assert "Resolved after 4m50s (22:08:20 UTC to 22:13:10 UTC)." in text
+    assert "Last value: 0.97 (expected >= 0.9)" in text
+    assert "Silence:" not in text and "Ack:" not in text  # nothing to act on any more
+
+
+def test_group_lists_its_incidents_compactly():
+    text = text_of(sample_notification("firing", group=True))
+    lines = text.splitlines()
+    assert lines[0] == "[FIRING:3] payment_success_drop region=eu"
+    assert "3 firing · severity critical" in lines
+    items = [line for line in lines if line.startswith("- ")]
+    assert items == [
+        "- provider=paypal: 0.35 (expected >= 0.9), score 0.997, since 22:06:20 UTC (7m ago) · ack: alertd incidents ack 19",
+        "- provider=stripe: 0.33 (expected >= 0.9), score 0.998, since 22:07:20 UTC (6m ago) · ack: alertd incidents ack 18",
+        "- provider=adyen: 0.31 (expected >= 0.9), score 0.999, since 22:06:20 UTC (5m ago) · ack: alertd incidents ack 17"
+        .replace("22:06:20", "22:08:20"),
+    ]
+    assert "Runbook:    https://runbooks.example.com/payments/provider-down" in lines  # once
+    assert ("Silence all: alertd silence add 'rule=\"payment_success_drop\"' 'region=\"eu\"' "
+            "--for 2h --comment \"investigating\"") in lines
+
+
+def test_long_group_is_cut_with_plus_n_more():
+    incidents = [sample_incident(i) for i in range(5)]
+    text = text_of(notice(*incidents), limit=2)
+    assert text.splitlines()[0] == "[FIRING:5] payment_success_drop region=eu"
+    assert sum(line.startswith("- ") for line in text.splitlines()) == 2
+    assert "+3 more" in text
+
+
+def test_mixed_group_separates_firing_and_resolved():
+    gone = dataclasses.replace(sample_incident(1), state="resolved", resolved_at=T0 - 30)
+    text = text_of(notice(sample_incident(0), gone, sample_incident(2)))
+    assert text.splitlines()[0] == "[FIRING:2] payment_success_drop region=eu"
+    assert "2 firing, 1 resolved · severity critical" in text
+    firing, resolved = text.split("Firing:\n")[1].split("Resolved:\n")
+    assert "provider=adyen" in firing and "provider=paypal" in firing
+    assert resolved.startswith("- provider=stripe: resolved after 5m30s, last value 0.33")
+
+
+def test_other_kinds_render_with_a_generic_headline_and_the_routers_note():
+    n = notice(sample_incident(0), kind="flapping", text="changed state 6 times in 10m")
+    text = text_of(n)
+    assert text.splitlines()[0] == "[FLAPPING] payment_success_drop provider=adyen region=eu"
+    assert "changed state 6 times in 10m" in text
+    bare = notice(kind="digest", title="12 notices held back", text="the receiver was over budget")
+    assert text_of(bare) == "12 notices held back\n\nthe receiver was over budget"
+
+
+def test_dates_appear_for_old_incidents_and_ago_only_when_times_agree():
+    old = dataclasses.replace(sample_incident(0), started_at=T0 - 2 * 86400)
+    assert "Since:      2023-11-12 22:13 UTC (2d ago)" in text_of(notice(old))
+    ahead = dataclasses.replace(sample_incident(0), started_at=T0 + 3600)  # a fast simulator
+    assert "Since:      23:13:20 UTC\n" in text_of(notice(ahead))
+
+
+def test_times_follow_the_receivers_time_zone():
+    text = text_of(sample_notification("firing"), TemplateParams(timezone="Europe/Berlin"))
+    assert "Since:      23:08:20 CET (5m ago)" in text
+
+
+def test_incidents_without_a_range_show_the_detectors_reason():
+    bare = dataclasses.replace(sample_incident(0), expected_low=None, score=None, threshold=None,
+                               peak_score=None)
+    assert f"Value:      {bare.reason}" in text_of(notice(bare))
+
+
+# -- labels are data ------------------------------------------------------------------------
+EVIL = "{{ 7*7 }}{% if true %}x{% endif %}<!channel> & 'it\"s'"
+
+
+def evil_incident():
+    return dataclasses.replace(sample_incident(0), labels={"provider": EVIL},
+                               annotations={"summary": "sum {{ 6*7 }}"})
+
+
+def test_a_label_value_with_template_syntax_is_printed_not_evaluated():
+    n = notice(evil_incident())
+    renderer = Renderer(UTC)
+    assert renderer.title(n) == f"[FIRING] payment_success_drop provider={EVIL}"
+    text = renderer.text(n)
+    assert "sum {{ 6*7 }}" in text and "49" not in text and "42" not in text
+    html = renderer.render("html", n, title="t")
+    assert "{{ 7*7 }}" in html and "&lt;!channel&gt;" in html and "<!channel>" not in html
+    slack = renderer.render("slack", renderer.view(n), inc=renderer.view(n)["incidents"][0], single=True)
+    assert "&lt;!channel&gt; &amp; 'it\"s'" in slack  # no mention, quotes stay quotes
+
+
+def test_a_users_template_gets_label_values_as_text():
+    params = TemplateParams(timezone="UTC", title_template=TemplateText.from_config(
+        "{{ incidents[0].labels.provider }} / {{ incidents[0].summary }}"))
+    assert Renderer(params).title(notice(evil_incident())) == f"{EVIL} / sum {{{{ 6*7 }}}}"
+
+
+def test_the_silence_line_round_trips_through_a_shell_and_the_matcher_parser():
+    n = notice(evil_incident())
+    line = Renderer(UTC).view(n)["incidents"][0]["silence_command"]
+    argv = shlex.split(line)
+    assert argv[:3] == ["alertd", "silence", "add"] and argv[-4:] == ["--for", "2h", "--comment", "investigating"]
+    matchers = [parse_matcher(arg) for arg in argv[3:-4]]
+    assert [(m.name, m.op, m.value) for m in matchers] == [
+        ("rule", "=", "payment_success_drop"), ("provider", "=", EVIL)]
+
+
+def test_the_sandbox_refuses_python_internals():
+    with pytest.raises(ValueError, match="fails on a sample incident.*SecurityError|unsafe"):
+        TemplateText.from_config("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(ValueError, match="fails on a sample incident"):
+        TemplateText.from_config("{% set x = incidents.append(1) %}{{ x }}")  # immutable data
+
+
+# -- overrides in the config ----------------------------------------------------------------
+def test_validate_reports_a_broken_override_with_receiver_and_line(write_config, registry, capsys):
+    path = write_config("""
+        receivers:
+          oncall:
+            - type: console
+              text_template: |
+                {{ incidents[0].subject }}
+                {{ incidents[0].value ( }}
+            - type: console
+              title_template: "{{ kind | nosuchfilter }}"
+              timezone: Mars/Olympus
+        """)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, registry, environ={})
+    got = [(p.line, p.key, p.message) for p in err.value.problems]
+    assert got[0][:2] == (4, "receivers.oncall[0].text_template")
+    assert got[0][2].startswith("the template does not compile (template line 2: unexpected '}'")
+    assert got[1][:2] == (8, "receivers.oncall[1].title_template")
+    assert "No filter named 'nosuchfilter'" in got[1][2]
+    assert got[2][:2] == (9, "receivers.oncall[1].timezone")
+    assert got[2][2] == '"Mars/Olympus" is not a time zone; write an IANA name such as UTC or Europe/Berlin'
+    assert main(["validate", "-c", str(path)]) == 1
+    err_text = capsys.readouterr().err
+    assert f"{path}:4: receivers.oncall[0].text_template: the template does not compile" in err_text
+
+
+def test_a_valid_override_is_used(write_config, registry, capsys):
+    path = write_config("""
+        receivers:
+          oncall:
+            - type: console
+              timezone: UTC
+              text_template: |
+                {% for inc in incidents %}
+                {{ inc.severity | upper }} {{ inc.rule }} is at {{ inc.value }} since {{ inc.since }}
+                {% endfor %}
+        """)
+    config = load_config(path, registry, environ={})
+    nc = config.receivers["oncall"][0]
+    notifier = ConsoleNotifier(nc.params, PluginContext("oncall", lambda: T0))
+    assert notifier.lines(sample_notification("firing")) == [
+        "CRITICAL payment_success_drop is at 0.31 since 22:08:20 UTC"]
+
+
+def test_an_override_failing_at_run_time_falls_back_to_the_default_and_logs_why():
+    params = ConsoleNotifier.Params(timezone="UTC", text_template=TemplateText.from_config(
+        "{{ incidents[0].labels.provider.upper() }} is down"))  # fine for the sample
+    notifier = ConsoleNotifier(params, PluginContext("oncall", lambda: T0))
+    regional = dataclasses.replace(sample_incident(0), labels={"region": "eu"})
+    with capture_logs() as logs:
+        lines = notifier.lines(notice(regional))
+    assert lines == ["[FIRING] payment_success_drop region=eu: payment_success_ratio 0.31, expected "
+                     ">= 0.9, score 0.999 (threshold 0.5) (since 22:08:20 UTC, 5m ago)"]
+    (entry,) = [e for e in logs if e["event"] == "template_failed"]
+    assert entry["receiver"] == "oncall" and entry["template"] == "text_template"
+    assert entry["error"] == "template line 1: 'dict object' has no attribute 'provider'"
+    assert entry["using"] == "the default template"
+    assert notifier.lines(sample_notification("firing")) == ["ADYEN is down"]
