@@ -195,3 +195,26 @@ def test_source_changes_classifies_by_config_equality(write_config, registry):
                     registry, environ={})
     assert source_changes(a.sources, a.sources)["kept"] == ["app", "other"]
     assert source_changes(a.sources, b.sources)["rebuilt"] == ["other"]
+
+
+def test_a_new_source_that_cannot_start_fails_the_reload_and_changes_nothing(running):
+    import socket
+
+    async def scenario():
+        r = running()
+        d = r.daemon
+        await d.start()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            r.rewrite("rules:", f"  inbox: {{type: push, port: {port}, cron: {NEVER}}}\nrules:")
+            outcome = await reload_config(d)
+        state = (sorted(d.sources), sorted(j.id for j in d.scheduler.get_jobs()), d.config.sources.keys())
+        await d.drain()
+        return outcome, state
+
+    outcome, (sources, jobs, configured) = asyncio.run(scenario())
+    assert not outcome.ok and len(outcome.problems) == 1
+    assert outcome.problems[0].startswith('the source "inbox" could not start: cannot listen on 127.0.0.1:')
+    assert sources == ["app", "other"] and "source:inbox" not in jobs and "inbox" not in configured
