@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .config_http import HttpConfig, build_http
-from .matchers import Selector, parse_matchers, parse_selector
+from typing import Literal
+
+from .flapping import FlapSettings
+from .matchers import Selector, parse_selector
+from .routing.config import (InhibitRule, ReceiverSettings, RouteConfig, build_inhibit_rules,
+                             build_receiver, build_route, build_time_intervals, check_fallbacks,
+                             default_route)
+from .routing.timeintervals import TimeIntervalSpec
 from .schema import (ConfigError, Duration, Invalid, Problem, Where, build, convert,
                      fields_of, suggest)
 from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
@@ -40,6 +47,7 @@ class DetectorCore:
 class NotifierCore:
     type: str
     if_env: str | None = None
+    send_resolved: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,16 +61,9 @@ class RuleCore:
     severity: str = "warning"
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RouteCore:
-    receiver: str | None = None
-    match: dict[str, str] = field(default_factory=dict)
-    match_re: dict[str, str] = field(default_factory=dict)
-    matchers: list[str] = field(default_factory=list)
-    continue_: bool = field(default=False, metadata={"key": "continue"})
-    routes: list[Any] = field(default_factory=list)
+    keep_firing_for: Duration = Duration(0)
+    no_data: Literal["alerting", "ok", "keep_state"] = "keep_state"
+    flapping: Any = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class TopCore:
     rules: list[Any] = field(default_factory=list)
     routes: Any = None
     receivers: dict[str, Any] = field(default_factory=dict)
+    inhibit_rules: list[Any] = field(default_factory=list)
+    time_intervals: list[Any] = field(default_factory=list)
 
 
 # -- the validated config -------------------------------------------------------------------
@@ -101,7 +104,12 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """A rule: which series of which source, scored by which detector, and alert timing."""
+    """A rule: which series of which source, scored by which detector, and alert timing.
+
+    `keep_firing_for` keeps a firing incident open this long after its last anomalous point;
+    `no_data` says what a failed or empty poll means for the rule's series; `flapping` holds
+    back fire/resolve churn (see alertd/flapping.py).
+    """
 
     name: str
     source: str
@@ -112,6 +120,9 @@ class RuleConfig:
     severity: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    keep_firing_for: float = 0.0
+    no_data: str = "keep_state"
+    flapping: FlapSettings = FlapSettings()
 
 
 @dataclass(frozen=True)
@@ -121,16 +132,7 @@ class NotifierConfig:
     type: str
     params: Any
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    """A node of the route tree (children inherit the receiver when they set none)."""
-
-    receiver: str
-    matchers: tuple
-    continue_: bool
-    routes: tuple["RouteConfig", ...]
+    send_resolved: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,15 @@ class Config:
     routes: RouteConfig
     receivers: dict[str, tuple[NotifierConfig, ...]]
     secrets: frozenset[str] = frozenset()
+    receiver_settings: dict[str, ReceiverSettings] = field(default_factory=dict)
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    time_intervals: dict[str, tuple[TimeIntervalSpec, ...]] = field(default_factory=dict)
     http: HttpConfig = HttpConfig()
     shutdown_timeout: float = 10.0
+
+    def delivery(self, receiver: str) -> ReceiverSettings:
+        """The delivery settings of a receiver (defaults when it has none)."""
+        return self.receiver_settings.get(receiver) or ReceiverSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -236,47 +245,25 @@ def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
         selector = None
     dwhere = where.child("detector", raw_rule.line_of("detector"))
     det_core, det_params = build_plugin(registry, "detector", DetectorCore, core.detector, dwhere)
-    if selector is None or det_params is None:
+    flapping = _flapping(core.flapping, where.child("flapping", raw_rule.line_of("flapping")))
+    if selector is None or det_params is None or flapping is None:
         return None
     return RuleConfig(core.name, core.source, selector, DetectorConfig(det_core.type, det_params),
                       float(core.for_), float(core.clear_for), core.severity, core.labels,
-                      core.annotations)
+                      core.annotations, float(core.keep_firing_for), core.no_data, flapping)
 
 
-def _build_route(raw, where: Where, receivers, parent_receiver: str | None, top=False):
-    core = build(RouteCore, raw, where)
-    if core is None:
+def _flapping(value, where: Where) -> FlapSettings | None:
+    """`flapping: false`, `flapping: {window: 21, low: 10, high: 20}` or unset (defaults)."""
+    if value is None:
+        return FlapSettings()
+    if isinstance(value, bool):
+        return FlapSettings(enabled=value)
+    if not isinstance(value, dict):
+        where.error(f"expected true, false or a mapping such as {{window: 21, low: 10, high: 20}}, "
+                    f"got {value!r}")
         return None
-    receiver = core.receiver or parent_receiver
-    if receiver is None:
-        where.error('the route has no receiver and none to inherit; add "receiver"')
-    elif receiver not in receivers:
-        line = raw.line_of("receiver") if isinstance(raw, YamlMap) else None
-        where.child("receiver", line).error(
-            f'the route names the receiver "{receiver}", which is not defined under receivers'
-            f"{suggest(receiver, receivers)}")
-    matchers = []
-    try:
-        matchers += [m for k, v in core.match.items() for m in parse_matchers(f'{k}="{_q(v)}"')]
-        matchers += [m for k, v in core.match_re.items() for m in parse_matchers(f'{k}=~"{_q(v)}"')]
-        for text in core.matchers:
-            matchers += parse_matchers(text)
-    except ValueError as exc:
-        where.error(str(exc))
-    children = []
-    raw_children = raw.get("routes") or [] if isinstance(raw, dict) else []
-    for i, child in enumerate(raw_children):
-        line = raw_children.line_of(i) if isinstance(raw_children, YamlList) else None
-        built = _build_route(child, where.child("routes").item(i, line), receivers, receiver)
-        if built is not None:
-            children.append(built)
-    if top and matchers:
-        where.error("the top-level route matches everything; move match/matchers to a child route")
-    return RouteConfig(receiver or "", tuple(matchers), core.continue_, tuple(children))
-
-
-def _q(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return build(FlapSettings, value, where)
 
 
 def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
@@ -335,12 +322,17 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         rwhere.error("expected a mapping of receiver names to lists of integrations")
         raw_receivers = {}
     env = os.environ if environ is None else environ
+    receiver_settings: dict[str, ReceiverSettings] = {}
     for name, items in raw_receivers.items():
         sub = rwhere.child(str(name), raw_receivers.line_of(name))
-        if isinstance(items, dict):
-            items = YamlList([items])
+        settings_form = isinstance(items, dict) and "type" not in items
+        items, settings = build_receiver(str(name), items, sub)
+        receiver_settings[str(name)] = settings or ReceiverSettings()
+        if settings_form:
+            sub = sub.child("integrations", raw_receivers[name].line_of("integrations")
+                            if isinstance(raw_receivers[name], YamlMap) else None)
         if not isinstance(items, list):
-            sub.error("expected a list of integrations such as [{type: console}]")
+            sub.child("integrations").error("expected a list of integrations such as [{type: console}]")
             continue
         built = []
         for i, spec in enumerate(items):
@@ -354,8 +346,9 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
                 continue
             core, params = build_plugin(registry, "notifier", NotifierCore, spec, isub)
             if core is not None and params is not None:
-                built.append(NotifierConfig(core.type, params, enabled))
+                built.append(NotifierConfig(core.type, params, enabled, core.send_resolved))
         receivers[str(name)] = tuple(built)
+    check_fallbacks(receiver_settings, raw_receivers, rwhere)
 
     rules: list[RuleConfig] = []
     raw_rules = raw.get("rules") or YamlList()
@@ -376,20 +369,24 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         if rule is not None:
             rules.append(rule)
 
+    intervals = build_time_intervals(raw.get("time_intervals"),
+                                     where.child("time_intervals", raw.line_of("time_intervals")))
+    inhibit_rules = build_inhibit_rules(raw.get("inhibit_rules"),
+                                        where.child("inhibit_rules", raw.line_of("inhibit_rules")))
     raw_routes = raw.get("routes")
     routes = None
     if raw_routes is None:
         if receivers:
-            routes = RouteConfig(next(iter(receivers)), (), False, ())
+            routes = default_route(receivers)
         elif rules:
             where.error('there are rules but no receivers; add a "receivers" section '
                         "(for example console: [{type: console}])")
     else:
-        routes = _build_route(raw_routes, where.child("routes", raw.line_of("routes")),
-                              receivers, None, top=True)
+        routes = build_route(raw_routes, where.child("routes", raw.line_of("routes")),
+                             receivers, intervals, None)
 
     if where.problems:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
-                  tuple(rules), routes, receivers, frozenset(where.secrets), http,
-                  float(top.shutdown_timeout))
+                  tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
+                  inhibit_rules, intervals, http, float(top.shutdown_timeout))

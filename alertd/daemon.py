@@ -25,6 +25,7 @@ from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
 from .model import Sample
+from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
 
@@ -96,6 +97,7 @@ class Daemon:
         """Open everything, back-fill, start the scheduler and the dispatcher."""
         await self.open()
         await self.backfill()
+        tune_gc()
         self.scheduler = make_scheduler()
         self.scheduler.add_listener(self._on_job_event,
                                     EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
@@ -120,7 +122,8 @@ class Daemon:
             self.notifiers.update(self.make_notifiers(receiver, items))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.metrics.watch(self.engine)
-        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log)
+        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
+                                     router=self.engine.router, config=self.config)
         # The config is valid (it was loaded to get here): a failed reload's meta-incident is over.
         self.engine.meta_incident(MetaRule(CONFIG_RELOAD_FAILED), {"config": self.config.path}, False,
                                   "alertd started with a valid config")
@@ -266,7 +269,13 @@ class Daemon:
         error = redact_text(error)  # an excerpt of an answer may echo a token back
         self.metrics.source_errors.labels(name, reason).inc()
         self.log.warning("source_failed", source=name, reason=reason, error=error)
-        self.engine.source_failed(name, error)
+        try:
+            result = self.engine.source_failed(name, error)
+        except Exception as exc:  # never let a failing source take the daemon down
+            self.log.exception("no_data_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if result.notifications:
+            self.dispatcher.wakeup.set()
 
     async def wait_for_poll(self, name: str, timeout: float) -> None:
         """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""

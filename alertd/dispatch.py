@@ -1,30 +1,64 @@
-"""The outbox worker: sends committed notifications, retrying with backoff and jitter.
+"""The outbox worker: flushes due alert groups, then delivers committed notices.
 
 At-least-once: a row is only marked sent after the notifier returned, so a crash between
-sending and marking re-sends it on start (receivers get the idempotency key to de-duplicate).
-Retryable failures are retried with exponential backoff (capped, with jitter) honouring a
-receiver's Retry-After; permanent failures are recorded and not retried.
+sending and marking re-sends it on start (receivers get the idempotency key to drop the
+duplicate). Per integration, in order:
+
+- a row past its receiver's `deadline` is given up (status failed, "gave up: ...");
+- with a `rate_limit`, a token bucket meters sends; when more rows are due than tokens, the
+  surplus is folded into one "digest" notice (alertd/digest.py), never dropped or stormed;
+- retryable failures (network, 5xx, 429) are retried with exponential backoff and full
+  jitter, never sooner than a `Retry-After`, which also holds back the integration's other
+  rows; permanent failures (other 4xx) are recorded and not retried;
+- every attempt is written to the delivery ledger (time, outcome, error, answer, duration);
+- an integration that keeps failing raises a meta-incident told to the receiver's fallback
+  (alertd/receiver_health.py).
+
+Integrations are served concurrently, so one slow receiver does not hold back the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections import defaultdict
 
 from .base import DeliveryError
+from .digest import digest_of
+from .log import redact_text
+from .ratelimit import TokenBucket
+from .receiver_health import ReceiverHealth
+from .routing.config import ReceiverSettings
+from .store.ledger import Attempt
 
 
 class Dispatcher:
-    """Delivers due outbox rows through the receivers' notifier instances."""
+    """Delivers due outbox rows through the receivers' notifier instances.
+
+    `notifiers` maps (receiver, integration index) to a notifier instance; `router` (if
+    given) is asked to flush due groups first; `config` gives the receivers' delivery
+    settings (deadline, rate limit, fallback). Both can be replaced on a reload.
+    """
 
     def __init__(self, store, notifiers, clock, metrics, log, *, base_delay: float = 2.0,
-                 max_delay: float = 300.0, rng: random.Random | None = None):
+                 max_delay: float = 300.0, rng: random.Random | None = None, router=None, config=None):
         self.store, self.notifiers, self.clock = store, notifiers, clock
         self.metrics, self.log = metrics, log
         self.base_delay, self.max_delay = base_delay, max_delay
         self.rng = rng or random.Random()
+        self.router, self.config = router, config
         self.wakeup = asyncio.Event()
         self.lock = asyncio.Lock()  # held while sending: a reload closes old notifiers after it
+        self.buckets: dict[tuple[str, int], TokenBucket] = {}
+        self.hold_until: dict[tuple[str, int], float] = {}
+        self.health = ReceiverHealth(store, config, self._notifier_types(), log, metrics)
+
+    def _notifier_types(self) -> dict:
+        return {key: getattr(n, "type_name", "") or type(n).__name__ for key, n in self.notifiers.items()}
+
+    def settings(self, receiver: str) -> ReceiverSettings:
+        return self.config.delivery(receiver) if self.config is not None else ReceiverSettings()
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next attempt: exponential with full jitter, or Retry-After."""
@@ -34,57 +68,159 @@ class Dispatcher:
             delay = max(delay, float(retry_after))
         return delay
 
+    # -- one pass ---------------------------------------------------------------------------
     async def run_once(self) -> int:
-        """Send every row due now; returns how many were delivered."""
-        delivered = 0
+        """Flush due groups, then send every row due now; returns how many were delivered."""
         async with self.lock:
-            rows = self.store.outbox.due(self.clock.now())
+            if self.router is not None:
+                self.router.flush_due(self.clock.now())
+            rows = self.store.outbox.due(self.clock.now(), limit=500)
+            by_integration: dict[tuple[str, int], list] = defaultdict(list)
             for row in rows:
-                delivered += await self._deliver(row)
+                by_integration[(row.receiver, row.integration)].append(row)
+            done = await asyncio.gather(*(self._serve(key, items) for key, items in by_integration.items()))
         self.metrics.outbox_depth.set(self.store.outbox.pending_count())
+        return sum(done)
+
+    async def _serve(self, key: tuple[str, int], rows: list) -> int:
+        now = self.clock.now()
+        notifier = self.notifiers.get(key)
+        if notifier is None:
+            for row in rows:
+                error = (f'the receiver "{row.receiver}" has no integration #{row.integration} any more; '
+                         "the notification was dropped")
+                self._finish(row, "failed", now, error=error)
+            return 0
+        settings = self.settings(key[0])
+        live = []
+        for row in rows:
+            if row.deadline_at is not None and now >= row.deadline_at:
+                self._give_up(row, now, "the delivery deadline passed before it could be sent", key)
+            else:
+                live.append(row)
+        if not live:
+            return 0
+        if self.hold_until.get(key, 0) > now:
+            self.store.outbox.postpone([r.id for r in live], self.hold_until[key])
+            return 0
+        bucket = None
+        if settings.rate_limit is not None:
+            rl = settings.rate_limit
+            bucket = self.buckets.setdefault(key, TokenBucket(rl.per_second, rl.capacity, now))
+            tokens = bucket.available(now)
+            if tokens == 0:
+                self.store.outbox.postpone([r.id for r in live], bucket.next_at(now))
+                return 0
+            if len(live) > tokens:
+                live = live[:tokens - 1] + [self._fold(live[tokens - 1:], key, now, settings)]
+        delivered = 0
+        for i, row in enumerate(live):
+            if bucket is not None:
+                bucket.take(self.clock.now())
+            delivered += await self._send(key, row, notifier)
+            hold = self.hold_until.get(key, 0)
+            if hold > self.clock.now() and i + 1 < len(live):
+                self.store.outbox.postpone([r.id for r in live[i + 1:]], hold)
+                break
         return delivered
 
-    async def _deliver(self, row) -> int:
-        notifier = self.notifiers.get((row.receiver, row.integration))
-        now = self.clock.now()
-        if notifier is None:
-            error = (f'the receiver "{row.receiver}" has no integration #{row.integration} any more; '
-                     "the notification was dropped")
-            self.store.outbox.mark_failed(row.id, now, error)
-            self.log.error("notification_failed", receiver=row.receiver, outbox_id=row.id, error=error)
-            return 0
+    def _fold(self, rows: list, key: tuple[str, int], now: float, settings: ReceiverSettings):
+        """Fold rows into one digest row (committed together); returns the digest row."""
+        note = digest_of(rows, key[0], now)
+        with self.store.atomic():
+            (digest_id,) = self.store.outbox.enqueue(note, [(key[1], rows[0].notifier)], now,
+                                                     deadline=settings.deadline) or (None,)
+            if digest_id is None:  # these rows were folded before: reuse that digest
+                digest_id = self.store.outbox.find(note.idempotency_key, key[0], key[1])
+            self.store.outbox.fold([r.id for r in rows], digest_id)
+            self.store.ledger.record([self._attempt(r, "folded", now, answer=f"folded into digest #{digest_id}")
+                                      for r in rows])
+        self.metrics.notifications_folded.labels(key[0]).inc(len(rows))
+        self.log.warning("notifications_folded", receiver=key[0], integration=key[1], folded=len(rows),
+                         digest=digest_id)
+        return self.store.outbox.get(digest_id)
+
+    async def _send(self, key: tuple[str, int], row, notifier) -> int:
+        started = time.perf_counter()
         log = self.log.bind(receiver=row.receiver, notifier=row.notifier, outbox_id=row.id,
-                            kind=row.notification.kind)
+                            kind=row.notification.kind, key=row.idempotency_key)
         try:
             answer = await notifier.send(row.notification)
         except DeliveryError as exc:
-            reason = "retryable" if exc.retryable else "permanent"
-            self.metrics.notifications_failed.labels(row.receiver, row.notifier, reason).inc()
-            if exc.retryable:
-                next_at = now + self.backoff(row.attempts, exc.retry_after)
-                self.store.outbox.mark_retry(row.id, next_at, str(exc))
-                log.warning("notification_retry", error=str(exc), attempts=row.attempts + 1,
-                            retry_in=round(next_at - now, 1))
-            else:
-                self.store.outbox.mark_failed(row.id, now, str(exc))
-                log.error("notification_failed", error=str(exc))
-            return 0
+            error, retry_after, retryable = redact_text(str(exc)), exc.retry_after, exc.retryable
         except Exception as exc:  # a notifier bug: retry later, never crash the loop
-            self.metrics.notifications_failed.labels(row.receiver, row.notifier, "error").inc()
-            next_at = now + self.backoff(row.attempts)
-            self.store.outbox.mark_retry(row.id, next_at, f"{type(exc).__name__}: {exc}")
-            log.error("notification_error", error=f"{type(exc).__name__}: {exc}")
+            error, retry_after, retryable = redact_text(f"{type(exc).__name__}: {exc}"), None, True
+            log.error("notification_error", error=error)
+        else:
+            now = self.clock.now()
+            self._finish(row, "sent", now, answer=str(answer or "ok"), started=started)
+            self.metrics.notifications_sent.labels(row.receiver, row.notifier).inc()
+            log.info("notification_sent", answer=str(answer or "ok")[:200])
+            self.health.success(key, now)
+            return 1
+        now = self.clock.now()
+        self.metrics.notifications_failed.labels(row.receiver, row.notifier,
+                                                 "retryable" if retryable else "permanent").inc()
+        if not retryable:
+            self._finish(row, "failed", now, error=error, started=started)
+            log.error("notification_failed", error=error)
+            self.health.failure(key, error, now, gave_up=True)
             return 0
-        self.store.outbox.mark_sent(row.id, self.clock.now(), str(answer or "ok"))
-        self.metrics.notifications_sent.labels(row.receiver, row.notifier).inc()
-        log.info("notification_sent", answer=str(answer or "ok")[:200])
-        return 1
+        next_at = now + self.backoff(row.attempts, retry_after)
+        if retry_after is not None:
+            self.hold_until[key] = now + float(retry_after)
+        if row.deadline_at is not None and next_at > row.deadline_at:
+            self._give_up(row, now, f"the next attempt would be after the delivery deadline; last error: {error}",
+                          key, started=started)
+            return 0
+        self.store.outbox.mark_retry(row.id, next_at, error)
+        self.store.ledger.record([self._attempt(row, "retry", now, error=error, started=started)])
+        self.metrics.delivery_attempts.labels(row.receiver, "retry").inc()
+        log.warning("notification_retry", error=error, attempts=row.attempts + 1, retry_in=round(next_at - now, 1))
+        self.health.failure(key, error, now)
+        return 0
+
+    def _give_up(self, row, now: float, why: str, key, started: float | None = None) -> None:
+        error = f"gave up after {row.attempts + (1 if started else 0)} attempts: {why}"
+        self._finish(row, "gave_up", now, error=error, started=started, status="failed")
+        self.log.error("notification_given_up", receiver=row.receiver, outbox_id=row.id, error=error)
+        self.health.failure(key, why, now, gave_up=True)
+
+    def _finish(self, row, outcome: str, now: float, *, error=None, answer=None, started=None,
+                status: str | None = None) -> None:
+        with self.store.atomic():
+            if (status or outcome) == "sent":
+                self.store.outbox.mark_sent(row.id, now, answer or "ok")
+            else:
+                self.store.outbox.mark_failed(row.id, now, error or outcome)
+            self.store.ledger.record([self._attempt(row, outcome, now, error=error, answer=answer,
+                                                    started=started)])
+        self.metrics.delivery_attempts.labels(row.receiver, outcome).inc()
+
+    @staticmethod
+    def _attempt(row, outcome: str, now: float, *, error=None, answer=None, started=None) -> Attempt:
+        duration = None if started is None else round((time.perf_counter() - started) * 1000, 2)
+        return Attempt(row.id, row.idempotency_key, row.receiver, row.integration, row.notifier,
+                       row.notification.kind, row.attempts + (0 if outcome == "folded" else 1), now,
+                       outcome, error, answer, duration)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def next_wakeup(self) -> float | None:
+        """The earliest time there is work: a retry due or a group timer."""
+        times = [self.store.outbox.next_due_at()]
+        if self.router is not None:
+            times.append(self.router.next_flush_at())
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
 
     async def run_forever(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
-        """Deliver until `stopping` is set, waking on new rows or when a retry is due."""
+        """Deliver until `stopping` is set, waking on new rows, group timers or due retries."""
         while not stopping.is_set():
-            await self.run_once()
-            next_due = self.store.outbox.next_due_at()
+            try:
+                await self.run_once()
+            except Exception as exc:  # keep delivering whatever one pass hit
+                self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+            next_due = self.next_wakeup()
             wait = idle if next_due is None else max(0.05, min(idle, next_due - self.clock.now()))
             self.wakeup.clear()
             try:

@@ -2,14 +2,20 @@
 
 `Engine.ingest(source, samples)` is everything one poll causes, in one transaction: unusable
 samples are dropped (counted, logged with the source name), the rest are stored, every rule
-of that source scores its series in one batched detector call, the alert tracker turns the
-explained verdicts into incident changes, and the router's notifications are committed to
-the outbox. Delivery happens later, in `dispatch`.
+of that source scores its series in one batched detector call, the alert stage turns the
+explained verdicts into incident changes and puts state changes into alert groups
+(alertd/alerting.py). Groups whose timer is due are flushed into the outbox right after;
+delivery happens later, in `dispatch`. `Engine.source_failed` applies the rules' `no_data`
+policies (alertd/nodata.py).
+
+A reload goes through `Engine.apply_config`: unchanged rules keep their runtime (history
+windows, detector instance, fitted model); the alert stage is rebuilt for the new routes,
+restoring incidents, flap history, groups and their timers from the store. Meta-incidents
+about alertd itself (`alertd.meta`) take the same path as a rule's.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections import defaultdict
@@ -17,12 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alerts import AlertTracker, Transition
+from . import nodata
+from .alerting import AlertStage
+from .alerts import Transition
 from .base import PluginContext
 from .detections import Detections
+from .incident_actions import IncidentActions
 from .meta import MetaRule, meta_verdict
 from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
-from .router import Router
 from .windows import SeriesWindows
 
 
@@ -56,6 +64,11 @@ class RuleRuntime:
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
+        self.missed: dict[int, int] = {}  # row -> polls in a row without a point
+        self.last_data_ts: float | None = None  # newest data time seen, and the clock then
+        self.last_data_at: float = 0.0
+        self.nodata_fp = nodata.nodata_fingerprint(rule.name)
+        self.has_unlabelled = False  # a real series without labels shares nodata_fp
 
     def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
         """The samples (and their keys) of series this rule watches."""
@@ -94,11 +107,9 @@ class Engine:
         self.rules_by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
         for rule in config.rules:
             self.rules_by_source[rule.source].append(self._runtime(rule))
-        self.tracker = AlertTracker(store.incidents.open())
-        self.router = self._make_router(config)
+        self.integrations = integrations
+        self.alerting = self._alert_stage(config)
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
-        self._fixed_integrations = integrations is not None
-        self.integrations = integrations if integrations is not None else _integrations(config)
         self.detections = Detections()
 
     def _runtime(self, rule) -> RuleRuntime:
@@ -107,8 +118,12 @@ class Engine:
                             store=self.store)
         return RuleRuntime(rule, cls(rule.detector.params, ctx))
 
-    def _make_router(self, config) -> Router:
-        return Router(config.routes)
+    def _alert_stage(self, config) -> AlertStage:
+        stage = AlertStage(config, self.store, self.clock, self.metrics, self.log)
+        if self.integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
+            stage.router.integrations = {
+                name: [(i, t, True) for i, t in items] for name, items in self.integrations.items()}
+        return stage
 
     def runtimes(self) -> list[RuleRuntime]:
         """Every rule's runtime, in config order."""
@@ -120,52 +135,52 @@ class Engine:
     def apply_config(self, config, registry=None) -> dict[str, list[str]]:
         """Switch to `config`, keeping what did not change (a SIGHUP reload).
 
-        A rule whose `RuleConfig` is equal to the running one keeps its runtime: its windows
-        and detector instance (with any fitted model). A changed rule gets a new runtime
-        seeded from the store; its open incidents stay open (same fingerprints). A removed
-        rule's open incidents are resolved and notified. The router is rebuilt only when the
-        routes changed. Returns the rule names by fate: added, changed, removed, kept.
+        A rule whose `RuleConfig` equals the running one keeps its runtime: its windows and
+        detector instance (with any fitted model). A changed rule gets a new runtime seeded
+        from the store; its open incidents stay open (same fingerprints). The alert stage is
+        rebuilt from the store with the new routes, so groups and their timers carry over.
+        A removed rule's open incidents are resolved, and the resolve is notified. Everything
+        new is built before anything changes. Returns rule names by fate: added, changed,
+        removed, kept.
         """
-        self.registry = registry or self.registry
+        registry = registry or self.registry
         old = {rt.rule.name: rt for rt in self.runtimes()}
         fate: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
         by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
-        for rule in config.rules:
-            rt = old.pop(rule.name, None)
-            if rt is not None and rt.rule == rule:
-                fate["kept"].append(rule.name)
-            else:
-                fate["changed" if rt is not None else "added"].append(rule.name)
-                rt = self._runtime(rule)
-                self.detections.forget(rule.name)
-            by_source[rule.source].append(rt)
-        self.rules_by_source = by_source
-        if config.routes != self.config.routes:
-            self.router = self._make_router(config)
-        if not self._fixed_integrations:
-            self.integrations = _integrations(config)
+        previous_registry, self.registry = self.registry, registry
+        try:
+            for rule in config.rules:
+                rt = old.pop(rule.name, None)
+                if rt is not None and rt.rule == rule:
+                    fate["kept"].append(rule.name)
+                else:
+                    fate["changed" if rt is not None else "added"].append(rule.name)
+                    rt = self._runtime(rule)
+                by_source[rule.source].append(rt)
+            stage = self._alert_stage(config)
+        except BaseException:
+            self.registry = previous_registry
+            raise
+        for name in fate["changed"]:
+            self.detections.forget(name)
+        self.rules_by_source, self.alerting, self.config = by_source, stage, config
         self.source_health = {name: self.source_health.get(name) or SourceHealth() for name in config.sources}
-        self.config = config
+        fate["removed"] = list(old)
         for name in old:
-            fate["removed"].append(name)
             self.detections.forget(name)
             self.close_rule_incidents(name, "the rule was removed from the config")
         return fate
 
     def close_rule_incidents(self, rule_name: str, reason: str) -> TickResult:
-        """Resolve (and notify) the open incidents of a rule that no longer exists."""
+        """Resolve the open incidents of a rule that no longer exists (as `incidents resolve` does)."""
         result = TickResult()
-        now = self.clock.now()
+        actions = IncidentActions(self.store, self.clock)
+        for incident in [i for i in self.tracker.open.values() if i.rule == rule_name]:
+            if incident.id is not None:
+                actions.resolve(incident.id, by="alertd", comment=reason)
         with self.store.atomic():
-            for fp, incident in list(self.tracker.open.items()):
-                if incident.rule != rule_name:
-                    continue
-                del self.tracker.open[fp]
-                was_firing = incident.state == "firing"
-                incident.state, incident.resolved_at, incident.reason = "resolved", now, reason
-                self.store.incidents.save(incident)
-                if was_firing:
-                    self._emit(Transition("resolved", copy.deepcopy(incident)), incident, result)
+            self.alerting.sync()
+        result.notifications = self.alerting.flush_if_due()
         return result
 
     def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
@@ -175,15 +190,28 @@ class Engine:
         if not active and not self.tracker.is_open(fp):
             return result
         verdict = meta_verdict(rule, labels, active, self.clock.now(), reason)
-        with self.store.atomic():
-            incident, transition = self.tracker.observe(rule, verdict, fp)
-            if incident is not None:
-                if not active:
-                    incident.reason = reason
-                self.store.incidents.save(incident)
-                if transition is not None:
-                    self._emit(transition, incident, result)
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                incident = self.tracker.open.get(fp)
+                if incident is not None and not active:
+                    incident.reason = reason  # say why it ended, not why it began
+                self.alerting.observe(rule, verdict, fp)
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
         return result
+
+    @property
+    def tracker(self):
+        """The alert state machine (open incidents by fingerprint)."""
+        return self.alerting.tracker
+
+    @property
+    def router(self):
+        return self.alerting.router
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
@@ -207,11 +235,27 @@ class Engine:
         return good, sum(len(v) for v in bad.values())
 
     # -- the tick ---------------------------------------------------------------------------
-    def source_failed(self, source: str, reason: str) -> None:
-        """Record a failed or empty poll (the source's series have no fresh data)."""
+    def source_failed(self, source: str, reason: str) -> TickResult:
+        """Record a failed or empty poll and apply the `no_data` policy of the source's rules."""
+        now = self.clock.now()
         health = self.source_health.setdefault(source, SourceHealth())
-        health.last_error, health.last_error_at = reason, self.clock.now()
+        health.last_error, health.last_error_at = reason, now
         health.consecutive_errors += 1
+        result = TickResult()
+        runtimes = [rt for rt in self.rules_by_source.get(source, []) if rt.rule.no_data != "keep_state"]
+        if not runtimes:
+            return result
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                for rt in runtimes:
+                    nodata.apply_no_data(rt, self.alerting, reason, now)
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
+        return result
 
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
         """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
@@ -223,12 +267,25 @@ class Engine:
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:
             self._seed_new(rt, matched, mkeys)
-        with self.store.atomic():
-            self.store.samples.append(good, source, keys)
-            result.stored = len(good)
-            for rt, matched, mkeys in per_rule:
-                if matched:
-                    self._evaluate(rt, matched, mkeys, result, alerts)
+        try:
+            with self.store.atomic():
+                if alerts:
+                    self.alerting.sync()
+                self.store.samples.append(good, source, keys)
+                result.stored = len(good)
+                for rt, matched, mkeys in per_rule:
+                    if matched:
+                        self._evaluate(rt, matched, mkeys, result, alerts)
+                    elif alerts and good:
+                        nodata.apply_no_data(rt, self.alerting, f"the poll has no series matching {rt.rule.series}",
+                                             self.clock.now())
+                if alerts:
+                    result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        if alerts:
+            result.notifications += self.alerting.flush_if_due()
         self.metrics.source_samples.labels(source).inc(len(good))
         if alerts and good:
             health = self.source_health.setdefault(source, SourceHealth())
@@ -248,7 +305,8 @@ class Engine:
         for key, s in new.items():
             row = rt.windows.add(key, s.labels)
             rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
-            rt.windows.active[row] = self.tracker.is_open(rt.fingerprints[row])
+            rt.has_unlabelled = rt.has_unlabelled or not s.labels
+            rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
             if key in stored:
                 rt.windows.seed(row, *stored[key])
 
@@ -277,7 +335,10 @@ class Engine:
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
                   alerts: bool) -> None:
         win = rt.windows
+        present, newest = [], -math.inf
         for rows, ts, values in self._layers(rt, samples, keys):
+            present.append(rows)
+            newest = max(newest, float(ts.max()))
             last = win.last_ts[rows]
             fresh = ts > last  # repeated or out-of-order points are skipped
             if not fresh.all():
@@ -310,36 +371,14 @@ class Engine:
                                     ts[anomalous], values[anomalous])
             win.push(rows, ts, values, status)
             result.scored += len(rows)
+            metric = rt.rule.series.name or ""
             for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
-                self._alert(rt, batch, scores, int(i), int(rows[i]), result)
-
-    def _alert(self, rt, batch, scores, i: int, row: int, result: TickResult) -> None:
-        verdict = Verdict.from_scores(rt.rule.name, batch, scores, i, batch.keys[i].split("{")[0])
-        fp = rt.fingerprints[row]
-        incident, transition = self.tracker.observe(rt.rule, verdict, fp)
-        if incident is None:
+                row = int(rows[i])
+                verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
+                                              metric or batch.keys[i].split("{")[0])
+                win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
+        if not alerts or not present:
             return
-        self.store.incidents.save(incident)
-        rt.windows.active[row] = self.tracker.is_open(fp)
-        if transition is None:
-            return
-        self._emit(transition, incident, result)
-
-    def _emit(self, transition: Transition, incident, result: TickResult) -> None:
-        """Count, log and route a state change; its notifications go to the outbox."""
-        transition.incident.id = incident.id
-        result.transitions.append(transition)
-        self.metrics.incident_transitions.labels(incident.rule, incident.severity, transition.kind).inc()
-        self.log.info(f"incident_{'fired' if transition.kind == 'firing' else transition.kind}",
-                      rule=incident.rule, fingerprint=incident.fingerprint, incident=incident.id,
-                      labels=incident.labels, reason=incident.reason)
-        now = self.clock.now()
-        for note in self.router.route(transition, now):
-            targets = self.integrations.get(note.receiver, [])
-            result.notifications += len(self.store.outbox.enqueue(note, targets, now))
-
-
-def _integrations(config) -> dict[str, list[tuple[int, str]]]:
-    """Receiver name -> [(integration index, notifier type)] of its enabled integrations."""
-    return {name: [(i, n.type) for i, n in enumerate(items) if n.enabled]
-            for name, items in config.receivers.items()}
+        rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()
+        nodata.data_is_back(rt, self.alerting, newest)
+        nodata.resolve_missing(rt, self.alerting, np.concatenate(present), newest)

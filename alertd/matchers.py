@@ -53,11 +53,20 @@ class Matcher:
         return f'{self.name}{self.op}"{value}"'
 
 
-def _unquote(raw: str) -> str:
+def _unquote(raw: str, text: str = "") -> str:
     raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"' and not _escaped_end(raw):
         return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    if raw.startswith('"') or (raw.endswith('"') and not _escaped_end(raw)):
+        raise ValueError(f'the value {raw} in "{text or raw}" has an unbalanced quote; quote the whole '
+                         'value, like name="value"')
     return raw
+
+
+def _escaped_end(raw: str) -> bool:
+    """Whether the final quote of `raw` is escaped by a backslash (an odd run of them)."""
+    run = len(raw) - 1 - len(raw[:-1].rstrip("\\"))
+    return run % 2 == 1
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -66,7 +75,7 @@ def parse_matcher(text: str) -> Matcher:
     if not match:
         raise ValueError(f'"{text}" is not a matcher; write label=value, label!=value, '
                          'label=~regex or label!~regex')
-    return Matcher.make(match.group(1), match.group(2), _unquote(match.group(3)))
+    return Matcher.make(match.group(1), match.group(2), _unquote(match.group(3), text.strip()))
 
 
 def parse_matchers(text: str) -> tuple[Matcher, ...]:
@@ -80,7 +89,7 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
         if not match or match.end() == pos:
             raise ValueError(f'"{text[pos:].strip()}" is not a matcher; write label=value, '
                              'label!=value, label=~regex or label!~regex')
-        out.append(Matcher.make(match.group(1), match.group(2), _unquote(match.group(3))))
+        out.append(Matcher.make(match.group(1), match.group(2), _unquote(match.group(3), match.group(0).strip(' ,'))))
         pos = match.end()
     return tuple(out)
 

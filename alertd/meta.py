@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .flapping import FlapSettings
 from .model import Status, Verdict, make_labels
 
 CONFIG_RELOAD_FAILED = "alertd_config_reload_failed"
@@ -26,6 +27,9 @@ class MetaRule:
     annotations: dict[str, str] = field(default_factory=dict)
     for_: float = 0.0
     clear_for: float = 0.0
+    keep_firing_for: float = 0.0
+    no_data: str = "keep_state"
+    flapping: FlapSettings = FlapSettings(enabled=False)
 
 
 def meta_verdict(rule: MetaRule, labels: dict[str, str], active: bool, now: float, reason: str) -> Verdict:

@@ -58,6 +58,19 @@ class Metrics:
                                     "Samples accepted by push sources", ["source"], registry=r)
         self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
                                registry=r)
+        # Incident lifecycle, routing and delivery (issue 4).
+        self.incidents_suppressed = Counter("alertd_incidents_suppressed_total",
+                                            "Firing incidents not notified, by reason", ["reason"],
+                                            registry=r)
+        self.delivery_attempts = Counter("alertd_delivery_attempts_total",
+                                         "Delivery attempts by receiver and outcome",
+                                         ["receiver", "outcome"], registry=r)
+        self.notifications_folded = Counter("alertd_notifications_folded_total",
+                                            "Notices folded into a digest by a rate limit",
+                                            ["receiver"], registry=r)
+        self.receivers_failing = Gauge("alertd_receivers_failing",
+                                       "Receiver integrations with an open receiver-failing incident",
+                                       registry=r)
         self.tick_lag = Histogram("alertd_tick_lag_seconds",
                                   "How late a poll started after its scheduled time", ["source"],
                                   registry=r, buckets=(.005, .01, .05, .1, .5, 1, 5, 15, 60))

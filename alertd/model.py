@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Mapping
 
@@ -159,7 +159,15 @@ class Verdict:
 
 @dataclass
 class Incident:
-    """One open (or closed) problem: a rule firing for one series (one fingerprint)."""
+    """One open (or closed) problem: a rule firing for one series (one fingerprint).
+
+    `state` is pending | firing | resolved. `flapping` is set while the series flaps (its
+    fire/resolve churn is held back); `cause` is "anomaly" or "no_data" (a failed or empty
+    poll under `no_data: alerting`). `resolution` says how it ended: "cleared", "manual",
+    "series_missing" or "no_data". Acknowledgement, silencing (`silenced_by`: silence ids),
+    inhibition (`inhibited_by`: fingerprints of the inhibiting incidents) and the first
+    notification (`notified_at`, or the reason it was `suppressed`) are kept on it too.
+    """
 
     fingerprint: str
     rule: str
@@ -182,22 +190,64 @@ class Incident:
     expected_high: float | None = None
     score: float | None = None
     threshold: float | None = None
+    flapping: bool = False
+    cause: str = "anomaly"
+    last_anomalous_at: float | None = None  # for keep_firing_for
+    resolution: str | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    ack_comment: str | None = None
+    resolved_by: str | None = None
+    silenced_by: list[str] = field(default_factory=list)
+    inhibited_by: list[str] = field(default_factory=list)
+    notified_at: float | None = None
+    suppressed: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """A plain dict (containers copied); faster than dataclasses.asdict on the hot path."""
+        data = dict(self.__dict__)
+        for key in _CONTAINERS:
+            data[key] = type(data[key])(data[key])
+        return data
+
+    def copy(self) -> "Incident":
+        """A snapshot that later changes to this incident do not reach."""
+        return Incident.from_dict(self.as_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "Incident":
-        names = {f.name for f in fields(cls)}
+        names = _incident_fields()
+        if names.issuperset(data):
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_CONTAINERS = ("labels", "annotations", "silenced_by", "inhibited_by")
+
+
+@functools.lru_cache(maxsize=1)
+def _incident_fields() -> frozenset[str]:
+    return frozenset(f.name for f in fields(Incident))
 
 
 @dataclass(frozen=True)
 class Notification:
-    """What a notifier sends: one state change of one incident (or of a group).
+    """What a notifier sends: the state of one alert group for one receiver.
 
-    `kind` is "firing" or "resolved" (later issues add more). `idempotency_key` is stable for
-    one state change, so at-least-once delivery can be de-duplicated by receivers.
+    `kind` says why it was sent:
+    - "firing": the group has firing incidents (new ones, or a repeat after repeat_interval);
+    - "resolved": every incident of the group is resolved;
+    - "flapping": an incident started flapping (one notice; its churn is then held back);
+    - "digest": several notices folded into one because the receiver's rate limit was
+      reached (their titles are in `text`, their incidents in `incidents`).
+    `incidents` carry their own state (firing, resolved, flapping, acknowledged, silenced),
+    so a renderer can show each one. `idempotency_key` is stable for one state change of
+    the group (group fingerprint, kind, sequence number): delivery is at-least-once, and
+    receivers that accept a key (PagerDuty's dedup_key, webhooks) can drop duplicates.
     """
 
     receiver: str
@@ -207,14 +257,20 @@ class Notification:
     title: str
     text: str
     created_at: float
+    group_key: str = ""  # the alert group, as Alertmanager's groupKey
+    group_labels: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _NOTIFICATION_FIELDS}
+        data["group_labels"] = dict(self.group_labels)
         data["incidents"] = [i.as_dict() for i in self.incidents]
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Notification":
+    def from_dict(cls, data: dict) -> "Notification":  # noqa: D102
         data = dict(data)
         data["incidents"] = tuple(Incident.from_dict(i) for i in data["incidents"])
         return cls(**data)
+
+
+_NOTIFICATION_FIELDS = tuple(f.name for f in fields(Notification))

@@ -167,6 +167,7 @@ async def apply(daemon, config, registry) -> tuple[dict[str, list[str]], list[st
             await _close(daemon, new_sources.pop(name))
     daemon.sources.update(new_sources)
     _swap_notifiers(daemon, receivers, new_notifiers)
+    _point_dispatcher(daemon, config)
     if new_sources or rules["added"] or rules["changed"]:
         await daemon.backfill()
     for name in new_sources:
@@ -191,6 +192,14 @@ async def _start(source, name: str) -> None:
         await source.start()
     except Exception as exc:
         raise ReloadError(f'the source "{name}" could not start: {exc}') from None
+
+
+def _point_dispatcher(daemon, config) -> None:
+    """The dispatcher flushes the new alert stage's groups with the new delivery settings."""
+    dispatcher = daemon.dispatcher
+    dispatcher.router, dispatcher.config = daemon.engine.router, config
+    dispatcher.health.config = config
+    dispatcher.health.notifier_types = dispatcher._notifier_types()
 
 
 def _swap_notifiers(daemon, receivers: list[str], new_notifiers: dict) -> None:

@@ -79,10 +79,13 @@ def _ago(ts: float | None, ref: float) -> str:
 
 
 def status_of(incident: Incident, kind: str) -> str:
-    """What to call one incident of a notification: "resolved" if it is, else the kind."""
+    """What to call one incident of a notification: "resolved" if it is, "flapping" while it
+    flaps, else the kind ("firing" for the incidents of a flapping notice or a digest)."""
     if incident.state == "resolved" or incident.resolved_at is not None:
         return "resolved"
-    return kind
+    if getattr(incident, "flapping", False):
+        return "flapping"
+    return "firing" if kind in ("flapping", "digest") else kind
 
 
 def shown_labels(labels: dict[str, str]) -> dict[str, str]:

@@ -7,6 +7,8 @@ errors can name file, line and key.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 
@@ -33,6 +35,23 @@ class YamlList(list):
 
 class _LineLoader(yaml.SafeLoader):
     pass
+
+
+_INT = re.compile(r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""")
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"""
+                    r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""")
+
+
+def _without_sexagesimal() -> dict:
+    """YAML 1.1 reads `18:00` as the number 1080 (base 60); Go YAML, which Prometheus and
+    Alertmanager users know, reads a string. Use PyYAML's int and float patterns without
+    their base-60 forms, so times of day and ranges such as `1:5` stay strings."""
+    replace = {"tag:yaml.org,2002:int": _INT, "tag:yaml.org,2002:float": _FLOAT}
+    return {first: [(tag, replace.get(tag, regex)) for tag, regex in pairs]
+            for first, pairs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+_LineLoader.yaml_implicit_resolvers = _without_sexagesimal()
 
 
 def _construct_map(loader, node):

@@ -34,6 +34,7 @@ rules:
   - {{name: high_cpu, source: app, series: cpu, detector: {{type: test_above, limit: 90}}}}
 receivers:
   hook: [{{type: slack, webhook_url: "{hook}/hook"}}]
+routes: {{receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
 """
 
 EXTRA = """\

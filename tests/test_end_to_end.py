@@ -34,6 +34,8 @@ receivers:
   pager: [{type: test_record}]
 routes:
   receiver: pager
+  group_wait: 0s       # notify in the tick that fires (the daemon clock moves 2s per tick here)
+  group_interval: 10s
 """
 
 

@@ -24,6 +24,7 @@ rules:
   - {{name: cpu_watch, source: app, series: cpu, detector: {{type: test_above, limit: 50}}, for: 1h}}
 receivers:
   pager: [{{type: test_record}}, {{type: test_record, fail_times: 1}}]
+routes: {{receiver: pager, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
 """
 
 SHOP = f"""\
@@ -41,6 +42,7 @@ rules:
   - {{name: orders_anomaly, source: shop, series: orders_per_minute, detector: {{type: zscore, window: 30, threshold: 6}}}}
 receivers:
   pager: [{{type: test_record}}]
+routes: {{receiver: pager, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
 """
 
 
@@ -147,11 +149,13 @@ def test_incidents_list_show_and_errors(write_config, registry, clock, tmp_path)
     assert a["bad_state"].status_code == 400
     assert a["bad_state"].json()["error"] == 'state "sleeping" is not one of open, all, pending, firing, resolved'
     assert a["bad_limit"].status_code == 400
-    one = a["one"].json()
-    assert one["id"] == 1 and one["rule"] == "cpu_high"
-    assert [(n["kind"], n["receiver"]) for n in one["notifications"]] == [("firing", "pager")] * 2 + \
-        [("resolved", "pager")] * 2  # two integrations each
-    assert one["notifications"][0]["status"] == "sent"
+    one = a["one"].json()  # the shape of `alertd incidents show --json`
+    assert one["incident"]["id"] == 1 and one["incident"]["rule"] == "cpu_high"
+    assert [e["event"] for e in one["history"]][:2] == ["pending", "fired"]
+    assert "resolved" in [e["event"] for e in one["history"]]
+    firing = [(n["kind"], n["receiver"], n["integration"]) for n in one["notifications"] if n["kind"] == "firing"]
+    assert sorted(firing) == [("firing", "pager", 0), ("firing", "pager", 1)]
+    assert "payload" not in one["notifications"][0] and one["groups"] is not None
     assert a["missing"].status_code == 404 and "no incident" in a["missing"].json()["error"]
     assert a["nowhere"].status_code == 404
     assert a["post"].status_code == 405 and a["post"].headers["allow"] == "GET"

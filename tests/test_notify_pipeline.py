@@ -29,6 +29,7 @@ receivers:
   ops: [{type: console}]
 routes:
   receiver: ops
+  group_wait: 0s   # the notice is queued in the tick that fires
 """
 
 

@@ -42,6 +42,12 @@ def run(args) -> int:
               f"{f', for {rule.for_:g}s' if rule.for_ else ''}, severity {rule.severity}")
         if args.verbose:
             print(f"           {redacted_params(rule.detector.params, config.secrets)}")
+    if config.routes is not None:
+        from ..routing.tree import compile_tree
+        nodes = sum(1 for _ in compile_tree(config.routes).walk())
+        print(f"  routes   {nodes} route{'s' if nodes != 1 else ''}, {len(config.inhibit_rules)} inhibit "
+              f"rule{'s' if len(config.inhibit_rules) != 1 else ''}, {len(config.time_intervals)} time "
+              f"interval{'s' if len(config.time_intervals) != 1 else ''}")
     hc = config.http
     if hc.enabled:
         writes = "API changes enabled (token set)" if hc.token else "API changes disabled (no token)"

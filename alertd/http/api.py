@@ -8,7 +8,7 @@
     GET  /api/v1/incidents              ?state=open|all|pending|firing|resolved &rule= &limit=
     GET  /api/v1/incidents/{id}         by id or fingerprint, with its notifications
     POST /api/v1/reload                 reload the config as SIGHUP does (needs the token)
-    POST /api/v1/incidents/{id}/ack     acknowledge (needs the token)
+    POST /api/v1/incidents/{id}/ack     acknowledge (needs the token); also /unack, /resolve
     GET  /api/v1/silences               ?all=1 to include expired ones
     POST /api/v1/silences               create (needs the token)
     DELETE /api/v1/silences/{id}        expire (needs the token)
@@ -25,6 +25,7 @@ import hmac
 from prometheus_client.exposition import choose_encoder
 
 from .. import __version__
+from ..incident_actions import ActionError, IncidentActions
 from .server import HttpError, Request, Response, Router
 
 INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")
@@ -33,6 +34,7 @@ INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")
 def make_app(daemon) -> Router:
     """The router serving `daemon` (reads `daemon.config` per request, so reloads apply)."""
     from . import status_page
+    from .writes import add_write_routes
 
     api = Api(daemon)
     app = Router()
@@ -47,6 +49,7 @@ def make_app(daemon) -> Router:
     app.add("GET", "/api/v1/incidents", api.incidents)
     app.add("GET", "/api/v1/incidents/{ident}", api.incident)
     app.add("POST", "/api/v1/reload", api.reload)
+    add_write_routes(app, daemon, api)
     return app
 
 
@@ -114,26 +117,21 @@ class Api:
         if state not in INCIDENT_STATES:
             raise HttpError(400, f'state "{state}" is not one of ' + ", ".join(INCIDENT_STATES))
         limit = _int_param(q, "limit", 100, 1, 10_000)
-        found = store.incidents.list(include_closed=state != "open",
-                                     limit=None if state not in ("all", "open") or q.get("rule") else limit)
-        if state not in ("all", "open"):
-            found = [i for i in found if i.state == state]
-        if q.get("rule"):
-            found = [i for i in found if i.rule == q["rule"]]
-        return Response.json({"incidents": [incident_data(i) for i in found[:limit]]})
+        found = store.incidents.list(include_closed=state != "open", limit=limit,
+                                     state=state if state not in ("open", "all") else None,
+                                     rule=q.get("rule") or None)
+        return Response.json({"incidents": [incident_data(i) for i in found]})
 
     def incident(self, request: Request) -> Response:
-        store = self._store()
-        incident = store.incidents.get(request.params["ident"])
-        if incident is None:
-            raise HttpError(404, f'there is no incident "{request.params["ident"]}"; '
-                            "list them with GET /api/v1/incidents?state=all")
-        data = incident_data(incident)
-        data["notifications"] = [
-            {k: row[k] for k in ("id", "receiver", "notifier", "kind", "status", "attempts",
-                                 "created_at", "sent_at", "next_attempt_at", "last_error")}
-            for row in store.outbox.for_incident(incident.fingerprint, incident.id)]
-        return Response.json(data)
+        """One incident as `alertd incidents show --json` prints it: groups, history, notices."""
+        actions = IncidentActions(self._store(), self.daemon.clock)
+        try:
+            incident = actions.find(request.params["ident"])
+        except ActionError as exc:
+            raise HttpError(404, str(exc)) from None
+        detail = actions.detail(incident)
+        detail["incident"] = incident_data(incident)
+        return Response.json(detail)
 
     # -- writes -------------------------------------------------------------------------------------
     async def reload(self, request: Request) -> Response:

@@ -3,7 +3,9 @@
 `Store(path)` opens (and migrates) the database and offers one object per concern:
 `samples` (series and recent samples), `incidents`, `outbox` (notifications committed before
 they are sent), `kv` (small named values) and `notifier_state` (what notifiers remember
-between the notices of an incident, such as a Slack thread). SQL lives in these modules only.
+between the notices of an incident, such as a Slack thread); and, for the incident lifecycle
+and routing, `history`, `alert_states`, `groups`, `silences` and `ledger` (delivery
+attempts). SQL lives in these modules only.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .alert_states import AlertStateStore
+from .groups import GroupStore
+from .history import HistoryStore
 from .incidents import IncidentStore
+from .ledger import Ledger
 from .migrations import migrations
 from .notifier_state import NotifierState
 from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox
+from .routing_tables import routing_migrations
 from .samples import SampleStore
+from .silences import SilenceStore
 
 
 class Store:
@@ -37,10 +45,16 @@ class Store:
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
         notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
+        routing_migrations.apply(self.db)
         self.samples = SampleStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.outbox = Outbox(self.db)
         self.notifier_state = NotifierState(self.db)
+        self.history = HistoryStore(self.db)
+        self.alert_states = AlertStateStore(self.db)
+        self.groups = GroupStore(self.db)
+        self.silences = SilenceStore(self.db)
+        self.ledger = Ledger(self.db)
 
     @contextlib.contextmanager
     def atomic(self):

@@ -1,28 +1,59 @@
-"""Incidents keyed by fingerprint: at most one open (pending or firing) per fingerprint."""
+"""Incidents keyed by fingerprint: at most one open (pending or firing) per fingerprint.
+
+Writers own disjoint columns, so the daemon, the CLI and the API never overwrite each
+other's work: the alert state machine writes the lifecycle columns (`save_many`), the router
+writes silencing/inhibition/notification marks (`mark`), acknowledgement and manual resolve
+are written by `alertd.incident_actions`. Lifecycle updates never touch an incident that is
+already resolved, so a manual resolve cannot be undone by a tick that was under way.
+"""
 
 from __future__ import annotations
 
 import json
+import operator
 
 from ..model import Incident
 
 OPEN_STATES = ("pending", "firing")
-_JSON = ("labels", "annotations")
+# A kv counter bumped by every action on incidents outside the state machine (ack, resolve):
+# the daemon's state machine and router re-read what they hold when it changes.
+ACTIONS_KEY = "incident_actions"
+_JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
+# Columns of the state machine, updated on every evaluation of an open incident.
+LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_score", "reason",
+             "ok_since", "flapping", "cause", "last_anomalous_at", "resolution",
+             "expected_low", "expected_high", "score", "threshold")
+_UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
+           "WHERE id = ? AND state IN ('pending', 'firing')")
+
+
+_lifecycle = operator.attrgetter(*LIFECYCLE)  # flapping is a bool: sqlite3 stores it as 0/1
 
 
 def _row(incident: Incident) -> dict:
     row = incident.as_dict()
     for key in _JSON:
-        row[key] = json.dumps(row[key], sort_keys=True)
+        row[key] = json.dumps(row[key], sort_keys=True) if row[key] else ("[]" if key in ("silenced_by", "inhibited_by") else "{}")
+    row["flapping"] = int(bool(row["flapping"]))
     if row["id"] is None:
         del row["id"]
     return row
 
 
-def _incident(row: dict) -> Incident:
+_EMPTY = {None: None, "": None, "{}": {}, "[]": []}
+
+
+def to_incident(row: dict) -> Incident:
+    """An Incident from a row of the incidents table."""
     data = dict(row)
     for key in _JSON:
-        data[key] = json.loads(data[key] or "{}")
+        value = data.get(key)
+        if value in _EMPTY:
+            data[key] = {} if key in ("labels", "annotations") else []
+        else:
+            data[key] = json.loads(value)
+    data["flapping"] = bool(data.get("flapping"))
+    data["cause"] = data.get("cause") or "anomaly"
     return Incident.from_dict(data)
 
 
@@ -31,31 +62,127 @@ class IncidentStore:
 
     def __init__(self, db):
         self.db = db
+        self._columns: list[str] | None = None
+
+    def _insert(self, incident: Incident) -> None:
+        row = _row(incident)
+        if self._columns is None:
+            self._columns = [c for c in row]
+        cols = self._columns
+        cursor = self.db.conn.execute(
+            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols])
+        incident.id = cursor.lastrowid
+
+    def _insert_many(self, incidents: list[Incident]) -> None:
+        """One executemany with ids assigned here (inside the caller's transaction)."""
+        base = self.db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM incidents").fetchone()[0]
+        rows = []
+        for k, incident in enumerate(incidents, start=1):
+            incident.id = base + k
+            rows.append(_row(incident))
+        cols = list(rows[0])
+        self.db.conn.executemany(
+            f"INSERT INTO incidents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [[r[c] for c in cols] for r in rows])
 
     def save(self, incident: Incident) -> Incident:
-        """Insert or update; sets `incident.id` on first save."""
-        table = self.db["incidents"]
-        if incident.id is None:
-            incident.id = table.insert(_row(incident)).last_pk
-        else:
-            table.update(incident.id, _row(incident))
-        return incident
+        """Insert or update one incident; sets `incident.id` on first save."""
+        return self.save_many([incident])[0]
+
+    def save_many(self, incidents: list[Incident]) -> list[Incident]:
+        """Insert new incidents (setting their ids) and update the lifecycle of the others."""
+        with self.db.atomic():
+            new = [i for i in incidents if i.id is None]
+            updates = [i for i in incidents if i.id is not None]
+            if len(new) > 1:
+                self._insert_many(new)
+            elif new:
+                self._insert(new[0])
+            if updates:
+                self.db.conn.executemany(_UPDATE, [(*_lifecycle(i), i.id) for i in updates])
+        return incidents
 
     def open(self) -> list[Incident]:
         """Every pending or firing incident."""
-        return [_incident(r) for r in self.db["incidents"].rows_where(
+        return [to_incident(r) for r in self.db["incidents"].rows_where(
             "state in ('pending', 'firing')", order_by="id")]
 
-    def list(self, include_closed: bool = False, limit: int | None = None) -> list[Incident]:
-        where = None if include_closed else "state in ('pending', 'firing')"
-        return [_incident(r) for r in self.db["incidents"].rows_where(
-            where, order_by="id desc", limit=limit)]
+    def list(self, include_closed: bool = False, limit: int | None = None, *,
+             state: str | None = None, rule: str | None = None) -> list[Incident]:
+        """Newest first: open ones (or all), optionally of one state or rule."""
+        clauses, params = [], []
+        if state:
+            clauses.append("state = ?")
+            params.append(state)
+        elif not include_closed:
+            clauses.append("state in ('pending', 'firing')")
+        if rule:
+            clauses.append("rule = ?")
+            params.append(rule)
+        where = " AND ".join(clauses) or None
+        return [to_incident(r) for r in self.db["incidents"].rows_where(
+            where, params, order_by="id desc", limit=limit)]
 
     def get(self, ident) -> Incident | None:
         """By numeric id, or by fingerprint (the newest incident of it)."""
         if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
             rows = list(self.db["incidents"].rows_where("id = ?", [int(ident)]))
         else:
-            rows = list(self.db["incidents"].rows_where("fingerprint = ?", [ident],
+            rows = list(self.db["incidents"].rows_where("fingerprint = ?", [str(ident)],
                                                         order_by="id desc", limit=1))
-        return _incident(rows[0]) if rows else None
+        return to_incident(rows[0]) if rows else None
+
+    def by_ids(self, ids) -> dict[int, Incident]:
+        """Incidents by id, fetched in chunks."""
+        ids, out = list(ids), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            cursor = self.db.conn.execute(f"SELECT * FROM incidents WHERE id IN ({marks})", chunk)
+            columns = [d[0] for d in cursor.description]
+            for values in cursor:
+                row = dict(zip(columns, values))
+                out[row["id"]] = to_incident(row)
+        return out
+
+    def resolved_among(self, ids) -> set[int]:
+        """Which of these ids are resolved in the store (e.g. by a manual resolve)."""
+        ids, out = list(ids), set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM incidents WHERE id IN ({marks}) AND state = 'resolved'", chunk))
+        return out
+
+    def firing(self) -> list[tuple[str, dict, str, str]]:
+        """(fingerprint, labels, rule, severity) of every firing incident (for inhibition)."""
+        return [(fp, json.loads(labels or "{}"), rule, severity) for fp, labels, rule, severity in
+                self.db.execute("SELECT fingerprint, labels, rule, severity FROM incidents "
+                                "WHERE state = 'firing'")]
+
+    def open_labels(self) -> list[tuple[int, dict, str, str]]:
+        """(id, labels, rule, severity) of every open incident."""
+        return [(i, json.loads(labels or "{}"), rule, severity) for i, labels, rule, severity in
+                self.db.execute("SELECT id, labels, rule, severity FROM incidents "
+                                "WHERE state IN ('pending', 'firing')")]
+
+    def mark(self, incident_id: int, **values) -> None:
+        """Set routing marks (silenced_by, inhibited_by, notified_at, suppressed, ack columns)."""
+        self.mark_many({incident_id: values})
+
+    def mark_many(self, marks: dict[int, dict]) -> None:
+        """Set marks on many incidents: one executemany per set of columns."""
+        by_columns: dict[tuple, list] = {}
+        for incident_id, values in marks.items():
+            columns = tuple(sorted(values))
+            row = [json.dumps(values[c]) if c in ("silenced_by", "inhibited_by") else values[c] for c in columns]
+            by_columns.setdefault(columns, []).append((*row, incident_id))
+        with self.db.atomic():
+            for columns, rows in by_columns.items():
+                sets = ", ".join(f"{c} = ?" for c in columns)
+                self.db.conn.executemany(f"UPDATE incidents SET {sets} WHERE id = ?", rows)
+
+    def count_open(self) -> int:
+        return self.db["incidents"].count_where("state in ('pending', 'firing')")

@@ -1,4 +1,10 @@
-"""The notification outbox: a row is committed before it is sent and marked sent after."""
+"""The notification outbox: a row is committed before it is sent and marked sent after.
+
+Statuses: `pending` (waiting or retrying), `sent`, `failed` (a permanent error, or the
+receiver's deadline passed: `last_error` says which), `folded` (merged into a digest row,
+`folded_into`). One row per (idempotency key, receiver, integration): enqueuing the same
+notice twice is a no-op, which makes a flush that is redone after a crash harmless.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,17 @@ class OutboxRow:
     notifier: str
     attempts: int
     notification: Notification
+    idempotency_key: str = ""
+    created_at: float = 0.0
+    deadline_at: float | None = None
+
+
+_ROW_COLS = "id, receiver, integration, notifier, attempts, payload, idempotency_key, created_at, deadline_at"
+
+
+def _outbox_row(r) -> OutboxRow:
+    return OutboxRow(r[0], r[1], r[2], r[3], r[4] or 0, Notification.from_dict(json.loads(r[5])),
+                     r[6], r[7], r[8])
 
 
 class Outbox:
@@ -26,55 +43,80 @@ class Outbox:
     def __init__(self, db):
         self.db = db
 
-    def enqueue(self, notification: Notification, integrations: list[tuple[int, str]], now: float) -> list[int]:
+    def enqueue(self, notification: Notification, integrations: list[tuple[int, str]], now: float,
+                *, deadline: float | None = None) -> list[int]:
         """One row per (integration index, notifier type); duplicates of an idempotency key are ignored."""
         payload = json.dumps(notification.as_dict())
         ids = []
-        for index, notifier in integrations:
-            table = self.db["outbox"].insert({
-                "idempotency_key": notification.idempotency_key, "receiver": notification.receiver,
-                "integration": index, "notifier": notifier, "kind": notification.kind,
-                "payload": payload, "created_at": now, "status": "pending", "attempts": 0,
-                "next_attempt_at": now}, ignore=True)
-            if table.last_rowid:
-                ids.append(table.last_rowid)
+        with self.db.atomic():
+            for index, notifier in integrations:
+                cursor = self.db.conn.execute(
+                    "INSERT OR IGNORE INTO outbox (idempotency_key, receiver, integration, notifier, kind, "
+                    "payload, created_at, status, attempts, next_attempt_at, group_key, deadline_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    [notification.idempotency_key, notification.receiver, index, notifier,
+                     notification.kind, payload, now, now, notification.group_key or None,
+                     None if deadline is None else now + deadline])
+                if cursor.rowcount:
+                    ids.append(cursor.lastrowid)
         return ids
 
     def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
-        rows = self.db["outbox"].rows_where("status = 'pending' AND next_attempt_at <= ?", [now],
-                                            order_by="next_attempt_at, id", limit=limit)
-        return [OutboxRow(r["id"], r["receiver"], r["integration"], r["notifier"], r["attempts"],
-                          Notification.from_dict(json.loads(r["payload"]))) for r in rows]
+        return [_outbox_row(r) for r in self.db.execute(
+            f"SELECT {_ROW_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id LIMIT ?", [now, limit])]
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        r = self.db.execute(f"SELECT {_ROW_COLS} FROM outbox WHERE id = ?", [row_id]).fetchone()
+        return _outbox_row(r) if r else None
+
+    def find(self, idempotency_key: str, receiver: str, integration: int) -> int | None:
+        row = self.db.execute("SELECT id FROM outbox WHERE idempotency_key = ? AND receiver = ? AND integration = ?",
+                              [idempotency_key, receiver, integration]).fetchone()
+        return row[0] if row else None
 
     def next_due_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
         return row[0]
 
     def mark_sent(self, row_id: int, now: float, answer: str) -> None:
-        self.db["outbox"].update(row_id, {"status": "sent", "sent_at": now, "answer": answer[:500],
-                                          "attempts": self._attempts(row_id) + 1})
+        self._set(row_id, status="sent", sent_at=now, answer=answer[:500])
 
     def mark_retry(self, row_id: int, next_at: float, error: str) -> None:
-        self.db["outbox"].update(row_id, {"next_attempt_at": next_at, "last_error": error[:500],
-                                          "attempts": self._attempts(row_id) + 1})
+        self._set(row_id, next_attempt_at=next_at, last_error=error[:500])
 
     def mark_failed(self, row_id: int, now: float, error: str) -> None:
-        self.db["outbox"].update(row_id, {"status": "failed", "last_error": error[:500],
-                                          "attempts": self._attempts(row_id) + 1})
+        self._set(row_id, status="failed", last_error=error[:500])
 
-    def _attempts(self, row_id: int) -> int:
-        return self.db["outbox"].get(row_id)["attempts"] or 0
+    def postpone(self, row_ids: list[int], next_at: float) -> None:
+        """Move rows to a later time without counting an attempt (rate limit)."""
+        with self.db.atomic():
+            self.db.conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                                     [(next_at, i) for i in row_ids])
+
+    def fold(self, row_ids: list[int], into: int) -> None:
+        """Mark rows as folded into the digest row `into`."""
+        with self.db.atomic():
+            self.db.conn.executemany("UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
+                                     [(into, i) for i in row_ids])
+
+    def _set(self, row_id: int, **values) -> None:
+        with self.db.atomic():
+            sets = ", ".join(f"{k} = ?" for k in values)
+            self.db.execute(f"UPDATE outbox SET {sets}, attempts = COALESCE(attempts, 0) + 1 WHERE id = ?",
+                            [*values.values(), row_id])
 
     def pending_count(self) -> int:
         return self.db["outbox"].count_where("status = 'pending'")
 
-    def rows(self, status: str | None = None) -> list[dict]:
-        where = "status = ?" if status else None
-        return list(self.db["outbox"].rows_where(where, [status] if status else [], order_by="id"))
-
-    def for_incident(self, fingerprint: str, incident_id: int | None) -> list[dict]:
-        """The deliveries of an incident's notifications (their idempotency keys start with
-        `fingerprint:id:`), oldest first."""
-        prefix = f"{fingerprint}:{incident_id}:"
-        return list(self.db["outbox"].rows_where("substr(idempotency_key, 1, ?) = ?",
-                                                 [len(prefix), prefix], order_by="id"))
+    def rows(self, status: str | None = None, *, limit: int | None = None, newest_first: bool = False,
+             statuses: tuple[str, ...] | None = None) -> list[dict]:
+        """Raw rows (for the CLI and tests), oldest first unless `newest_first`."""
+        if statuses:
+            where, params = f"status IN ({','.join('?' * len(statuses))})", list(statuses)
+        elif status:
+            where, params = "status = ?", [status]
+        else:
+            where, params = None, []
+        return list(self.db["outbox"].rows_where(where, params, limit=limit,
+                                                 order_by="id desc" if newest_first else "id"))

@@ -1,0 +1,76 @@
+"""The route tree, matched as Alertmanager matches it.
+
+An alert enters at the root (which matches everything). A node matches when all its
+matchers match; the search descends depth-first, left to right: the first matching child
+takes the alert and the search stops there unless that child has `continue: true`. A node
+none of whose children matched handles the alert itself. Each node has a stable id (the
+matchers of its path plus its position, like Alertmanager's route ID), so groups found in
+the store after a reload or restart still belong to the same node when the node is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Incident
+from .config import RouteConfig
+
+
+def alert_labels(incident: Incident) -> dict[str, str]:
+    """The labels routes, silences and inhibit rules match on: the series and rule labels,
+    plus `rule`, `alertname` (the same, for Alertmanager habits) and `severity`."""
+    return {**incident.labels, "rule": incident.rule, "alertname": incident.rule,
+            "severity": incident.severity}
+
+
+@dataclass
+class Route:
+    """A compiled node: its settings, its id and its children."""
+
+    config: RouteConfig
+    id: str
+    key: str
+    children: list["Route"] = field(default_factory=list)
+
+    def match(self, labels: dict[str, str]) -> list["Route"]:
+        """The nodes that handle `labels` below this (matching) node."""
+        found: list[Route] = []
+        for child in self.children:
+            if all(m.matches(labels) for m in child.config.matchers):
+                found += child.match(labels)
+                if not child.config.continue_:
+                    break
+        return found or [self]
+
+    def group_labels(self, labels: dict[str, str]) -> dict[str, str]:
+        """The labels that define the alert's group on this route (all with `...`)."""
+        if self.config.group_by_all:
+            return dict(labels)
+        return {name: labels[name] for name in self.config.group_by if name in labels}
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def _matchers_text(config: RouteConfig) -> str:
+    return "{" + ",".join(sorted(str(m) for m in config.matchers)) + "}"
+
+
+def compile_tree(root: RouteConfig) -> Route:
+    """Compile a validated route tree into matchable nodes with stable ids."""
+
+    def build(config: RouteConfig, parent_key: str | None, position: int | None) -> Route:
+        key = _matchers_text(config) if parent_key is None else f"{parent_key}/{_matchers_text(config)}"
+        node = Route(config, key if position is None else f"{key}/{position}", key)
+        node.children = [build(child, key, i) for i, child in enumerate(config.routes)]
+        return node
+
+    return build(root, None, None)
+
+
+def group_key(route: Route, labels: dict[str, str]) -> str:
+    """Alertmanager-style group key: `<route id>:{label="value",...}`."""
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{route.id}:{{{inner}}}"

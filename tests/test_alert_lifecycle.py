@@ -1,0 +1,194 @@
+"""The alert state machine: for, clear_for, keep_firing_for, flapping, no data, missing series."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+from routing_helpers import BASE, Shop
+
+from alertd.alerts import AlertTracker
+from alertd.flapping import FlapSettings, percent_state_change, push
+from alertd.model import Status, Verdict
+
+FLAP = FlapSettings(window=21, low=10, high=20)
+
+
+def rule(**kw):
+    base = dict(name="r", for_=0.0, clear_for=0.0, keep_firing_for=0.0, severity="warning", labels={},
+                annotations={}, flapping=FlapSettings(enabled=False))
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def verdict(ts, bad=True, value=None, score=None):
+    value = (95.0 if bad else 10.0) if value is None else value
+    return Verdict("r", "cpu", (("host", "a"),), ts, value, Status.ANOMALOUS if bad else Status.OK,
+                   (0.9 if bad else 0.1) if score is None else score, 0.5, math.nan, 90.0,
+                   f"cpu {value}")
+
+
+def run(tracker, r, seq, t0=0.0, step=10.0):
+    """Feed a string like 'AAOA' (A anomalous, O ok) and return the transition kinds."""
+    kinds = []
+    for k, c in enumerate(seq):
+        change = tracker.observe(r, verdict(t0 + k * step, c == "A"), "fp")
+        if change is not None and change.transition is not None:
+            kinds.append(change.transition.kind)
+    return kinds
+
+
+def test_for_holds_a_new_incident_pending():
+    t, r = AlertTracker(), rule(for_=30)
+    assert run(t, r, "AAA") == [] and t.open["fp"].state == "pending"
+    assert run(t, r, "A", t0=30) == ["firing"]
+
+
+def test_a_pending_incident_that_clears_closes_quietly():
+    t, r = AlertTracker(), rule(for_=30)
+    run(t, r, "AO")
+    assert not t.is_open("fp")
+
+
+def test_clear_for_needs_continuous_normal_points():
+    t, r = AlertTracker(), rule(clear_for=25)
+    assert run(t, r, "AOOAOO") == ["firing"]  # the anomaly at 30s restarts the clear_for clock
+    assert run(t, r, "OO", t0=60) == ["resolved"]  # 60 - 40 >= 25
+
+
+def test_keep_firing_for_counts_from_the_last_anomalous_point():
+    t, r = AlertTracker(), rule(keep_firing_for=45)
+    assert run(t, r, "AOOO") == ["firing"]  # 30s after the last anomaly: still firing
+    assert run(t, r, "OO", t0=40) == ["resolved"]  # 50s after it
+    assert t.open == {}
+
+
+def test_repeated_anomalies_update_the_incident_without_transitions():
+    t, r = AlertTracker(), rule()
+    run(t, r, "A")
+    for k, score in enumerate((0.7, 0.95, 0.8), start=1):
+        change = t.observe(r, verdict(k * 10.0, value=90 + k, score=score), "fp")
+        assert change.transition is None
+    inc = t.open["fp"]
+    assert inc.count == 4 and inc.last_value == 93 and inc.peak_score == 0.95
+
+
+def test_percent_state_change_weighs_recent_changes_more():
+    history, n = 0, 0
+    for bad in (True, False, True, False):  # 3 changes, the newest ones
+        history, n = push(history, n, bad, 21)
+    recent = percent_state_change(history, n, 21)
+    for _ in range(17):
+        history, n = push(history, n, False, 21)
+    old = percent_state_change(history, n, 21)
+    assert 16 < recent < 18 and 12 < old < 14 and old < recent
+    assert percent_state_change(0b111111, 6, 21) == 0
+
+
+def test_flapping_sends_one_notice_holds_churn_and_settles_into_resolved():
+    t, r = AlertTracker(), rule(flapping=FLAP)
+    kinds = run(t, r, "AOAOAOAOAO")
+    # two fire/resolve cycles, then the percent state change reaches 20%: one flapping notice
+    assert kinds == ["firing", "resolved", "firing", "resolved", "flapping"]
+    inc = t.open["fp"]
+    assert inc.flapping and inc.state == "firing"
+    kinds = [run(t, r, "O", t0=100 + 10 * k) for k in range(30)]
+    settled = next(k for k, ks in enumerate(kinds) if ks)
+    assert kinds[settled] == ["resolved"] and t.open == {}
+    assert settled >= 10 and all(ks == [] for ks in kinds[:settled] + kinds[settled + 1:])
+
+
+def test_flapping_settles_into_firing_when_the_anomaly_stays():
+    t, r = AlertTracker(), rule(flapping=FLAP)
+    run(t, r, "AOAOAOA")
+    assert t.open["fp"].flapping
+    kinds = run(t, r, "A" * 25, t0=70)
+    assert kinds == ["firing"] and not t.open["fp"].flapping and t.open["fp"].state == "firing"
+
+
+def test_flapping_disabled_lets_every_change_through():
+    t, r = AlertTracker(), rule()
+    assert run(t, r, "AOAOAOAO") == ["firing", "resolved"] * 4
+
+
+def test_tracker_state_survives_a_restart_through_the_store(write_config, registry, clock, tmp_path):
+    shop = Shop(write_config, registry, clock, tmp_path, BASE.replace("flapping: false", "flapping: {low: 10, high: 20}"))
+    try:
+        kinds = [tr.kind for v in (95, 10, 95, 10) for tr in shop.advance(5, {"a": v}).transitions]
+        assert kinds == ["firing", "resolved", "firing", "resolved"]
+        shop.restart(BASE.replace("flapping: false", "flapping: {low: 10, high: 20}"))
+        kinds = [tr.kind for tr in shop.advance(5, {"a": 95}).transitions]
+        assert kinds == ["flapping"]  # the history from before the restart counted
+    finally:
+        shop.close()
+
+
+# -- no data and missing series -------------------------------------------------------------
+NODATA = BASE.replace("    flapping: false\n", "    flapping: false\n    no_data: POLICY\n    for: 20s\n")
+
+
+@pytest.mark.parametrize("policy", ["alerting", "ok", "keep_state"])
+def test_no_data_policies(write_config, registry, clock, tmp_path, policy):
+    shop = Shop(write_config, registry, clock, tmp_path, NODATA.replace("POLICY", policy))
+    try:
+        shop.feed({"a": 95, "b": 10})
+        shop.advance(20, {"a": 95, "b": 10})  # a fires after `for`
+        assert shop.incident("a").state == "firing"
+        for _ in range(3):
+            shop.clock.advance(10)
+            shop.engine.source_failed("app", "ConnectError: connection refused")
+        a, b = shop.incident("a"), shop.incident("b")
+        if policy == "alerting":
+            assert a.state == "firing" and a.cause == "no_data" and "connection refused" in a.reason
+            assert b.state == "firing" and b.cause == "no_data"  # pending at the first failure, fired after 20s
+        elif policy == "ok":
+            assert a.state == "resolved" and a.resolution == "no_data" and b is None
+        else:
+            assert a.state == "firing" and a.cause == "anomaly" and b is None
+        shop.advance(10, {"a": 10, "b": 10})  # data is back and normal: everything resolves
+        assert shop.store.incidents.open() == []
+    finally:
+        shop.close()
+
+
+def test_a_rule_that_never_saw_data_gets_one_no_data_incident(write_config, registry, clock, tmp_path):
+    shop = Shop(write_config, registry, clock, tmp_path, NODATA.replace("POLICY", "alerting"))
+    try:
+        for _ in range(3):
+            shop.clock.advance(10)
+            shop.engine.source_failed("app", "the poll returned no samples")
+        (incident,) = shop.store.incidents.open()
+        assert incident.labels == {} and incident.state == "firing" and incident.cause == "no_data"
+        shop.advance(10, {"a": 10})
+        assert shop.store.incidents.open() == []
+    finally:
+        shop.close()
+
+
+def test_a_series_missing_from_two_polls_resolves(write_config, registry, clock, tmp_path):
+    shop = Shop(write_config, registry, clock, tmp_path)
+    try:
+        shop.advance(5, {"a": 95, "b": 95})
+        shop.advance(5, {"b": 95})
+        assert shop.incident("a").state == "firing"  # one missed poll is tolerated
+        r = shop.advance(5, {"b": 95})
+        assert [(t.kind, t.incident.labels["host"]) for t in r.transitions] == [("resolved", "a")]
+        assert shop.incident("a").resolution == "series_missing" and shop.incident("b").state == "firing"
+    finally:
+        shop.close()
+
+
+def test_keep_firing_for_also_covers_a_missing_series(write_config, registry, clock, tmp_path):
+    shop = Shop(write_config, registry, clock, tmp_path,
+                BASE.replace("    flapping: false\n", "    flapping: false\n    keep_firing_for: 1m\n"))
+    try:
+        shop.advance(5, {"a": 95, "b": 95})
+        for _ in range(5):
+            shop.advance(10, {"b": 95})
+        assert shop.incident("a").state == "firing"  # 50s since its last anomalous point
+        shop.advance(10, {"b": 95})
+        shop.advance(10, {"b": 95})
+        assert shop.incident("a").state == "resolved"
+    finally:
+        shop.close()
