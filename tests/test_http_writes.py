@@ -24,6 +24,7 @@ def test_acknowledge_unacknowledge_and_resolve(write_config, registry, clock, tm
         answers["ack"] = await client.post(url + "/ack", json={"by": "alice", "comment": "looking"}, headers=AUTH)
         answers["again"] = await client.post(url + "/ack", json={"by": "bob"}, headers=AUTH)
         answers["stored"] = IncidentActions(daemon.store, clock).find(incident.id)
+        answers["page"] = (await client.get("/")).text
         answers["unack"] = await client.post(url + "/unack", json={}, headers=AUTH)
         answers["missing"] = await client.post("/api/v1/incidents/999/ack", headers=AUTH)
         answers["not_json"] = await client.post(url + "/ack", content=b"alice", headers=AUTH)
@@ -45,6 +46,7 @@ def test_acknowledge_unacknowledge_and_resolve(write_config, registry, clock, tm
     assert ack["incident"]["acknowledged_by"] == "alice" and ack["incident"]["ack_comment"] == "looking"
     assert a["again"].json()["changed"] is False and "already acknowledged by alice" in a["again"].json()["message"]
     assert a["stored"].acknowledged_by == "alice"
+    assert '<span class="mark" title="acknowledged by alice">acked</span>' in a["page"]
     assert a["unack"].json()["incident"]["acknowledged_at"] is None
     assert a["missing"].status_code == 404
     assert a["missing"].json()["error"] == "no incident has the id #999; see `alertd incidents list --all`"

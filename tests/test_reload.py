@@ -221,3 +221,28 @@ def test_a_new_source_that_cannot_start_fails_the_reload_and_changes_nothing(run
     assert not outcome.ok and len(outcome.problems) == 1
     assert outcome.problems[0].startswith('the source "inbox" could not start: cannot listen on 127.0.0.1:')
     assert sources == ["app", "other"] and "source:inbox" not in jobs and "inbox" not in configured
+
+
+def test_group_timers_and_incidents_survive_a_reload_of_other_rules(running):
+    async def scenario():
+        r = running(CONFIG.replace("group_interval: 1s", "group_interval: 5m"))
+        d = r.daemon
+        await d.start()
+        t = r.clock.now()
+        await r.poll("app", sample("cpu", t, 95))
+        before = {g.key: (g.next_flush_at, g.last_flush_at, g.flushes) for g in d.store.groups.all()}
+        r.rewrite("series: mem, detector: {type: test_above, limit: 90}",
+                  "series: mem, detector: {type: test_above, limit: 80}")
+        r.clock.advance(10)
+        outcome = await reload_config(d)
+        after = {g.key: (g.next_flush_at, g.last_flush_at, g.flushes) for g in d.store.groups.all()}
+        r.clock.advance(5)
+        await r.poll("app", sample("cpu", t + 15, 97))  # still firing: no new notice before 5m
+        rows = outbox(d)
+        await d.drain()
+        return outcome, before, after, rows
+
+    outcome, before, after, rows = asyncio.run(scenario())
+    assert outcome.ok and outcome.changes["rules_changed"] == ["mem_high"]
+    assert len(before) == 1 and after == before
+    assert rows == [("firing", "sent", "cpu_high")]

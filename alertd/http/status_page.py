@@ -49,6 +49,20 @@ def _labels(labels: dict) -> str:
                     for k, v in sorted(labels.items())) or '<span class="muted">no labels</span>'
 
 
+def _marks(incident) -> str:
+    """Small tags for what holds an open incident's notices back."""
+    marks = []
+    if incident.acknowledged_at is not None:
+        marks.append(("acked", f"acknowledged by {incident.acknowledged_by}"))
+    if incident.silenced_by:
+        marks.append(("silenced", "silenced by " + ", ".join(incident.silenced_by)))
+    if incident.inhibited_by:
+        marks.append(("inhibited", "inhibited by a firing incident"))
+    if incident.flapping:
+        marks.append(("flapping", "changing state too often; notices held back"))
+    return "".join(f' <span class="mark" title="{escape(title)}">{name}</span>' for name, title in marks)
+
+
 def _summary(incident) -> str:
     summary = incident.annotations.get("summary")
     return render_annotation(summary, incident) if summary else incident.reason
@@ -62,7 +76,7 @@ async def render(daemon) -> str:
     if engine is None or store is None:
         body.append('<p class="muted">alertd is starting…</p>')
         return _page("".join(body))
-    open_incidents = sorted(engine.tracker.open.values(), key=lambda i: (
+    open_incidents = sorted(store.incidents.open(), key=lambda i: (  # with acks and silences
         i.state != "firing", _SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
     recent = store.incidents.list(include_closed=True, limit=300)
     body.append(_incidents_table(open_incidents, recent))
@@ -135,7 +149,7 @@ def _incidents_table(open_incidents, recent) -> str:
     rows = []
     for i in open_incidents:
         rows.append(
-            f'<tr><td><span class="state {i.state}">{i.state}</span></td>'
+            f'<tr><td><span class="state {i.state}">{i.state}</span>{_marks(i)}</td>'
             f'<td><span class="sev {escape(i.severity)}">{escape(i.severity)}</span></td>'
             f'<td><a href="/api/v1/incidents/{i.id}">{escape(i.rule)}</a></td><td>{_labels(i.labels)}</td>'
             f'<td title="{_when(i.started_at)} UTC">{_short(i.started_at)}</td>'
@@ -236,7 +250,8 @@ td.reason{color:#374151;max-width:460px}tbody.done td{color:#6b7280}
 .sev.critical{background:#7f1d1d;color:#fff}.sev.warning{background:#fde68a;color:#78350f}.sev.info{background:#e0e7ff;color:#3730a3}
 .label{display:inline-block;background:#f3f4f6;border-radius:4px;padding:0 5px;margin:0 3px 2px 0;font-size:12px;
 font-family:ui-monospace,monospace}
-.muted{color:#6b7280}a{color:#1d4ed8;text-decoration:none}a:hover{text-decoration:underline}
+.mark{display:inline-block;margin-left:4px;padding:0 5px;border-radius:4px;font-size:11px;
+background:#e5e7eb;color:#374151}.muted{color:#6b7280}a{color:#1d4ed8;text-decoration:none}a:hover{text-decoration:underline}
 .rules{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:12px}
 .rule{background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:10px 12px}
 .rule p{margin:0 0 6px;font-size:12px}.series{margin:6px 0 2px}.slabel{font-size:12px;display:flex;
