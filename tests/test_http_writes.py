@@ -74,6 +74,7 @@ def test_silences_add_list_expire_and_seen_by_the_cli(write_config, registry, cl
         answers["bad_matcher"] = await client.post(base, headers=AUTH, json={"matchers": ["rule=~\"(\""], "duration": "1h"})
         answers["everything"] = await client.post(base, headers=AUTH, json={"matchers": ['host=~".*"'], "duration": "1h"})
         answers["list"] = await client.get(base)
+        answers["page"] = (await client.get("/")).text
         ident = answers["add"].json()["silence"]["id"]
         cli_list = [str(daemon.store.path)]
         answers["expire"] = await client.delete(f"{base}/{ident}", headers=AUTH)
@@ -95,6 +96,8 @@ def test_silences_add_list_expire_and_seen_by_the_cli(write_config, registry, cl
     assert a["bad_matchers"].status_code == 400 and a["bad_matcher"].status_code == 400
     assert "would silence everything" in a["everything"].json()["error"]
     assert [s["id"] for s in a["list"].json()["silences"]] == [silence["id"]]
+    page = a["page"][a["page"].index("<h2>Silences</h2>"):]
+    assert silence["id"][:8] in page and "maintenance" in page and "2h left" in page
     assert a["expire"].json()["silence"]["state"] == "expired"
     assert a["expire_again"].status_code == 409 and a["expire_unknown"].status_code == 404
     assert a["active"].json()["silences"] == [] and len(a["all"].json()["silences"]) == 1

@@ -17,6 +17,7 @@ import sqlite_utils
 
 from ..durations import format_duration
 from ..router import render_annotation
+from ..silences import SilenceService
 from ..store.samples import SampleStore
 from .api import status_data
 from .charts import sparkline
@@ -80,6 +81,7 @@ async def render(daemon) -> str:
         i.state != "firing", _SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
     recent = store.incidents.list(include_closed=True, limit=300)
     body.append(_incidents_table(open_incidents, recent))
+    body.append(_silences(daemon))
     body.append(_sources_table(info))
     chosen = _chosen(engine)
     history = await read_history(store, [k for _, keys, _ in chosen for k in keys], POINTS)
@@ -171,6 +173,21 @@ def _incidents_table(open_incidents, recent) -> str:
     extra = f'<tbody class="done">{done}</tbody>' if done else ""
     return (f'<section><h2>Incidents</h2><table class="incidents"><thead>{head}</thead>'
             f'<tbody>{"".join(rows)}</tbody>{extra}</table></section>')
+
+
+def _silences(daemon) -> str:
+    """Active and pending silences, if any."""
+    now = daemon.clock.now()
+    silences = SilenceService(daemon.store, daemon.clock).list()
+    if not silences:
+        return ""
+    rows = "".join(
+        f'<tr><td><code>{escape(s.id[:8])}</code></td><td>{escape(s.state(now))}</td>'
+        f'<td>{" ".join(f"<span class=label>{escape(str(m))}</span>" for m in s.matchers)}</td>'
+        f'<td title="{_when(s.ends_at)} UTC">{format_duration(max(0.0, s.ends_at - now))} left</td>'
+        f'<td>{escape(s.created_by)}</td><td class="reason">{escape(s.comment)}</td></tr>' for s in silences)
+    return ('<section><h2>Silences</h2><table><thead><tr><th>id</th><th>state</th><th>matchers</th>'
+            f'<th>ends</th><th>by</th><th>comment</th></tr></thead><tbody>{rows}</tbody></table></section>')
 
 
 def _sources_table(info) -> str:
