@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_http import HttpConfig, build_http
 from typing import Literal
 
 from .flapping import FlapSettings
@@ -70,6 +71,8 @@ class TopCore:
     store: str = "alertd.db"
     plugin_dirs: list[str] = ("plugins",)
     retention: Duration = Duration(7 * 86400)
+    shutdown_timeout: Duration = Duration(10)
+    http: Any = None
     sources: dict[str, Any] = field(default_factory=dict)
     rules: list[Any] = field(default_factory=list)
     routes: Any = None
@@ -151,6 +154,8 @@ class Config:
     receiver_settings: dict[str, ReceiverSettings] = field(default_factory=dict)
     inhibit_rules: tuple[InhibitRule, ...] = ()
     time_intervals: dict[str, tuple[TimeIntervalSpec, ...]] = field(default_factory=dict)
+    http: HttpConfig = HttpConfig()
+    shutdown_timeout: float = 10.0
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""
@@ -302,8 +307,14 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     path = str(path)
     raw = read_config_file(path)
     where = Where(path, getattr(raw, "line", 1), "", environ=environ)
-    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention"}), where,
-                extra_keys=fields_of(TopCore))
+    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "shutdown_timeout"}),
+                where, extra_keys=fields_of(TopCore))
+    if top is not None and top.shutdown_timeout <= 0:
+        where.child("shutdown_timeout", raw.line_of("shutdown_timeout")).error(
+            "the drain time must be more than 0s; write for example 10s")
+    http = build_http(raw.get("http"), where.child("http", raw.line_of("http")), environ)
+    if "http" not in raw:
+        http = HttpConfig(http.enabled, http.host, http.port, http.token, "")
     for key in raw:
         if key not in fields_of(TopCore):
             where.child(str(key), raw.line_of(key)).error(
@@ -414,4 +425,4 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
-                  inhibit_rules, intervals)
+                  inhibit_rules, intervals, http, float(top.shutdown_timeout))

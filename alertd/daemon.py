@@ -1,23 +1,28 @@
-"""The daemon's lifecycle: start, poll on schedule, deliver, stop cleanly.
+"""One running alertd: store, plugin instances, engine, scheduler, dispatcher, HTTP server.
 
-Signal handlers only set flags (uvicorn's model); the main coroutine acts on them: SIGTERM
-or SIGINT start a drain (stop scheduling, finish running polls and due sends within
-`shutdown_timeout`), a second SIGINT leaves at once. The store is closed after the drain, so
-nothing committed is lost; unsent notifications stay in the outbox for the next start.
+`Daemon` owns the parts and the work (start, back-fill, poll, drain, close); the process
+lifecycle around it (signals, sd_notify, reload, the watchdog) is `alertd.lifecycle`, and a
+SIGHUP's config switch is `alertd.reload`. `await Daemon(...).run()` runs the whole thing.
+
+Drain: stop scheduling, let running polls finish and deliver what is due, within
+`shutdown_timeout`. The store is closed last, so nothing committed is lost; unsent
+notifications stay in the outbox for the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
+import time
 
 import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 
 from .base import PluginContext, SourceError
 from .clock import SystemClock
 from .dispatch import Dispatcher
 from .engine import Engine
 from .log import add_secrets, get_logger, redact_text
+from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
 from .model import Sample
 from .runtime import tune_gc
@@ -26,21 +31,39 @@ from .store import Store
 from .training import Trainer
 
 
+class StartupError(Exception):
+    """The daemon cannot start; the message is one sentence saying why and what to do."""
+
+
 class Daemon:
     """One running alertd: store, plugin instances, engine, scheduler and dispatcher."""
 
-    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float = 10.0):
+    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None):
         self.config, self.registry = config, registry
         self.store_path = store_path or config.store_path()
         self.clock = clock or SystemClock()
-        self.shutdown_timeout = shutdown_timeout
+        self._shutdown_timeout = shutdown_timeout
         self.log = get_logger()
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
-        self.force_exit = False
         self.sources, self.notifiers = {}, {}
-        self.scheduler = None
+        self.store = self.http = self.engine = self.dispatcher = self.scheduler = self.web = None
+        self.trainer = None
+        self.dispatcher_task: asyncio.Task | None = None
+        self.started_at: float | None = None
+        self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
+        self.first_poll_at: float | None = None
+        self.draining = False
+        self.last_reload = None  # alertd.reload.ReloadOutcome of the last SIGHUP
+        self.reload_hook = None  # set by the Lifecycle running this daemon
+        self._polls: dict[str, asyncio.Task] = {}  # the running poll of each source
+        self._scheduled: dict[str, float] = {}  # when each source's current poll was due
+        self._closed = False
         add_secrets(config.secrets)
+
+    @property
+    def shutdown_timeout(self) -> float:
+        return self._shutdown_timeout if self._shutdown_timeout is not None else self.config.shutdown_timeout
 
     # -- building ---------------------------------------------------------------------------
     def _context(self, name: str, extra: dict | None = None, **bind) -> PluginContext:
@@ -48,41 +71,71 @@ class Daemon:
                              http=self.http, store=self.store, run_blocking=asyncio.to_thread,
                              **(extra or {}))
 
+    def make_source(self, name: str, sc, registry=None):
+        cls = (registry or self.registry).get("source", sc.type)
+        extra = {"timeout": sc.timeout, "interval": sc.every, "metrics": self.metrics}
+        return cls(sc.params, self._context(name, extra, source=name))
+
+    def make_notifiers(self, receiver: str, items, registry=None) -> dict:
+        """Instances of a receiver's enabled integrations, keyed (receiver, index)."""
+        out = {}
+        for i, nc in enumerate(items):
+            if nc.enabled:
+                cls = (registry or self.registry).get("notifier", nc.type)
+                out[(receiver, i)] = cls(nc.params, self._context(receiver, receiver=receiver))
+        return out
+
+    async def open_http(self) -> None:
+        """Bind the HTTP server (first, so a port in use stops the start before any work)."""
+        from .http.listen import ListenError, open_server
+
+        if self.config.http.enabled:
+            try:
+                self.web = await open_server(self, self.config.http)
+            except ListenError as exc:
+                raise StartupError(str(exc)) from None
+
     async def start(self) -> None:
-        """Open everything, back-fill, and start the scheduler."""
+        """Open everything, back-fill, start the scheduler and the dispatcher."""
         await self.open()
         await self.backfill()
         self.trainer.poll()  # first fits on the back-filled history, in the worker
         tune_gc()
         self.scheduler = make_scheduler()
+        self.scheduler.add_listener(self._on_job_event,
+                                    EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
         self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
         self.scheduler.add_job(self.housekeeping, "interval", seconds=10, id="detect:housekeeping")
         self.scheduler.start()
+        self.dispatcher_task = asyncio.create_task(self.dispatcher.run_forever(self.stopping))
+        self.ready = True
 
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
+        self.started_at = self.clock.now()
         self.store = Store(self.store_path)
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
                                                                       max_keepalive_connections=256))
         for name, sc in self.config.sources.items():
-            cls = self.registry.get("source", sc.type)
-            extra = {"timeout": sc.timeout, "interval": sc.every, "metrics": self.metrics}
-            self.sources[name] = cls(sc.params, self._context(name, extra, source=name))
+            self.sources[name] = self.make_source(name, sc)
         for receiver, items in self.config.receivers.items():
-            for i, nc in enumerate(items):
-                if nc.enabled:
-                    cls = self.registry.get("notifier", nc.type)
-                    self.notifiers[(receiver, i)] = cls(nc.params, self._context(receiver, receiver=receiver))
+            self.notifiers.update(self.make_notifiers(receiver, items))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
+        self.metrics.watch(self.engine)
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
                                      router=self.engine.router, config=self.config)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
                                store_path=self.store_path)
         self.trainer.start()  # stored models of unchanged rules: no new warm-up
+        # The config is valid (it was loaded to get here): a failed reload's meta-incident is over.
+        self.engine.meta_incident(MetaRule(CONFIG_RELOAD_FAILED), {"config": self.config.path}, False,
+                                  "alertd started with a valid config")
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_ok_at.set(self.clock.now())
         pending = self.store.outbox.pending_count()
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
@@ -96,13 +149,7 @@ class Daemon:
                 await source.start()
             except Exception as exc:
                 self.log.error("source_start_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-                for other in self.sources.values():
-                    try:
-                        await other.close()
-                    except Exception:
-                        pass
-                await self.http.aclose()
-                self.store.close()
+                await self.close()
                 raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
@@ -163,14 +210,38 @@ class Daemon:
         except Exception as exc:  # never let it take the daemon down
             self.log.exception("housekeeping_failed", source=source, error=f"{type(exc).__name__}: {exc}")
 
+    def _on_job_event(self, event) -> None:
+        """APScheduler events: when each poll was due (for the lag), and polls that never ran."""
+        if not event.job_id.startswith("source:"):
+            return
+        name = event.job_id.split(":", 1)[1]
+        if event.code == EVENT_JOB_SUBMITTED:
+            due = event.scheduled_run_times[-1] if event.scheduled_run_times else None
+            self._scheduled[name] = due.timestamp() if due else time.time()
+        else:
+            reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
+            self.metrics.polls_skipped.labels(name, reason).inc()
+            self.log.warning("poll_skipped", source=name, reason=reason)
+
     async def poll(self, name: str) -> None:
-        """Collect from one source and run the tick; then due fits and silence checks."""
-        await self._poll(name)
+        """Collect from one source and run the tick, then due fits and silence checks; errors
+        are logged, counted, survived."""
+        sc = self.config.sources.get(name)
+        if sc is None or self.draining:
+            return  # removed by a reload, or stopping
+        self._polls[name] = asyncio.current_task()
+        due = self._scheduled.pop(name, None)
+        if due is not None:
+            self.metrics.tick_lag.labels(name).observe(max(0.0, time.time() - due))
+        try:
+            await self._poll(name, sc)
+        finally:
+            self._polls.pop(name, None)
+            if self.first_poll_at is None:
+                self.first_poll_at = self.clock.now()
         self.housekeeping(name)
 
-    async def _poll(self, name: str) -> None:
-        """Collect from one source and run the tick; errors are logged, counted, survived."""
-        sc = self.config.sources[name]
+    async def _poll(self, name: str, sc) -> None:
         self.metrics.source_polls.labels(name).inc()
         try:
             samples = await asyncio.wait_for(self.sources[name].collect(), sc.timeout)
@@ -225,50 +296,128 @@ class Daemon:
         if result.notifications:
             self.dispatcher.wakeup.set()
 
-    async def run(self) -> int:
-        """Start, run until a stop signal, drain; returns the exit code."""
-        await self.start()
-        self._install_signals()
-        dispatcher = asyncio.create_task(self.dispatcher.run_forever(self.stopping))
-        await self.stopping.wait()
-        await self.drain(dispatcher)
-        return 0
+    async def wait_for_poll(self, name: str, timeout: float) -> None:
+        """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""
+        task = self._polls.get(name)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=timeout)
 
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+    async def request_reload(self):
+        """Reload the config as SIGHUP does (through the main loop when there is one)."""
+        if self.reload_hook is not None:
+            return await self.reload_hook()
+        from .reload import reload_config
 
-    def _on_stop_signal(self, sig) -> None:
-        if self.stopping.is_set() and sig == signal.SIGINT:
-            self.force_exit = True
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-            return
-        self.log.info("shutdown_requested", signal=signal.Signals(sig).name)
-        self.stopping.set()
+        self.last_reload = await reload_config(self)
+        return self.last_reload
 
-    async def drain(self, dispatcher_task=None) -> None:
-        """Stop scheduling, let running polls finish, deliver what is due, close everything."""
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
-        await self.trainer.stop()
+    # -- health -----------------------------------------------------------------------------
+    def health_problems(self) -> list[str]:
+        """Why the daemon is not healthy (empty when it is): dead parts of the running loop."""
+        if not self.ready or self.draining:
+            return []
+        problems = []
+        if self.scheduler is not None and not self.scheduler.running:
+            problems.append("the scheduler is not running")
+        task = self.dispatcher_task
+        if task is not None and task.done():
+            error = task.exception() if not task.cancelled() else None
+            problems.append(f"the notification dispatcher stopped{f': {error}' if error else ''}")
+        if self.web is not None and not self.web.serving:
+            problems.append("the HTTP server stopped")
+        return problems
+
+    def readiness(self) -> dict[str, bool]:
+        """The checks of /readyz: all must be true."""
+        return {"config_loaded": self.config is not None, "store_open": self.store is not None,
+                "started": self.ready, "first_tick_done": self.first_poll_at is not None,
+                "not_draining": not self.draining}
+
+    def last_tick_age(self) -> float | None:
+        health = self.engine.source_health.values() if self.engine else ()
+        last = max((h.last_ok for h in health if h.last_ok is not None), default=None)
+        return None if last is None else max(0.0, self.clock.now() - last)
+
+    def status_line(self) -> str:
+        """One line for `systemctl status` (STATUS=): open incidents and the last tick's age."""
+        if self.engine is None:
+            return "starting"
+        states = [i.state for i in self.engine.tracker.open.values()]
+        firing = states.count("firing")
+        age = self.last_tick_age()
+        tick = "no tick yet" if age is None else f"last tick {age:.0f}s ago"
+        prefix = "draining; " if self.draining else ""
+        return (f"{prefix}{len(states)} open incidents ({firing} firing, {len(states) - firing} pending), "
+                f"{tick}, outbox {self.store.outbox.pending_count()}")
+
+    # -- stopping ---------------------------------------------------------------------------
+    async def drain(self) -> None:
+        """Stop scheduling, let running polls finish, deliver what is due, then close.
+
+        Polls and sends get `shutdown_timeout` together; what is not delivered by then stays
+        in the outbox. Cancelling the drain (a second SIGINT) still closes everything.
+        """
         try:
-            async with asyncio.timeout(self.shutdown_timeout):
-                if dispatcher_task is not None:
-                    await dispatcher_task
-                await self.dispatcher.run_once()
-        except (TimeoutError, asyncio.CancelledError):
-            self.log.warning("drain_timeout", outbox_pending=self.store.outbox.pending_count())
+            await self._drain()
+        finally:
+            await self.close()
+
+    async def _drain(self) -> None:
+        self.draining = True
+        self.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.trainer is not None:
+            await self.trainer.stop()  # a running fit finishes in its thread and is discarded
+        if self.dispatcher is None:
+            return
+        self.dispatcher.wakeup.set()
+        deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                polls = [t for t in self._polls.values() if t is not asyncio.current_task()]
+                if polls:
+                    await asyncio.wait(polls)
+                if self.dispatcher_task is not None:
+                    await self.dispatcher_task
+                while await self.dispatcher.run_once():
+                    pass  # new rows can be due after a send: deliver until nothing is
+        except TimeoutError:
+            for task in self._polls.values():
+                task.cancel()
+            self.log.warning("drain_timeout", timeout=self.shutdown_timeout,
+                             outbox_pending=self.store.outbox.pending_count(),
+                             note="unsent notifications stay in the outbox for the next start")
+
+    async def close(self, grace: float = 2.0) -> None:
+        """Close the HTTP server, plugins, the HTTP client and (last) the store; once."""
+        if self._closed:
+            return
+        self._closed = True
+        self.draining = True
+        if self.web is not None:
+            await self.web.close(grace=min(grace, 1.0))
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.dispatcher_task is not None and not self.dispatcher_task.done():
+            self.dispatcher_task.cancel()
         for plugin in [*self.sources.values(), *self.notifiers.values()]:
             try:
-                await plugin.close()
+                await asyncio.wait_for(plugin.close(), grace)
             except Exception as exc:
-                self.log.warning("close_failed", plugin=type(plugin).__name__, error=str(exc))
-        await self.http.aclose()
-        self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
-        self.store.close()
+                self.log.warning("close_failed", plugin=type(plugin).__name__, error=str(exc) or type(exc).__name__)
+        if self.http is not None:
+            await self.http.aclose()
+        if self.store is not None:
+            self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
+            self.store.close()
+            self.store = None
+
+    async def run(self, systemd=None) -> int:
+        """Start, serve until SIGTERM/SIGINT, drain; returns the exit code (see lifecycle)."""
+        from .lifecycle import Lifecycle
+
+        return await Lifecycle(self, systemd).run()
 
 
 def _history_wanted(detector) -> int:

@@ -49,6 +49,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.router, self.config = router, config
         self.wakeup = asyncio.Event()
+        self.lock = asyncio.Lock()  # held while sending: a reload closes old notifiers after it
         self.buckets: dict[tuple[str, int], TokenBucket] = {}
         self.hold_until: dict[tuple[str, int], float] = {}
         self.health = ReceiverHealth(store, config, self._notifier_types(), log, metrics)
@@ -70,13 +71,14 @@ class Dispatcher:
     # -- one pass ---------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Flush due groups, then send every row due now; returns how many were delivered."""
-        if self.router is not None:
-            self.router.flush_due(self.clock.now())
-        rows = self.store.outbox.due(self.clock.now(), limit=500)
-        by_integration: dict[tuple[str, int], list] = defaultdict(list)
-        for row in rows:
-            by_integration[(row.receiver, row.integration)].append(row)
-        done = await asyncio.gather(*(self._serve(key, items) for key, items in by_integration.items()))
+        async with self.lock:
+            if self.router is not None:
+                self.router.flush_due(self.clock.now())
+            rows = self.store.outbox.due(self.clock.now(), limit=500)
+            by_integration: dict[tuple[str, int], list] = defaultdict(list)
+            for row in rows:
+                by_integration[(row.receiver, row.integration)].append(row)
+            done = await asyncio.gather(*(self._serve(key, items) for key, items in by_integration.items()))
         self.metrics.outbox_depth.set(self.store.outbox.pending_count())
         return sum(done)
 

@@ -8,8 +8,10 @@ explained verdicts into incident changes and puts state changes into alert group
 delivery happens later, in `dispatch`. `Engine.source_failed` applies the rules' `no_data`
 policies (alertd/nodata.py).
 
-An Engine is cheap to rebuild for a new config (a reload): incidents, flap history, groups
-and their timers are restored from the store.
+A reload goes through `Engine.apply_config`: unchanged rules keep their runtime (history
+windows, detector instance, fitted model); the alert stage is rebuilt for the new routes,
+restoring incidents, flap history, groups and their timers from the store. Meta-incidents
+about alertd itself (`alertd.meta`) take the same path as a rule's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from . import absence, nodata
 from .alerting import AlertStage
 from .alerts import Transition
 from .base import PluginContext
-from .model import Sample, Status, Verdict, fingerprint, series_key
+from .detections import Detections
+from .incident_actions import IncidentActions
+from .meta import MetaRule, meta_verdict
+from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from .windows import SeriesWindows
 
 
@@ -120,17 +125,107 @@ class Engine:
 
     def __init__(self, config, registry, store, clock, metrics, log, integrations=None):
         self.config, self.store, self.clock, self.metrics, self.log = config, store, clock, metrics, log
+        self.registry = registry
         self.rules_by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
         for rule in config.rules:
-            cls = registry.get("detector", rule.detector.type)
-            ctx = PluginContext(name=rule.name, now=clock.now, log=log.bind(rule=rule.name), store=store)
-            self.rules_by_source[rule.source].append(RuleRuntime(rule, cls(rule.detector.params, ctx)))
-        self.alerting = AlertStage(config, store, clock, metrics, log)
-        if integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
-            self.alerting.router.integrations = {
-                name: [(i, t, True) for i, t in items] for name, items in integrations.items()}
+            self.rules_by_source[rule.source].append(self._runtime(rule))
+        self.integrations = integrations
+        self.alerting = self._alert_stage(config)
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
+        self.detections = Detections()
+
+    def _runtime(self, rule) -> RuleRuntime:
+        cls = self.registry.get("detector", rule.detector.type)
+        ctx = PluginContext(name=rule.name, now=self.clock.now, log=self.log.bind(rule=rule.name),
+                            store=self.store)
+        return RuleRuntime(rule, cls(rule.detector.params, ctx))
+
+    def _alert_stage(self, config) -> AlertStage:
+        stage = AlertStage(config, self.store, self.clock, self.metrics, self.log)
+        if self.integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
+            stage.router.integrations = {
+                name: [(i, t, True) for i, t in items] for name, items in self.integrations.items()}
+        return stage
+
+    def runtimes(self) -> list[RuleRuntime]:
+        """Every rule's runtime, in config order."""
+        order = {rule.name: i for i, rule in enumerate(self.config.rules)}
+        return sorted((rt for rts in self.rules_by_source.values() for rt in rts),
+                      key=lambda rt: order.get(rt.rule.name, len(order)))
+
+    # -- reload ------------------------------------------------------------------------------
+    def apply_config(self, config, registry=None) -> dict[str, list[str]]:
+        """Switch to `config`, keeping what did not change (a SIGHUP reload).
+
+        A rule whose `RuleConfig` equals the running one keeps its runtime: its windows and
+        detector instance (with any fitted model). A changed rule gets a new runtime seeded
+        from the store; its open incidents stay open (same fingerprints). The alert stage is
+        rebuilt from the store with the new routes, so groups and their timers carry over.
+        A removed rule's open incidents are resolved, and the resolve is notified. Everything
+        new is built before anything changes. Returns rule names by fate: added, changed,
+        removed, kept.
+        """
+        registry = registry or self.registry
+        old = {rt.rule.name: rt for rt in self.runtimes()}
+        fate: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
+        previous_registry, self.registry = self.registry, registry
+        try:
+            for rule in config.rules:
+                rt = old.pop(rule.name, None)
+                if rt is not None and rt.rule == rule:
+                    fate["kept"].append(rule.name)
+                else:
+                    fate["changed" if rt is not None else "added"].append(rule.name)
+                    rt = self._runtime(rule)
+                by_source[rule.source].append(rt)
+            stage = self._alert_stage(config)
+        except BaseException:
+            self.registry = previous_registry
+            raise
+        for name in fate["changed"]:
+            self.detections.forget(name)
+        self.rules_by_source, self.alerting, self.config = by_source, stage, config
+        self.source_health = {name: self.source_health.get(name) or SourceHealth() for name in config.sources}
+        fate["removed"] = list(old)
+        for name in old:
+            self.detections.forget(name)
+            self.close_rule_incidents(name, "the rule was removed from the config")
+        return fate
+
+    def close_rule_incidents(self, rule_name: str, reason: str) -> TickResult:
+        """Resolve the open incidents of a rule that no longer exists (as `incidents resolve` does)."""
+        result = TickResult()
+        actions = IncidentActions(self.store, self.clock)
+        for incident in [i for i in self.tracker.open.values() if i.rule == rule_name]:
+            if incident.id is not None:
+                actions.resolve(incident.id, by="alertd", comment=reason)
+        with self.store.atomic():
+            self.alerting.sync()
+        result.notifications = self.alerting.flush_if_due()
+        return result
+
+    def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
+        """Open (active) or resolve a meta-incident about alertd itself; see `alertd.meta`."""
+        result = TickResult()
+        fp = fingerprint(rule.name, make_labels(labels))
+        if not active and not self.tracker.is_open(fp):
+            return result
+        verdict = meta_verdict(rule, labels, active, self.clock.now(), reason)
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                incident = self.tracker.open.get(fp)
+                if incident is not None and not active:
+                    incident.reason = reason  # say why it ended, not why it began
+                self.alerting.observe(rule, verdict, fp)
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
+        return result
 
     @property
     def tracker(self):
@@ -300,6 +395,10 @@ class Engine:
             for observe in self.observers:
                 observe(rt, batch, scores)
             status = np.asarray(scores.status)
+            anomalous = status == Status.ANOMALOUS
+            if anomalous.any():
+                self.detections.add(rt.rule.name, [win.keys[r] for r in rows[anomalous]],
+                                    ts[anomalous], values[anomalous])
             win.push(rows, ts, values, status)
             result.scored += len(rows)
             self._report_warmup(rt, rows, status)

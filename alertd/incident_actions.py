@@ -47,6 +47,14 @@ class IncidentActions:
             raise ActionError(f"no incident has {what}; see `alertd incidents list --all`")
         return incident
 
+    def detail(self, incident: Incident) -> dict:
+        """An incident with its groups, history and notifications (for `show` and the API)."""
+        notices = [r for r in self.store.outbox.rows(newest_first=True, limit=500)
+                   if f'"{incident.fingerprint}"' in r["payload"]]
+        return {"incident": incident.as_dict(), "groups": self.store.groups.groups_of(incident.fingerprint),
+                "history": [e.__dict__ for e in self.store.history.of(incident.id)],
+                "notifications": [{k: v for k, v in r.items() if k != "payload"} for r in notices]}
+
     def _bump(self) -> None:
         self.store.set_kv(ACTIONS_KEY, int(self.store.get_kv(ACTIONS_KEY, 0)) + 1)
 

@@ -1,8 +1,17 @@
-"""The daemon's Prometheus metrics, in a registry of its own (one per daemon or test)."""
+"""The daemon's Prometheus metrics, in a registry of its own (one per daemon or test).
+
+Counters and histograms are updated where things happen; a few gauges that describe the
+current state (open incidents by state and severity, when each source last succeeded) are
+computed when /metrics is scraped, from the object given to `Metrics.watch`.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
+                               ProcessCollector)
+from prometheus_client.core import GaugeMetricFamily
+
+from . import __version__
 
 
 class Metrics:
@@ -64,3 +73,64 @@ class Metrics:
                                        registry=r)
         self.model_fits = Counter("alertd_model_fits_total", "Detector model fits by result "
                                   "(ok, error, skipped)", ["rule", "result"], registry=r)
+        self.tick_lag = Histogram("alertd_tick_lag_seconds",
+                                  "How late a poll started after its scheduled time", ["source"],
+                                  registry=r, buckets=(.005, .01, .05, .1, .5, 1, 5, 15, 60))
+        self.polls_skipped = Counter("alertd_source_polls_skipped_total",
+                                     "Scheduled polls that did not run: the previous one was "
+                                     "still running, or the daemon was too late (missed)",
+                                     ["source", "reason"], registry=r)
+        self.reloads = Counter("alertd_config_reloads_total", "Config reloads (SIGHUP) by result",
+                               ["result"], registry=r)
+        self.reload_ok = Gauge("alertd_config_last_reload_successful",
+                               "1 if the last config load or reload succeeded, else 0", registry=r)
+        self.reload_ok_at = Gauge("alertd_config_last_reload_success_timestamp_seconds",
+                                  "When the config was last loaded successfully", registry=r)
+        Gauge("alertd_build_info", "alertd's version (the value is always 1)", ["version"],
+              registry=r).labels(__version__).set(1)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self._state = _StateCollector()
+        r.register(self._state)
+
+    def watch(self, engine) -> None:
+        """Report open incidents and source freshness of `engine` (the current one) on scrape."""
+        self._state.engine = engine
+
+
+class _StateCollector:
+    """Gauges computed at scrape time from the engine: incidents, source last success."""
+
+    def __init__(self):
+        self.engine = None
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        engine = self.engine
+        if engine is None:
+            return
+        incidents = GaugeMetricFamily("alertd_incidents", "Open incidents by state and severity",
+                                      labels=["state", "severity"])
+        counts = {(state, rule.severity): 0 for rule in engine.config.rules
+                  for state in ("pending", "firing")}
+        for incident in list(engine.tracker.open.values()):
+            key = (incident.state, incident.severity)
+            counts[key] = counts.get(key, 0) + 1
+        for (state, severity), n in sorted(counts.items()):
+            incidents.add_metric([state, severity], n)
+        yield incidents
+        last_ok = GaugeMetricFamily("alertd_source_last_success_timestamp_seconds",
+                                    "When each source last returned usable samples", labels=["source"])
+        failing = GaugeMetricFamily("alertd_source_consecutive_errors",
+                                    "Failed polls in a row per source (0 when the last one worked)",
+                                    labels=["source"])
+        for name, health in sorted(engine.source_health.items()):
+            if name not in engine.config.sources:
+                continue
+            if health.last_ok is not None:
+                last_ok.add_metric([name], health.last_ok)
+            failing.add_metric([name], health.consecutive_errors)
+        yield last_ok
+        yield failing

@@ -95,6 +95,7 @@ class RuleTraining:
     failures: int = 0
     last_error: str | None = None
     last_reason: str | None = None
+    detached: bool = False  # dropped by a reload
 
     @property
     def name(self) -> str:
@@ -126,6 +127,26 @@ class Trainer:
         except RuntimeError:
             self.loop = None
         if not self.inline and self.rules:
+            self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
+
+    def sync(self, engine) -> None:
+        """After a reload: kept rules keep their training state; new and changed rules start
+        from their stored models (if the params still match); removed rules are dropped, and
+        a fit of theirs still running is discarded when it ends."""
+        current = {id(st.runtime): st for st in self.rules}
+        rules = []
+        for rt in engine.runtimes():
+            if not getattr(rt.detector, "trainable", False):
+                continue
+            st = current.pop(id(rt), None)
+            if st is None:
+                st = RuleTraining(rt)
+                self._restore(st)
+            rules.append(st)
+        for st in current.values():
+            st.detached = True
+        self.rules = rules
+        if not self.inline and self.rules and self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
 
     async def stop(self) -> None:
@@ -244,6 +265,8 @@ class Trainer:
     def _finish(self, st: RuleTraining, future: Future, seen: np.ndarray) -> None:
         """On the loop: install and persist the model, or log and count the failure."""
         st.in_flight = None
+        if st.detached:
+            return  # the rule changed or went away in a reload
         det = st.runtime.detector
         st.retry_later = False
         try:

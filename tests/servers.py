@@ -64,6 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = Recorded(self.command, self.path,
                            {k.lower(): v for k, v in self.headers.items()}, body)
         status, headers, payload = owner._record(request)
+        owner._open.wait()  # held by `hold()` until `release()` (or close)
         if status == HANG:
             owner._closing.wait()
             self.close_connection = True
@@ -90,7 +91,8 @@ class RecordingHTTPServer:
     `Recorded` requests; `responses` is a deque of (status, headers, body) popped one per
     request; when it is empty, `handler(request)` (if given) answers like a real service
     would (checking the payload, say), else `default` (200, {}, "ok"). A status of `HANG`
-    makes the server hold the request without answering (to test client timeouts).
+    makes the server hold the request without answering (to test client timeouts); `hold()`
+    makes every request wait for its answer until `release()`.
     """
 
     def __init__(self, default=(200, {}, "ok"), handler=None):
@@ -100,12 +102,22 @@ class RecordingHTTPServer:
         self.responses: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._closing = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def respond(self, status: int, headers: dict | None = None, body: str | bytes = "") -> None:
         """Queue the answer to one future request."""
         self.responses.append((status, headers or {}, body))
+
+    def hold(self) -> None:
+        """Make requests wait for an answer (they are recorded at once) until `release()`."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Answer the held requests, and later ones without waiting."""
+        self._open.set()
 
     def _record(self, request: Recorded):
         with self._cond:
@@ -142,6 +154,7 @@ class RecordingHTTPServer:
 
     def close(self) -> None:
         self._closing.set()
+        self._open.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

@@ -52,8 +52,8 @@ def test_a_raising_hanging_or_junk_source_does_not_stop_the_others(write_config,
         counts = {reason: m.source_errors.labels("bad", reason)._value.get()
                   for reason in ("error", "timeout", "empty", "unusable")}
         health = daemon.engine.source_health["bad"]
-        daemon.stopping.set()
         await daemon.drain()
+        await daemon.close()
         return incidents, counts, health, m
 
     incidents, counts, health, metrics = asyncio.run(scenario())

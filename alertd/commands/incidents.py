@@ -95,14 +95,12 @@ def _show(args, store) -> int:
         incident = actions.find(args.incident)
     except ActionError as exc:
         raise CommandError(str(exc)) from None
-    history = store.history.of(incident.id)
-    groups = store.groups.groups_of(incident.fingerprint)
-    notices = [r for r in store.outbox.rows(newest_first=True, limit=500) if f'"{incident.fingerprint}"' in r["payload"]]
+    detail = actions.detail(incident)
     if args.json:
-        print_json({"incident": incident.as_dict(), "groups": groups,
-                    "history": [e.__dict__ for e in history],
-                    "notifications": [{k: v for k, v in r.items() if k != "payload"} for r in notices]})
+        print_json(detail)
         return 0
+    history, groups = store.history.of(incident.id), detail["groups"]
+    notices = detail["notifications"]
     now = SystemClock().now()
     print(f"incident #{incident.id}  {incident.rule} {{{labels_text(incident.labels)}}}")
     print(f"  state        {incident_status(incident)}  (severity {incident.severity})")

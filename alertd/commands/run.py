@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ..daemon import Daemon
+from ..daemon import Daemon, StartupError
 from ..log import configure as configure_logging
-from . import add_config_arg, add_store_arg, load
+from . import CommandError, add_config_arg, add_store_arg, load
 
 NAME = "run"
 HELP = "run the daemon in the foreground until SIGTERM or Ctrl-C"
@@ -25,4 +25,7 @@ def run(args) -> int:
     fmt = {"auto": None, "json": True, "console": False}[args.log_format]
     configure_logging(args.log_level, json_lines=fmt)
     daemon = Daemon(config, registry, store_path=args.store)
-    return asyncio.run(daemon.run())
+    try:
+        return asyncio.run(daemon.run())
+    except StartupError as exc:
+        raise CommandError(str(exc)) from None

@@ -48,6 +48,12 @@ def run(args) -> int:
         print(f"  routes   {nodes} route{'s' if nodes != 1 else ''}, {len(config.inhibit_rules)} inhibit "
               f"rule{'s' if len(config.inhibit_rules) != 1 else ''}, {len(config.time_intervals)} time "
               f"interval{'s' if len(config.time_intervals) != 1 else ''}")
+    hc = config.http
+    if hc.enabled:
+        writes = "API changes enabled (token set)" if hc.token else "API changes disabled (no token)"
+        print(f"  http     {hc.listen}: status page, /metrics, /healthz, JSON API; {writes}")
+    else:
+        print("  http     disabled")
     for name, items in config.receivers.items():
         parts = [n.type if n.enabled else f"{n.type} (disabled: its if_env variable is unset)" for n in items]
         print(f"  receiver {name}: {', '.join(parts) or 'no integrations'}")

@@ -1,0 +1,135 @@
+"""The `http` section: where the daemon's HTTP server listens and the API's bearer token.
+
+    http:
+      listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; port 0 picks a free one
+      token: "${ALERTD_API_TOKEN}"    # or token_file: /run/credentials/alertd.service/api-token
+      enabled: true                   # false: no HTTP server at all
+
+Without `token` or `token_file`, the `ALERTD_API_TOKEN` environment variable is used; with no
+token at all the API's mutating calls (acknowledge, silences) are disabled. Reads, /metrics,
+the health checks and the status page need no token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .schema import Secret, Where, build, fields_of, suggest
+from .yamlsrc import YamlMap
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+TOKEN_ENV = "ALERTD_API_TOKEN"
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class HttpCore:
+    """The keys of the `http` section as users write them."""
+
+    listen: str = DEFAULT_LISTEN
+    enabled: bool = True
+    token: Secret | None = None
+    token_file: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The validated `http` section. `where` ("file:line") locates `http.listen` for errors."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9464
+    token: Secret | None = None
+    where: str = field(default="", compare=False)
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port); ValueError with one sentence otherwise."""
+    text = str(text).strip()
+    hint = 'write host:port, such as "127.0.0.1:9464" or "[::1]:9464"'
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or ":" in host and not text.startswith("["):
+        raise ValueError(f'"{text}" is not an address to listen on; {hint}')
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'the port of "{text}" must be a number from 0 to 65535; {hint}')
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f'"{host}" is not an IP address; {hint} (or use localhost)') from None
+    return host, int(port)
+
+
+def build_http(raw, where: Where, environ=None) -> HttpConfig:
+    """Validate the raw `http` mapping (or None) into an HttpConfig, recording problems."""
+    line = getattr(raw, "line", where.line)
+    where = where.at(line, where.key)
+    known = fields_of(HttpCore)
+    if isinstance(raw, dict):  # report unknown keys, and still check the known ones
+        for key in raw:
+            if key not in known:
+                where.child(str(key), _line(raw, key)).error(f'unknown key "{key}"{suggest(key, known)}')
+        raw = _known(raw, known)
+    core = build(HttpCore, raw, where)
+    if core is None:
+        return HttpConfig()
+    listen_line = raw.line_of("listen") if isinstance(raw, YamlMap) else line
+    host, port = "127.0.0.1", 9464
+    try:
+        host, port = parse_listen(core.listen)
+    except ValueError as exc:
+        where.child("listen", listen_line).error(str(exc))
+    token = core.token
+    if core.token is not None and core.token_file is not None:
+        where.error('set "token" or "token_file", not both')
+    elif core.token_file is not None:
+        token = _read_token_file(core.token_file, where.child("token_file", _line(raw, "token_file")))
+    elif token is None:
+        env = os.environ if environ is None else environ
+        token = Secret(env[TOKEN_ENV]) if env.get(TOKEN_ENV) else None
+    if token is not None:
+        token = Secret(str(token).strip())
+        if len(token) < MIN_TOKEN_LENGTH:
+            key = "token_file" if core.token_file else "token"
+            where.child(key, _line(raw, key)).error(
+                f"the API token is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} "
+                "random characters (for example the output of: openssl rand -hex 32)")
+        where.secrets.add(str(token))
+    return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}")
+
+
+def _known(raw, keys) -> YamlMap:
+    out = YamlMap((k, v) for k, v in raw.items() if k in keys)
+    out.line, out.key_lines = getattr(raw, "line", 0), getattr(raw, "key_lines", {})
+    return out
+
+
+def _line(raw, key):
+    return raw.line_of(key) if isinstance(raw, YamlMap) else None
+
+
+def _read_token_file(path: str, where: Where) -> Secret | None:
+    try:
+        return Secret(Path(path).read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where.error(f"cannot read the token file {path}: {reason}; create it (mode 0600) or "
+                    "remove token_file")
+        return None

@@ -1,0 +1,1 @@
+"""The daemon's HTTP side: a small h11 server, the health/metrics/JSON API and the status page."""

@@ -1,0 +1,174 @@
+"""The process lifecycle around a Daemon, after uvicorn's model.
+
+Signal handlers only set flags and wake the main loop; the main loop acts on them:
+
+- SIGHUP: reload the config (`alertd.reload`), between RELOADING=1 and READY=1.
+- SIGTERM or SIGINT: STOPPING=1, then drain (stop scheduling, finish running polls and
+  due sends within `shutdown_timeout`) and exit 0.
+- A second SIGINT: stop waiting at once (cancel the drain or the start-up), close the store
+  and exit 130. Nothing is cut mid-write: SQLite writes are synchronous, and a task can
+  only be cancelled between them.
+
+A heartbeat task sends WATCHDOG=1 every half `WatchdogSec` while the daemon is healthy (a
+blocked loop or a dead scheduler, dispatcher or HTTP server stops the pings, and systemd
+restarts the service) and STATUS= with open incidents and the last tick's age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from .reload import ReloadOutcome, reload_config
+from .sdnotify import SystemdNotifier
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STATUS_EVERY = 5.0  # seconds between STATUS= updates when there is no watchdog
+
+
+class Lifecycle:
+    """Runs a Daemon from start to exit, driven by signals and systemd's notify protocol."""
+
+    def __init__(self, daemon, systemd: SystemdNotifier | None = None):
+        self.daemon = daemon
+        self.log = daemon.log
+        self.sd = systemd or SystemdNotifier.from_environ(log=self.log)
+        self.should_exit = False
+        self.force_exit = False
+        self.reload_requested = False
+        self.stop_signal: str | None = None
+        self._wake = asyncio.Event()
+        self._reload_waiters: list[asyncio.Future] = []
+        daemon.reload_hook = self.request_reload
+        self._work: asyncio.Task | None = None  # start-up or drain: what a 2nd SIGINT cancels
+        self._unhealthy: tuple[str, ...] = ()
+        wd = self.sd.watchdog_interval
+        self.beat_every = min(STATUS_EVERY, wd) if wd else STATUS_EVERY
+
+    # -- signals: flags only ------------------------------------------------------------------
+    def handle_signal(self, sig: int) -> None:
+        if sig == signal.SIGHUP:
+            self.reload_requested = True
+        elif self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+            self.stop_signal = self.stop_signal or signal.Signals(sig).name
+        self._wake.set()
+
+    def request_reload(self) -> asyncio.Future:
+        """Ask the main loop for a reload (as SIGHUP does); the future gets its outcome."""
+        waiter = asyncio.get_running_loop().create_future()
+        if self.should_exit:
+            waiter.set_exception(RuntimeError("alertd is stopping"))
+            return waiter
+        self._reload_waiters.append(waiter)
+        self.handle_signal(signal.SIGHUP)
+        return waiter
+
+    def _install(self, loop) -> None:
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.handle_signal, sig)
+
+    def _uninstall(self, loop) -> None:
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+    # -- the run ------------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Start, serve until told to stop, drain, close; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        self._install(loop)
+        beat = None
+        try:
+            await self._cancellable(self._startup())
+            if not self.should_exit:
+                beat = asyncio.create_task(self._heartbeat())
+                self.sd.ready(self.daemon.status_line())
+                self.log.info("daemon_ready", status=self.daemon.status_line())
+                await self._main_loop()
+            self.sd.stopping()
+            self.log.info("daemon_stopping", timeout=self.daemon.shutdown_timeout)
+            if not self.force_exit:
+                await self._cancellable(self.daemon.drain())
+        finally:
+            for waiter in self._reload_waiters:
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError("alertd is stopping"))
+            if beat is not None:
+                beat.cancel()
+            await self.daemon.close(grace=0.5 if self.force_exit else 2.0)
+            self._uninstall(loop)
+        if self.force_exit:
+            self.log.warning("daemon_forced_exit", note="a second SIGINT: stopped without draining")
+            return 130
+        return 0
+
+    async def _startup(self) -> None:
+        await self.daemon.open_http()
+        await self.daemon.start()
+
+    async def _cancellable(self, coro) -> None:
+        """Run start-up or drain so that a stop signal (start-up) or a 2nd SIGINT cancels it."""
+        self._work = asyncio.create_task(coro)
+        while not self._work.done():
+            waker = asyncio.create_task(self._wake.wait())
+            await asyncio.wait([self._work, waker], return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            self._wake.clear()
+            starting = not self.daemon.ready
+            if self.force_exit or (starting and self.should_exit):
+                self._work.cancel()
+                await asyncio.wait([self._work])
+                self.log.warning("interrupted", phase="start-up" if starting else "drain")
+                return
+        self._work.result()  # re-raise a StartupError
+
+    async def _main_loop(self) -> None:
+        while not self.should_exit:
+            self._wake.clear()
+            if self.reload_requested:
+                self.reload_requested = False
+                await self._reload()
+                continue
+            if self.should_exit:
+                break
+            await self._wake.wait()
+        self.log.info("shutdown_requested", signal=self.stop_signal)
+
+    async def _reload(self) -> None:
+        self.sd.reloading()
+        self.log.info("config_reload_requested", config=self.daemon.config.path)
+        try:
+            outcome = await reload_config(self.daemon)
+        except Exception as exc:  # a bug while applying: log it, keep running what we have
+            self.log.exception("config_reload_crashed", error=f"{type(exc).__name__}: {exc}")
+            self.daemon.metrics.reloads.labels("failure").inc()
+            self.daemon.metrics.reload_ok.set(0)
+            outcome = ReloadOutcome(False, self.daemon.clock.now(), [f"internal error: {exc}"])
+        self.daemon.last_reload = outcome
+        waiters, self._reload_waiters = self._reload_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(outcome)
+        self.sd.ready(self.daemon.status_line() + ("" if outcome.ok else "; last reload FAILED"))
+
+    async def _heartbeat(self) -> None:
+        """WATCHDOG=1 while healthy, STATUS= always; every `beat_every` seconds."""
+        while True:
+            problems = tuple(self.daemon.health_problems())
+            if not problems:
+                if self.sd.watchdog_interval:
+                    self.sd.watchdog()
+            if problems != self._unhealthy:
+                if problems:
+                    self.log.error("daemon_unhealthy", problems=list(problems),
+                                   note="watchdog pings stopped; systemd will restart alertd")
+                else:
+                    self.log.info("daemon_healthy")
+                self._unhealthy = problems
+            try:
+                self.sd.status(self.daemon.status_line())
+            except Exception as exc:  # the store may be closing; never let the beat die
+                self.log.debug("status_failed", error=str(exc))
+            await asyncio.sleep(self.beat_every)

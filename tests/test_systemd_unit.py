@@ -1,0 +1,57 @@
+"""systemd/alertd.service: `systemd-analyze verify` passes and `security` rates it 2.0 or lower.
+
+The unit's ExecStart points at /opt/alertd/venv; the test checks a copy pointing at this
+venv's `alertd` (verify wants the binary to exist). scripts/system-deps.sh installs systemd's
+tools where they are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parent.parent / "systemd" / "alertd.service"
+
+
+@pytest.fixture
+def unit(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: run scripts/system-deps.sh (apt-get install systemd)"
+    alertd = Path(sys.executable).parent / "alertd"
+    assert alertd.exists()
+    copy = tmp_path / "alertd.service"
+    copy.write_text(UNIT.read_text().replace("/opt/alertd/venv/bin/alertd", str(alertd)))
+    return analyze, copy
+
+
+def test_the_unit_verifies_cleanly(unit):
+    analyze, copy = unit
+    run = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip() == "" and run.stdout.strip() == ""
+
+
+def test_the_unit_is_rated_2_or_lower(unit):
+    analyze, copy = unit
+    run = subprocess.run([analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", str(copy)],
+                         capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for alertd.service: (\d+\.\d)", run.stdout)
+    assert match, run.stdout + run.stderr
+    assert float(match.group(1)) <= 2.0 and run.returncode == 0
+
+
+def test_the_unit_uses_notify_watchdog_reload_and_its_own_directories():
+    text = UNIT.read_text()
+    for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
+                 "StateDirectory=alertd", "ConfigurationDirectory=alertd", "DynamicUser=yes",
+                 "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
+                 "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service"]:
+        assert line in text + "\n", line
+    assert re.search(r"^WatchdogSec=\d+", text, re.M)
+    assert re.search(r"^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$", text, re.M)
+    assert "--store /var/lib/alertd/alertd.db" in text
