@@ -20,6 +20,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
+from urllib.parse import urlsplit
 
 from .durations import parse_duration
 from .yamlsrc import YamlList, YamlMap
@@ -179,6 +180,7 @@ def convert(hint, value, where: Where):
         value = Secret(str(value))
         if len(value) >= 4:
             where.secrets.add(str(value))
+            where.secrets.update(_url_secret_parts(value))
         return value
     if hint is Duration:
         try:
@@ -327,3 +329,16 @@ def parse_params(cls, value: dict | None, *, file: str = "<params>", key: str = 
     if where.problems:
         raise ConfigError(where.problems)
     return result
+
+
+def _url_secret_parts(value: str) -> list[str]:
+    """The secret-bearing parts of a secret URL (path and query, password), so a service that
+    echoes only the path (as many error pages do) does not leak it either."""
+    if not value.startswith(("http://", "https://")):
+        return []
+    parts = urlsplit(value)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    found = [tail] if len(tail) >= 8 else []
+    if parts.password and len(parts.password) >= 4:
+        found.append(parts.password)
+    return found

@@ -22,12 +22,16 @@ KEY = "R0UT1NGs3cr3tKEY0123456789abcdef"
 
 
 def test_failed_deliveries_log_no_secret(write_config, registry, clock, tmp_path):
-    with RecordingHTTPServer() as server:
-        # Services that echo what they got: the path, the token, the routing key.
-        server.respond(500, {}, f"upstream error for {HOOK_PATH}")
-        server.respond(401, {"Content-Type": "application/json"},
-                       f'{{"ok": false, "error": "invalid_auth", "token": "{TOKEN}"}}')
-        server.respond(400, {}, f"invalid routing key {KEY}")
+    def echo(request):  # services that echo what they got: the path, the token, the routing key
+        # The dispatcher sends to the three at once, so answer by path, not by arrival order.
+        if request.path.startswith("/hooks/"):
+            return 500, {}, f"upstream error for {HOOK_PATH}"
+        if request.path.startswith("/api"):
+            return (401, {"Content-Type": "application/json"},
+                    f'{{"ok": false, "error": "invalid_auth", "token": "{TOKEN}", "seen": "{HOOK_PATH}"}}')
+        return 400, {}, f"invalid routing key {KEY}"
+
+    with RecordingHTTPServer(handler=echo) as server:
         path = write_config(f"""
             receivers:
               oncall:
