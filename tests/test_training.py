@@ -175,3 +175,25 @@ def test_fits_run_in_a_worker_thread_and_swap_in_on_the_loop(config, registry, t
         rig.store.close()
 
     asyncio.run(main())
+
+
+def test_a_reload_keeps_the_training_state_of_kept_rules_and_refits_changed_ones(config, registry, tmp_path, clock):
+    rig = Rig(config(), registry, Store(tmp_path / "a.db"), clock, inline=True)
+    rig.trainer.start()
+    ts, v = daily(days=3)
+    rig.feed(ts[:200], v[:200])
+    kept = rig.trainer.rules[0]
+    assert kept.fits >= 1
+
+    rig.engine.apply_config(config())  # the same rule: nothing to refit
+    rig.trainer.sync(rig.engine)
+    assert rig.trainer.rules == [kept] and not kept.detached
+
+    rig.engine.apply_config(config(", threshold: 0.99"))  # changed params: a new model
+    rig.trainer.sync(rig.engine)
+    changed = rig.trainer.rules[0]
+    assert changed is not kept and kept.detached and changed.fits == 0
+    assert changed.runtime is rig.engine.runtimes()[0]
+    rig.feed(ts[200:201], v[200:201])  # the new runtime starts from the store's history
+    assert changed.fits == 1 and rig.store.models.load("orders").version == changed.runtime.detector.model_version()
+    rig.store.close()
