@@ -179,7 +179,11 @@ def read_config_file(path: str | os.PathLike):
     except FileNotFoundError:
         raise ConfigError([Problem(path, 0, "(file)", "the config file does not exist; pass "
                                    "-c PATH or create it (see the README)")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([Problem(path, line, "(file)", f"the byte {exc.object[exc.start]:#04x} is not "
+                                   "UTF-8; save the file as UTF-8")]) from None
+    except OSError as exc:
         raise ConfigError([Problem(path, 0, "(file)", f"the config file cannot be read: {exc}")]) from None
     try:
         raw = load_yaml(text, path)
@@ -376,7 +380,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
             enabled = True
             if isinstance(spec, dict) and spec.get("if_env") and not env.get(str(spec["if_env"])):
                 enabled = False  # disabled: skip checking values that need the missing variable
-                if registry.get("notifier", spec.get("type")) is None:
+                if not isinstance(spec.get("type"), str) or registry.get("notifier", spec["type"]) is None:
                     build_plugin(registry, "notifier", NotifierCore, spec, isub)
                 built.append(NotifierConfig(str(spec.get("type")), None, False))
                 continue

@@ -34,3 +34,10 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many hostile-input cases each target of tests/test_fuzz_*.py ran (see fuzzing.py)."""
+    from fuzzing import report
+
+    report(terminalreporter)
