@@ -31,6 +31,7 @@ from .detections import Detections
 from .incident_actions import IncidentActions
 from .meta import MetaRule, meta_verdict
 from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
+from .sample_check import clean_samples
 from .windows import SeriesWindows
 
 
@@ -102,22 +103,6 @@ class RuleRuntime:
         if len(picked) == len(keys):
             return samples, keys
         return [samples[i] for i in picked], [keys[i] for i in picked]
-
-
-def _all_good(samples: list) -> bool:
-    """Fast path: every item a Sample with a finite int/float value and timestamp."""
-    if set(map(type, samples)) - {Sample}:
-        return False
-    values = [s.value for s in samples]
-    stamps = [s.ts for s in samples]
-    if set(map(type, values)) - {float, int} or set(map(type, stamps)) - {float, int}:
-        return False
-    return bool(np.isfinite(np.asarray(values, dtype=float)).all()
-                and np.isfinite(np.asarray(stamps, dtype=float)).all())
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Engine:
@@ -238,19 +223,7 @@ class Engine:
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
-        samples = list(samples or ())
-        if _all_good(samples):
-            return samples, 0
-        good, bad = [], defaultdict(list)
-        for s in samples or ():
-            if not isinstance(s, Sample):
-                bad["not_a_sample"].append(s)
-            elif not _number(s.value) or not _number(s.ts):
-                bad["not_a_number"].append(s.value if not _number(s.value) else s.ts)
-            elif not (math.isfinite(s.value) and math.isfinite(s.ts)):
-                bad["not_finite"].append(s.value)
-            else:
-                good.append(s)
+        good, bad = clean_samples(samples)
         for reason, items in bad.items():
             self.metrics.samples_skipped.labels(source, reason).inc(len(items))
             self.log.warning("samples_skipped", source=source, count=len(items), reason=reason,
