@@ -8,13 +8,13 @@ sentence naming the URL (without its query string or user info) and an excerpt o
 
 from __future__ import annotations
 
-import json
 import ssl
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import httpx
 
+from . import jsontext
 from .base import SourceError
 from .schema import Secret
 from .sources_util import deadline, describe_payload, public_url
@@ -64,7 +64,7 @@ class Answer(NamedTuple):
     def json(self):
         """The body as JSON, or SourceError saying what came instead (e.g. an HTML page)."""
         try:
-            return json.loads(self.body)
+            return jsontext.loads(self.body)
         except ValueError:
             raise SourceError(f"{self.url} answered HTTP {self.status} with "
                               f"{describe_payload(self.body, self.content_type)}, not JSON",

@@ -13,6 +13,7 @@ import json
 import math
 import re
 
+from . import jsontext
 from .model import Sample, make_labels
 from .promtext import ExpositionError, parse_exposition
 from .sources_util import excerpt, parse_timestamp
@@ -56,14 +57,14 @@ def parse_json_lines(text: str, now: float) -> list[Sample]:
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            items = json.loads(stripped)
+            items = jsontext.loads(stripped)
         except ValueError as exc:
             raise PushError(f"the body is not a JSON array ({exc})") from None
         if not isinstance(items, list):
             raise PushError("the body is not a JSON array of objects")
         return [_sample(item, f"item {i}", now) for i, item in enumerate(items)]
     out = []
-    loads = json.loads
+    loads = jsontext.loads
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue

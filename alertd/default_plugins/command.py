@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from dataclasses import dataclass, field
 from typing import Literal
 
-from alertd import hookimpl
+from alertd import hookimpl, jsontext
 from alertd.base import Source, SourceError
 from alertd.jsonmap import JsonMetric, extract
 from alertd.model import Sample, make_labels
@@ -78,7 +77,7 @@ class Command(Source):
             return [Sample(p.name, make_labels(p.labels), now, value)]
         if p.format == "json":
             try:
-                doc = json.loads(text)
+                doc = jsontext.loads(text)
             except ValueError as exc:
                 raise SourceError(f"{self._argv0()} printed {describe_payload(stdout)}, not JSON ({exc})",
                                   "bad_payload") from None

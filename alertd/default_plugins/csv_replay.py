@@ -75,7 +75,7 @@ class CsvReplay(Source):
     def _open(self) -> None:
         path = Path(self.params.path)
         try:
-            self._file = path.open(newline="", encoding="utf-8-sig")
+            self._file = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
         except OSError as exc:
             raise SourceError(f"cannot open the CSV file {path}: {exc.strerror or exc}", "missing") from None
         self._reader = csv.reader(self._file)
@@ -101,10 +101,16 @@ class CsvReplay(Source):
             self.first_ts = self._next[0]
 
     def _row(self):
-        for row in self._reader:
-            self._line += 1
-            if row and any(cell.strip() for cell in row):
-                return row
+        try:
+            for row in self._reader:
+                self._line += 1
+                if row and any(cell.strip() for cell in row):
+                    ",".join(row).encode()  # bytes that are not UTF-8 are surrogates here
+                    return row
+        except (UnicodeEncodeError, csv.Error) as exc:
+            reason = "is not UTF-8" if isinstance(exc, UnicodeEncodeError) else f"is not CSV ({exc})"
+            raise SourceError(f"line {self._line + (not isinstance(exc, UnicodeEncodeError))} of "
+                              f"{self.params.path} {reason}; fix the file", "bad_payload") from None
         return None
 
     def _parse(self, row) -> tuple[float, object, tuple]:
@@ -156,8 +162,14 @@ class CsvReplay(Source):
 
     def _collect(self, now: float) -> list[Sample]:
         if self._reader is None:
-            self._open()
-            self.span = self._span()
+            try:
+                self._open()
+                self.span = self._span()
+            except SourceError:  # the next poll opens the file again
+                self._reader = None
+                if self._file is not None:
+                    self._file.close()
+                raise
             while self._skip > 0 and self._next is not None:  # rows sent before a restart
                 self._advance()
                 self._skip -= 1
@@ -191,9 +203,14 @@ class CsvReplay(Source):
         """Length of one pass through the file, plus one average step (for `loop`)."""
         if not self.params.loop:
             return 0.0
-        with Path(self.params.path).open(newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-        stamps = [parse_timestamp(r[0]) for r in rows[1 if _is_header(rows[0]) else 0:]]
+        stamps = []  # of the rows that parse: the replay itself reports the others by line
+        with Path(self.params.path).open(newline="", encoding="utf-8-sig", errors="replace") as f:
+            try:
+                for row in csv.reader(f):
+                    if row and not _is_header(row):
+                        stamps.append(parse_timestamp(row[0]))
+            except csv.Error:
+                pass
         if len(stamps) < 2:
             return 1.0
         return (stamps[-1] - stamps[0]) * len(stamps) / (len(stamps) - 1)

@@ -81,10 +81,10 @@ class Prometheus(Source):
             return [self._sample(name, {}, result, expr)]
         if kind == "vector":
             return [self._sample(name, item.get("metric", {}), item.get("value"), expr)
-                    for item in _list(result, expr)]
+                    for item in _series(result, expr)]
         if kind == "matrix":  # a range selector in an instant query: take each series' last point
-            return [self._sample(name, item.get("metric", {}), (item.get("values") or [None])[-1], expr)
-                    for item in _list(result, expr) if item.get("values")]
+            return [self._sample(name, item.get("metric", {}), _last(item.get("values"), expr), expr)
+                    for item in _series(result, expr) if item.get("values")]
         raise SourceError(f"the query {excerpt(expr, 60)} returns a {kind}, not numbers; "
                           "make it return a vector or a scalar", "bad_payload")
 
@@ -103,10 +103,11 @@ class Prometheus(Source):
                 if data.get("resultType") != "matrix":
                     raise SourceError(f"the range query {excerpt(expr, 60)} returned a "
                                       f"{data.get('resultType')}, not a matrix", "bad_payload")
-                for item in _list(data.get("result"), expr):
+                for item in _series(data.get("result"), expr):
                     labels = item.get("metric", {})
-                    out.extend(s for s in (self._sample(name, labels, v, expr) for v in item.get("values") or ())
-                               if s.ts < end)
+                    points = _list(item.get("values") or [], expr)
+                    out.extend(s for s in (self._sample(name, labels, v, expr) for v in points)
+                               if not _number_ts(s) or s.ts < end)
                 chunk_start = chunk_end + step
         return out
 
@@ -136,9 +137,13 @@ class Prometheus(Source):
         if not isinstance(point, (list, tuple)) or len(point) != 2:
             raise SourceError(f"the query {excerpt(expr, 60)} gave a malformed point {excerpt(str(point), 40)}",
                               "bad_payload")
-        labels = {k: v for k, v in (metric or {}).items() if k != "__name__"}
-        metric_name = name or (metric or {}).get("__name__") or self.context.name
-        return Sample(metric_name, make_labels(labels), float(point[0]), _number(point[1]))
+        if not isinstance(metric, dict):
+            raise SourceError(f"the query {excerpt(expr, 60)} gave the labels {excerpt(str(metric), 40)}, "
+                              "not an object", "bad_payload")
+        labels = {k: v for k, v in metric.items() if k != "__name__"}
+        metric_name = name or str(metric.get("__name__") or "") or self.context.name
+        # an unreadable time or value reaches the engine as it is: it drops and counts it
+        return Sample(metric_name, make_labels(labels), _number(point[0]), _number(point[1]))
 
     async def close(self) -> None:
         await self.fetch.close()
@@ -151,6 +156,24 @@ def _number(text):
         return float(text)
     except (TypeError, ValueError):
         return text
+
+
+def _number_ts(sample: Sample) -> bool:
+    return isinstance(sample.ts, float)
+
+
+def _series(result, expr: str) -> list[dict]:
+    """The series of a vector or matrix result; SourceError when one is not an object."""
+    items = _list(result, expr)
+    for item in items:
+        if not isinstance(item, dict):
+            raise SourceError(f"the query {excerpt(expr, 60)} gave {excerpt(str(item), 40)} where a series "
+                              'object {"metric": ..., "value": ...} belongs', "bad_payload")
+    return items
+
+
+def _last(values, expr: str):
+    return _list(values, expr)[-1]
 
 
 def _list(result, expr: str) -> list:

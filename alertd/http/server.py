@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from .. import __version__
+from .. import __version__, jsontext
 
 SERVER_HEADER = f"alertd/{__version__}".encode()
 
@@ -58,7 +58,7 @@ class Request:
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
+            return jsontext.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise HttpError(400, f"the request body is not valid JSON: {exc}") from None
 
