@@ -74,6 +74,8 @@ def _parse_plain(text: str, now: float, extra: dict) -> list[Sample] | None:
             return None
         if extra:
             labels.update(extra)
+        if raw_ts is not None and len(raw_ts) > 16:  # beyond any date: the full parser says so
+            return None
         ts = int(raw_ts) / 1000.0 if raw_ts is not None else now
         out.append(Sample(name, make_labels(labels), ts, value))
     return out

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 
 from . import jsontext
 from .model import Sample, make_labels
 from .promtext import ExpositionError, parse_exposition
+from .sample_check import TS_MAX, TS_MIN
 from .sources_util import excerpt, parse_timestamp
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
@@ -49,6 +51,9 @@ def parse_body(body: bytes, content_type: str, now: float, extra_labels=None) ->
     for s in samples:
         if not math.isfinite(s.value):
             raise PushError(f"{s.key} has the value {s.value}; push finite numbers only")
+        if not TS_MIN <= s.ts <= TS_MAX:
+            raise PushError(f"{s.key} has the timestamp {s.ts * 1000:.0f} (ms), which is not a time "
+                            "between the years 1 and 9999; send milliseconds since 1970 or none")
     return samples
 
 
@@ -83,7 +88,7 @@ def _sample(item, where: str, now: float) -> Sample:
     name, value, labels = item.get("name"), item.get("value"), item.get("labels") or {}
     if not isinstance(name, str) or not _NAME.match(name):
         raise PushError(f'{where}: "name" must be a metric name like orders_total, got {excerpt(str(name), 40)}')
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= sys.float_info.max:
         raise PushError(f'{where}: "value" of {name} must be a finite number, got {excerpt(json.dumps(value), 40)}')
     if not _KEYS.issuperset(item):
         unknown = sorted(set(item) - _KEYS)

@@ -12,6 +12,8 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
+from .sample_check import TS_MAX, TS_MIN
+
 _SPACES = re.compile(r"\s+")
 
 
@@ -62,8 +64,10 @@ def to_value(raw):
     """
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
-    if isinstance(raw, (int, float)):
-        return float(raw)
+    if isinstance(raw, float):
+        return raw
+    if isinstance(raw, int):  # one beyond a float's range stays as it is: counted as too_large
+        return float(raw) if abs(raw) <= 2 ** 1023 else raw
     if isinstance(raw, (str, bytes)):
         try:
             return float(raw.strip())
@@ -75,12 +79,13 @@ def to_value(raw):
 def parse_timestamp(raw) -> float:
     """Epoch seconds from a number (seconds, or milliseconds when > 1e11) or ISO 8601 text.
 
-    Naive date-times are taken as UTC. Raises ValueError with a readable message.
+    Naive date-times are taken as UTC. Raises ValueError with a readable message, also for
+    times outside the years 1-9999 (which no notice could show).
     """
     if isinstance(raw, bool) or raw is None:
         raise ValueError(f"{raw!r} is not a timestamp")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        value = float(raw) if abs(raw) < 1e300 else math.inf  # (ints beyond a float overflow)
     else:
         text = str(raw).strip()
         try:
@@ -95,8 +100,12 @@ def parse_timestamp(raw) -> float:
                 moment = moment.replace(tzinfo=timezone.utc)
             return moment.timestamp()
     if not math.isfinite(value):
-        raise ValueError(f"{raw!r} is not a timestamp")
-    return value / 1000.0 if abs(value) > 1e11 else value
+        raise ValueError(f"{excerpt(raw, 40)} is not a timestamp")
+    value = value / 1000.0 if abs(value) > 1e11 else value
+    if not TS_MIN <= value <= TS_MAX:
+        raise ValueError(f"{excerpt(raw, 40)} is not a time between the years 1 and 9999; use epoch "
+                         "seconds or milliseconds")
+    return value
 
 
 def deadline(context, default: float = 30.0) -> float:

@@ -100,7 +100,7 @@ def sink(tmp_path_factory, registry):
 
 
 stamps = st.one_of(st.floats(1.7e9, 1.8e9), st.integers(1_700_000_000_000, 1_800_000_000_000), json_leaf)
-numbers = st.one_of(st.floats(), st.integers(), st.sampled_from(ODD))
+numbers = st.one_of(st.sampled_from(ODD), st.sampled_from(ODD), st.floats(), st.integers())
 shaped_answers = st.builds(lambda items: dumps({"data": items}), st.lists(st.fixed_dictionaries(
     {"v": st.one_of(numbers, json_any), "k": json_any, "t": stamps}), max_size=5))
 
@@ -148,22 +148,35 @@ def test_prometheus_answers(status, body, web, sink, registry, clock):
 
 push_lines = st.one_of(
     json_any.map(lambda d: json.dumps(d, allow_nan=True)),
-    st.fixed_dictionaries({"name": st.sampled_from(["orders", "a:b", "1x", ""]), "value": json_leaf},
-                          optional={"labels": json_any, "ts": json_leaf}).map(lambda d: json.dumps(d, allow_nan=True)),
+    st.fixed_dictionaries({"name": st.sampled_from(["orders", "orders", "a:b", "1x", ""]),
+                           "value": st.one_of(numbers, json_leaf)},
+                          optional={"labels": st.one_of(st.dictionaries(st.sampled_from(["a", "b", "1", ""]),
+                                                                        json_leaf, max_size=2), json_any),
+                                    "ts": stamps}).map(lambda d: json.dumps(d, allow_nan=True)),
+    st.builds(lambda v, t: f"orders {v} {t}".rstrip(), numbers,
+              st.one_of(st.just(""), st.integers(-10 ** 20, 10 ** 20), st.just("9" * 5000))),
     st.sampled_from(['orders{region="eu"} 3', "orders NaN", "orders +Inf", 'x{a="\\xff"} 1 99999999999999999',
                      "# TYPE orders counter", "orders 1e400", "orders " + "9" * 400, "{} 1", "a{b} 1"]),
     st.text(max_size=30))
-push_bodies = st.one_of(st.lists(push_lines, max_size=6).map(lambda ls: "\n".join(ls).encode()), bodies)
+odd_lines = st.one_of(  # well-formed lines with odd numbers: the parser's number handling
+    st.builds(lambda v, t: json.dumps({"name": "orders", "value": v, "ts": t}, allow_nan=True), numbers, stamps),
+    st.builds(lambda v: json.dumps({"name": "orders", "value": v}, allow_nan=True), numbers),
+    st.builds(lambda v, t: f"orders {v} {t}", numbers, st.one_of(st.integers(-10 ** 20, 10 ** 20),
+                                                                  st.just("9" * 5000))))
+push_bodies = st.one_of(odd_lines.map(str.encode), st.lists(push_lines, min_size=1, max_size=6).map(lambda ls: "\n".join(ls).encode()),
+                        st.lists(push_lines, max_size=6).map(lambda ls: "\n".join(ls).encode()), bodies)
 
 
 @fuzz_settings(60)
-@given(requests=st.lists(st.tuples(st.sampled_from(["POST", "PUT", "GET", "DELETE"]),
-                                   st.sampled_from(["/push", "/metrics/job/x", "/metrics/job/x/a/b/c",
-                                                    "/metrics/job/%ff", "/healthz", "/nope", "/push?x=1"]),
-                                   content_types, push_bodies), min_size=1, max_size=4))
+@given(requests=st.lists(st.one_of(
+    st.tuples(st.just("POST"), st.just("/push"), st.sampled_from(["application/json", "text/plain"]), push_bodies),
+    st.tuples(st.sampled_from(["POST", "PUT", "GET", "DELETE"]),
+              st.sampled_from(["/push", "/metrics/job/x", "/metrics/job/x/a/b/c", "/metrics/job/%ff",
+                               "/healthz", "/nope", "/push?x=1"]), content_types, push_bodies)),
+    min_size=1, max_size=4))
 def test_push_requests(requests, sink, registry, clock):
     async def main():
-        source = make_source(registry, "push", {"port": 0, "max_body": 4096}, clock, name="src")
+        source = make_source(registry, "push", {"port": 0, "max_body": 16384}, clock, name="src")
         await source.start()
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{source.port}", timeout=10) as client:
@@ -330,3 +343,41 @@ def test_csv_that_is_not_utf8_names_its_line_and_a_failed_open_is_retried(tmp_pa
             asyncio.run(source.collect())
     path.write_text("timestamp,value\n1396310400,1\n")
     assert [s.value for s in asyncio.run(source.collect())] == [1.0]
+
+
+@pytest.mark.parametrize("body, ctype, error", [
+    (b'{"name": "a", "value": 1' + b"0" * 400 + b"}", "application/json",
+     "line 1: \"value\" of a must be a finite number, got '1000000"),
+    (b'{"name": "a", "value": 1, "ts": 1' + b"0" * 400 + b"}", "application/json",
+     "line 1: \"ts\" '1000000"),
+    (b'{"name": "a", "value": 1, "ts": 1e15}', "application/json",
+     "line 1: \"ts\" '1000000000000000.0' is not a time between the years 1 and 9999"),
+    (b"a 1 " + b"9" * 5000, "text/plain", "a has the timestamp inf (ms), which is not a time between"),
+    (b"a 1 99999999999999999", "text/plain", "a has the timestamp 100000000000000000 (ms), which is not"),
+])
+def test_pushed_numbers_beyond_floats_and_dates_get_400(body, ctype, error, registry, clock):
+    """Was: OverflowError (and ValueError for 5000 digits) out of the body parser, which
+    killed the connection without an answer; and times past the year 9999 were accepted."""
+    async def push():
+        source = make_source(registry, "push", {"port": 0}, clock, name="src")
+        await source.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{source.port}") as client:
+                return await client.post("/push", content=body, headers={"Content-Type": ctype}), source.pending
+        finally:
+            await source.close()
+
+    answer, pending = asyncio.run(push())
+    assert answer.status_code == 400 and pending == []
+    assert answer.json()["error"].startswith("nothing was stored: " + error)
+
+
+def test_an_int_beyond_a_float_in_json_is_counted(web, sink, registry, clock):
+    """Was: OverflowError out of http_json's value conversion."""
+    web.answer["value"] = (200, {}, b'{"a": 1' + b"0" * 400 + b', "b": 2}')
+    source = make_source(registry, "http_json", {"url": web.url, "metrics": [
+        {"name": "a", "value": "a"}, {"name": "b", "value": "b"}]}, clock)
+    before = sink.metrics.samples_skipped.labels("src", "too_large")._value.get()
+    result = sink.engine.ingest("src", asyncio.run(source.collect()))
+    assert (result.stored, result.skipped) == (1, 1)
+    assert sink.metrics.samples_skipped.labels("src", "too_large")._value.get() == before + 1
