@@ -25,6 +25,7 @@ from pathlib import Path
 
 from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError
 from jinja2.exceptions import UndefinedError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .durations import format_duration
@@ -55,8 +56,19 @@ def _duration(seconds) -> str:
         return ""
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, where reaching for an unsafe attribute (`__class__`,
+    `_private`, a function's globals) is an error at once. Jinja's own sandbox only returns
+    an undefined value there, which a lenient template prints as nothing: the escape fails,
+    but silently, and the author never learns why."""
+
+    def unsafe_undefined(self, obj, attribute):
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is "
+                            "unsafe (templates see only incident data)")
+
+
 def _make_env(escaped: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         loader=FileSystemLoader(TEMPLATE_DIR), autoescape=escaped, undefined=ChainableUndefined,
         trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(num=fmt_number, duration=_duration, shell_quote=shlex.quote,

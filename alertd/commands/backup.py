@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ..store import create_private
 from . import CommandError, add_config_arg, add_store_arg
 
 NAME = "backup"
@@ -36,6 +37,7 @@ def run(args) -> int:
         raise CommandError(f"{dest} already exists; choose a new file name (backups never overwrite)")
     if not dest.parent.is_dir():
         raise CommandError(f"the directory {dest.parent} does not exist; create it first")
+    create_private(dest)  # a copy of the store is as private as the store
     try:
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10) as src, \
                 sqlite3.connect(dest) as out:

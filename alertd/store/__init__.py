@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import sqlite_utils
@@ -32,6 +33,16 @@ from .samples import SampleStore
 from .silences import SilenceStore
 
 
+def create_private(path: str | Path) -> None:
+    """Create `path` empty with mode 0600 (owner only) unless it exists: the store holds
+    incidents, labels and the fitted models the daemon unpickles, so no one else may read
+    or write it. An existing file keeps its mode (the operator may have chosen it)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Store:
     """The daemon's durable state in one SQLite file."""
 
@@ -39,6 +50,7 @@ class Store:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
             self.db = sqlite_utils.Database(self.path)
             self.db.enable_wal()
         else:
