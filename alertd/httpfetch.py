@@ -16,7 +16,7 @@ import httpx
 
 from . import jsontext
 from .base import SourceError
-from .schema import Secret
+from .schema import CredentialURL, Secret
 from .sources_util import deadline, describe_payload, public_url
 
 
@@ -24,7 +24,7 @@ from .sources_util import deadline, describe_payload, public_url
 class HttpParams:
     """Keys shared by HTTP sources: where, how to authenticate, TLS and limits."""
 
-    url: str
+    url: CredentialURL
     headers: dict[str, str] = field(default_factory=dict)
     secret_headers: dict[str, Secret] = field(default_factory=dict)
     bearer_token: Secret | None = None

@@ -20,7 +20,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .durations import parse_duration
 from .yamlsrc import YamlList, YamlMap
@@ -35,6 +35,11 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "'***'"
+
+
+class CredentialURL(str):
+    """Type hint marker: a URL that is shown, except its password and query values, which are
+    secrets (`https://user:pass@host/path?api_key=...` keeps pass and the key out of logs)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def _type_name(hint) -> str:
     origin = typing.get_origin(hint)
     if hint is Duration:
         return "a duration such as 30s, 5m or 1h"
-    if hint in (str, Secret):
+    if hint in (str, Secret, CredentialURL):
         return "a string"
     if hint is bool:
         return "true or false"
@@ -181,6 +186,12 @@ def convert(hint, value, where: Where):
         if len(value) >= 4:
             where.secrets.add(str(value))
             where.secrets.update(_url_secret_parts(value))
+        return value
+    if hint is CredentialURL:
+        if isinstance(value, (dict, list)) or value is None:
+            raise Invalid(f"expected a URL, got {_describe(value)}")
+        value = CredentialURL(str(value))
+        where.secrets.update(_url_credentials(value))
         return value
     if hint is Duration:
         try:
@@ -341,4 +352,16 @@ def _url_secret_parts(value: str) -> list[str]:
     found = [tail] if len(tail) >= 8 else []
     if parts.password and len(parts.password) >= 4:
         found.append(parts.password)
+    return found
+
+
+def _url_credentials(value: str) -> list[str]:
+    """The password and the query values (4 characters or more) of a URL."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return []
+    found = [password] if password and len(password) >= 4 else []
+    found += [v for _, v in parse_qsl(parts.query) if len(v) >= 4]
     return found

@@ -185,3 +185,19 @@ def test_no_shell_and_no_eval_anywhere():
                                  "subprocess.getoutput", "subprocess.getstatusoutput"):
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert bad == []
+
+
+def test_credentials_in_a_source_url_are_secrets(write_config, registry):
+    """Was: a password or api_key in a source's url was shown by `validate -v`, and when the
+    service echoed the query back, in the daemon's log, the status page and /api/v1/status."""
+    path = write_config("""
+        sources:
+          psp:
+            type: http_json
+            every: 1m
+            url: "https://scraper:pa55word@status.example.com/api?api_key=k3y-0123&page=1"
+            metrics: [{name: up, value: up}]
+        """)
+    config = load_config(path, registry, environ={})
+    assert {"pa55word", "k3y-0123"} <= config.secrets and "scraper" not in config.secrets
+    assert not {"1", "page", "/api"} & config.secrets

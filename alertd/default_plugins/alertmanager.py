@@ -22,7 +22,7 @@ from alertd import hookimpl
 from alertd.base import Notifier
 from alertd.model import Notification
 from alertd.render import Renderer, TemplateParams
-from alertd.schema import Duration, Secret
+from alertd.schema import CredentialURL, Duration, Secret
 
 from ._http import HttpNotifier, check_url, safe_host
 from ._payloads import alertmanager_alerts
@@ -39,7 +39,7 @@ class AlertmanagerNotifier(HttpNotifier, Notifier):
     class Params(TemplateParams):
         """`url` of the Alertmanager (e.g. http://alertmanager:9093), optional auth."""
 
-        url: str
+        url: CredentialURL
         authorization: Secret | None = field(default=None, repr=False)
         headers: dict[str, str] = field(default_factory=dict)
         ends_after: Duration = Duration(24 * 3600)
