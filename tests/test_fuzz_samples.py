@@ -100,7 +100,8 @@ def test_any_values_are_stored_or_counted_never_raised(polls, config, registry):
             assert renderer.render("title", row.notification)
             assert renderer.render("text", row.notification)
             tally("samples notices-rendered")
-        tally("samples engine-ingest", sum(len(p) for p in polls))
+        tally("samples engine-polls", len(polls))
+        tally("samples values-ingested", sum(len(p) for p in polls))
     finally:
         store.close()
 

@@ -137,7 +137,7 @@ prom_docs = st.one_of(
 
 
 @fuzz_settings(60)
-@given(status=st.sampled_from([200, 200, 400, 422, 503]),
+@given(status=st.sampled_from([200, 200, 200, 200, 400, 422, 503]),
        body=st.one_of(prom_docs.map(dumps), prom_docs.map(dumps), bodies))
 def test_prometheus_answers(status, body, web, sink, registry, clock):
     web.answer["value"] = (status, {"Content-Type": "application/json"}, body)
@@ -235,8 +235,12 @@ sql_values = st.one_of(st.sampled_from([None, 1e308, -0.0, 2 ** 63 - 1, -(2 ** 6
                        st.binary(max_size=5))
 
 
+good_ts = st.integers(1_700_000_000, 1_800_000_000)
+
+
 @fuzz_settings(40)
-@given(rows=st.lists(st.tuples(sql_values, sql_values, sql_values), max_size=6))
+@given(rows=st.lists(st.tuples(sql_values, sql_values, st.one_of(good_ts, good_ts, good_ts, sql_values)),
+                     max_size=6))
 def test_sql_column_types(rows, sink, registry, clock):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "shop.sqlite"

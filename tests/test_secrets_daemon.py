@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from aiosmtpd.smtp import AuthResult
 from daemon_process import DaemonProcess
 from servers import RecordingHTTPServer, RecordingSMTPServer
@@ -97,6 +98,7 @@ def wait_until(daemon: DaemonProcess, what: str, check, timeout: float = 30.0) -
             raise AssertionError(f"{what}: not within {timeout}s; log:\n" + "\n".join(daemon.lines[-30:]))
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_no_secret_in_any_log_line_or_api_answer(tmp_path, capsys, monkeypatch):
     answers: dict[str, str] = {}
     with RecordingHTTPServer(handler=echo) as web, \
