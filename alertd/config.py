@@ -201,9 +201,11 @@ def read_config_file(path: str | os.PathLike):
 def plugin_dirs_of(raw) -> tuple[str, ...]:
     """The plugin_dirs of a raw config (needed before plugins can be checked)."""
     dirs = raw.get("plugin_dirs", ("plugins",)) if isinstance(raw, dict) else ("plugins",)
-    if isinstance(dirs, str):
-        return (dirs,)
-    return tuple(str(d) for d in dirs or ())
+    if isinstance(dirs, dict):
+        return ()  # a config error, reported by load_config
+    if not isinstance(dirs, list):  # one directory, as load_config reads it
+        return (str(dirs),) if dirs is not None else ()
+    return tuple(str(d) for d in dirs)
 
 
 def _subset(mapping, keys) -> YamlMap:

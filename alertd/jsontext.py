@@ -11,8 +11,10 @@ import json
 
 
 def loads(data):
-    """`json.loads(data)`; ValueError (never RecursionError) for input that is not usable JSON."""
+    """`json.loads(data)`; a ValueError (json.JSONDecodeError, never RecursionError) for input
+    that is not usable JSON."""
     try:
         return json.loads(data)
-    except RecursionError:
-        raise ValueError("the JSON is nested too deeply") from None
+    except RecursionError:  # a JSONDecodeError, as callers may read its `msg`
+        raise json.JSONDecodeError("the JSON is nested too deeply", data if isinstance(data, str) else "",
+                                   0) from None

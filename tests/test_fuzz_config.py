@@ -269,3 +269,14 @@ def test_a_list_as_a_key_is_a_syntax_error_with_its_line(tmp_path, registry):
     problems = _load_text(tmp_path, "store: a.db\n? [x, y]\n: 2\n", registry)
     assert problems == [f"{tmp_path / 'alertd.yaml'}:2: (syntax): the file is not valid YAML: a list "
                         "or mapping cannot be a key; fix the syntax near that line"]
+
+
+def test_plugin_dirs_that_is_not_a_list_is_checked_not_crashed(tmp_path, capsys):
+    """Was: TypeError ('int' object is not iterable) in `alertd validate` before the config
+    was even checked."""
+    path = tmp_path / "alertd.yaml"
+    for value, code in (("1", 0), ("{a: b}", 1), ("", 0)):
+        path.write_text(f"plugin_dirs: {value}\n")
+        assert cli.main(["validate", "-c", str(path)]) == code
+        err = capsys.readouterr().err
+        assert "TypeError" not in err and ("plugin_dirs: expected a list" in err) == (code == 1), err

@@ -294,18 +294,20 @@ def test_deeply_nested_json_is_a_bad_payload(web, registry, clock):
         asyncio.run(source.collect())
     assert info.value.reason == "bad_payload"
 
-    async def push():
+    async def push(body):
         source = make_source(registry, "push", {"port": 0}, clock, name="src")
         await source.start()
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{source.port}") as client:
-                return await client.post("/push", content=DEEP, headers={"Content-Type": "application/json"})
+                return await client.post("/push", content=body, headers={"Content-Type": "application/json"})
         finally:
             await source.close()
 
-    answer = asyncio.run(push())
-    assert answer.status_code == 400
-    assert answer.json()["error"] == "nothing was stored: the body is not a JSON array (the JSON is nested too deeply)"
+    answers = [asyncio.run(push(body)) for body in (DEEP, b'{"name": "a", "value": 1}\n' + DEEP)]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[1].json()["error"].startswith("nothing was stored: line 2 is not JSON (the JSON is nested too deeply)")
+    assert answers[0].json()["error"] == ("nothing was stored: the body is not a JSON array (the JSON is nested "
+                                       "too deeply: line 1 column 1 (char 0))")
 
 
 @pytest.mark.parametrize("result, said", [
