@@ -137,40 +137,36 @@ def garbled_demo(draw):
     return bytes(data)
 
 
+def load_file(target: str, content: str | bytes, registry, environ) -> None:
+    """Write `content` as a config file, load it (check_load) and count the outcome."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "alertd.yaml"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        tally(f"config {target} {check_load(path, registry, environ)}")
+
+
 @fuzz_settings(100)
 @given(doc=documents, environ=environs)
 def test_random_documents_load_or_say_where(doc, environ, demo_registry):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alertd.yaml"
-        path.write_text(_dump(doc))
-        tally(f"config random {check_load(path, demo_registry, environ)}")
+    load_file("random", _dump(doc), demo_registry, environ)
 
 
 @fuzz_settings(100)
 @given(text=demo_mutations(), environ=environs)
 def test_demo_mutations_load_or_say_where(text, environ, demo_registry):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alertd.yaml"
-        path.write_text(text)
-        tally(f"config demo-mutation {check_load(path, demo_registry, environ)}")
+    load_file("demo-mutation", text, demo_registry, environ)
 
 
 @fuzz_settings(60)
 @given(data=garbled_demo(), environ=environs)
 def test_garbled_bytes_load_or_say_where(data, environ, demo_registry):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alertd.yaml"
-        path.write_bytes(data)
-        tally(f"config garbled-bytes {check_load(path, demo_registry, environ)}")
+    load_file("garbled-bytes", data, demo_registry, environ)
 
 
 @fuzz_settings(100)
 @given(text=snippet_documents(), environ=environs)
 def test_yaml_features_load_or_say_where(text, environ, registry):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alertd.yaml"
-        path.write_text(text)
-        tally(f"config yaml-features {check_load(path, registry, environ)}")
+    load_file("yaml-features", text, registry, environ)
     assert not Path("/tmp/alertd-pwned").exists()  # tags that build Python objects are refused
 
 
