@@ -205,7 +205,7 @@ def plugin_dirs_of(raw) -> tuple[str, ...]:
         return ()  # a config error, reported by load_config
     if not isinstance(dirs, list):  # one directory, as load_config reads it
         return (str(dirs),) if dirs is not None else ()
-    return tuple(str(d) for d in dirs)
+    return tuple(str(d) for d in dirs if isinstance(d, (str, int, float)))  # others: config errors
 
 
 def _subset(mapping, keys) -> YamlMap:

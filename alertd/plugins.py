@@ -129,7 +129,10 @@ class Registry:
     def load_dir(self, directory: str | Path) -> None:
         """Register every `*.py` file (not starting with `_`) of a site plugin directory."""
         directory = Path(directory)
-        if not directory.is_dir():
+        try:
+            if not directory.is_dir():
+                return
+        except OSError:  # a name the system refuses (too long): no such directory either
             return
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):

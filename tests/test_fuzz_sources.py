@@ -303,8 +303,9 @@ def test_deeply_nested_json_is_a_bad_payload(web, registry, clock):
         finally:
             await source.close()
 
-    answers = [asyncio.run(push(body)) for body in (DEEP, b'{"name": "a", "value": 1}\n' + DEEP)]
-    assert [a.status_code for a in answers] == [400, 400]
+    answers = [asyncio.run(push(body)) for body in (DEEP, b'{"name": "a", "value": 1}\n' + DEEP, b"1" * 5000)]
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert "Exceeds the limit (4300 digits)" in answers[2].json()["error"]
     assert answers[1].json()["error"].startswith("nothing was stored: line 2 is not JSON (the JSON is nested too deeply)")
     assert answers[0].json()["error"] == ("nothing was stored: the body is not a JSON array (the JSON is nested "
                                        "too deeply: line 1 column 1 (char 0))")
