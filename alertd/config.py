@@ -203,7 +203,7 @@ def plugin_dirs_of(raw) -> tuple[str, ...]:
     dirs = raw.get("plugin_dirs", ("plugins",)) if isinstance(raw, dict) else ("plugins",)
     if isinstance(dirs, dict):
         return ()  # a config error, reported by load_config
-    if not isinstance(dirs, list):  # one directory, as load_config reads it
+    if not isinstance(dirs, (list, tuple)):  # one directory, as load_config reads it
         return (str(dirs),) if dirs is not None else ()
     return tuple(str(d) for d in dirs if isinstance(d, (str, int, float)))  # others: config errors
 
