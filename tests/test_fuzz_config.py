@@ -53,8 +53,9 @@ documents = st.one_of(values, st.dictionaries(st.sampled_from(KEYS), values, max
 
 @pytest.fixture(scope="module")
 def demo_registry():
-    """Built-ins plus the demo's site plugins (disk_space) and the test plugins."""
-    return load_registry([ROOT / "plugins", ROOT / "tests" / "plugins"], entrypoints=False)
+    """Built-ins plus the demo's site plugins (disk_space). Not tests/plugins again: loading
+    them twice would replace the modules (and the state) the session's registry uses."""
+    return load_registry([ROOT / "plugins"], entrypoints=False)
 
 
 def check_load(path: Path, registry, environ) -> str:
