@@ -99,15 +99,17 @@ def sink(tmp_path_factory, registry):
     sink.store.close()
 
 
-stamps = st.one_of(st.floats(1.7e9, 1.8e9), st.integers(1_700_000_000_000, 1_800_000_000_000), json_leaf)
+good_stamps = st.one_of(st.floats(1.7e9, 1.8e9), st.integers(1_700_000_000_000, 1_800_000_000_000))
+stamps = st.one_of(good_stamps, json_leaf)
 numbers = st.one_of(st.sampled_from(ODD), st.sampled_from(ODD), st.floats(), st.integers())
 shaped_answers = st.builds(lambda items: dumps({"data": items}), st.lists(st.fixed_dictionaries(
-    {"v": st.one_of(numbers, json_any), "k": json_any, "t": stamps}), max_size=5))
+    {"v": st.one_of(numbers, json_any), "k": json_any, "t": st.one_of(good_stamps, good_stamps, stamps)}),
+    max_size=5))
 
 
 @fuzz_settings(60)
-@given(status=st.sampled_from([200, 200, 200, 204, 301, 404, 500]), ctype=content_types,
-       body=st.one_of(bodies, shaped_answers, shaped_answers, shaped_answers))
+@given(status=st.sampled_from([200, 200, 200, 200, 204, 301, 404, 500]), ctype=content_types,
+       body=st.one_of(shaped_answers, bodies))
 def test_http_json_answers(status, ctype, body, web, sink, registry, clock):
     web.answer["value"] = (status, {"Content-Type": ctype}, body)
     source = make_source(registry, "http_json", {
