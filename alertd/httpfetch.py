@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,6 +41,13 @@ class HttpParams:
         """Cross-field rules (called from the subclass's `check`)."""
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f'url "{public_url(self.url)}" must start with http:// or https://')
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"url is not a valid URL ({exc}); check the host and port") from None
+        if not parts.hostname:
+            raise ValueError("url has no host; write it like http://127.0.0.1:9090")
         if self.password is not None and self.username is None:
             raise ValueError('password is set but username is not; add "username" for basic auth')
         if self.bearer_token is not None and self.username is not None:

@@ -347,7 +347,11 @@ def _url_secret_parts(value: str) -> list[str]:
     echoes only the path (as many error pages do) does not leak it either."""
     if not value.startswith(("http://", "https://")):
         return []
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # not a URL at all: the whole value is secret already
+        return []
     tail = parts.path + (f"?{parts.query}" if parts.query else "")
     found = [tail] if len(tail) >= 8 else []
     if parts.password and len(parts.password) >= 4:

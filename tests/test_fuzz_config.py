@@ -41,7 +41,7 @@ TYPES = ["shop_sim", "prometheus", "http_json", "sql", "logfile", "command", "pu
          "webhook", "pagerduty", "alertmanager", "nope"]
 ODD_TEXT = ["30s", "-5s", "0s", "1h30", "5x", "1e309", "${NOPE}", "${HOME:-x}", "{{ x", "{{ 7*7 }}",
             "*/5 * * * *", "61 * * * *", 'a{b=~"("}', "x{y=\"1\"}", "127.0.0.1:99999", "[::1]:0",
-            "", " ", "\t", "\x00", "\u202e", "é" * 3, "0" * 400, "1" * 5000, "nan", ".inf", "~"]
+            "http://[x/hook", "https://u:p@[::1/x", "http://h:99999999/", "", " ", "\t", "\x00", "\u202e", "é" * 3, "0" * 400, "1" * 5000, "nan", ".inf", "~"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-10**30, 10**30),
                     st.floats(), st.sampled_from(ODD_TEXT + TYPES), st.text(max_size=12))
 keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=8), st.integers(-3, 3), st.booleans())
@@ -280,3 +280,16 @@ def test_plugin_dirs_that_is_not_a_list_is_checked_not_crashed(tmp_path, capsys)
         assert cli.main(["validate", "-c", str(path)]) == code
         err = capsys.readouterr().err
         assert "Error" not in err and ("plugin_dirs" in err) == (code == 1), err
+
+
+def test_a_url_that_does_not_parse_is_a_config_error_not_a_crash(tmp_path, registry):
+    """Was: ValueError (Invalid IPv6 URL) from collecting a secret URL's parts."""
+    problems = _load_text(tmp_path, """\
+receivers:
+  t:
+    - {type: webhook, url: "http://[x/hook"}
+    - {type: slack, webhook_url: "https://a:b@[::1/x"}
+sources:
+  s: {type: http_json, every: 1s, url: "http://u:p@[::1", metrics: [{name: a, value: a}]}
+""", registry)
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in problems] == ["3", "4", "6"], problems

@@ -52,7 +52,8 @@ def check_url(url: str, what: str) -> None:
     """Raise ValueError (a config error) unless `url` is an absolute http(s) URL."""
     try:
         parts = urlsplit(str(url))
-    except ValueError:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # such as "http://[x/": a bracket that does not close
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{what} must be an http:// or https:// URL with a host")

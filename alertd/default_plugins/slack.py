@@ -85,9 +85,12 @@ class SlackNotifier(HttpNotifier, Notifier):
             if bool(self.webhook_url) == bool(self.token):
                 raise ValueError("set either webhook_url (an incoming webhook) or token (a bot "
                                  "token, xoxb-...) with channel, not both")
-            if self.webhook_url and not str(self.webhook_url).startswith(("https://", "http://")):
-                raise ValueError("webhook_url must be an https:// URL (the incoming webhook "
-                                 "URL Slack shows when you add the integration)")
+            if self.webhook_url:
+                try:
+                    check_url(self.webhook_url, "webhook_url")
+                except ValueError:
+                    raise ValueError("webhook_url must be an https:// URL (the incoming webhook "
+                                     "URL Slack shows when you add the integration)") from None
             if self.token and not self.channel:
                 raise ValueError("a bot token needs a channel to post to; add channel: "
                                  "\"#alerts\" (or a channel ID such as C0123456)")
