@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["tests/test_fuzz_config.py", "tests/test_fuzz_samples.py", "tests/test_fuzz_sources.py"]
+TARGETS = ["tests/test_fuzz_config.py", "tests/test_fuzz_samples.py", "tests/test_fuzz_sources.py",
+           "tests/test_fuzz_api.py"]
 
 
 def main() -> int:

@@ -126,7 +126,9 @@ class IncidentStore:
 
     def get(self, ident) -> Incident | None:
         """By numeric id, or by fingerprint (the newest incident of it)."""
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+        if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
+            if int(ident) >= 2 ** 63:  # beyond SQLite's integers: no such id
+                return None
             rows = list(self.db["incidents"].rows_where("id = ?", [int(ident)]))
         else:
             rows = list(self.db["incidents"].rows_where("fingerprint = ?", [str(ident)],
