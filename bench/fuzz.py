@@ -38,7 +38,8 @@ def main() -> int:
         env = {**os.environ, "ALERTD_FUZZ_EXAMPLES": str(args.examples), "ALERTD_FUZZ_REPORT": str(report),
                "PYTHONPATH": str(ROOT)}
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TARGETS],
+        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=0",
+                                *TARGETS],
                                cwd=ROOT, env=env)
         seconds = time.monotonic() - started
         counts = json.loads(report.read_text()) if report.exists() else {}

@@ -293,3 +293,12 @@ sources:
   s: {type: http_json, every: 1s, url: "http://u:p@[::1", metrics: [{name: a, value: a}]}
 """, registry)
     assert [p.split(": ")[0].rsplit(":", 1)[1] for p in problems] == ["3", "4", "6"], problems
+
+
+def test_child_routes_that_are_not_a_list_are_an_error(tmp_path, registry):
+    """Was: TypeError ('float' object is not iterable) for `routes: {..., routes: 1.5}`;
+    found by bench/fuzz.py."""
+    problems = _load_text(tmp_path, "receivers:\n  console: [{type: console}]\n"
+                                    "routes: {receiver: console, routes: 1.5}\n", registry)
+    assert problems == [f"{tmp_path / 'alertd.yaml'}:3: routes.routes: expected a list of child routes "
+                        "such as [{match: {severity: critical}, receiver: oncall}]"]

@@ -223,7 +223,12 @@ def build_route(raw, where: Where, receivers, intervals, parent: RouteConfig | N
                        timing["group_wait"], timing["group_interval"], timing["repeat_interval"],
                        tuple(core.mute_time_intervals), tuple(core.active_time_intervals))
     children = []
-    raw_children = raw.get("routes") or [] if isinstance(raw, dict) else []
+    raw_children = raw.get("routes") if isinstance(raw, dict) else None
+    if raw_children is not None and not isinstance(raw_children, list):
+        where.child("routes", _line(raw, "routes")).error(
+            "expected a list of child routes such as [{match: {severity: critical}, receiver: oncall}]")
+    if not isinstance(raw_children, list):
+        raw_children = []
     for i, child in enumerate(raw_children):
         built = build_route(child, where.child("routes", _line(raw, "routes")).item(i, _line(raw_children, i)),
                             receivers, intervals, node)
