@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .model import Sample
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
+from .shard import apply_shard, describe as describe_shard
 from .store import Store
 from .training import Trainer
 
@@ -38,8 +39,10 @@ class StartupError(Exception):
 class Daemon:
     """One running alertd: store, plugin instances, engine, scheduler and dispatcher."""
 
-    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None):
-        self.config, self.registry = config, registry
+    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
+                 shard=None):
+        self.shard_override = shard  # --shard: wins over the config's `shard`, also on reloads
+        self.config, self.registry = apply_shard(config, shard), registry
         self.store_path = store_path or config.store_path()
         self.clock = clock or SystemClock()
         self._shutdown_timeout = shutdown_timeout
@@ -140,6 +143,8 @@ class Daemon:
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
+        if self.config.shard is not None:
+            self.log.info("shard_owned", **describe_shard(self.config))
         await self._start_sources()
 
     async def _start_sources(self) -> None:
