@@ -138,3 +138,29 @@ def test_validate_lists_what_a_shard_runs_and_rejects_a_bad_flag(write_config, c
     assert main(["validate", "-c", path, "--shard", "3/3"]) == 1
     assert capsys.readouterr().err.strip() == ('error: --shard "3/3" is out of range; i counts from 0 '
                                                'to N-1, so write "0/3" to "2/3"')
+
+
+def test_a_reload_keeps_the_shard_of_the_flag_and_takes_new_rules_of_it_only(write_config, registry, clock,
+                                                                              tmp_path):
+    path = write_config(_config_text("http://127.0.0.1:9/"))
+    extra = [f"late_{k}" for k in range(8)]
+
+    async def scenario():
+        daemon = Daemon(load_config(path, registry, environ={}), registry, store_path=tmp_path / "r.db",
+                        clock=clock, shard=Shard(1, 2))
+        await daemon.start()
+        before = {r.name for r in daemon.engine.config.rules}
+        text = path.read_text().replace("receivers:", "".join(
+            f"  - {{name: {name}, source: shop, series: x{k}, detector: {{type: test_above, limit: 1}}}}\n"
+            for k, name in enumerate(extra)) + "receivers:")
+        path.write_text(text)
+        outcome = await daemon.request_reload()
+        after = {rt.rule.name for rt in daemon.engine.runtimes()}
+        await daemon.drain()
+        return before, outcome, after
+
+    before, outcome, after = asyncio.run(scenario())
+    assert outcome.ok
+    assert before == {r for r in [*RULES, "solo_rule"] if rule_shard(r, 2) == 1}
+    assert after == before | {r for r in extra if rule_shard(r, 2) == 1}
+    assert after - before and set(extra) - after  # some new rules came here, some went to shard 0
