@@ -27,7 +27,7 @@ from .metrics import Metrics
 from .model import Sample
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
-from .shard import apply_shard, describe as describe_shard
+from .shard import apply_shard, close_unowned, describe as describe_shard
 from .store import Store
 from .training import Trainer
 
@@ -137,6 +137,7 @@ class Daemon:
         # The config is valid (it was loaded to get here): a failed reload's meta-incident is over.
         self.engine.meta_incident(MetaRule(CONFIG_RELOAD_FAILED), {"config": self.config.path}, False,
                                   "alertd started with a valid config")
+        close_unowned(self.engine, self.log)  # incidents of rules moved to another shard
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ok_at.set(self.clock.now())
         pending = self.store.outbox.pending_count()

@@ -191,14 +191,20 @@ class Engine:
         fate["removed"] = list(old)
         for name in old:
             self.detections.forget(name)
-            self.close_rule_incidents(name, "the rule was removed from the config")
+        if old:
+            self.close_rule_incidents(list(old), "the rule was removed from the config")
         return fate
 
-    def close_rule_incidents(self, rule_name: str, reason: str) -> TickResult:
-        """Resolve the open incidents of a rule that no longer exists (as `incidents resolve` does)."""
+    def close_rule_incidents(self, rule_names, reason: str) -> TickResult:
+        """Resolve the open incidents of rules that no longer exist (as `incidents resolve` does).
+
+        All of them before one flush: flushed one rule at a time, the groups of the later
+        rules would have their timers moved on by the first flush and wait group_interval.
+        """
         result = TickResult()
         actions = IncidentActions(self.store, self.clock)
-        for incident in [i for i in self.tracker.open.values() if i.rule == rule_name]:
+        names = {rule_names} if isinstance(rule_names, str) else set(rule_names)
+        for incident in [i for i in self.tracker.open.values() if i.rule in names]:
             if incident.id is not None:
                 actions.resolve(incident.id, by="alertd", comment=reason)
         with self.store.atomic():

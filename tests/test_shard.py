@@ -164,3 +164,35 @@ def test_a_reload_keeps_the_shard_of_the_flag_and_takes_new_rules_of_it_only(wri
     assert before == {r for r in [*RULES, "solo_rule"] if rule_shard(r, 2) == 1}
     assert after == before | {r for r in extra if rule_shard(r, 2) == 1}
     assert after - before and set(extra) - after  # some new rules came here, some went to shard 0
+
+
+def test_after_resharding_a_start_resolves_the_incidents_of_rules_now_elsewhere(write_config, registry,
+                                                                                clock, tmp_path, http_server):  # noqa: F811
+    config = load_config(write_config(_config_text(http_server.url)), registry, environ={})
+    store = tmp_path / "one.db"
+
+    async def start(shard, fire):
+        daemon = Daemon(config, registry, store_path=store, clock=clock, shard=shard)
+        await daemon.start()
+        if fire:
+            daemon.sources["shop"].pending = [Sample(f"m{k}", make_labels({}), clock.now(), 50.0)
+                                              for k in range(len(RULES))]
+            await daemon.poll("shop")
+        while await daemon.dispatcher.run_once():
+            pass
+        open_rules = {i.rule for i in daemon.store.incidents.open()}
+        await daemon.drain()
+        return open_rules
+
+    fired = asyncio.run(start(None, True))  # one instance ran every rule
+    assert fired == {r for k, r in enumerate(RULES) if k % 2}
+    clock.advance(600)  # past group_interval (5m): a group's resolve is sent at once
+    kept = asyncio.run(start(Shard(0, 2), False))  # now it is shard 0 of 2
+    assert kept == {r for r in fired if rule_shard(r, 2) == 0} and kept != fired
+    ends: dict[str, list[str]] = {}
+    for alert in (a for req in http_server.requests for a in req.json()):
+        ends.setdefault(alert["labels"]["alertname"], []).append(alert["endsAt"])
+    moved = fired - kept
+    # each moved rule: fired (endsAt a day ahead), then resolved at the restart (endsAt now)
+    assert all(len(ends[r]) == 2 and ends[r][1] < ends[r][0] for r in moved)
+    assert all(len(ends[r]) == 1 for r in kept)  # the kept ones were not touched
