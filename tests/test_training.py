@@ -155,6 +155,23 @@ def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, regi
     changed.store.close()
 
 
+def test_a_restart_does_not_refit_the_model_it_restored(config, registry, tmp_path, clock):
+    path = tmp_path / "a.db"
+    rig = Rig(config(), registry, Store(path), clock, inline=True)
+    rig.trainer.start()
+    ts, v = daily(days=3)
+    rig.feed(ts[:200], v[:200])
+    rig.store.close()
+
+    again = Rig(config(), registry, Store(path), clock, inline=True)
+    again.trainer.start()
+    again.feed(ts[200:210], v[200:210])  # polls the trainer after every tick
+    assert again.trainer.rules[0].fits == 0  # the restored model is used, not fitted again
+    again.feed(ts[210:400], v[210:400])  # retrain_points (150) new points: the schedule goes on
+    assert again.trainer.rules[0].fits >= 1
+    again.store.close()
+
+
 def test_fits_run_in_a_worker_thread_and_swap_in_on_the_loop(config, registry, tmp_path, clock):
     async def main():
         rig = Rig(config(), registry, Store(tmp_path / "a.db"), clock)
