@@ -56,7 +56,7 @@ class SampleStore:
             return
         ids = self.series_ids(samples, source, keys)
         self.db.conn.executemany("INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES (?, ?, ?)",
-                                 [(s.ts, i, s.value) for i, s in zip(ids, samples)])
+                                 zip([s.ts for s in samples], ids, [s.value for s in samples]))
 
     def recent(self, keys: list[str], limit: int, before: float | None = None):
         """Up to `limit` latest points per series key before `before`, oldest first.
