@@ -130,14 +130,15 @@ def quiet_logs() -> None:
     configure("error", json_lines=True, stream=open(os.devnull, "w"))
 
 
-def build(directory: Path, n: int, history: int, scope: str = "rule") -> dict:
+def build(directory: Path, n: int, history: int, scope: str = "rule", **config_kw) -> dict:
     """Config and store in `directory`: `history` polls of n series at 10 s on a fake clock
-    that ends now, through the real daemon, with the model fitted inline and persisted."""
+    that ends now, through the real daemon, with the model fitted inline and persisted
+    (`config_kw`: receivers and routes for `write_config`)."""
     from alertd.clock import FakeClock
     from alertd.config import load_config
     from alertd.daemon import Daemon
 
-    path = write_config(directory, n, scope=scope)
+    path = write_config(directory, n, scope=scope, **config_kw)
     reg = registry()
     config = load_config(path, reg, environ={})
     clock = FakeClock(time.time() - history * INTERVAL)
