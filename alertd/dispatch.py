@@ -216,13 +216,15 @@ class Dispatcher:
     async def run_forever(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
         """Deliver until `stopping` is set, waking on new rows, group timers or due retries."""
         while not stopping.is_set():
+            # cleared before the pass, not after: a tick that queues rows while a send is in
+            # flight sets it again, and the next pass starts at once instead of after `wait`
+            self.wakeup.clear()
             try:
                 await self.run_once()
             except Exception as exc:  # keep delivering whatever one pass hit
                 self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
             next_due = self.next_wakeup()
             wait = idle if next_due is None else max(0.05, min(idle, next_due - self.clock.now()))
-            self.wakeup.clear()
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=wait)
             except asyncio.TimeoutError:
