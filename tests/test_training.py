@@ -129,14 +129,20 @@ def test_a_failing_fit_keeps_the_previous_model_and_is_counted(config, registry,
     assert st.failures == 1  # no retry storm: the next try waits for the schedule
 
 
-def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, registry, tmp_path, clock):
-    path = tmp_path / "a.db"
+def _trained(config, registry, clock, path):
+    """A store at `path` with 200 points of two series and a fitted model; the data."""
     rig = Rig(config(), registry, Store(path), clock, inline=True)
     rig.trainer.start()
     ts, v = daily(days=3)
     rig.feed(ts[:200], v[:200])
     assert rig.store.models.load("orders").size > 0
     rig.store.close()
+    return ts, v
+
+
+def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, registry, tmp_path, clock):
+    path = tmp_path / "a.db"
+    ts, v = _trained(config, registry, clock, path)
 
     again = Rig(config(), registry, Store(path), clock, inline=True)
     again.trainer.start()  # restores the model
@@ -157,11 +163,7 @@ def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, regi
 
 def test_a_restart_does_not_refit_the_model_it_restored(config, registry, tmp_path, clock):
     path = tmp_path / "a.db"
-    rig = Rig(config(), registry, Store(path), clock, inline=True)
-    rig.trainer.start()
-    ts, v = daily(days=3)
-    rig.feed(ts[:200], v[:200])
-    rig.store.close()
+    ts, v = _trained(config, registry, clock, path)
 
     again = Rig(config(), registry, Store(path), clock, inline=True)
     again.trainer.start()
