@@ -108,12 +108,21 @@ def _all_good(samples: list) -> bool:
     """Fast path: every item a Sample with a finite int/float value and timestamp."""
     if set(map(type, samples)) - {Sample}:
         return False
-    values = [s.value for s in samples]
-    stamps = [s.ts for s in samples]
+    if not samples:
+        return True
+    _, _, stamps, values = zip(*samples)  # samples are named tuples: columns in one C pass
     if set(map(type, values)) - {float, int} or set(map(type, stamps)) - {float, int}:
         return False
     return bool(np.isfinite(np.asarray(values, dtype=float)).all()
                 and np.isfinite(np.asarray(stamps, dtype=float)).all())
+
+
+def _keys(samples: list[Sample]) -> list[str]:
+    """The series key of every sample (cached per name and labels)."""
+    if not samples:
+        return []
+    names, labels, _, _ = zip(*samples)
+    return list(map(series_key, names, labels))
 
 
 def _number(value) -> bool:
@@ -291,7 +300,7 @@ class Engine:
         started = time.perf_counter()
         good, skipped = self._clean(source, samples)
         result = TickResult(skipped=skipped)
-        keys = [series_key(s.name, s.labels) for s in good]
+        keys = _keys(good)
         runtimes = self.rules_by_source.get(source, [])
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:
@@ -345,9 +354,9 @@ class Engine:
         row_list = [index[k] for k in keys]
         n = len(row_list)
         if len(set(row_list)) == n:  # the usual tick: one point per series
-            yield (np.fromiter(row_list, dtype=np.int64, count=n),
-                   np.fromiter((s.ts for s in samples), dtype=float, count=n),
-                   np.fromiter((s.value for s in samples), dtype=float, count=n))
+            _, _, stamps, values = zip(*samples)
+            yield (np.fromiter(row_list, dtype=np.int64, count=n), np.array(stamps, dtype=float),
+                   np.array(values, dtype=float))
             return
         by_row: dict[int, list[Sample]] = defaultdict(list)
         for r, s in zip(row_list, samples):

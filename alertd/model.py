@@ -8,6 +8,7 @@ and the router turns incidents into `Notification`s for the outbox.
 from __future__ import annotations
 
 import functools
+import math
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
@@ -116,7 +117,7 @@ class Scores:
 
 
 def _fmt(x: float) -> str:
-    if x is None or not np.isfinite(x):
+    if x is None or not math.isfinite(x):
         return "?"
     if abs(x) >= 100 or x == int(x):
         return f"{x:.0f}"
@@ -147,15 +148,15 @@ class Verdict:
         lo, hi = float(scores.lower[i]), float(scores.upper[i])
         score, thr = float(scores.score[i]), float(scores.threshold[i])
         where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
-        if np.isfinite(lo) and np.isfinite(hi):
+        if math.isfinite(lo) and math.isfinite(hi):
             expected = f", expected {_fmt(lo)}-{_fmt(hi)}{where}"
-        elif np.isfinite(lo):
+        elif math.isfinite(lo):
             expected = f", expected >= {_fmt(lo)}{where}"
-        elif np.isfinite(hi):
+        elif math.isfinite(hi):
             expected = f", expected <= {_fmt(hi)}{where}"
         else:
             expected = ""
-        if not np.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
+        if not math.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
             reason = f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
         else:
             reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
