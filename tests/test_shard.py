@@ -13,6 +13,7 @@ from servers import http_server  # noqa: F401  (fixture)
 from alertd.cli import main
 from alertd.config import load_config
 from alertd.daemon import Daemon
+from alertd.http.api import status_data
 from alertd.model import Sample, make_labels
 from alertd.schema import ConfigError
 from alertd.shard import Shard, apply_shard, parse_shard, rule_shard
@@ -61,6 +62,8 @@ def test_two_sharded_daemons_over_one_config_run_every_rule_exactly_once(
         opened = {i.rule for i in daemon.store.incidents.open()}
         metrics = generate_latest(daemon.metrics.registry).decode()
         polled, shard = set(daemon.sources), str(daemon.config.shard)
+        status = status_data(daemon)["shard"]
+        assert status["shard"] == shard and set(status["rules"]) == ran and status["rules_total"] == 11
         await daemon.drain()
         return ran, opened, polled, shard, metrics
 
