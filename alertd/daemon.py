@@ -28,6 +28,7 @@ from .model import Sample
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
+from .store.errors import StoreError, explain, is_store_error
 from .training import Trainer
 
 
@@ -115,7 +116,10 @@ class Daemon:
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.started_at = self.clock.now()
-        self.store = Store(self.store_path)
+        try:
+            self.store = Store(self.store_path)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
@@ -268,7 +272,11 @@ class Daemon:
                 source.commit()
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
-            self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
+                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
+                               retry="next poll")
+            else:
+                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
             return
         if not result.stored:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")

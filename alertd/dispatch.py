@@ -30,6 +30,7 @@ from .log import redact_text
 from .ratelimit import TokenBucket
 from .receiver_health import ReceiverHealth
 from .routing.config import ReceiverSettings
+from .store.errors import explain, is_store_error
 from .store.ledger import Attempt
 
 
@@ -219,7 +220,11 @@ class Dispatcher:
             try:
                 await self.run_once()
             except Exception as exc:  # keep delivering whatever one pass hit
-                self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+                if is_store_error(exc):  # unsent rows stay pending; a sent one may be sent again
+                    self.log.error("dispatch_failed", error=explain(exc, getattr(self.store, "path", "")),
+                                   retry=f"in {idle:g}s")
+                else:
+                    self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
             next_due = self.next_wakeup()
             wait = idle if next_due is None else max(0.05, min(idle, next_due - self.clock.now()))
             self.wakeup.clear()
