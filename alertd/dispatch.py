@@ -5,6 +5,8 @@ sending and marking re-sends it on start (receivers get the idempotency key to d
 duplicate). Per integration, in order:
 
 - a row past its receiver's `deadline` is given up (status failed, "gave up: ...");
+- a group's notices go out in the order they were made: a later one waits while an older
+  one of the same group is still pending (retrying);
 - with a `rate_limit`, a token bucket meters sends; when more rows are due than tokens, the
   surplus is folded into one "digest" notice (alertd/digest.py), never dropped or stormed;
 - retryable failures (network, 5xx, 429) are retried with exponential backoff and full
@@ -99,6 +101,7 @@ class Dispatcher:
                 self._give_up(row, now, "the delivery deadline passed before it could be sent", key)
             else:
                 live.append(row)
+        live = self._in_group_order(key, live, now)
         if not live:
             return 0
         if self.hold_until.get(key, 0) > now:
@@ -124,6 +127,21 @@ class Dispatcher:
                 self.store.outbox.postpone([r.id for r in live[i + 1:]], hold)
                 break
         return delivered
+
+    def _in_group_order(self, key: tuple[str, int], rows: list, now: float) -> list:
+        """The rows that are the oldest pending notice of their group; the others wait (moved
+        to their group's next attempt), so a retried notice is never overtaken by a later one."""
+        heads = self.store.outbox.group_heads(*key)
+        ready, waiting = [], defaultdict(list)
+        for row in rows:
+            head = heads.get(row.notification.group_key) if row.notification.group_key else None
+            if head is None or head[0] == row.id:
+                ready.append(row)
+            else:
+                waiting[max(head[1], now)].append(row.id)
+        for at, ids in waiting.items():
+            self.store.outbox.postpone(ids, at)
+        return ready
 
     def _fold(self, rows: list, key: tuple[str, int], now: float, settings: ReceiverSettings):
         """Fold rows into one digest row (committed together); returns the digest row."""
