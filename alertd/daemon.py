@@ -25,6 +25,7 @@ from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
 from .model import Sample
+from .plugin_health import PluginHealth
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .store import Store
@@ -130,6 +131,7 @@ class Daemon:
             self.notifiers.update(self.make_notifiers(receiver, items))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.metrics.watch(self.engine)
+        self.plugin_health = PluginHealth(self.engine)
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
                                      router=self.engine.router, config=self.config)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
@@ -266,6 +268,7 @@ class Daemon:
             else:
                 self._poll_failed(name, "empty", "the poll returned no samples")
             return
+        detector_errors = dict(self.engine.detector_errors)
         try:
             with self.store.atomic():  # samples and the source's read position together
                 result = self.engine.ingest(name, samples)
@@ -282,8 +285,18 @@ class Daemon:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
+        self._plugin_health(lambda: [self.plugin_health.source_ok(name),
+                                     *self.plugin_health.detectors(detector_errors)])
         if result.notifications:
             self.dispatcher.wakeup.set()
+
+    def _plugin_health(self, update) -> None:
+        """Open or resolve failing-plugin meta-incidents (alertd.plugin_health); never raises."""
+        try:
+            if any(r is not None and r.notifications for r in update()):
+                self.dispatcher.wakeup.set()
+        except Exception as exc:
+            self.log.error("plugin_health_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _commit(self, source, name: str) -> None:
         try:
@@ -303,6 +316,7 @@ class Daemon:
             return
         if result.notifications:
             self.dispatcher.wakeup.set()
+        self._plugin_health(lambda: [self.plugin_health.source_failed(name, error)])
 
     async def wait_for_poll(self, name: str, timeout: float) -> None:
         """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""

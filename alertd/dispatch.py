@@ -36,6 +36,16 @@ from .store.errors import explain, is_store_error
 from .store.ledger import Attempt
 
 
+def send_timeout(notifier) -> float:
+    """How long one send may take: twice the notifier's own `timeout` (a send may make two
+    requests) plus 1 s, or 60 s for a notifier without one."""
+    own = getattr(getattr(notifier, "params", None), "timeout", None)
+    try:
+        return 2 * float(own) + 1 if own else 60.0
+    except (TypeError, ValueError):
+        return 60.0
+
+
 class Dispatcher:
     """Delivers due outbox rows through the receivers' notifier instances.
 
@@ -161,12 +171,18 @@ class Dispatcher:
 
     async def _send(self, key: tuple[str, int], row, notifier) -> int:
         started = time.perf_counter()
+        hung = False
         log = self.log.bind(receiver=row.receiver, notifier=row.notifier, outbox_id=row.id,
                             kind=row.notification.kind, key=row.idempotency_key)
+        limit = send_timeout(notifier)
         try:
-            answer = await notifier.send(row.notification)
+            answer = await asyncio.wait_for(notifier.send(row.notification), limit)
         except DeliveryError as exc:
             error, retry_after, retryable = redact_text(str(exc)), exc.retry_after, exc.retryable
+        except asyncio.TimeoutError:  # a notifier that hangs must not hold back every receiver
+            error, retry_after, retryable = f"the {row.notifier} notifier did not finish within {limit:g}s", None, True
+            log.error("notification_error", error=error)
+            hung = True
         except Exception as exc:  # a notifier bug: retry later, never crash the loop
             error, retry_after, retryable = redact_text(f"{type(exc).__name__}: {exc}"), None, True
             log.error("notification_error", error=error)
@@ -188,6 +204,8 @@ class Dispatcher:
         next_at = now + self.backoff(row.attempts, retry_after)
         if retry_after is not None:
             self.hold_until[key] = now + float(retry_after)
+        elif hung:  # its other notices wait for this one's retry instead of hanging in turn
+            self.hold_until[key] = next_at
         if row.deadline_at is not None and next_at > row.deadline_at:
             self._give_up(row, now, f"the next attempt would be after the delivery deadline; last error: {error}",
                           key, started=started)
