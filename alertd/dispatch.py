@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 
 from .base import DeliveryError
+from .clockstep import ClockStepGuard
 from .digest import digest_of
 from .log import redact_text
 from .ratelimit import TokenBucket
@@ -66,6 +67,7 @@ class Dispatcher:
         self.buckets: dict[tuple[str, int], TokenBucket] = {}
         self.hold_until: dict[tuple[str, int], float] = {}
         self.health = ReceiverHealth(store, config, self._notifier_types(), log, metrics)
+        self.clock_guard = ClockStepGuard(store, log)
 
     def _notifier_types(self) -> dict:
         return {key: getattr(n, "type_name", "") or type(n).__name__ for key, n in self.notifiers.items()}
@@ -85,6 +87,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Flush due groups, then send every row due now; returns how many were delivered."""
         async with self.lock:
+            self.clock_guard.check(self.clock.now(), self)
             if self.router is not None:
                 self.router.flush_due(self.clock.now())
             rows = self.store.outbox.due(self.clock.now(), limit=500)

@@ -103,6 +103,12 @@ class Outbox:
             self.db.conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
                                      [(next_at, i) for i in row_ids])
 
+    def shift_pending(self, delta: float) -> None:
+        """Move the next attempt of every pending row by `delta` seconds (a clock step)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE status = 'pending'",
+                            [delta])
+
     def fold(self, row_ids: list[int], into: int) -> None:
         """Mark rows as folded into the digest row `into`."""
         with self.db.atomic():
