@@ -18,6 +18,7 @@ Counted from the store and the receiver:
 - lost: fired incidents that no delivered `firing` notice named;
 - duplicates: idempotency keys delivered more than once (each delivery of a key must carry
   the same body: the same notice, re-sent because the kill fell between send and commit);
+  with `held_every`, some kills are made to fall there, and their notice must come twice;
 - delivered: notices the receiver got (all deliveries, duplicates included).
 """
 
@@ -75,11 +76,12 @@ class CrashReport:
     lost: list[int] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
     integrity: list[str] = field(default_factory=list)
+    held_keys: list[str] = field(default_factory=list)  # notices in flight at a mid-send kill
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> dict:
-        return {"kills": self.kills, "incidents_fired": self.fired, "notices_delivered": self.delivered,
+        return {"kills": self.kills, "mid_send_kills": len(self.held_keys), "incidents_fired": self.fired, "notices_delivered": self.delivered,
                 "distinct_notices": self.distinct_keys, "lost": len(self.lost),
                 "duplicates": sum(n - 1 for n in self.duplicates.values()),
                 "integrity_check": "ok" if set(self.integrity) == {"ok"} else self.integrity,
@@ -115,8 +117,14 @@ def _env() -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=print) -> CrashReport:
-    """`kills` rounds of start, random wait (0.2 s to `max_wait`), SIGKILL; then a final drain."""
+def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=print,
+        held_every: int = 0) -> CrashReport:
+    """`kills` rounds of start, random wait (0.2 s to `max_wait`), SIGKILL; then a final drain.
+
+    With `held_every` n, every n-th kill falls between a send and its commit on purpose: the
+    receiver holds its answer, the kill comes once a request has arrived (the receiver has the
+    notice, alertd has not marked it sent), so that notice must come again with the same key.
+    """
     started = time.monotonic()
     rng = random.Random(seed)
     report = CrashReport()
@@ -124,9 +132,16 @@ def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=pri
     with RecordingHTTPServer() as web:
         _write(config, store, web.url, INCIDENTS)
         for i in range(kills):
+            held = bool(held_every) and i % held_every == held_every - 1
             with DaemonProcess(config, env=_env()) as daemon:
                 daemon.wait_event("daemon_ready", timeout=30)
                 wait = rng.uniform(0.2, max_wait)
+                if held:
+                    seen = len(web.requests)
+                    web.hold()
+                    web.wait_for(seen + 1, timeout=30)  # a send is in flight, not yet committed
+                    report.held_keys.append(web.requests[seen].headers.get("idempotency-key", ""))
+                    wait = 0.0
                 deadline = time.monotonic() + wait
                 while time.monotonic() < deadline and daemon.proc.poll() is None:
                     time.sleep(0.02)  # the test's own pacing of the kill, not a daemon timer
@@ -135,9 +150,10 @@ def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=pri
                                            f"({daemon.proc.returncode})")
                 daemon.proc.send_signal(signal.SIGKILL)
                 daemon.proc.wait(10)
+                web.release()
             report.kills += 1
             report.integrity.append(integrity(store))
-            log(f"kill {i + 1}/{kills} after {wait:.2f}s: {len(web.requests)} deliveries so far, "
+            log(f"kill {i + 1}/{kills} {'mid-send' if held else f'after {wait:.2f}s'}: {len(web.requests)} deliveries so far, "
                 f"integrity {report.integrity[-1]}")
         _write(config, store, web.url, "[]")  # nothing new fires: deliver what is owed, then stop
         with DaemonProcess(config, env=_env()) as daemon:
@@ -170,6 +186,9 @@ def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=pri
     if extra > report.kills:
         report.problems.append(f"{extra} duplicates for {report.kills} kills: a kill can interrupt "
                                "at most one send (one integration, sent in order)")
+    for key in report.held_keys:
+        if report.duplicates.get(key, 0) < 2:
+            report.problems.append(f"the notice {key} in flight at a mid-send kill was not sent again")
     if report.lost:
         report.problems.append(f"{len(report.lost)} fired incidents were never notified: {report.lost}")
     if set(report.integrity) != {"ok"}:
