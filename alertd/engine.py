@@ -214,13 +214,22 @@ class Engine:
         if not active and not self.tracker.is_open(fp):
             return result
         verdict = meta_verdict(rule, labels, active, self.clock.now(), reason)
+
+        def observe():
+            incident = self.tracker.open.get(fp)
+            if incident is not None and not active:
+                incident.reason = reason  # say why it ended, not why it began
+            self.alerting.observe(rule, verdict, fp)
+        return self._alert_round(observe)
+
+    def _alert_round(self, work) -> TickResult:
+        """One store transaction on the alert stage (sync, `work()`, commit), then the
+        notices that are due. A failure puts the stage back to what the store holds."""
+        result = TickResult()
         try:
             with self.store.atomic():
                 self.alerting.sync()
-                incident = self.tracker.open.get(fp)
-                if incident is not None and not active:
-                    incident.reason = reason  # say why it ended, not why it began
-                self.alerting.observe(rule, verdict, fp)
+                work()
                 result.transitions = self.alerting.commit()
         except BaseException:
             self.alerting.reset()
@@ -265,21 +274,10 @@ class Engine:
         health = self.source_health.setdefault(source, SourceHealth())
         health.last_error, health.last_error_at = reason, now
         health.consecutive_errors += 1
-        result = TickResult()
         runtimes = [rt for rt in self.rules_by_source.get(source, []) if rt.rule.no_data != "keep_state"]
         if not runtimes:
-            return result
-        try:
-            with self.store.atomic():
-                self.alerting.sync()
-                for rt in runtimes:
-                    nodata.apply_no_data(rt, self.alerting, reason, now)
-                result.transitions = self.alerting.commit()
-        except BaseException:
-            self.alerting.reset()
-            raise
-        result.notifications = self.alerting.flush_if_due()
-        return result
+            return TickResult()
+        return self._alert_round(lambda: [nodata.apply_no_data(rt, self.alerting, reason, now) for rt in runtimes])
 
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
         """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
@@ -434,19 +432,8 @@ class Engine:
     # -- absence ----------------------------------------------------------------------------
     def check_absent(self, source: str | None = None) -> TickResult:
         """Let detectors that watch for silence (`absent`) judge their series: see absence.py."""
-        result = TickResult()
         runtimes = [rt for name, rts in self.rules_by_source.items() if source in (None, name)
                     for rt in rts if rt.detector.checks_absence]
         if not runtimes:
-            return result
-        try:
-            with self.store.atomic():
-                self.alerting.sync()
-                for rt in runtimes:
-                    absence.judge(self, rt, self.clock.now())
-                result.transitions = self.alerting.commit()
-        except BaseException:
-            self.alerting.reset()
-            raise
-        result.notifications = self.alerting.flush_if_due()
-        return result
+            return TickResult()
+        return self._alert_round(lambda: [absence.judge(self, rt, self.clock.now()) for rt in runtimes])
