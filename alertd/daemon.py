@@ -118,7 +118,7 @@ class Daemon:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.started_at = self.clock.now()
         try:
-            self.store = Store(self.store_path)
+            self.store = Store(self.store_path, check_writable=True)
         except StoreError as exc:
             raise StartupError(str(exc)) from None
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most

@@ -107,12 +107,12 @@ def test_a_store_locked_at_start_waits_for_the_lock_then_says_who_holds_it(site)
     other = sqlite3.connect(site.store, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     with pytest.raises(StoreError, match=r"is locked by another writer \(database is locked\); stop the other"):
-        Store(site.store, busy_timeout=0.2)
+        Store(site.store, busy_timeout=0.2, check_writable=True)
     # released while the opener waits (busy_timeout): it opens, nothing to do by hand
     opened = []
 
     def open_and_close():
-        store = Store(site.store, busy_timeout=30)
+        store = Store(site.store, busy_timeout=30, check_writable=True)
         opened.append(store.get_kv("store_opened_at"))
         store.close()
     opener = threading.Thread(target=open_and_close)

@@ -36,13 +36,22 @@ from .silences import SilenceStore
 
 
 class Store:
-    """The daemon's durable state in one SQLite file."""
+    """The daemon's durable state in one SQLite file.
 
-    def __init__(self, path: str | Path = ":memory:", *, busy_timeout: float = 5.0):
+    `busy_timeout`: how long a write waits for another writer's lock; `check_writable`: try
+    one write on open (the daemon does), so a read-only file fails now, not at the first tick.
+    A file that cannot be opened or written raises `StoreError` with one sentence.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, busy_timeout: float = 5.0, check_writable: bool = False):
         self.path = str(path)
         self.db = None
         try:
             self._open(busy_timeout)
+            if check_writable:
+                # SQLite opens a read-only file without a word and fails only at the first
+                # write: the daemon tries one now, so a read-only store stops the start
+                self.set_kv("store_opened_at", time.time())
         except (sqlite3.Error, OSError) as exc:
             if self.db is not None:
                 self.db.close()
@@ -72,9 +81,6 @@ class Store:
         notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
         routing_migrations.apply(self.db)
         model_migrations.apply(self.db)
-        # SQLite opens a read-only file without a word and fails only at the first write: try
-        # one now, so a read-only store stops the start instead of every tick failing later
-        self.set_kv("store_opened_at", time.time())
 
     @contextlib.contextmanager
     def atomic(self):
