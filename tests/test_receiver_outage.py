@@ -9,7 +9,6 @@ afterwards every notice is delivered, each group's notices in the order they wer
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 from servers import HANG, RecordingHTTPServer, RecordingSMTPServer, free_port
@@ -103,7 +102,7 @@ def test_smtp_down_then_up_every_mail_arrives_in_order(write_config, registry, t
 
     def outage(on):
         if not on:  # the mail server comes up on the port alertd was retrying
-            smtp["server"] = _start_on(RecordingSMTPServer(), port)
+            smtp["server"] = RecordingSMTPServer(port=port).start()
 
     try:
         rows, retries = run_site(write_config, registry, tmp_path, clock, EMAIL.format(port=port), outage)
@@ -118,17 +117,6 @@ def test_smtp_down_then_up_every_mail_arrives_in_order(write_config, registry, t
     assert set(keys) == {r["idempotency_key"] for r in rows}
     for group, seqs in check_order(keys).items():
         assert seqs == sorted(seqs), f"group {group} delivered out of order: {seqs}"
-
-
-def _start_on(server: RecordingSMTPServer, port: int) -> RecordingSMTPServer:
-    from aiosmtpd.controller import Controller
-
-    from servers import _SMTPHandler
-
-    server.port = port
-    server._controller = Controller(_SMTPHandler(server), hostname="127.0.0.1", port=port)
-    server._controller.start()
-    return server
 
 
 def test_slack_429_retry_after_holds_every_notice_of_the_integration(write_config, registry, tmp_path, clock):
