@@ -19,7 +19,9 @@ Counted from the store and the receiver:
 - duplicates: idempotency keys delivered more than once (each delivery of a key must carry
   the same body: the same notice, re-sent because the kill fell between send and commit);
   with `held_every`, some kills are made to fall there, and their notice must come twice;
-- delivered: notices the receiver got (all deliveries, duplicates included).
+- delivered: notices the receiver got (all deliveries, duplicates included); a request the
+  kill cut off while it was being written (torn: shorter than its Content-Length) is not a
+  delivery, and is counted apart.
 """
 
 from __future__ import annotations
@@ -77,11 +79,13 @@ class CrashReport:
     duplicates: dict[str, int] = field(default_factory=dict)
     integrity: list[str] = field(default_factory=list)
     held_keys: list[str] = field(default_factory=list)  # notices in flight at a mid-send kill
+    torn: int = 0  # requests cut off by a kill while being written (not deliveries)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> dict:
         return {"kills": self.kills, "mid_send_kills": len(self.held_keys), "incidents_fired": self.fired, "notices_delivered": self.delivered,
+                "torn_requests": self.torn,
                 "distinct_notices": self.distinct_keys, "lost": len(self.lost),
                 "duplicates": sum(n - 1 for n in self.duplicates.values()),
                 "integrity_check": "ok" if set(self.integrity) == {"ok"} else self.integrity,
@@ -98,10 +102,24 @@ def fired_incidents(store: Path) -> list[int]:
         return [r[0] for r in db.execute("SELECT id FROM incidents WHERE fired_at IS NOT NULL ORDER BY id")]
 
 
+def complete(requests) -> list:
+    """The requests that arrived whole: a kill in the middle of writing one leaves a torn
+    request (a body shorter than its Content-Length), which no receiver would act on."""
+    out = []
+    for r in requests:
+        try:
+            whole = len(r.body) == int(r.headers.get("content-length", -1))
+            if whole and isinstance(r.json(), dict):
+                out.append(r)
+        except ValueError:
+            pass
+    return out
+
+
 def notified(requests) -> set[int]:
     """Incident ids named by a delivered firing (or digest) notice."""
     out = set()
-    for r in requests:
+    for r in complete(requests):
         body = r.json()
         if body["kind"] in ("firing", "digest"):
             out.update(i["id"] for i in body["incidents"] if i["state"] == "firing" or body["kind"] == "digest")
@@ -165,7 +183,8 @@ def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=pri
             if code != 0:
                 report.problems.append(f"the final stop exited with {code}")
         report.integrity.append(integrity(store))
-        requests = list(web.requests)
+        requests = complete(web.requests)
+        report.torn = len(web.requests) - len(requests)
     fired = fired_incidents(store)
     report.fired = len(fired)
     report.delivered = len(requests)
