@@ -25,10 +25,12 @@ from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
 from .model import Sample
+from .plugin_health import PluginHealth
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .shard import apply_shard, close_unowned, describe as describe_shard
 from .store import Store
+from .store.errors import StoreError, explain, is_store_error
 from .training import Trainer
 
 
@@ -118,7 +120,10 @@ class Daemon:
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.started_at = self.clock.now()
-        self.store = Store(self.store_path)
+        try:
+            self.store = Store(self.store_path, check_writable=True)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
@@ -129,6 +134,7 @@ class Daemon:
             self.notifiers.update(self.make_notifiers(receiver, items))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.metrics.watch(self.engine)
+        self.plugin_health = PluginHealth(self.engine)
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
                                      router=self.engine.router, config=self.config)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
@@ -268,20 +274,35 @@ class Daemon:
             else:
                 self._poll_failed(name, "empty", "the poll returned no samples")
             return
+        detector_errors = dict(self.engine.detector_errors)
         try:
             with self.store.atomic():  # samples and the source's read position together
                 result = self.engine.ingest(name, samples)
                 source.commit()
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
-            self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
+                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
+                               retry="next poll")
+            else:
+                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
             return
         if not result.stored:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
+        self._plugin_health(lambda: [self.plugin_health.source_ok(name),
+                                     *self.plugin_health.detectors(detector_errors)])
         if result.notifications:
             self.dispatcher.wakeup.set()
+
+    def _plugin_health(self, update) -> None:
+        """Open or resolve failing-plugin meta-incidents (alertd.plugin_health); never raises."""
+        try:
+            if any(r is not None and r.notifications for r in update()):
+                self.dispatcher.wakeup.set()
+        except Exception as exc:
+            self.log.error("plugin_health_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _commit(self, source, name: str) -> None:
         try:
@@ -301,6 +322,7 @@ class Daemon:
             return
         if result.notifications:
             self.dispatcher.wakeup.set()
+        self._plugin_health(lambda: [self.plugin_health.source_failed(name, error)])
 
     async def wait_for_poll(self, name: str, timeout: float) -> None:
         """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""

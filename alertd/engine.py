@@ -143,6 +143,7 @@ class Engine:
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
         self.detections = Detections()
+        self.detector_errors: dict[str, str] = {}  # rule -> error of its detector's last score
 
     def _runtime(self, rule) -> RuleRuntime:
         cls = self.registry.get("detector", rule.detector.type)
@@ -401,9 +402,12 @@ class Engine:
                 scores = rt.detector.score(batch)
             except Exception as exc:  # a detector bug must not stop the tick
                 self.metrics.detector_errors.labels(rt.rule.name).inc()
-                self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                self.log.error("detector_failed", rule=rt.rule.name, error=error)
+                self.detector_errors[rt.rule.name] = error
                 win.push(rows, ts, values)
                 continue
+            self.detector_errors.pop(rt.rule.name, None)
             self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
             for observe in self.observers:
                 observe(rt, batch, scores)
