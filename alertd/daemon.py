@@ -19,16 +19,17 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_
 
 from .base import PluginContext, SourceError
 from .clock import SystemClock
+from .daemon_health import DaemonHealth
 from .dispatch import Dispatcher
 from .engine import Engine
 from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
-from .model import Sample
 from .plugin_health import PluginHealth
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
 from .shard import apply_shard, close_unowned, describe as describe_shard
+from .backfill import backfill
 from .store import Store
 from .store.errors import StoreError, explain, is_store_error
 from .training import Trainer
@@ -38,7 +39,7 @@ class StartupError(Exception):
     """The daemon cannot start; the message is one sentence saying why and what to do."""
 
 
-class Daemon:
+class Daemon(DaemonHealth):
     """One running alertd: store, plugin instances, engine, scheduler and dispatcher."""
 
     def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
@@ -165,44 +166,8 @@ class Daemon:
                 raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
-        """Load history once per rule so detectors skip warm-up (on first start, new rules).
-
-        Each rule is remembered in the store's kv under its source, name and selector, so a
-        rule added later (or changed to read other series) gets its own back-fill. Only
-        samples of series the store does not have yet, or newer than the last stored point
-        (a gap while the daemon was down), are ingested: nothing is stored twice.
-        """
-        now = self.clock.now()
-        for name, sc in self.config.sources.items():
-            if not sc.backfill:
-                continue
-            todo = [rt for rt in self.engine.rules_by_source.get(name, [])
-                    if not self.store.get_kv(_backfill_key(name, rt.rule))]
-            points = max([_history_wanted(rt.detector) for rt in todo] or [0])
-            if points:
-                span = points * (sc.every or 60) * 1.2
-                try:
-                    samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now),
-                                                     sc.timeout)
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    self.log.warning("backfill_failed", source=name, error=error[:300])
-                    continue
-                samples = self._unstored(samples, todo)
-                if samples:
-                    self.engine.ingest(name, samples, alerts=False)
-                    self.log.info("backfilled", source=name, samples=len(samples),
-                                  rules=[rt.rule.name for rt in todo])
-            for rt in todo:
-                self.store.set_kv(_backfill_key(name, rt.rule), now)
-
-    def _unstored(self, samples, runtimes) -> list:
-        """The back-filled samples the rules in `runtimes` read and the store lacks."""
-        selectors = [rt.rule.series for rt in runtimes]
-        wanted = [s for s in samples or () if isinstance(s, Sample)
-                  and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
-        stored = self.store.samples.recent(list({s.key for s in wanted}), 1)
-        return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
+        """Load history once per rule so detectors skip warm-up; see `alertd.backfill`."""
+        await backfill(self)
 
     # -- the work ---------------------------------------------------------------------------
     def prune(self) -> int:
@@ -339,45 +304,6 @@ class Daemon:
         self.last_reload = await reload_config(self)
         return self.last_reload
 
-    # -- health -----------------------------------------------------------------------------
-    def health_problems(self) -> list[str]:
-        """Why the daemon is not healthy (empty when it is): dead parts of the running loop."""
-        if not self.ready or self.draining:
-            return []
-        problems = []
-        if self.scheduler is not None and not self.scheduler.running:
-            problems.append("the scheduler is not running")
-        task = self.dispatcher_task
-        if task is not None and task.done():
-            error = task.exception() if not task.cancelled() else None
-            problems.append(f"the notification dispatcher stopped{f': {error}' if error else ''}")
-        if self.web is not None and not self.web.serving:
-            problems.append("the HTTP server stopped")
-        return problems
-
-    def readiness(self) -> dict[str, bool]:
-        """The checks of /readyz: all must be true."""
-        return {"config_loaded": self.config is not None, "store_open": self.store is not None,
-                "started": self.ready, "first_tick_done": self.first_poll_at is not None,
-                "not_draining": not self.draining}
-
-    def last_tick_age(self) -> float | None:
-        health = self.engine.source_health.values() if self.engine else ()
-        last = max((h.last_ok for h in health if h.last_ok is not None), default=None)
-        return None if last is None else max(0.0, self.clock.now() - last)
-
-    def status_line(self) -> str:
-        """One line for `systemctl status` (STATUS=): open incidents and the last tick's age."""
-        if self.engine is None:
-            return "starting"
-        states = [i.state for i in self.engine.tracker.open.values()]
-        firing = states.count("firing")
-        age = self.last_tick_age()
-        tick = "no tick yet" if age is None else f"last tick {age:.0f}s ago"
-        prefix = "draining; " if self.draining else ""
-        return (f"{prefix}{len(states)} open incidents ({firing} firing, {len(states) - firing} pending), "
-                f"{tick}, outbox {self.store.outbox.pending_count()}")
-
     # -- stopping ---------------------------------------------------------------------------
     async def drain(self) -> None:
         """Stop scheduling, let running polls finish, deliver what is due, then close.
@@ -447,13 +373,3 @@ class Daemon:
 
         return await Lifecycle(self, systemd).run()
 
-
-def _history_wanted(detector) -> int:
-    """Points of history a detector wants on first start: its window and warm-up, and for a
-    trainable one the history it fits on (capped, so start-up stays quick)."""
-    plan = detector.training_plan() if getattr(detector, "trainable", False) else None
-    return max(detector.window, detector.min_history, min(plan.points, 10_000) if plan else 0)
-
-
-def _backfill_key(source: str, rule) -> str:
-    return f"backfilled:{source}:{rule.name}:{rule.series}"
