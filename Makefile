@@ -4,7 +4,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test setup system-deps bench bench-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/tick.py
 	$(VENV)/bin/python bench/sources.py
 	$(VENV)/bin/python bench/detect.py
+
+bench-scale: $(VENV)/.installed    # issue 8: about 10 minutes, figures in docs/benchmarks.md
+	$(VENV)/bin/python bench/scale.py
+	$(VENV)/bin/python bench/latency.py
+	$(VENV)/bin/python bench/store.py
 
 clean:
 	rm -rf $(VENV) alertd.db alertd.db-wal alertd.db-shm

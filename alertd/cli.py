@@ -19,6 +19,7 @@ from .base import SourceError
 from .commands import CommandError
 from .plugins import PluginError
 from .schema import ConfigError
+from .store.errors import StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         if args.debug and exc.details:
             print(exc.details, file=sys.stderr)
-    except (CommandError, SourceError) as exc:
+    except (CommandError, SourceError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130

@@ -22,6 +22,7 @@ from .routing.config import (InhibitRule, ReceiverSettings, RouteConfig, build_i
                              build_receiver, build_route, build_time_intervals, check_fallbacks,
                              default_route)
 from .routing.timeintervals import TimeIntervalSpec
+from .shard import Shard, parse_shard
 from .schema import (ConfigError, Duration, Invalid, Problem, Where, build, convert,
                      fields_of, suggest)
 from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
@@ -72,6 +73,7 @@ class TopCore:
     plugin_dirs: list[str] = ("plugins",)
     retention: Duration = Duration(7 * 86400)
     shutdown_timeout: Duration = Duration(10)
+    shard: Any = None
     http: Any = None
     sources: dict[str, Any] = field(default_factory=dict)
     rules: list[Any] = field(default_factory=list)
@@ -156,6 +158,8 @@ class Config:
     time_intervals: dict[str, tuple[TimeIntervalSpec, ...]] = field(default_factory=dict)
     http: HttpConfig = HttpConfig()
     shutdown_timeout: float = 10.0
+    shard: Shard | None = None  # this instance's shard (alertd/shard.py); None runs everything
+    all_rules: tuple[str, ...] = ()  # with a shard applied: every rule name of the file
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""
@@ -318,6 +322,12 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     if top is not None and top.shutdown_timeout <= 0:
         where.child("shutdown_timeout", raw.line_of("shutdown_timeout")).error(
             "the drain time must be more than 0s; write for example 10s")
+    shard = None
+    if raw.get("shard") is not None:
+        try:
+            shard = parse_shard(raw["shard"])
+        except ValueError as exc:
+            where.child("shard", raw.line_of("shard")).error(str(exc))
     http = build_http(raw.get("http"), where.child("http", raw.line_of("http")), environ)
     if "http" not in raw:
         http = HttpConfig(http.enabled, http.host, http.port, http.token, "")
@@ -431,4 +441,4 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
-                  inhibit_rules, intervals, http, float(top.shutdown_timeout))
+                  inhibit_rules, intervals, http, float(top.shutdown_timeout), shard)

@@ -19,15 +19,19 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_
 
 from .base import PluginContext, SourceError
 from .clock import SystemClock
+from .daemon_health import DaemonHealth
 from .dispatch import Dispatcher
 from .engine import Engine
 from .log import add_secrets, get_logger, redact_text
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .metrics import Metrics
-from .model import Sample
+from .plugin_health import PluginHealth
 from .runtime import tune_gc
 from .scheduler import make_scheduler, schedule_source
+from .shard import apply_shard, close_unowned, describe as describe_shard
+from .backfill import backfill
 from .store import Store
+from .store.errors import StoreError, explain, is_store_error
 from .training import Trainer
 
 
@@ -35,11 +39,13 @@ class StartupError(Exception):
     """The daemon cannot start; the message is one sentence saying why and what to do."""
 
 
-class Daemon:
+class Daemon(DaemonHealth):
     """One running alertd: store, plugin instances, engine, scheduler and dispatcher."""
 
-    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None):
-        self.config, self.registry = config, registry
+    def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
+                 shard=None):
+        self.shard_override = shard  # --shard: wins over the config's `shard`, also on reloads
+        self.config, self.registry = apply_shard(config, shard), registry
         self.store_path = store_path or config.store_path()
         self.clock = clock or SystemClock()
         self._shutdown_timeout = shutdown_timeout
@@ -115,7 +121,10 @@ class Daemon:
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
         self.started_at = self.clock.now()
-        self.store = Store(self.store_path)
+        try:
+            self.store = Store(self.store_path, check_writable=True)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
@@ -126,6 +135,7 @@ class Daemon:
             self.notifiers.update(self.make_notifiers(receiver, items))
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.metrics.watch(self.engine)
+        self.plugin_health = PluginHealth(self.engine)
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
                                      router=self.engine.router, config=self.config)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
@@ -134,12 +144,15 @@ class Daemon:
         # The config is valid (it was loaded to get here): a failed reload's meta-incident is over.
         self.engine.meta_incident(MetaRule(CONFIG_RELOAD_FAILED), {"config": self.config.path}, False,
                                   "alertd started with a valid config")
+        close_unowned(self.engine, self.log)  # incidents of rules moved to another shard
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ok_at.set(self.clock.now())
         pending = self.store.outbox.pending_count()
         self.log.info("daemon_started", config=self.config.path, store=str(self.store_path),
                       sources=len(self.sources), rules=len(self.config.rules),
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
+        if self.config.shard is not None:
+            self.log.info("shard_owned", **describe_shard(self.config))
         await self._start_sources()
 
     async def _start_sources(self) -> None:
@@ -153,44 +166,8 @@ class Daemon:
                 raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
-        """Load history once per rule so detectors skip warm-up (on first start, new rules).
-
-        Each rule is remembered in the store's kv under its source, name and selector, so a
-        rule added later (or changed to read other series) gets its own back-fill. Only
-        samples of series the store does not have yet, or newer than the last stored point
-        (a gap while the daemon was down), are ingested: nothing is stored twice.
-        """
-        now = self.clock.now()
-        for name, sc in self.config.sources.items():
-            if not sc.backfill:
-                continue
-            todo = [rt for rt in self.engine.rules_by_source.get(name, [])
-                    if not self.store.get_kv(_backfill_key(name, rt.rule))]
-            points = max([_history_wanted(rt.detector) for rt in todo] or [0])
-            if points:
-                span = points * (sc.every or 60) * 1.2
-                try:
-                    samples = await asyncio.wait_for(self.sources[name].backfill(now - span, now),
-                                                     sc.timeout)
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    self.log.warning("backfill_failed", source=name, error=error[:300])
-                    continue
-                samples = self._unstored(samples, todo)
-                if samples:
-                    self.engine.ingest(name, samples, alerts=False)
-                    self.log.info("backfilled", source=name, samples=len(samples),
-                                  rules=[rt.rule.name for rt in todo])
-            for rt in todo:
-                self.store.set_kv(_backfill_key(name, rt.rule), now)
-
-    def _unstored(self, samples, runtimes) -> list:
-        """The back-filled samples the rules in `runtimes` read and the store lacks."""
-        selectors = [rt.rule.series for rt in runtimes]
-        wanted = [s for s in samples or () if isinstance(s, Sample)
-                  and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
-        stored = self.store.samples.recent(list({s.key for s in wanted}), 1)
-        return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
+        """Load history once per rule so detectors skip warm-up; see `alertd.backfill`."""
+        await backfill(self)
 
     # -- the work ---------------------------------------------------------------------------
     def prune(self) -> int:
@@ -262,20 +239,35 @@ class Daemon:
             else:
                 self._poll_failed(name, "empty", "the poll returned no samples")
             return
+        detector_errors = dict(self.engine.detector_errors)
         try:
             with self.store.atomic():  # samples and the source's read position together
                 result = self.engine.ingest(name, samples)
                 source.commit()
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
-            self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
+                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
+                               retry="next poll")
+            else:
+                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
             return
         if not result.stored:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
         self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
+        self._plugin_health(lambda: [self.plugin_health.source_ok(name),
+                                     *self.plugin_health.detectors(detector_errors)])
         if result.notifications:
             self.dispatcher.wakeup.set()
+
+    def _plugin_health(self, update) -> None:
+        """Open or resolve failing-plugin meta-incidents (alertd.plugin_health); never raises."""
+        try:
+            if any(r is not None and r.notifications for r in update()):
+                self.dispatcher.wakeup.set()
+        except Exception as exc:
+            self.log.error("plugin_health_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _commit(self, source, name: str) -> None:
         try:
@@ -295,6 +287,7 @@ class Daemon:
             return
         if result.notifications:
             self.dispatcher.wakeup.set()
+        self._plugin_health(lambda: [self.plugin_health.source_failed(name, error)])
 
     async def wait_for_poll(self, name: str, timeout: float) -> None:
         """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""
@@ -310,45 +303,6 @@ class Daemon:
 
         self.last_reload = await reload_config(self)
         return self.last_reload
-
-    # -- health -----------------------------------------------------------------------------
-    def health_problems(self) -> list[str]:
-        """Why the daemon is not healthy (empty when it is): dead parts of the running loop."""
-        if not self.ready or self.draining:
-            return []
-        problems = []
-        if self.scheduler is not None and not self.scheduler.running:
-            problems.append("the scheduler is not running")
-        task = self.dispatcher_task
-        if task is not None and task.done():
-            error = task.exception() if not task.cancelled() else None
-            problems.append(f"the notification dispatcher stopped{f': {error}' if error else ''}")
-        if self.web is not None and not self.web.serving:
-            problems.append("the HTTP server stopped")
-        return problems
-
-    def readiness(self) -> dict[str, bool]:
-        """The checks of /readyz: all must be true."""
-        return {"config_loaded": self.config is not None, "store_open": self.store is not None,
-                "started": self.ready, "first_tick_done": self.first_poll_at is not None,
-                "not_draining": not self.draining}
-
-    def last_tick_age(self) -> float | None:
-        health = self.engine.source_health.values() if self.engine else ()
-        last = max((h.last_ok for h in health if h.last_ok is not None), default=None)
-        return None if last is None else max(0.0, self.clock.now() - last)
-
-    def status_line(self) -> str:
-        """One line for `systemctl status` (STATUS=): open incidents and the last tick's age."""
-        if self.engine is None:
-            return "starting"
-        states = [i.state for i in self.engine.tracker.open.values()]
-        firing = states.count("firing")
-        age = self.last_tick_age()
-        tick = "no tick yet" if age is None else f"last tick {age:.0f}s ago"
-        prefix = "draining; " if self.draining else ""
-        return (f"{prefix}{len(states)} open incidents ({firing} firing, {len(states) - firing} pending), "
-                f"{tick}, outbox {self.store.outbox.pending_count()}")
 
     # -- stopping ---------------------------------------------------------------------------
     async def drain(self) -> None:
@@ -419,13 +373,3 @@ class Daemon:
 
         return await Lifecycle(self, systemd).run()
 
-
-def _history_wanted(detector) -> int:
-    """Points of history a detector wants on first start: its window and warm-up, and for a
-    trainable one the history it fits on (capped, so start-up stays quick)."""
-    plan = detector.training_plan() if getattr(detector, "trainable", False) else None
-    return max(detector.window, detector.min_history, min(plan.points, 10_000) if plan else 0)
-
-
-def _backfill_key(source: str, rule) -> str:
-    return f"backfilled:{source}:{rule.name}:{rule.series}"

@@ -5,6 +5,8 @@ sending and marking re-sends it on start (receivers get the idempotency key to d
 duplicate). Per integration, in order:
 
 - a row past its receiver's `deadline` is given up (status failed, "gave up: ...");
+- a group's notices go out in the order they were made: a later one waits while an older
+  one of the same group is still pending (retrying);
 - with a `rate_limit`, a token bucket meters sends; when more rows are due than tokens, the
   surplus is folded into one "digest" notice (alertd/digest.py), never dropped or stormed;
 - retryable failures (network, 5xx, 429) are retried with exponential backoff and full
@@ -25,12 +27,24 @@ import time
 from collections import defaultdict
 
 from .base import DeliveryError
+from .clockstep import ClockStepGuard
 from .digest import digest_of
 from .log import redact_text
 from .ratelimit import TokenBucket
 from .receiver_health import ReceiverHealth
 from .routing.config import ReceiverSettings
+from .store.errors import explain, is_store_error
 from .store.ledger import Attempt
+
+
+def send_timeout(notifier) -> float:
+    """How long one send may take: twice the notifier's own `timeout` (a send may make two
+    requests) plus 1 s, or 60 s for a notifier without one."""
+    own = getattr(getattr(notifier, "params", None), "timeout", None)
+    try:
+        return 2 * float(own) + 1 if own else 60.0
+    except (TypeError, ValueError):
+        return 60.0
 
 
 class Dispatcher:
@@ -53,6 +67,7 @@ class Dispatcher:
         self.buckets: dict[tuple[str, int], TokenBucket] = {}
         self.hold_until: dict[tuple[str, int], float] = {}
         self.health = ReceiverHealth(store, config, self._notifier_types(), log, metrics)
+        self.clock_guard = ClockStepGuard(store, log)
 
     def _notifier_types(self) -> dict:
         return {key: getattr(n, "type_name", "") or type(n).__name__ for key, n in self.notifiers.items()}
@@ -72,6 +87,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Flush due groups, then send every row due now; returns how many were delivered."""
         async with self.lock:
+            self.clock_guard.check(self.clock.now(), self)
             if self.router is not None:
                 self.router.flush_due(self.clock.now())
             rows = self.store.outbox.due(self.clock.now(), limit=500)
@@ -98,6 +114,7 @@ class Dispatcher:
                 self._give_up(row, now, "the delivery deadline passed before it could be sent", key)
             else:
                 live.append(row)
+        live = self._in_group_order(key, live, now)
         if not live:
             return 0
         if self.hold_until.get(key, 0) > now:
@@ -124,6 +141,21 @@ class Dispatcher:
                 break
         return delivered
 
+    def _in_group_order(self, key: tuple[str, int], rows: list, now: float) -> list:
+        """The rows that are the oldest pending notice of their group; the others wait (moved
+        to their group's next attempt), so a retried notice is never overtaken by a later one."""
+        heads = self.store.outbox.group_heads(*key)
+        ready, waiting = [], defaultdict(list)
+        for row in rows:
+            head = heads.get(row.notification.group_key) if row.notification.group_key else None
+            if head is None or head[0] == row.id:
+                ready.append(row)
+            else:
+                waiting[max(head[1], now)].append(row.id)
+        for at, ids in waiting.items():
+            self.store.outbox.postpone(ids, at)
+        return ready
+
     def _fold(self, rows: list, key: tuple[str, int], now: float, settings: ReceiverSettings):
         """Fold rows into one digest row (committed together); returns the digest row."""
         note = digest_of(rows, key[0], now)
@@ -142,12 +174,18 @@ class Dispatcher:
 
     async def _send(self, key: tuple[str, int], row, notifier) -> int:
         started = time.perf_counter()
+        hung = False
         log = self.log.bind(receiver=row.receiver, notifier=row.notifier, outbox_id=row.id,
                             kind=row.notification.kind, key=row.idempotency_key)
+        limit = send_timeout(notifier)
         try:
-            answer = await notifier.send(row.notification)
+            answer = await asyncio.wait_for(notifier.send(row.notification), limit)
         except DeliveryError as exc:
             error, retry_after, retryable = redact_text(str(exc)), exc.retry_after, exc.retryable
+        except asyncio.TimeoutError:  # a notifier that hangs must not hold back every receiver
+            error, retry_after, retryable = f"the {row.notifier} notifier did not finish within {limit:g}s", None, True
+            log.error("notification_error", error=error)
+            hung = True
         except Exception as exc:  # a notifier bug: retry later, never crash the loop
             error, retry_after, retryable = redact_text(f"{type(exc).__name__}: {exc}"), None, True
             log.error("notification_error", error=error)
@@ -169,6 +207,8 @@ class Dispatcher:
         next_at = now + self.backoff(row.attempts, retry_after)
         if retry_after is not None:
             self.hold_until[key] = now + float(retry_after)
+        elif hung:  # its other notices wait for this one's retry instead of hanging in turn
+            self.hold_until[key] = next_at
         if row.deadline_at is not None and next_at > row.deadline_at:
             self._give_up(row, now, f"the next attempt would be after the delivery deadline; last error: {error}",
                           key, started=started)
@@ -216,13 +256,19 @@ class Dispatcher:
     async def run_forever(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
         """Deliver until `stopping` is set, waking on new rows, group timers or due retries."""
         while not stopping.is_set():
+            # cleared before the pass, not after: a tick that queues rows while a send is in
+            # flight sets it again, and the next pass starts at once instead of after `wait`
+            self.wakeup.clear()
             try:
                 await self.run_once()
             except Exception as exc:  # keep delivering whatever one pass hit
-                self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+                if is_store_error(exc):  # unsent rows stay pending; a sent one may be sent again
+                    self.log.error("dispatch_failed", error=explain(exc, getattr(self.store, "path", "")),
+                                   retry=f"in {idle:g}s")
+                else:
+                    self.log.exception("dispatch_failed", error=f"{type(exc).__name__}: {exc}")
             next_due = self.next_wakeup()
             wait = idle if next_due is None else max(0.05, min(idle, next_due - self.clock.now()))
-            self.wakeup.clear()
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout=wait)
             except asyncio.TimeoutError:

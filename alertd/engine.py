@@ -105,6 +105,14 @@ class RuleRuntime:
         return [samples[i] for i in picked], [keys[i] for i in picked]
 
 
+def _keys(samples: list[Sample]) -> list[str]:
+    """The series key of every sample (cached per name and labels)."""
+    if not samples:
+        return []
+    names, labels, _, _ = zip(*samples)
+    return list(map(series_key, names, labels))
+
+
 class Engine:
     """Runs ticks for every source against the rules that read it."""
 
@@ -119,6 +127,7 @@ class Engine:
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
         self.detections = Detections()
+        self.detector_errors: dict[str, str] = {}  # rule -> error of its detector's last score
 
     def _runtime(self, rule) -> RuleRuntime:
         cls = self.registry.get("detector", rule.detector.type)
@@ -176,14 +185,20 @@ class Engine:
         fate["removed"] = list(old)
         for name in old:
             self.detections.forget(name)
-            self.close_rule_incidents(name, "the rule was removed from the config")
+        if old:
+            self.close_rule_incidents(list(old), "the rule was removed from the config")
         return fate
 
-    def close_rule_incidents(self, rule_name: str, reason: str) -> TickResult:
-        """Resolve the open incidents of a rule that no longer exists (as `incidents resolve` does)."""
+    def close_rule_incidents(self, rule_names, reason: str) -> TickResult:
+        """Resolve the open incidents of rules that no longer exist (as `incidents resolve` does).
+
+        All of them before one flush: flushed one rule at a time, the groups of the later
+        rules would have their timers moved on by the first flush and wait group_interval.
+        """
         result = TickResult()
         actions = IncidentActions(self.store, self.clock)
-        for incident in [i for i in self.tracker.open.values() if i.rule == rule_name]:
+        names = {rule_names} if isinstance(rule_names, str) else set(rule_names)
+        for incident in [i for i in self.tracker.open.values() if i.rule in names]:
             if incident.id is not None:
                 actions.resolve(incident.id, by="alertd", comment=reason)
         with self.store.atomic():
@@ -256,7 +271,7 @@ class Engine:
         started = time.perf_counter()
         good, skipped = self._clean(source, samples)
         result = TickResult(skipped=skipped)
-        keys = [series_key(s.name, s.labels) for s in good]
+        keys = _keys(good)
         runtimes = self.rules_by_source.get(source, [])
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:
@@ -310,9 +325,9 @@ class Engine:
         row_list = [index[k] for k in keys]
         n = len(row_list)
         if len(set(row_list)) == n:  # the usual tick: one point per series
-            yield (np.fromiter(row_list, dtype=np.int64, count=n),
-                   np.fromiter((s.ts for s in samples), dtype=float, count=n),
-                   np.fromiter((s.value for s in samples), dtype=float, count=n))
+            _, _, stamps, values = zip(*samples)
+            yield (np.fromiter(row_list, dtype=np.int64, count=n), np.array(stamps, dtype=float),
+                   np.array(values, dtype=float))
             return
         by_row: dict[int, list[Sample]] = defaultdict(list)
         for r, s in zip(row_list, samples):
@@ -359,9 +374,12 @@ class Engine:
                 scores = rt.detector.score(batch)
             except Exception as exc:  # a detector bug must not stop the tick
                 self.metrics.detector_errors.labels(rt.rule.name).inc()
-                self.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                self.log.error("detector_failed", rule=rt.rule.name, error=error)
+                self.detector_errors[rt.rule.name] = error
                 win.push(rows, ts, values)
                 continue
+            self.detector_errors.pop(rt.rule.name, None)
             self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
             for observe in self.observers:
                 observe(rt, batch, scores)

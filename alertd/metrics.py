@@ -134,3 +134,10 @@ class _StateCollector:
             failing.add_metric([name], health.consecutive_errors)
         yield last_ok
         yield failing
+        config = engine.config
+        owned = GaugeMetricFamily("alertd_rules_owned", "Rules this instance runs, by its shard "
+                                  '("" when not sharded)', labels=["shard"])
+        owned.add_metric([str(config.shard or "")], len(config.rules))
+        yield owned
+        yield GaugeMetricFamily("alertd_config_rules", "Rules in the config file (all shards)",
+                                value=len(config.all_rules or config.rules))

@@ -30,6 +30,7 @@ from .config import load_config, plugin_dirs_of, read_config_file
 from .meta import CONFIG_RELOAD_FAILED, MetaRule
 from .plugins import PluginError, load_registry
 from .scheduler import schedule_source, trigger_for
+from .shard import apply_shard
 from .schema import ConfigError
 
 RELOAD_FAILED_RULE = MetaRule(CONFIG_RELOAD_FAILED, severity="warning", annotations={
@@ -76,7 +77,7 @@ def load_new(daemon):
     registry = daemon.registry
     if tuple(plugin_dirs_of(raw)) != tuple(daemon.config.plugin_dirs):
         registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
-    return load_config(path, registry), registry
+    return apply_shard(load_config(path, registry), daemon.shard_override), registry
 
 
 async def reload_config(daemon) -> ReloadOutcome:

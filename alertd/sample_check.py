@@ -26,8 +26,9 @@ def _all_good(samples: list) -> bool:
     """Fast path: every item a Sample with a finite int/float value and a timestamp in range."""
     if set(map(type, samples)) - {Sample}:
         return False
-    values = [s.value for s in samples]
-    stamps = [s.ts for s in samples]
+    if not samples:
+        return True
+    _, _, stamps, values = zip(*samples)  # samples are named tuples: columns in one C pass
     types = set(map(type, values)) | set(map(type, stamps))
     if types - {float, int}:
         return False

@@ -170,6 +170,10 @@ class Trainer:
             return
         st.fitted_clock = self.clock.now()
         st.seen_at_fit = st.runtime.windows.seen[:len(st.runtime.windows.keys)].copy()
+        # counts as an attempt: without this, the first tick after a start refitted the
+        # model it had just restored (a full fit's CPU and memory at every start)
+        st.attempt_clock = st.fitted_clock
+        st.attempt_seen = int(st.seen_at_fit.max()) if len(st.seen_at_fit) else 0
         self.log.info("model_restored", rule=st.name, fitted_at=stored.fitted_at, series=stored.series,
                       size=stored.size)
 

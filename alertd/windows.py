@@ -61,15 +61,28 @@ class SeriesWindows:
             self.last_ts[row] = ts[-1]
         self.seen[row] = total
 
+    def _all(self, rows: np.ndarray):
+        """`rows` as a slice when it is every series in order (the usual tick): numpy then
+        copies memory blocks instead of gathering row by row."""
+        n = len(self.keys)
+        if len(rows) == n and n and rows[0] == 0 and rows[-1] == n - 1 and (np.diff(rows) == 1).all():
+            return slice(0, n)
+        return rows
+
     def batch(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Batch:
         """The detector input for the current points `ts`/`values` of series `rows`."""
-        return Batch(keys=[self.keys[r] for r in rows], labels=[self.labels[r] for r in rows],
-                     ts=ts, values=values, history=self.values[rows], history_ts=self.times[rows],
-                     seen=self.seen[rows] + 1, was_anomalous=self.was_anomalous[rows])
+        sel = self._all(rows)
+        whole = isinstance(sel, slice)
+        return Batch(keys=list(self.keys) if whole else [self.keys[r] for r in rows],
+                     labels=list(self.labels) if whole else [self.labels[r] for r in rows],
+                     ts=ts, values=values, history=self.values[sel].copy(), history_ts=self.times[sel].copy(),
+                     seen=self.seen[sel] + 1, was_anomalous=self.was_anomalous[sel].copy())
 
     def push(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray,
              status: np.ndarray | None = None) -> None:
         """Append the current points to the history of `rows` (after scoring them)."""
+        rows_in = rows
+        rows = self._all(rows)
         if self.window > 1:
             self.values[rows, :-1] = self.values[rows, 1:]
             self.times[rows, :-1] = self.times[rows, 1:]
@@ -79,4 +92,4 @@ class SeriesWindows:
         self.last_ts[rows] = ts
         if status is not None:
             judged = (status == Status.OK) | (status == Status.ANOMALOUS)
-            self.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
+            self.was_anomalous[rows_in[judged]] = status[judged] == Status.ANOMALOUS

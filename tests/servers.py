@@ -201,13 +201,15 @@ class RecordingSMTPServer:
     """An aiosmtpd SMTP server on 127.0.0.1:`port` that records every accepted message.
 
     `messages` are parsed `email.message.EmailMessage`s; `envelopes` hold envelope sender,
-    recipients and raw bytes too. `reject_rcpt` maps an address to a reply ("550 5.1.1 no
+    recipients and raw bytes too. `port` fixes the port (default: a free one).
+    `reject_rcpt` maps an address to a reply ("550 5.1.1 no
     such user") to refuse it; `data_replies` is a deque of replies to DATA ("451 4.3.0 try
     later") used before accepting again. Extra keyword arguments go to aiosmtpd's
     Controller (e.g. `tls_context`, `authenticator`, `auth_require_tls`).
     """
 
-    def __init__(self, **controller_kwargs):
+    def __init__(self, port: int = 0, **controller_kwargs):
+        self.fixed_port = port  # 0: a free one; else this one (a server coming back up)
         self.controller_kwargs = controller_kwargs
         self.envelopes: list[Envelope] = []
         self.reject_rcpt: dict[str, str] = {}
@@ -237,8 +239,8 @@ class RecordingSMTPServer:
         from aiosmtpd.controller import Controller
 
         last = None
-        for _ in range(5):  # free_port() can race with another process; try a few
-            self.port = free_port()
+        for _ in range(1 if self.fixed_port else 5):  # free_port() can race; try a few
+            self.port = self.fixed_port or free_port()
             controller = Controller(_SMTPHandler(self), hostname=self.host, port=self.port,
                                     **self.controller_kwargs)
             try:

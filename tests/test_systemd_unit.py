@@ -7,6 +7,7 @@ tools where they are missing.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -55,3 +56,21 @@ def test_the_unit_uses_notify_watchdog_reload_and_its_own_directories():
     assert re.search(r"^WatchdogSec=\d+", text, re.M)
     assert re.search(r"^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$", text, re.M)
     assert "--store /var/lib/alertd/alertd.db" in text
+
+
+def test_the_shard_drop_in_makes_a_template_that_verifies(tmp_path):
+    """systemd/alertd@.service.d/shard.conf over a copy of the unit as alertd@.service
+    (docs/scaling.md): `systemd-analyze verify alertd@0.service` reads both and passes."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: run scripts/system-deps.sh (apt-get install systemd)"
+    alertd = str(Path(sys.executable).parent / "alertd")
+    drop_in = UNIT.parent / "alertd@.service.d" / "shard.conf"
+    (tmp_path / "alertd@.service").write_text(UNIT.read_text().replace("/opt/alertd/venv/bin/alertd", alertd))
+    (tmp_path / "alertd@.service.d").mkdir()
+    text = drop_in.read_text()
+    assert "--shard %i/${ALERTD_SHARDS}" in text and "StateDirectory=alertd/shard-%i" in text
+    (tmp_path / "alertd@.service.d" / "shard.conf").write_text(text.replace("/opt/alertd/venv/bin/alertd", alertd))
+    run = subprocess.run([analyze, "verify", "alertd@0.service"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip() == ""

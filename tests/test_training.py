@@ -129,14 +129,20 @@ def test_a_failing_fit_keeps_the_previous_model_and_is_counted(config, registry,
     assert st.failures == 1  # no retry storm: the next try waits for the schedule
 
 
-def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, registry, tmp_path, clock):
-    path = tmp_path / "a.db"
+def _trained(config, registry, clock, path):
+    """A store at `path` with 200 points of two series and a fitted model; the data."""
     rig = Rig(config(), registry, Store(path), clock, inline=True)
     rig.trainer.start()
     ts, v = daily(days=3)
     rig.feed(ts[:200], v[:200])
     assert rig.store.models.load("orders").size > 0
     rig.store.close()
+    return ts, v
+
+
+def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, registry, tmp_path, clock):
+    path = tmp_path / "a.db"
+    ts, v = _trained(config, registry, clock, path)
 
     again = Rig(config(), registry, Store(path), clock, inline=True)
     again.trainer.start()  # restores the model
@@ -153,6 +159,19 @@ def test_a_restart_reuses_the_stored_model_and_changed_params_refit(config, regi
     changed.feed(ts[202:203], v[202:203])
     assert (changed.statuses[-1] == Status.OK).all()
     changed.store.close()
+
+
+def test_a_restart_does_not_refit_the_model_it_restored(config, registry, tmp_path, clock):
+    path = tmp_path / "a.db"
+    ts, v = _trained(config, registry, clock, path)
+
+    again = Rig(config(), registry, Store(path), clock, inline=True)
+    again.trainer.start()
+    again.feed(ts[200:210], v[200:210])  # polls the trainer after every tick
+    assert again.trainer.rules[0].fits == 0  # the restored model is used, not fitted again
+    again.feed(ts[210:400], v[210:400])  # retrain_points (150) new points: the schedule goes on
+    assert again.trainer.rules[0].fits >= 1
+    again.store.close()
 
 
 def test_fits_run_in_a_worker_thread_and_swap_in_on_the_loop(config, registry, tmp_path, clock):

@@ -19,6 +19,24 @@ def add_store_arg(parser) -> None:
     parser.add_argument("--store", help="the SQLite store (default: the config's store)")
 
 
+def add_shard_arg(parser) -> None:
+    parser.add_argument("--shard", metavar="I/N",
+                        help='run only shard I of N (e.g. 0/2); overrides the config\'s "shard" key')
+
+
+def shard_arg(args):
+    """The `--shard I/N` of a command as a Shard, None when not given; CommandError when bad."""
+    from ..shard import parse_shard
+
+    text = getattr(args, "shard", None)
+    if text is None:
+        return None
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise CommandError(f"--shard {exc}") from None
+
+
 def load(args):
     """(config, registry) for `args.config`: plugins first (plugin_dirs), then validation."""
     from ..config import load_config, plugin_dirs_of, read_config_file

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import add_config_arg, load
+from ..shard import apply_shard, rule_shard
+from . import add_config_arg, add_shard_arg, load, shard_arg
 
 NAME = "validate"
 HELP = "check a config file; exit 0 if it is valid, 1 with every error if not"
@@ -13,6 +14,7 @@ HELP = "check a config file; exit 0 if it is valid, 1 with every error if not"
 def configure(parser) -> None:
     add_config_arg(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="also print every plugin's parameters")
+    add_shard_arg(parser)
 
 
 def redacted_params(params, secrets) -> dict:
@@ -29,9 +31,15 @@ def redacted_params(params, secrets) -> dict:
 
 
 def run(args) -> int:
+    shard = shard_arg(args)
     config, _ = load(args)
     print(f"{config.path} is valid: {len(config.sources)} sources, {len(config.rules)} rules, "
           f"{len(config.receivers)} receivers.")
+    mine = apply_shard(config, shard)
+    if mine.shard is not None:
+        print(f"  shard    {mine.shard}: this instance runs {len(mine.rules)} of {len(config.rules)} rules "
+              f"and polls {len(mine.sources)} of {len(config.sources)} sources "
+              f"({', '.join(mine.sources) or 'none'})")
     for sc in config.sources.values():
         schedule = f"every {sc.every:g}s" if sc.every else f"cron {sc.cron}"
         print(f"  source   {sc.name}: {sc.type}, {schedule}")
@@ -39,7 +47,8 @@ def run(args) -> int:
             print(f"           {redacted_params(sc.params, config.secrets)}")
     for rule in config.rules:
         print(f"  rule     {rule.name}: {rule.series} from {rule.source}, detector {rule.detector.type}"
-              f"{f', for {rule.for_:g}s' if rule.for_ else ''}, severity {rule.severity}")
+              f"{f', for {rule.for_:g}s' if rule.for_ else ''}, severity {rule.severity}"
+              + (f" [shard {rule_shard(rule.name, mine.shard.count)}]" if mine.shard else ""))
         if args.verbose:
             print(f"           {redacted_params(rule.detector.params, config.secrets)}")
     if config.routes is not None:

@@ -26,6 +26,7 @@ from prometheus_client.exposition import choose_encoder
 
 from .. import __version__
 from ..incident_actions import ActionError, IncidentActions
+from ..shard import describe as describe_shard
 from .server import HttpError, Request, Response, Router
 
 INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")
@@ -195,4 +196,5 @@ def status_data(daemon) -> dict:
         "outbox_pending": daemon.store.outbox.pending_count() if daemon.store else None,
         "api_writes": bool(daemon.config.http.token),
         "sources": sources,
+        "shard": describe_shard(daemon.config),
     }

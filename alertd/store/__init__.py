@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlite_utils
 
 from .alert_states import AlertStateStore
+from .errors import StoreError, explain
 from .groups import GroupStore
 from .history import HistoryStore
 from .incidents import IncidentStore
@@ -44,23 +47,26 @@ def create_private(path: str | Path) -> None:
 
 
 class Store:
-    """The daemon's durable state in one SQLite file."""
+    """The daemon's durable state in one SQLite file.
 
-    def __init__(self, path: str | Path = ":memory:"):
+    `busy_timeout`: how long a write waits for another writer's lock; `check_writable`: try
+    one write on open (the daemon does), so a read-only file fails now, not at the first tick.
+    A file that cannot be opened or written raises `StoreError` with one sentence.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, busy_timeout: float = 5.0, check_writable: bool = False):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
-            self.db = sqlite_utils.Database(self.path)
-            self.db.enable_wal()
-        else:
-            self.db = sqlite_utils.Database(memory=True)
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(self.db)
-        notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
-        routing_migrations.apply(self.db)
-        model_migrations.apply(self.db)
+        self.db = None
+        try:
+            self._open(busy_timeout)
+            if check_writable:
+                # SQLite opens a read-only file without a word and fails only at the first
+                # write: the daemon tries one now, so a read-only store stops the start
+                self.set_kv("store_opened_at", time.time())
+        except (sqlite3.Error, OSError) as exc:
+            if self.db is not None:
+                self.db.close()
+            raise StoreError(explain(exc, self.path)) from exc
         self.samples = SampleStore(self.db)
         self.models = ModelStore(self.db)
         self.incidents = IncidentStore(self.db)
@@ -71,6 +77,22 @@ class Store:
         self.groups = GroupStore(self.db)
         self.silences = SilenceStore(self.db)
         self.ledger = Ledger(self.db)
+
+    def _open(self, busy_timeout: float) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
+            self.db = sqlite_utils.Database(self.path)
+            # another writer holding the file: wait (SQLite retries) before "database is locked"
+            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self.db.enable_wal()
+        else:
+            self.db = sqlite_utils.Database(memory=True)
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(self.db)
+        notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
+        routing_migrations.apply(self.db)
+        model_migrations.apply(self.db)
 
     @contextlib.contextmanager
     def atomic(self):

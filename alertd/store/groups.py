@@ -96,6 +96,12 @@ class GroupStore:
     def next_flush_at(self) -> float | None:
         return self.db.execute("SELECT MIN(next_flush_at) FROM route_groups").fetchone()[0]
 
+    def shift_timers(self, delta: float) -> None:
+        """Move every group timer and last-notified time by `delta` seconds (a clock step)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE route_groups SET next_flush_at = next_flush_at + ?", [delta])
+            self.db.execute("UPDATE notify_log SET notified_at = notified_at + ?", [delta])
+
     def members(self, keys: list[str]) -> dict[str, list[Member]]:
         out: dict[str, list[Member]] = {k: [] for k in keys}
         for i in range(0, len(keys), 500):

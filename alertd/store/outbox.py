@@ -66,6 +66,15 @@ class Outbox:
             f"SELECT {_ROW_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
             "ORDER BY next_attempt_at, id LIMIT ?", [now, limit])]
 
+    def group_heads(self, receiver: str, integration: int) -> dict[str, tuple[int, float]]:
+        """The oldest pending row of each alert group of an integration: group key ->
+        (row id, next attempt); a group's later notices wait for it (delivery in order)."""
+        # SQLite takes the bare column next_attempt_at from the row holding MIN(id)
+        return {g: (i, at) for g, i, at in self.db.execute(
+            "SELECT group_key, MIN(id), next_attempt_at FROM outbox WHERE status = 'pending' "
+            "AND receiver = ? AND integration = ? AND group_key IS NOT NULL GROUP BY group_key",
+            [receiver, integration])}
+
     def get(self, row_id: int) -> OutboxRow | None:
         r = self.db.execute(f"SELECT {_ROW_COLS} FROM outbox WHERE id = ?", [row_id]).fetchone()
         return _outbox_row(r) if r else None
@@ -93,6 +102,12 @@ class Outbox:
         with self.db.atomic():
             self.db.conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
                                      [(next_at, i) for i in row_ids])
+
+    def shift_pending(self, delta: float) -> None:
+        """Move the next attempt of every pending row by `delta` seconds (a clock step)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE status = 'pending'",
+                            [delta])
 
     def fold(self, row_ids: list[int], into: int) -> None:
         """Mark rows as folded into the digest row `into`."""
