@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clock import FakeClock
-from .config import Config, DetectorConfig, RouteConfig, RuleConfig, SourceConfig
+from .config import Config, DetectorConfig, RuleConfig, SourceConfig
+from .routing.config import RouteConfig
 from .engine import Engine
 from .flapping import FlapSettings
 from .matchers import Selector
