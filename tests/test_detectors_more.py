@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,6 @@ from alertd.metrics import Metrics
 from alertd.model import Sample, Status, make_labels
 from alertd.schema import ConfigError
 from alertd.store import Store
-from alertd.training import Trainer
 from detect_data import daily
 
 RULE = """\

@@ -6,7 +6,6 @@ import importlib
 import inspect
 import json
 import sys
-import textwrap
 
 import pytest
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from ..store.groups import LogEntry, Member
 from ..store.history import Event, SharedDetail
 from .notices import build_notification, group_fingerprint, idempotency_key
-from .timeintervals import interval_contains
 
 ACTIVE = ("firing", "flapping")
 
