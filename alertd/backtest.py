@@ -115,6 +115,7 @@ def replay(rule: RuleConfig, registry, ts, values, *, progress=None, log=None) -
     log = log or _quiet_log()
     store = Store(":memory:")
     engine = Engine(config, registry, store, clock, Metrics(), log, integrations={})
+    engine.scorer.timeout = None  # a replay waits for every score anyway: no thread hop per row
     trainer = Trainer(engine, store, clock, log, inline=True)
     trainer.start()
     out = {k: np.full(n, np.nan) for k in ("score", "threshold", "lower", "upper")}

@@ -69,6 +69,7 @@ class TopCore:
     plugin_dirs: list[str] = ("plugins",)
     retention: Duration = Duration(7 * 86400)
     shutdown_timeout: Duration = Duration(10)
+    detector_timeout: Duration = Duration(10)
     shard: Any = None
     http: Any = None
     sources: dict[str, Any] = field(default_factory=dict)
@@ -222,11 +223,15 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     path = str(path)
     raw = read_config_file(path)
     where = Where(path, getattr(raw, "line", 1), "", environ=environ)
-    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "shutdown_timeout"}),
+    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "shutdown_timeout",
+                                           "detector_timeout"}),
                 where, extra_keys=fields_of(TopCore))
     if top is not None and top.shutdown_timeout <= 0:
         where.child("shutdown_timeout", raw.line_of("shutdown_timeout")).error(
             "the drain time must be more than 0s; write for example 10s")
+    if top is not None and top.detector_timeout <= 0:
+        where.child("detector_timeout", raw.line_of("detector_timeout")).error(
+            "the time a detector may take to score a tick must be more than 0s; write for example 10s")
     shard = None
     if raw.get("shard") is not None:
         try:
@@ -346,4 +351,5 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
-                  inhibit_rules, intervals, http, float(top.shutdown_timeout), shard)
+                  inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
+                  detector_timeout=float(top.detector_timeout))

@@ -90,6 +90,7 @@ class Config:
     shutdown_timeout: float = 10.0
     shard: Shard | None = None  # this instance's shard (alertd/shard.py); None runs everything
     all_rules: tuple[str, ...] = ()  # with a shard applied: every rule name of the file
+    detector_timeout: float = 10.0  # a score call past this is abandoned (alertd/scoring.py)
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""

@@ -362,6 +362,8 @@ class Daemon(DaemonHealth):
                 self.log.warning("close_failed", plugin=type(plugin).__name__, error=str(exc) or type(exc).__name__)
         if self.http is not None:
             await self.http.aclose()
+        if self.engine is not None:
+            self.engine.scorer.close()
         if self.store is not None:
             self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
             self.store.close()

@@ -30,6 +30,7 @@ from .incident_actions import IncidentActions
 from .meta import MetaRule, meta_verdict
 from .model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from .sample_check import clean_samples
+from .scoring import Scorer
 from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 
 
@@ -55,6 +56,7 @@ class Engine:
         self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
         self.detections = Detections()
+        self.scorer = Scorer(config.detector_timeout)  # score calls with a time limit
         self.detector_errors: dict[str, str] = {}  # rule -> error of its detector's last score
 
     def _runtime(self, rule) -> RuleRuntime:
@@ -109,6 +111,7 @@ class Engine:
         for name in fate["changed"]:
             self.detections.forget(name)
         self.rules_by_source, self.alerting, self.config = by_source, stage, config
+        self.scorer.timeout = config.detector_timeout
         self.source_health = {name: self.source_health.get(name) or SourceHealth() for name in config.sources}
         fate["removed"] = list(old)
         for name in old:
@@ -299,7 +302,7 @@ class Engine:
             batch = win.batch(rows, ts, values)
             started = time.perf_counter()
             try:
-                scores = rt.detector.score(batch)
+                scores = self.scorer.score(rt.rule.name, rt.detector, batch)
             except Exception as exc:  # a detector bug must not stop the tick
                 self.metrics.detector_errors.labels(rt.rule.name).inc()
                 error = f"{type(exc).__name__}: {exc}"[:300]

@@ -112,3 +112,60 @@ routes: {{receiver: console}}
     # three timeouts of 300 ms took at least 0.9 s: a 200 ms source that was not held up by
     # them polled at least three times meanwhile (were the loop blocked, it would be 0)
     assert timeouts >= 3 and good >= 3 and leaking >= 3
+
+
+HUNG_CONFIG = """\
+plugin_dirs: [{plugins}]
+http: {{enabled: false}}
+detector_timeout: 200ms
+sources:
+  good: {{type: test_list, every: 10s}}
+rules:
+  - {{name: cpu_high, source: good, series: cpu, detector: {{type: test_above, limit: 90}}}}
+  - {{name: cpu_stuck, source: good, series: cpu, detector: {{type: test_hanging}}}}
+receivers:
+  rec: [{{type: test_record}}]
+routes: {{receiver: rec, group_by: ["..."], group_wait: 0s, group_interval: 10s}}
+"""
+
+
+def test_a_hung_detector_is_abandoned_skipped_until_it_returns_and_reported(write_config, registry, tmp_path, clock):
+    config = load_config(write_config(HUNG_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
+                         environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        hanging = type(d.engine.runtimes()[1].detector)
+        hanging.RELEASE.clear(), hanging.RETURNED.clear(), hanging.CALLS.clear()
+
+        async def poll(value):
+            d.sources["good"].pending = [Sample("cpu", make_labels({"host": "a"}), clock.now(), value)]
+            await d.poll("good")
+            clock.advance(10)
+
+        def open_incidents():
+            return sorted((i.rule, i.state) for i in d.store.incidents.open())
+
+        try:
+            for _ in range(3):  # the first call hangs; the next two ticks skip the rule
+                await poll(95.0)
+            stuck = (list(hanging.CALLS), d.engine.scorer.stuck(), open_incidents())
+            hanging.RELEASE.set()
+            assert hanging.RETURNED.wait(5)
+            await poll(50.0)  # the stuck call is over: the rule scores again
+            after = (list(hanging.CALLS), d.engine.scorer.stuck(), open_incidents())
+        finally:
+            hanging.RELEASE.set()
+            await d.drain()
+        return stuck, after, d.metrics
+
+    stuck, after, metrics = asyncio.run(main())
+    calls, stuck_rules, incidents = stuck
+    assert calls == [1] and stuck_rules == ["cpu_stuck"]  # one call; no pile-up behind it
+    assert ("alertd_detector_failing", "firing") in incidents
+    assert ("cpu_high", "firing") in incidents  # the other rule of the same source went on
+    assert counter(metrics, "detector_errors", "cpu_stuck") == 3
+    calls, stuck_rules, incidents = after
+    assert calls == [1, 1] and stuck_rules == []
+    assert not any(rule == "alertd_detector_failing" for rule, _ in incidents)

@@ -1,14 +1,17 @@
 """Fixture plugins that misbehave, for the plugin-fault tests: a source that raises, one that
-hangs, one that leaks memory; a detector that raises; a notifier that hangs."""
+hangs, one that leaks memory; a detector that raises, one that hangs; a notifier that hangs."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
+
+import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector, Notifier, Source
-from alertd.model import Sample, make_labels
+from alertd.model import Sample, Scores, Status, make_labels
 from alertd.schema import Duration
 
 LEAKED: list[bytes] = []  # what the leaking source holds on to
@@ -67,6 +70,28 @@ class RaisingDetector(Detector):
         raise ValueError(self.params.message)
 
 
+class HangingDetector(Detector):
+    """`score` blocks until the test sets RELEASE (a detector stuck in a loop or a lock), then
+    answers OK for every series; CALLS counts the calls, RETURNED is set when one returns."""
+
+    type_name = "test_hanging"
+    RELEASE = threading.Event()
+    RETURNED = threading.Event()
+    CALLS: list[int] = []
+
+    @dataclass(frozen=True)
+    class Params:
+        note: str = ""
+
+    def score(self, batch):
+        HangingDetector.CALLS.append(len(batch))
+        HangingDetector.RELEASE.wait()
+        HangingDetector.RETURNED.set()
+        n = len(batch)
+        return Scores(np.full(n, Status.OK, dtype=np.int8), np.zeros(n), np.full(n, 0.5),
+                      np.full(n, np.nan), np.full(n, np.nan))
+
+
 class HangingNotifier(Notifier):
     """Every send waits forever; `timeout` is what the dispatcher reads for its own limit."""
 
@@ -90,6 +115,7 @@ def register_sources(register):
 @hookimpl
 def register_detectors(register):
     register(RaisingDetector)
+    register(HangingDetector)
 
 
 @hookimpl
