@@ -34,12 +34,17 @@ from .scoring import Scorer
 from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 
 
-def _keys(samples: list[Sample]) -> list[str]:
-    """The series key of every sample (cached per name and labels)."""
+def _keys(samples: list[Sample], last: list) -> list[str]:
+    """The series key of every sample. `last` holds the names, labels and keys of the
+    source's previous poll: a poll of the same series (the usual case) reuses its keys."""
     if not samples:
         return []
     names, labels, _, _ = zip(*samples)
-    return list(map(series_key, names, labels))
+    if last and names == last[0] and labels == last[1]:
+        return last[2]
+    keys = list(map(series_key, names, labels))
+    last[:] = [names, labels, keys]
+    return keys
 
 
 class Engine:
@@ -57,6 +62,7 @@ class Engine:
         self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
         self.detections = Detections()
         self.scorer = Scorer(config.detector_timeout)  # score calls with a time limit
+        self._last_keys: dict[str, list] = defaultdict(list)  # per source, see _keys
         self.detector_errors: dict[str, str] = {}  # rule -> error of its detector's last score
 
     def _runtime(self, rule) -> RuleRuntime:
@@ -202,7 +208,7 @@ class Engine:
         started = time.perf_counter()
         good, skipped = self._clean(source, samples)
         result = TickResult(skipped=skipped)
-        keys = _keys(good)
+        keys = _keys(good, self._last_keys[source])
         runtimes = self.rules_by_source.get(source, [])
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:

@@ -43,6 +43,7 @@ class RuleRuntime:
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
+        self._selected: tuple[list[str] | None, list[int] | None] = (None, None)  # last keys, rows
         self.missed: dict[int, int] = {}  # row -> polls in a row without a point
         self.last_data_ts: float | None = None  # newest data time seen, and the clock then
         self.last_data_at: float = 0.0
@@ -73,11 +74,14 @@ class RuleRuntime:
 
     def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
         """The samples (and their keys) of series this rule watches."""
-        cache = self._matches
-        for s, k in zip(samples, keys):
-            if k not in cache:
-                cache[k] = self.rule.series.matches(s.name, dict(s.labels))
-        picked = [i for i, k in enumerate(keys) if cache[k]]
-        if len(picked) == len(keys):
+        if keys != self._selected[0]:  # a poll usually brings the series of the last one
+            cache = self._matches
+            for s, k in zip(samples, keys):
+                if k not in cache:
+                    cache[k] = self.rule.series.matches(s.name, dict(s.labels))
+            picked = [i for i, k in enumerate(keys) if cache[k]]
+            self._selected = (keys, None if len(picked) == len(keys) else picked)
+        picked = self._selected[1]
+        if picked is None:
             return samples, keys
         return [samples[i] for i in picked], [keys[i] for i in picked]

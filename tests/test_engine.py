@@ -170,3 +170,33 @@ def test_backoff_grows_and_honours_retry_after(setup, clock):
     delays = [d.backoff(a) for a in range(8)]
     assert all(1 <= x <= 60 for x in delays) and delays[5] > delays[0]
     assert d.backoff(0, retry_after=30) == 30
+
+
+def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
+    """The key and selection caches of a poll of the same series must not leak into a poll
+    of other series (or of the same series in another order)."""
+    from alertd.engine import _keys
+    from alertd.matchers import parse_selector
+    from alertd.rule_runtime import RuleRuntime
+
+    class Rule:
+        name, series = "r", parse_selector('cpu{host=~"a|b"}')
+
+    class Detector:
+        window = 1
+
+    rt, last = RuleRuntime(Rule(), Detector()), []
+
+    def poll(*hosts):
+        samples = [Sample("cpu", make_labels({"host": h}), 1.0, 1.0) for h in hosts]
+        keys = _keys(samples, last)
+        return keys, rt.select(samples, keys)[1]
+
+    keys, picked = poll("a", "b")
+    assert picked == keys == ['cpu{host="a"}', 'cpu{host="b"}']
+    keys, picked = poll("a", "c", "b")
+    assert keys == ['cpu{host="a"}', 'cpu{host="c"}', 'cpu{host="b"}']
+    assert picked == ['cpu{host="a"}', 'cpu{host="b"}']
+    assert poll("a", "c", "b")[1] == picked  # the same series again: the same answer
+    keys, picked = poll("c", "a")
+    assert keys == ['cpu{host="c"}', 'cpu{host="a"}'] and picked == ['cpu{host="a"}']
