@@ -34,6 +34,23 @@ from .scoring import Scorer
 from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 
 
+class _Once:
+    """A call made at most once, by whichever caller comes first; `error` is what it raised."""
+
+    def __init__(self, call):
+        self.call = call
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        call, self.call = self.call, None
+        if call is not None:
+            try:
+                call()
+            except BaseException as exc:
+                self.error = exc
+                raise
+
+
 def _keys(samples: list[Sample], last: list) -> list[str]:
     """The series key of every sample. `last` holds the names, labels and keys of the
     source's previous poll: a poll of the same series (the usual case) reuses its keys."""
@@ -217,14 +234,16 @@ class Engine:
             with self.store.atomic():
                 if alerts:
                     self.alerting.sync()
-                self.store.samples.append(good, source, keys)
-                result.stored = len(good)
+                # stored beside the first score call (see Scorer.score), or here if none runs
+                store_samples = _Once(lambda: self.store.samples.append(good, source, keys))
                 for rt, matched, mkeys in per_rule:
                     if matched:
-                        self._evaluate(rt, matched, mkeys, result, alerts)
+                        self._evaluate(rt, matched, mkeys, result, alerts, store_samples)
                     elif alerts and good:
                         nodata.apply_no_data(rt, self.alerting, f"the poll has no series matching {rt.rule.series}",
                                              self.clock.now())
+                store_samples()
+                result.stored = len(good)
                 if alerts:
                     result.transitions = self.alerting.commit()
         except BaseException:
@@ -241,9 +260,12 @@ class Engine:
         return result
 
     def _seed_new(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]) -> None:
+        if keys is rt.seeded_keys:  # the key list of the last poll: nothing new
+            return
         rows = rt.windows.rows
         new = {k: s for s, k in zip(samples, keys) if k not in rows}
         if not new:
+            rt.seeded_keys = keys
             return
         before = min(s.ts for s in new.values())
         need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
@@ -255,16 +277,20 @@ class Engine:
             rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
             if key in stored:
                 rt.windows.seed(row, *stored[key])
+        rt.seeded_keys = keys
 
     def _layers(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]):
         """Split samples into batches with at most one point per series, in time order."""
-        index = rt.windows.rows
-        row_list = [index[k] for k in keys]
-        n = len(row_list)
-        if len(set(row_list)) == n:  # the usual tick: one point per series
+        if keys is not rt.layout[0]:  # (the key list of the last poll keeps its rows)
+            index = rt.windows.rows
+            row_list = [index[k] for k in keys]
+            n = len(row_list)
+            distinct = np.fromiter(row_list, dtype=np.int64, count=n) if len(set(row_list)) == n else None
+            rt.layout = (keys, row_list, distinct)
+        _, row_list, distinct = rt.layout
+        if distinct is not None:  # the usual tick: one point per series
             _, _, stamps, values = zip(*samples)
-            yield (np.fromiter(row_list, dtype=np.int64, count=n), np.array(stamps, dtype=float),
-                   np.array(values, dtype=float))
+            yield distinct, np.array(stamps, dtype=float), np.array(values, dtype=float)
             return
         by_row: dict[int, list[Sample]] = defaultdict(list)
         for r, s in zip(row_list, samples):
@@ -279,7 +305,7 @@ class Engine:
                    np.array([s.value for _, s in layer], dtype=float))
 
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
-                  alerts: bool) -> None:
+                  alerts: bool, meanwhile=None) -> None:
         win = rt.windows
         present, newest = [], -math.inf
         for rows, ts, values in self._layers(rt, samples, keys):
@@ -306,10 +332,11 @@ class Engine:
                 win.push(rows, ts, values)
                 continue
             batch = win.batch(rows, ts, values)
-            started = time.perf_counter()
             try:
-                scores = self.scorer.score(rt.rule.name, rt.detector, batch)
+                scores = self.scorer.score(rt.rule.name, rt.detector, batch, meanwhile)
             except Exception as exc:  # a detector bug must not stop the tick
+                if meanwhile is not None and exc is meanwhile.error:
+                    raise  # the store failed beside the call, not the detector: the tick fails
                 self.metrics.detector_errors.labels(rt.rule.name).inc()
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 self.log.error("detector_failed", rule=rt.rule.name, error=error)
@@ -317,7 +344,7 @@ class Engine:
                 win.push(rows, ts, values)
                 continue
             self.detector_errors.pop(rt.rule.name, None)
-            self.metrics.detector_seconds.labels(rt.rule.name).observe(time.perf_counter() - started)
+            self.metrics.detector_seconds.labels(rt.rule.name).observe(self.scorer.last_seconds)
             for observe in self.observers:
                 observe(rt, batch, scores)
             status = np.asarray(scores.status)

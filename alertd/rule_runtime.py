@@ -43,7 +43,12 @@ class RuleRuntime:
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
         self._matches: dict[str, bool] = {}
-        self._selected: tuple[list[str] | None, list[int] | None] = (None, None)  # last keys, rows
+        self._selected: tuple = (None, None, None)  # last keys, picked indices, picked keys
+        # The engine's memory of the last poll's key list (the same list object when a poll
+        # brings the same series; windows never drop a row): its series are seeded, and
+        # their window rows (distinct: as an array) are known.
+        self.seeded_keys: list[str] | None = None
+        self.layout: tuple = (None, None, None)  # (keys, rows, distinct rows array or None)
         self.missed: dict[int, int] = {}  # row -> polls in a row without a point
         self.last_data_ts: float | None = None  # newest data time seen, and the clock then
         self.last_data_at: float = 0.0
@@ -80,8 +85,9 @@ class RuleRuntime:
                 if k not in cache:
                     cache[k] = self.rule.series.matches(s.name, dict(s.labels))
             picked = [i for i, k in enumerate(keys) if cache[k]]
-            self._selected = (keys, None if len(picked) == len(keys) else picked)
-        picked = self._selected[1]
+            whole = len(picked) == len(keys)
+            self._selected = (keys, None if whole else picked, keys if whole else [keys[i] for i in picked])
+        _, picked, picked_keys = self._selected
         if picked is None:
             return samples, keys
-        return [samples[i] for i in picked], [keys[i] for i in picked]
+        return [samples[i] for i in picked], picked_keys  # the same key list each poll

@@ -169,3 +169,53 @@ def test_a_hung_detector_is_abandoned_skipped_until_it_returns_and_reported(writ
     calls, stuck_rules, incidents = after
     assert calls == [1, 1] and stuck_rules == []
     assert not any(rule == "alertd_detector_failing" for rule, _ in incidents)
+
+
+OVERLAP_CONFIG = """\
+plugin_dirs: [{plugins}]
+http: {{enabled: false}}
+detector_timeout: 10s
+sources:
+  good: {{type: test_list, every: 10s}}
+rules:
+  - {{name: cpu_slow, source: good, series: cpu, detector: {{type: test_hanging}}}}
+receivers:
+  rec: [{{type: test_record}}]
+routes: {{receiver: rec}}
+"""
+
+
+def test_a_poll_stores_its_samples_while_the_detector_scores(write_config, registry, tmp_path, clock):
+    """The tick's insert runs beside the score call (both mostly outside the GIL), not before
+    it: the detector here answers only once the poll's samples have been written."""
+    config = load_config(write_config(OVERLAP_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
+                         environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        hanging = type(d.engine.runtimes()[0].detector)
+        for event in (hanging.STARTED, hanging.RELEASE, hanging.RETURNED):
+            event.clear()
+        hanging.CALLS.clear()
+        append, beside = d.store.samples.append, []
+
+        def append_beside_the_call(*args, **kwargs):
+            beside.append(hanging.STARTED.wait(5))  # the score call is under way
+            append(*args, **kwargs)
+            hanging.RELEASE.set()  # only now may it answer
+
+        d.store.samples.append = append_beside_the_call
+        try:
+            d.sources["good"].pending = [Sample("cpu", make_labels({"host": "a"}), clock.now(), 42.0)]
+            await d.poll("good")
+            stored = d.store.samples.recent(["cpu{host=\"a\"}"], 5)
+        finally:
+            hanging.RELEASE.set()
+            await d.drain()
+        return beside, list(hanging.CALLS), stored, d.metrics
+
+    beside, calls, stored, metrics = asyncio.run(main())
+    assert beside == [True] and calls == [1]
+    assert list(stored['cpu{host="a"}'][1]) == [42.0]
+    assert counter(metrics, "detector_errors", "cpu_slow") == 0

@@ -36,6 +36,21 @@ def test_recent_returns_the_last_points_per_series_before_a_time():
     assert 'x{h="none"}' not in got
 
 
+def test_an_append_of_any_size_stores_every_row_and_the_last_of_a_repeated_point_wins():
+    # many rows go in multi-row statements of 250 and a remainder: 601 = 2 x 250 + 101
+    store = Store()
+    series = [points("x", {"h": str(i)}, 1000, 1)[0] for i in range(600)]
+    again = Sample("x", make_labels({"h": "7"}), 1000.0, -1.0)  # the same (series, ts) later in the poll
+    with store.atomic():
+        store.samples.append(series + [again], "src")
+    rows = dict(store.db.execute(
+        "SELECT s.key, v.value FROM samples v JOIN series s ON s.id = v.series_id").fetchall())
+    assert len(rows) == 600 and rows['x{h="7"}'] == -1.0 and rows['x{h="8"}'] == 0.0
+    with store.atomic():  # a later poll of the same series
+        store.samples.append([s._replace(ts=1005.0, value=2.0) for s in series], "src")
+    assert store.db.execute("SELECT count(*), sum(value) FROM samples WHERE ts = 1005").fetchone() == (600, 1200.0)
+
+
 def test_histories_reads_many_series_in_one_range():
     store = Store()
     a, b = points("x", {"h": "a"}, 0, 20), points("y", {}, 0, 20)

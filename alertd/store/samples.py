@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import chain
 
 import numpy as np
 
 from ..model import Labels, Sample
+
+
+_INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
+# Rows per INSERT statement: one statement of many rows costs SQLite and the sqlite3 module
+# far less than as many one-row statements (10,000 rows: about 5 ms instead of 12). 250 rows
+# bind 750 values, under the 999 that the oldest SQLite builds allow.
+_ROWS_PER_INSERT = 250
+_INSERT_MANY = _INSERT + ", ".join(["(?, ?, ?)"] * _ROWS_PER_INSERT)
 
 
 class SampleStore:
@@ -22,13 +31,18 @@ class SampleStore:
         self.db = db
         self._ids: dict[str, int] = {}
         self._first: dict[int, float] = {}
+        self._last: tuple = (None, None)  # the last all-known key list and its ids
 
     def series_ids(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> list[int]:
         """The id of each sample's series, creating series rows for new keys."""
         keys = keys if keys is not None else [s.key for s in samples]
+        if keys is self._last[0]:  # the engine hands the same key list for the same series
+            return self._last[1]
         known = self._ids
         try:  # the usual tick: every series is known
-            return list(map(known.__getitem__, keys))
+            ids = list(map(known.__getitem__, keys))
+            self._last = (keys, ids)
+            return ids
         except KeyError:
             pass
         missing: dict[str, Sample] = {}
@@ -60,8 +74,14 @@ class SampleStore:
             return
         ids = self.series_ids(samples, source, keys)
         _, _, stamps, values = zip(*samples)  # named tuples: the columns in one C pass
-        self.db.conn.executemany("INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES (?, ?, ?)",
-                                 zip(stamps, ids, values))
+        rows = list(zip(stamps, ids, values))
+        whole = len(rows) - len(rows) % _ROWS_PER_INSERT
+        if whole:
+            flat = list(chain.from_iterable(rows[:whole]))
+            step = 3 * _ROWS_PER_INSERT
+            self.db.conn.executemany(_INSERT_MANY, (flat[i:i + step] for i in range(0, len(flat), step)))
+        if whole < len(rows):
+            self.db.conn.executemany(_INSERT + "(?, ?, ?)", rows[whole:])
 
     def recent(self, keys: list[str], limit: int, before: float | None = None):
         """Up to `limit` latest points per series key before `before`, oldest first.

@@ -72,9 +72,11 @@ class RaisingDetector(Detector):
 
 class HangingDetector(Detector):
     """`score` blocks until the test sets RELEASE (a detector stuck in a loop or a lock), then
-    answers OK for every series; CALLS counts the calls, RETURNED is set when one returns."""
+    answers OK for every series; CALLS counts the calls, STARTED is set when one begins and
+    RETURNED when one returns."""
 
     type_name = "test_hanging"
+    STARTED = threading.Event()
     RELEASE = threading.Event()
     RETURNED = threading.Event()
     CALLS: list[int] = []
@@ -85,6 +87,7 @@ class HangingDetector(Detector):
 
     def score(self, batch):
         HangingDetector.CALLS.append(len(batch))
+        HangingDetector.STARTED.set()
         HangingDetector.RELEASE.wait()
         HangingDetector.RETURNED.set()
         n = len(batch)
