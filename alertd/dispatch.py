@@ -16,7 +16,9 @@ duplicate). Per integration, in order:
 - an integration that keeps failing raises a meta-incident told to the receiver's fallback
   (alertd/receiver_health.py).
 
-Integrations are served concurrently, so one slow receiver does not hold back the others.
+Integrations are served concurrently, so one slow receiver does not hold back the others, and
+within an integration the notices of different groups go out up to `PARALLEL_SENDS` at a
+time, after a first one alone (so a receiver answering 429 or hanging gets one request a pass).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from .receiver_health import ReceiverHealth
 from .routing.config import ReceiverSettings
 from .store.errors import explain, is_store_error
 from .store.ledger import Attempt
+
+
+# Notices of different groups sent at once per integration, as Alertmanager sends each group
+# on its own: a burst of notices costs about one round trip, not one per notice. A group's
+# own notices still go one at a time, in order.
+PARALLEL_SENDS = 8
 
 
 def send_timeout(notifier) -> float:
@@ -130,16 +138,29 @@ class Dispatcher:
                 return 0
             if len(live) > tokens:
                 live = live[:tokens - 1] + [self._fold(live[tokens - 1:], key, now, settings)]
-        delivered = 0
-        for i, row in enumerate(live):
-            if bucket is not None:
-                bucket.take(self.clock.now())
-            delivered += await self._send(key, row, notifier)
-            hold = self.hold_until.get(key, 0)
-            if hold > self.clock.now() and i + 1 < len(live):
-                self.store.outbox.postpone([r.id for r in live[i + 1:]], hold)
-                break
-        return delivered
+        return await self._deliver(key, live, notifier, bucket)
+
+    async def _deliver(self, key: tuple[str, int], live: list, notifier, bucket) -> int:
+        """Send the rows (at most one per group), the first alone and then up to
+        PARALLEL_SENDS at a time; a Retry-After or a hung send holds back those not started."""
+        slots = asyncio.Semaphore(PARALLEL_SENDS)
+
+        async def one(row) -> int:
+            async with slots:
+                hold = self.hold_until.get(key, 0)
+                if hold > self.clock.now():
+                    self.store.outbox.postpone([row.id], hold)
+                    return 0
+                if bucket is not None:
+                    bucket.take(self.clock.now())
+                return await self._send(key, row, notifier)
+
+        first = await one(live[0])  # a receiver that answers 429 or hangs gets no more this pass
+        rest = await asyncio.gather(*(one(row) for row in live[1:]), return_exceptions=True)
+        for outcome in rest:  # (every send has finished: none goes on behind the lock)
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return first + sum(rest)
 
     def _in_group_order(self, key: tuple[str, int], rows: list, now: float) -> list:
         """The rows that are the oldest pending notice of their group; the others wait (moved

@@ -37,11 +37,13 @@ class SeriesSource(Source):
     class Params:
         series: int = 1000
         seed: int = 1
+        first: int = 0  # the number of the first host (sources that split a fleet between them)
 
     def __init__(self, params, context):
         super().__init__(params, context)
         n = params.series
-        self.labels = [make_labels({"host": f"h{i:05d}", "dc": f"dc{i % 4}"}) for i in range(n)]
+        self.labels = [make_labels({"host": f"h{i:05d}", "dc": f"dc{i % 4}"})
+                       for i in range(params.first, params.first + n)]
         self.level = np.random.default_rng(params.seed).uniform(50, 150, n)
         self.rng = np.random.default_rng(params.seed + 1)
         self.jumped = np.zeros(n, dtype=bool)
@@ -73,23 +75,33 @@ def registry():
     return reg
 
 
+def source_names(split: int) -> list[str]:
+    """The sources of a config written with `split`: "mem", or "mem0".."memK-1"."""
+    return ["mem"] if split == 1 else [f"mem{i}" for i in range(split)]
+
+
 def write_config(directory: Path, n: int, *, scope: str = "rule", receivers: str | None = None,
-                 routes: str = "", extra_rules: str = "", detector: str | None = None) -> Path:
+                 routes: str = "", extra_rules: str = "", detector: str | None = None, split: int = 1) -> Path:
     """alertd.yaml for n series at a 10 s interval, read by one rule with the default detector
-    (the `pyod` detector of alertd.yaml: KNN, threshold 0.999) at `scope`."""
+    (the `pyod` detector of alertd.yaml: KNN, threshold 0.999) at `scope`; with `split` K,
+    the n series are K sources of n/K series, each read by its own rule."""
     detector = detector or f"{{type: pyod, model: KNN, threshold: 0.999, model_scope: {scope}}}"
+    names, each = source_names(split), n // split
+    sources = "".join(f"  {name}: {{type: bench_series, every: {INTERVAL:g}s, series: {each}, "
+                      f"first: {i * each}, backfill: false}}\n" for i, name in enumerate(names))
+    rules = "".join(f"""\
+  - name: latency{"" if split == 1 else i}
+    source: {name}
+    series: latency_ms
+    detector: {detector}
+    for: 0s
+""" for i, name in enumerate(names))
     text = f"""\
 store: alertd.db
 http: {{enabled: false}}
 sources:
-  mem: {{type: bench_series, every: {INTERVAL:g}s, series: {n}, backfill: false}}
-rules:
-  - name: latency
-    source: mem
-    series: latency_ms
-    detector: {detector}
-    for: 0s
-{extra_rules}receivers:
+{sources}rules:
+{rules}{extra_rules}receivers:
 {receivers or "  null: [{type: console, stream: stderr, if_env: BENCH_NEVER_SET}]"}
 {routes}"""
     path = directory / "alertd.yaml"
@@ -139,6 +151,7 @@ def build(directory: Path, n: int, history: int, scope: str = "rule", **config_k
     from alertd.daemon import Daemon
 
     path = write_config(directory, n, scope=scope, **config_kw)
+    names = source_names(config_kw.get("split", 1))
     reg = registry()
     config = load_config(path, reg, environ={})
     clock = FakeClock(time.time() - history * INTERVAL)
@@ -150,9 +163,10 @@ def build(directory: Path, n: int, history: int, scope: str = "rule", **config_k
         started = time.perf_counter()
         for _ in range(history):
             clock.advance(INTERVAL)
-            await daemon.poll("mem")
+            for name in names:
+                await daemon.poll(name)
         seconds = time.perf_counter() - started
-        info = daemon.trainer.status()["latency"]
+        info = daemon.trainer.status()["latency" if len(names) == 1 else "latency0"]
         await daemon.close()
         return {"seconds": seconds, "fits": info["fits"], "model": info["model"]}
 

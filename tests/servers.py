@@ -63,8 +63,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner: RecordingHTTPServer = self.server.owner
         request = Recorded(self.command, self.path,
                            {k.lower(): v for k, v in self.headers.items()}, body)
-        status, headers, payload = owner._record(request)
-        owner._open.wait()  # held by `hold()` until `release()` (or close)
+        status, headers, payload, number = owner._record(request)
+        if number > owner._answer_first:
+            owner._open.wait()  # held by `hold()` until `release()` (or close)
         if status == HANG:
             owner._closing.wait()
             self.close_connection = True
@@ -84,6 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"  # keeps connections open between requests, as real services do
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+
+
 class RecordingHTTPServer:
     """An HTTP server on 127.0.0.1 that records every request and answers from a queue.
 
@@ -92,18 +98,21 @@ class RecordingHTTPServer:
     request; when it is empty, `handler(request)` (if given) answers like a real service
     would (checking the payload, say), else `default` (200, {}, "ok"). A status of `HANG`
     makes the server hold the request without answering (to test client timeouts); `hold()`
-    makes every request wait for its answer until `release()`.
+    makes every request wait for its answer until `release()`. `keep_alive=True` answers in
+    HTTP/1.1 and keeps connections open (the default closes each one, as HTTP/1.0 does).
     """
 
-    def __init__(self, default=(200, {}, "ok"), handler=None):
+    def __init__(self, default=(200, {}, "ok"), handler=None, keep_alive: bool = False):
         self.default = default
         self.handler = handler
+        self.keep_alive = keep_alive
         self.requests: list[Recorded] = []
         self.responses: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._closing = threading.Event()
         self._open = threading.Event()
         self._open.set()
+        self._answer_first = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,8 +120,10 @@ class RecordingHTTPServer:
         """Queue the answer to one future request."""
         self.responses.append((status, headers or {}, body))
 
-    def hold(self) -> None:
-        """Make requests wait for an answer (they are recorded at once) until `release()`."""
+    def hold(self, after: int = 0) -> None:
+        """Make requests wait for an answer (they are recorded at once) until `release()`;
+        with `after`, the first `after` requests (counted from the start) are answered."""
+        self._answer_first = after
         self._open.clear()
 
     def release(self) -> None:
@@ -126,7 +137,7 @@ class RecordingHTTPServer:
             if answer is None and self.handler is not None:
                 answer = self.handler(request)
             self._cond.notify_all()
-        return answer or self.default
+            return (*(answer or self.default), len(self.requests))
 
     def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[Recorded]:
         """Block until at least `n` requests arrived; return them (AssertionError on timeout)."""
@@ -144,7 +155,7 @@ class RecordingHTTPServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "RecordingHTTPServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler if self.keep_alive else _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
         self._thread = threading.Thread(target=self._httpd.serve_forever,

@@ -103,6 +103,24 @@ def test_retry_after_holds_the_whole_integration(setup, clock, http_server):  # 
     assert once(dispatcher) == 2
 
 
+def test_notices_of_different_groups_go_out_together_after_a_first_one_alone(setup, clock, http_server):  # noqa: F811
+    store, dispatcher, _ = setup()
+    for n in (1, 2, 3, 4):
+        store.outbox.enqueue(note(n), [(0, "slack")], clock.now(), deadline=600)
+    http_server.hold(after=1)  # the first is answered; the others wait until all three are in
+
+    async def main():
+        delivery = asyncio.create_task(dispatcher.run_once())
+        try:
+            await asyncio.to_thread(http_server.wait_for, 4, 10.0)  # sent one by one: times out
+        finally:
+            http_server.release()
+        return await delivery
+
+    assert asyncio.run(main()) == 4
+    assert {r["status"] for r in store.outbox.rows()} == {"sent"}
+
+
 def test_a_4xx_is_permanent_and_raises_the_receiver_failing_incident(setup, clock, http_server):  # noqa: F811
     store, dispatcher, backup = setup()
     (row_id,) = store.outbox.enqueue(note(1), [(0, "slack")], clock.now(), deadline=600)
