@@ -102,9 +102,20 @@ class Dispatcher:
             by_integration: dict[tuple[str, int], list] = defaultdict(list)
             for row in rows:
                 by_integration[(row.receiver, row.integration)].append(row)
-            done = await asyncio.gather(*(self._serve(key, items) for key, items in by_integration.items()))
+            done = self._settled(await asyncio.gather(
+                *(self._serve(key, items) for key, items in by_integration.items()), return_exceptions=True))
         self.metrics.outbox_depth.set(self.store.outbox.pending_count())
-        return sum(done)
+        return done
+
+    def _settled(self, outcomes: list) -> int:
+        """The sum of gathered counts once every task has finished (none goes on behind the
+        lock); the first error is raised, later ones are logged."""
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        for extra in errors[1:]:
+            self.log.error("dispatch_failed", error=redact_text(f"{type(extra).__name__}: {extra}"))
+        if errors:
+            raise errors[0]
+        return sum(outcomes)
 
     async def _serve(self, key: tuple[str, int], rows: list) -> int:
         now = self.clock.now()
@@ -156,11 +167,7 @@ class Dispatcher:
                 return await self._send(key, row, notifier)
 
         first = await one(live[0])  # a receiver that answers 429 or hangs gets no more this pass
-        rest = await asyncio.gather(*(one(row) for row in live[1:]), return_exceptions=True)
-        for outcome in rest:  # (every send has finished: none goes on behind the lock)
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return first + sum(rest)
+        return first + self._settled(await asyncio.gather(*(one(row) for row in live[1:]), return_exceptions=True))
 
     def _in_group_order(self, key: tuple[str, int], rows: list, now: float) -> list:
         """The rows that are the oldest pending notice of their group; the others wait (moved

@@ -236,6 +236,8 @@ class Engine:
                     self.alerting.sync()
                 # stored beside the first score call (see Scorer.score), or here if none runs
                 store_samples = _Once(lambda: self.store.samples.append(good, source, keys))
+                if not alerts:
+                    store_samples()  # a back-fill only fills windows: store first, as they follow
                 for rt, matched, mkeys in per_rule:
                     if matched:
                         self._evaluate(rt, matched, mkeys, result, alerts, store_samples)

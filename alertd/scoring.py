@@ -99,19 +99,24 @@ class Scorer:
             try:
                 meanwhile()
             except BaseException:
-                # the tick fails; let the call finish first, so the next one is not queued
-                # behind it with its time limit already running
+                # the tick fails; the call may finish, or else counts as abandoned (as below),
+                # so no other rule's call queues behind it
                 wait([future], timeout=self.timeout)
+                if not future.done():
+                    self._abandon(rule, future)
                 raise
         try:
             scores, self.last_seconds = future.result(timeout=self.timeout)
             return scores
         except FutureTimeout:
-            self._stuck[rule] = future
-            self._worker.stop()  # it is busy with the stuck call: the next call gets a new one
-            self._worker = None
+            self._abandon(rule, future)
             raise DetectorHung(f"no answer within {self.timeout:g}s (detector_timeout); the call "
                                "is abandoned and the rule is skipped until it returns") from None
+
+    def _abandon(self, rule: str, future: Future) -> None:
+        self._stuck[rule] = future
+        self._worker.stop()  # it is busy with the stuck call: the next call gets a new one
+        self._worker = None
 
     def stuck(self) -> list[str]:
         """Rules whose abandoned call has not returned yet."""

@@ -9,6 +9,7 @@ the real daemon with its real scheduler: the good source keeps polling while the
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 
 from source_helpers import counter
@@ -219,3 +220,58 @@ def test_a_poll_stores_its_samples_while_the_detector_scores(write_config, regis
     assert beside == [True] and calls == [1]
     assert list(stored['cpu{host="a"}'][1]) == [42.0]
     assert counter(metrics, "detector_errors", "cpu_slow") == 0
+
+
+STORE_FAILS_CONFIG = """\
+plugin_dirs: [{plugins}]
+http: {{enabled: false}}
+detector_timeout: 200ms
+sources:
+  stuck: {{type: test_list, every: 10s}}
+  fine: {{type: test_list, every: 10s}}
+rules:
+  - {{name: cpu_stuck, source: stuck, series: cpu, detector: {{type: test_hanging}}}}
+  - {{name: cpu_high, source: fine, series: cpu, detector: {{type: test_above, limit: 90}}}}
+receivers:
+  rec: [{{type: test_record}}]
+routes: {{receiver: rec}}
+"""
+
+
+def test_a_store_error_beside_a_hung_call_leaves_the_hung_rule_skipped_and_others_scoring(
+        write_config, registry, tmp_path, clock):
+    config = load_config(write_config(STORE_FAILS_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
+                         environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        hanging = type(d.engine.runtimes()[0].detector)
+        for event in (hanging.STARTED, hanging.RELEASE, hanging.RETURNED):
+            event.clear()
+        hanging.CALLS.clear()
+        append = d.store.samples.append
+
+        def failing_append(*args, **kwargs):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        try:
+            with capture_logs() as logs:
+                d.store.samples.append = failing_append
+                d.sources["stuck"].pending = [Sample("cpu", make_labels({"host": "a"}), clock.now(), 50.0)]
+                await d.poll("stuck")  # the insert fails while cpu_stuck's call hangs: the tick fails
+                d.store.samples.append = append
+                clock.advance(10)
+                d.sources["fine"].pending = [Sample("cpu", make_labels({"host": "b"}), clock.now(), 95.0)]
+                await d.poll("fine")  # another source's rule: scored, not queued behind the hung call
+            state = (d.engine.scorer.stuck(), sorted((i.rule, i.state) for i in d.store.incidents.open()))
+        finally:
+            hanging.RELEASE.set()
+            await d.drain()
+        return logs, state, d.metrics
+
+    logs, (stuck, incidents), metrics = asyncio.run(main())
+    assert [e["source"] for e in logs if e["event"] == "tick_failed"] == ["stuck"]
+    assert stuck == ["cpu_stuck"]
+    assert ("cpu_high", "firing") in incidents
+    assert counter(metrics, "detector_errors", "cpu_high") == 0

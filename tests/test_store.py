@@ -51,6 +51,25 @@ def test_an_append_of_any_size_stores_every_row_and_the_last_of_a_repeated_point
     assert store.db.execute("SELECT count(*), sum(value) FROM samples WHERE ts = 1005").fetchone() == (600, 1200.0)
 
 
+def test_series_made_in_a_rolled_back_transaction_do_not_lend_their_ids(tmp_path):
+    store = Store(tmp_path / "s.db")
+    a, b = points("x", {"h": "a"}, 1000, 1)[0], points("x", {"h": "b"}, 1000, 1)[0]
+    try:
+        with store.atomic():
+            store.samples.append([a], "src")  # a's series row is made, then rolled back
+            raise RuntimeError("the tick failed")
+    except RuntimeError:
+        pass
+    with store.atomic():
+        store.samples.append([b], "src")
+        store.samples.append([a._replace(ts=1005.0, value=7.0)], "src")
+    rows = dict(store.db.execute(
+        "SELECT s.key, v.value FROM samples v JOIN series s ON s.id = v.series_id").fetchall())
+    assert rows == {b.key: 0.0, a.key: 7.0}
+    assert store.db.execute("SELECT count(DISTINCT id) FROM series").fetchone()[0] == 2
+    store.close()
+
+
 def test_histories_reads_many_series_in_one_range():
     store = Store()
     a, b = points("x", {"h": "a"}, 0, 20), points("y", {}, 0, 20)

@@ -97,8 +97,12 @@ class Store:
     @contextlib.contextmanager
     def atomic(self):
         """One transaction: everything inside commits together or not at all."""
-        with self.db.atomic():
-            yield
+        try:
+            with self.db.atomic():
+                yield
+        except BaseException:
+            self.samples.forget_ids()  # series rows made inside were rolled back with it
+            raise
 
     def get_kv(self, key: str, default=None):
         row = self.db["kv"].get(key) if self._has_kv(key) else None

@@ -33,6 +33,11 @@ class SampleStore:
         self._first: dict[int, float] = {}
         self._last: tuple = (None, None)  # the last all-known key list and its ids
 
+    def forget_ids(self) -> None:
+        """Drop the cached series ids (after a rollback: ids handed out inside it are void);
+        they are read again from the series table when next needed."""
+        self._ids, self._first, self._last = {}, {}, (None, None)
+
     def series_ids(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> list[int]:
         """The id of each sample's series, creating series rows for new keys."""
         keys = keys if keys is not None else [s.key for s in samples]
