@@ -186,19 +186,23 @@ routes: {{receiver: rec}}
 """
 
 
+async def _daemon_with_a_hanging_detector(text, write_config, registry, tmp_path, clock):
+    """An opened daemon of `text`, whose first rule has the hanging fixture detector (reset)."""
+    config = load_config(write_config(text.format(plugins=ROOT / "tests" / "plugins")), registry, environ={})
+    d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+    await d.open()
+    hanging = type(d.engine.runtimes()[0].detector)
+    for event in (hanging.STARTED, hanging.RELEASE, hanging.RETURNED):
+        event.clear()
+    hanging.CALLS.clear()
+    return d, hanging
+
+
 def test_a_poll_stores_its_samples_while_the_detector_scores(write_config, registry, tmp_path, clock):
     """The tick's insert runs beside the score call (both mostly outside the GIL), not before
     it: the detector here answers only once the poll's samples have been written."""
-    config = load_config(write_config(OVERLAP_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
-                         environ={})
-
     async def main():
-        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
-        await d.open()
-        hanging = type(d.engine.runtimes()[0].detector)
-        for event in (hanging.STARTED, hanging.RELEASE, hanging.RETURNED):
-            event.clear()
-        hanging.CALLS.clear()
+        d, hanging = await _daemon_with_a_hanging_detector(OVERLAP_CONFIG, write_config, registry, tmp_path, clock)
         append, beside = d.store.samples.append, []
 
         def append_beside_the_call(*args, **kwargs):
@@ -240,16 +244,9 @@ routes: {{receiver: rec}}
 
 def test_a_store_error_beside_a_hung_call_leaves_the_hung_rule_skipped_and_others_scoring(
         write_config, registry, tmp_path, clock):
-    config = load_config(write_config(STORE_FAILS_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
-                         environ={})
-
     async def main():
-        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
-        await d.open()
-        hanging = type(d.engine.runtimes()[0].detector)
-        for event in (hanging.STARTED, hanging.RELEASE, hanging.RETURNED):
-            event.clear()
-        hanging.CALLS.clear()
+        d, hanging = await _daemon_with_a_hanging_detector(STORE_FAILS_CONFIG, write_config, registry, tmp_path,
+                                                           clock)
         append = d.store.samples.append
 
         def failing_append(*args, **kwargs):
