@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import pkgutil
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +20,14 @@ import pluggy
 
 from . import hookspecs
 from .base import Detector, Notifier, Source
+
+# The built-in plugins, registered through the same path as third-party ones (llm's and
+# datasette's DEFAULT_PLUGINS): a module here is imported only when a registry is loaded.
+DEFAULT_PLUGINS = tuple(f"alertd.default_plugins.{kind}.{name}" for kind, names in (
+    ("sources", ("command", "csv_replay", "http_json", "logfile", "prometheus", "push", "shop_sim", "sql")),
+    ("detectors", ("absent", "combine", "pyod_detector", "rate", "seasonal", "threshold", "zscore")),
+    ("notifiers", ("alertmanager", "command", "console", "email_smtp", "pagerduty", "slack", "webhook")),
+) for name in names)
 
 KINDS = {"source": ("register_sources", Source),
          "detector": ("register_detectors", Detector),
@@ -105,14 +112,9 @@ class Registry:
         self.by_kind[kind][type_name] = PluginInfo(type_name, kind, origin, plugin_name, cls)
 
     def load_builtins(self) -> None:
-        """Register every module of `alertd.default_plugins`, as any other plugin."""
-        from . import default_plugins
-
-        for info in sorted(pkgutil.iter_modules(default_plugins.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
-                continue  # private helper modules of the built-ins
-            modname = f"{default_plugins.__name__}.{info.name}"
-            self.add_module(_import(modname, info.name), "built-in", modname)
+        """Register every module of `DEFAULT_PLUGINS`, as any other plugin."""
+        for modname in DEFAULT_PLUGINS:
+            self.add_module(_import(modname, modname.rsplit(".", 1)[1]), "built-in", modname)
 
     def load_entrypoints(self, group: str = "alertd") -> None:
         """Register plugins that installed distributions declare under entry-point group `alertd`."""

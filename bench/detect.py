@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alertd.base import PluginContext, TrainingSet  # noqa: E402
 from alertd.model import Batch, make_labels  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
-from alertd.schema import parse_params  # noqa: E402
+from alertd.config.schema import parse_params  # noqa: E402
 from alertd.store import Store  # noqa: E402
-from alertd.store.models import StoredModel  # noqa: E402
+from alertd.store.fitted_models import StoredModel  # noqa: E402
 
 STEP = 300.0
 T0 = 1_750_032_000.0

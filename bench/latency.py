@@ -45,8 +45,8 @@ from servers import RecordingHTTPServer  # noqa: E402
 
 async def measure(directory: Path, reps: int, arrived: list, split: int) -> list[float]:
     from alertd.clock import FakeClock
-    from alertd.config import load_config
-    from alertd.daemon import Daemon
+    from alertd.config.load import load_config
+    from alertd.daemon.core import Daemon
 
     reg = common.registry()
     clock = FakeClock(time.time())

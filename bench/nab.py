@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alertd.nab_run import run_nab  # noqa: E402
+from alertd.backtest.nab_run import run_nab  # noqa: E402
 
 
 def default_data() -> str:

@@ -16,9 +16,9 @@ import statistics
 import time
 
 from alertd.base import PluginContext
-from alertd.default_plugins import (alertmanager, command_notifier, console, email_smtp,
-                                    pagerduty, slack, webhook)
-from alertd.render import SAMPLE_T0, sample_incident, sample_notification
+from alertd.default_plugins.notifiers import (alertmanager, command as command_notifier, console,
+    email_smtp, pagerduty, slack, webhook)
+from alertd.render.renderer import SAMPLE_T0, sample_incident, sample_notification
 
 
 def notifiers():

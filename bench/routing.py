@@ -35,14 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alertd.alerting import AlertStage  # noqa: E402
+from alertd.engine.alert_stage import AlertStage  # noqa: E402
 from alertd.clock import FakeClock  # noqa: E402
-from alertd.config import load_config  # noqa: E402
+from alertd.config.load import load_config  # noqa: E402
 from alertd.log import configure, get_logger  # noqa: E402
 from alertd.metrics import Metrics  # noqa: E402
 from alertd.model import Status, Verdict, fingerprint, make_labels  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
-from alertd.runtime import tune_gc  # noqa: E402
+from alertd.daemon.gc_tuning import tune_gc  # noqa: E402
 from alertd.store import Store  # noqa: E402
 
 CONFIG = """\

@@ -49,8 +49,8 @@ import scale_common as common  # noqa: E402
 
 
 def _start(directory: Path, clock):
-    from alertd.config import load_config
-    from alertd.daemon import Daemon
+    from alertd.config.load import load_config
+    from alertd.daemon.core import Daemon
 
     reg = common.registry()
     config = load_config(directory / "alertd.yaml", reg, environ={})
@@ -60,7 +60,7 @@ def _start(directory: Path, clock):
 async def steady(directory: Path, ticks: int, warmup: int) -> dict:
     """Start on the built store, then ticks back to back on a fake clock (see the doc)."""
     from alertd.clock import FakeClock
-    from alertd.reload import reload_config
+    from alertd.daemon.reload import reload_config
 
     common.quiet_logs()
     t0 = time.perf_counter()
@@ -108,7 +108,7 @@ def _bare_pyod(det, batch, runs: int) -> tuple[float, float]:
     `decision_function` on the feature rows of `batch`'s windows (built before timing)."""
     import numpy as np
 
-    from alertd.anomaly_model import feature_matrix
+    from alertd.detect.anomaly_model import feature_matrix
 
     am = det.model
     n = len(batch)

@@ -147,8 +147,8 @@ def build(directory: Path, n: int, history: int, scope: str = "rule", **config_k
     that ends now, through the real daemon, with the model fitted inline and persisted
     (`config_kw`: receivers and routes for `write_config`)."""
     from alertd.clock import FakeClock
-    from alertd.config import load_config
-    from alertd.daemon import Daemon
+    from alertd.config.load import load_config
+    from alertd.daemon.core import Daemon
 
     path = write_config(directory, n, scope=scope, **config_kw)
     names = source_names(config_kw.get("split", 1))

@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from servers import RecordingHTTPServer  # noqa: E402
 
 from alertd.clock import FakeClock  # noqa: E402
-from alertd.config import load_config  # noqa: E402
-from alertd.daemon import Daemon  # noqa: E402
+from alertd.config.load import load_config  # noqa: E402
+from alertd.daemon.core import Daemon  # noqa: E402
 from alertd.log import configure  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alertd import hookimpl  # noqa: E402
 from alertd.base import Source  # noqa: E402
 from alertd.clock import FakeClock  # noqa: E402
-from alertd.config import load_config  # noqa: E402
-from alertd.engine import Engine  # noqa: E402
+from alertd.config.load import load_config  # noqa: E402
+from alertd.engine.tick import Engine  # noqa: E402
 from alertd.log import configure, get_logger  # noqa: E402
 from alertd.metrics import Metrics  # noqa: E402
 from alertd.model import Sample, make_labels  # noqa: E402

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from alertd.config import load_config
-from alertd.engine import Engine
+from alertd.config.load import load_config
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.alerts import AlertTracker
-from alertd.flapping import FlapSettings, percent_state_change, push
+from alertd.incidents.tracker import AlertTracker
+from alertd.incidents.flapping import FlapSettings, percent_state_change, push
 from alertd.model import Status, Verdict
 
 FLAP = FlapSettings(window=21, low=10, high=20)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alertd.calibration import Calibrator, fit_gpd
-from alertd.pyod_models import build_model
+from alertd.detect.calibration import Calibrator, fit_gpd
+from alertd.detect.pyod_models import build_model
 
 
 def test_scores_stay_in_0_1_and_are_monotone():

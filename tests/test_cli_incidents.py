@@ -7,7 +7,7 @@ import json
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.cli import main
+from alertd.cli.main import main
 
 
 @pytest.fixture

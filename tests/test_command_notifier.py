@@ -15,13 +15,13 @@ import pytest
 
 from alertd.base import PermanentError, PluginContext, RetryableError
 from alertd.clock import FakeClock
-from alertd.config import load_config
-from alertd.default_plugins.command_notifier import CommandNotifier
-from alertd.dispatch import Dispatcher
+from alertd.config.load import load_config
+from alertd.default_plugins.notifiers.command import CommandNotifier
+from alertd.delivery.worker import Dispatcher
 from alertd.log import get_logger
 from alertd.metrics import Metrics
-from alertd.render import SAMPLE_T0, sample_notification
-from alertd.schema import ConfigError, parse_params
+from alertd.render.renderer import SAMPLE_T0, sample_notification
+from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
 
 SCRIPT = """\

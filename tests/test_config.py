@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertd.config import load_config
-from alertd.schema import ConfigError
+from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 
 GOOD = """\
 sources:

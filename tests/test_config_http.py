@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alertd.config import load_config
-from alertd.config_http import parse_listen
-from alertd.schema import ConfigError
+from alertd.config.load import load_config
+from alertd.config.http import parse_listen
+from alertd.config.schema import ConfigError
 
 TOKEN = "0123456789abcdef0123"
 

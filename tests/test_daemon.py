@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
 CONFIG = """\

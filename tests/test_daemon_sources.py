@@ -12,8 +12,8 @@ from source_helpers import counter
 from structlog.testing import capture_logs
 
 from alertd.base import SourceError
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 
 CONFIG = """
 sources:

@@ -10,8 +10,8 @@ import pytest
 from servers import http_server  # noqa: F401
 
 from alertd.base import PluginContext
-from alertd.config import load_config
-from alertd.dispatch import Dispatcher
+from alertd.config.load import load_config
+from alertd.delivery.worker import Dispatcher
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Incident, Notification

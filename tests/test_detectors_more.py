@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alertd.backtest import replay
-from alertd.config import load_config
-from alertd.engine import Engine
+from alertd.backtest.replay import replay
+from alertd.config.load import load_config
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, Status, make_labels
-from alertd.schema import ConfigError
+from alertd.config.schema import ConfigError
 from alertd.store import Store
 from detect_data import daily
 

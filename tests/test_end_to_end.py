@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from alertd.base import PluginContext
-from alertd.config import load_config
-from alertd.dispatch import Dispatcher
-from alertd.engine import Engine
+from alertd.config.load import load_config
+from alertd.delivery.worker import Dispatcher
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.store import Store
@@ -77,7 +77,7 @@ def test_demo_config_anomaly_rules_catch_injected_incidents_and_stay_quiet_other
     from pathlib import Path
 
     from alertd.plugins import load_registry
-    from alertd.training import Trainer
+    from alertd.engine.training import Trainer
 
     root = Path(__file__).resolve().parent.parent
     demo_registry = load_registry([root / "plugins"], entrypoints=False)

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from alertd.config import load_config
-from alertd.dispatch import Dispatcher
-from alertd.engine import Engine
+from alertd.config.load import load_config
+from alertd.delivery.worker import Dispatcher
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels
@@ -175,9 +175,9 @@ def test_backoff_grows_and_honours_retry_after(setup, clock):
 def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
     """The key and selection caches of a poll of the same series must not leak into a poll
     of other series (or of the same series in another order)."""
-    from alertd.engine import _keys
+    from alertd.engine.tick import _keys
     from alertd.matchers import parse_selector
-    from alertd.rule_runtime import RuleRuntime
+    from alertd.engine.rule_runtime import RuleRuntime
 
     class Rule:
         name, series = "r", parse_selector('cpu{host=~"a|b"}')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alertd.features import DAY, WEEK, fit_norm, point_features, series_features, sliding_windows
+from alertd.detect.features import DAY, WEEK, fit_norm, point_features, series_features, sliding_windows
 from detect_data import daily
 
 

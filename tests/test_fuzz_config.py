@@ -20,10 +20,10 @@ from fuzzing import fuzz_settings, tally
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alertd import cli
-from alertd.config import Config, load_config
+from alertd.cli import main as cli
+from alertd.config.load import Config, load_config
 from alertd.plugins import load_registry
-from alertd.schema import ConfigError
+from alertd.config.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEXT = (ROOT / "alertd.yaml").read_text()
@@ -271,7 +271,7 @@ def test_a_list_as_a_key_is_a_syntax_error_with_its_line(tmp_path, registry):
 def test_plugin_dirs_that_is_not_a_list_is_checked_not_crashed(tmp_path, capsys):
     """Was: TypeError ('int' object is not iterable), and OSError (file name too long) for a
     mapping in the list, in `alertd validate` before the config was even checked."""
-    from alertd.config import plugin_dirs_of
+    from alertd.config.load import plugin_dirs_of
 
     assert plugin_dirs_of({}) == ("plugins",) and plugin_dirs_of({"plugin_dirs": ["a", 2, {}]}) == ("a", "2")
     path = tmp_path / "alertd.yaml"

@@ -19,12 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alertd.clock import FakeClock
-from alertd.config import load_config
-from alertd.engine import Engine
+from alertd.config.load import load_config
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels
-from alertd.render import Renderer
+from alertd.render.renderer import Renderer
 from alertd.store import Store
 
 CONFIG = """\

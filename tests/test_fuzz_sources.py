@@ -27,7 +27,7 @@ from servers import RecordingHTTPServer
 from source_helpers import make_source
 
 from alertd.base import SourceError
-from alertd.engine import Engine
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.store import Store
@@ -90,7 +90,7 @@ def web():
 @pytest.fixture(scope="module")
 def sink(tmp_path_factory, registry):
     from alertd.clock import FakeClock
-    from alertd.config import load_config
+    from alertd.config.load import load_config
 
     path = tmp_path_factory.mktemp("sink") / "alertd.yaml"
     path.write_text("receivers: {console: [{type: console}]}\n")

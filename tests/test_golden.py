@@ -21,9 +21,9 @@ from fake_services import (ALERTD_WEBHOOK, ALERTMANAGER_WEBHOOK, PAGERDUTY_EVENT
                            SLACK_MESSAGE, problems)
 
 from alertd.base import PluginContext
-from alertd.default_plugins import (alertmanager, command_notifier, console, email_smtp,
-                                    pagerduty, slack, webhook)
-from alertd.render import SAMPLE_T0, sample_notification
+from alertd.default_plugins.notifiers import (alertmanager, command as command_notifier, console,
+    email_smtp, pagerduty, slack, webhook)
+from alertd.render.renderer import SAMPLE_T0, sample_notification
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("ALERTD_UPDATE_GOLDEN") == "1"

@@ -16,7 +16,7 @@ import sys
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.dispatch import Dispatcher
+from alertd.delivery.worker import Dispatcher
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 
@@ -196,7 +196,7 @@ def test_reload_that_removes_a_route_moves_its_groups_to_the_new_tree(shop):
 
 
 def test_acknowledge_stops_repeats_and_the_resolve_is_still_sent(shop):
-    from alertd.incident_actions import IncidentActions
+    from alertd.incidents.actions import IncidentActions
 
     shop.feed({"a": 95})
     shop.advance(30)
@@ -216,7 +216,7 @@ def test_acknowledge_stops_repeats_and_the_resolve_is_still_sent(shop):
 
 
 def test_unacknowledge_lets_repeats_resume(shop):
-    from alertd.incident_actions import IncidentActions
+    from alertd.incidents.actions import IncidentActions
 
     shop.feed({"a": 95})
     shop.advance(30)
@@ -232,7 +232,7 @@ def test_unacknowledge_lets_repeats_resume(shop):
 
 
 def test_manual_resolve_sends_the_resolved_notice_and_the_next_anomaly_is_a_new_incident(shop):
-    from alertd.incident_actions import IncidentActions
+    from alertd.incidents.actions import IncidentActions
 
     shop.feed({"a": 95})
     shop.advance(30)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from alertd.cli import main
-from alertd.incident_actions import IncidentActions
+from alertd.cli.main import main
+from alertd.incidents.actions import IncidentActions
 from test_http_api import CONFIG, TOKEN, cpu, serve
 
 WITH_TOKEN = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')

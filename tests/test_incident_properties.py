@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from routing_helpers import Shop
 
 from alertd.clock import FakeClock
-from alertd.incident_actions import IncidentActions
-from alertd.silences import SilenceService
+from alertd.incidents.actions import IncidentActions
+from alertd.routing.silences import SilenceService
 
 HOSTS = ("a", "b", "c")
 CONFIG = """\

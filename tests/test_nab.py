@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from alertd import nab
-from alertd.nab import PROFILES, LabelledFile, best_threshold, probation_rows, score_corpus, sigmoid
+from alertd.backtest import nab
+from alertd.backtest.nab import PROFILES, LabelledFile, best_threshold, probation_rows, score_corpus, sigmoid
 
 STANDARD, LOW_FP, LOW_FN = PROFILES
 N = 200  # probation: 30 rows

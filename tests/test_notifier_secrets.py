@@ -9,11 +9,11 @@ import structlog
 from servers import RecordingHTTPServer
 
 from alertd.base import PluginContext
-from alertd.config import load_config
-from alertd.dispatch import Dispatcher
+from alertd.config.load import load_config
+from alertd.delivery.worker import Dispatcher
 from alertd.log import add_secrets, configure, get_logger
 from alertd.metrics import Metrics
-from alertd.render import sample_notification
+from alertd.render.renderer import sample_notification
 from alertd.store import Store
 
 HOOK_PATH = "/hooks/T0001/s3cr3t-hook-path"

@@ -6,12 +6,12 @@ import json
 
 import sqlite_utils
 
-from alertd.config import load_config
-from alertd.engine import Engine
+from alertd.config.load import load_config
+from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Incident, Notification, Sample, make_labels
-from alertd.render import Renderer, TemplateParams, plain_text
+from alertd.render.renderer import Renderer, TemplateParams, plain_text
 from alertd.store import Store
 from alertd.store.migrations import migrations
 

@@ -15,8 +15,8 @@ import sys
 from source_helpers import counter
 from structlog.testing import capture_logs
 
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 from daemon_process import ROOT, DaemonProcess
 

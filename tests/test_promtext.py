@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from alertd import promtext
-from alertd.promtext import ExpositionError, parse_exposition
+from alertd.sources import promtext
+from alertd.sources.promtext import ExpositionError, parse_exposition
 
 TEXTS = [
     '# HELP a x\n# TYPE a counter\na_total{x="1",y="two words"} 3 1700000000000\nb 4\nc{} NaN\nd{z="q"} +Inf\n',

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from alertd.backtest import default_rule, replay
+from alertd.backtest.replay import default_rule, replay
 from alertd.model import Status
-from alertd.schema import parse_params
+from alertd.config.schema import parse_params
 from detect_data import daily
 
 SMALL = {"min_history": 100, "retrain_points": 150, "train_points": 1000}

@@ -13,8 +13,8 @@ import asyncio
 import pytest
 from servers import HANG, RecordingHTTPServer, RecordingSMTPServer, free_port
 
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
 CONFIG = """\

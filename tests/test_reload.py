@@ -11,10 +11,10 @@ import textwrap
 
 import pytest
 
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
-from alertd.reload import reload_config, source_changes
+from alertd.daemon.reload import reload_config, source_changes
 
 NEVER = '"0 0 1 1 *"'
 

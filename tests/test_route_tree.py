@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alertd.config import load_config
-from alertd.routing.timeintervals import TimeIntervalSpec, interval_contains
+from alertd.config.load import load_config
+from alertd.config.time_intervals import TimeIntervalSpec, interval_contains
 from alertd.routing.tree import compile_tree, group_key
 
 TREE = """\

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from alertd.config import load_config
-from alertd.schema import ConfigError
-from alertd.yamlsrc import load_yaml
+from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
+from alertd.config.yamlsrc import load_yaml
 
 GOOD = """\
 sources:

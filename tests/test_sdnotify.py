@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from alertd.sdnotify import SystemdNotifier
+from alertd.daemon.sdnotify import SystemdNotifier
 
 
 def receiver(path):

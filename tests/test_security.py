@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertd import cli
+from alertd.cli import main as cli
 from alertd.base import PluginContext
-from alertd.config import load_config
-from alertd.default_plugins.command_notifier import CommandNotifier
-from alertd.render import SAMPLE_T0, TemplateText, sample_notification
-from alertd.schema import ConfigError, parse_params
+from alertd.config.load import load_config
+from alertd.default_plugins.notifiers.command import CommandNotifier
+from alertd.render.renderer import SAMPLE_T0, TemplateText, sample_notification
+from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
-from alertd.yamlsrc import _LineLoader
+from alertd.config.yamlsrc import _LineLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPES = [
@@ -163,14 +163,14 @@ def test_yaml_is_only_safe_loaded_and_pickles_only_come_from_the_store():
             yaml_users.append(rel)
         assert not {"yaml.Loader", "yaml.FullLoader", "yaml.UnsafeLoader", "yaml.UnsafeConstructor",
                     "yaml.unsafe_load"} & _names(path), rel
-    assert sorted(found) == ["alertd/base.py:pickle.loads", "alertd/training.py:load_model"]
+    assert sorted(found) == ["alertd/base.py:pickle.loads", "alertd/engine/training.py:load_model"]
     # the one module that parses YAML does it with a SafeLoader subclass, and nothing else does
-    assert yaml_users == ["alertd/yamlsrc.py"]
+    assert yaml_users == ["alertd/config/yamlsrc.py"]
     assert issubclass(_LineLoader, yaml.SafeLoader)
     assert not any(issubclass(_LineLoader, bad) for bad in (yaml.FullLoader, yaml.UnsafeLoader))
-    assert "_LineLoader(text)" in (ROOT / "alertd/yamlsrc.py").read_text()
+    assert "_LineLoader(text)" in (ROOT / "alertd/config/yamlsrc.py").read_text()
     # the one caller of load_model unpickles the blob it has just read from the daemon's store
-    training = (ROOT / "alertd/training.py").read_text()
+    training = (ROOT / "alertd/engine/training.py").read_text()
     assert "stored = self.store.models.load(st.name)" in training
     assert "det.install(det.load_model(stored.blob))" in training
 

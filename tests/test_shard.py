@@ -10,13 +10,13 @@ import pytest
 from prometheus_client import generate_latest
 from servers import http_server  # noqa: F401  (fixture)
 
-from alertd.cli import main
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.cli.main import main
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.http.api import status_data
 from alertd.model import Sample, make_labels
-from alertd.schema import ConfigError
-from alertd.shard import Shard, apply_shard, parse_shard, rule_shard
+from alertd.config.schema import ConfigError
+from alertd.config.shards import Shard, apply_shard, parse_shard, rule_shard
 
 RULES = [f"rule_{k}" for k in range(10)]
 
@@ -96,7 +96,7 @@ def test_shards_partition_the_rules_and_keep_only_sources_they_read(write_config
 
 
 def test_the_shard_of_a_name_does_not_depend_on_the_process(tmp_path):
-    code = "from alertd.shard import rule_shard; print([rule_shard(f'r{k}', 7) for k in range(50)])"
+    code = "from alertd.config.shards import rule_shard; print([rule_shard(f'r{k}', 7) for k in range(50)])"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": seed, "PYTHONPATH": ":".join(sys.path)}).stdout
             for seed in ("1", "2")}

@@ -7,7 +7,7 @@ import re
 import pytest
 from routing_helpers import Shop
 
-from alertd.silences import SilenceError, SilenceService
+from alertd.routing.silences import SilenceError, SilenceService
 
 CONFIG = """\
 sources:

@@ -12,8 +12,8 @@ import pytest
 from source_helpers import make_source
 
 from alertd.base import SourceError
-from alertd.config import load_config
-from alertd.schema import ConfigError
+from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 
 PY = sys.executable
 

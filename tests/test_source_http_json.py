@@ -11,8 +11,8 @@ from servers import HANG, free_port, http_server  # noqa: F401  (fixture)
 from source_helpers import make_source
 
 from alertd.base import SourceError
-from alertd.config import load_config
-from alertd.schema import ConfigError
+from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 
 STATUS = {
     "updated": "2024-06-03T08:00:00Z",

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 from source_helpers import counter, make_source
 
 from alertd.base import SourceError
-from alertd.config import load_config
+from alertd.config.load import load_config
 from alertd.metrics import Metrics
-from alertd.schema import ConfigError
+from alertd.config.schema import ConfigError
 from alertd.store import Store
 
 FIVE_XX = {"name": "http_5xx", "regex": r'" (?P<status>5\d\d) \d+ upstream=(?P<upstream>[^ ]+)'}

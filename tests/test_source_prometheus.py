@@ -19,8 +19,8 @@ from source_helpers import make_source
 
 from alertd.base import SourceError
 from alertd.clock import SystemClock
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -9,8 +9,8 @@ import pytest
 from source_helpers import make_source
 
 from alertd.base import SourceError
-from alertd.config import load_config
-from alertd.schema import ConfigError
+from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 
 ORDERS_LAST_MINUTE = """
     SELECT region, COUNT(*) AS orders_per_minute, SUM(amount) AS revenue_per_minute

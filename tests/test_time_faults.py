@@ -16,10 +16,10 @@ import pytest
 from routing_helpers import Shop
 from structlog.testing import capture_logs
 
-from alertd.config import load_config
-from alertd.daemon import Daemon
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
-from alertd.routing.timeintervals import interval_contains
+from alertd.config.time_intervals import interval_contains
 
 CONFIG = """\
 http: {{enabled: false}}

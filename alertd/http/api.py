@@ -25,8 +25,8 @@ import hmac
 from prometheus_client.exposition import choose_encoder
 
 from .. import __version__
-from ..incident_actions import ActionError, IncidentActions
-from ..shard import describe as describe_shard
+from ..incidents.actions import ActionError, IncidentActions
+from ..config.shards import describe as describe_shard
 from .server import HttpError, Request, Response, Router
 
 INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")

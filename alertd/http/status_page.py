@@ -16,8 +16,8 @@ from html import escape
 import sqlite_utils
 
 from ..durations import format_duration
-from ..router import render_annotation
-from ..silences import SilenceService
+from ..routing.router import render_annotation
+from ..routing.silences import SilenceService
 from ..store.samples import SampleStore
 from .api import status_data
 from .charts import sparkline

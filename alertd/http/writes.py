@@ -17,8 +17,8 @@ They call the very code the CLI calls (`alertd.incident_actions.IncidentActions`
 from __future__ import annotations
 
 from ..durations import parse_duration
-from ..incident_actions import ActionError, IncidentActions
-from ..silences import SilenceError, SilenceService
+from ..incidents.actions import ActionError, IncidentActions
+from ..routing.silences import SilenceError, SilenceService
 from .api import incident_data
 from .server import HttpError, Request, Response
 

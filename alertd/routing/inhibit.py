@@ -7,7 +7,7 @@ both sides counts as equal). An alert never inhibits itself. Silenced sources st
 
 from __future__ import annotations
 
-from ..routing.config import InhibitRule
+from ..config.routing import InhibitRule
 from .tree import alert_labels
 
 

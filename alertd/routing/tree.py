@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model import Incident
-from .config import RouteConfig
+from ..config.routing import RouteConfig
 
 
 def alert_labels(incident: Incident) -> dict[str, str]:

@@ -26,8 +26,8 @@ from .history import HistoryStore
 from .incidents import IncidentStore
 from .ledger import Ledger
 from .migrations import migrations
-from .model_tables import model_migrations
-from .models import ModelStore
+from .fitted_model_migrations import model_migrations
+from .fitted_models import ModelStore
 from .notifier_state import NotifierState
 from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox

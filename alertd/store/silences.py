@@ -1,4 +1,4 @@
-"""Silences in the store: rows in, rows out (the rules live in alertd/silences.py)."""
+"""Silences in the store: rows in, rows out (the rules live in alertd/routing/silences.py)."""
 
 from __future__ import annotations
 

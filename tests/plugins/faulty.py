@@ -12,7 +12,7 @@ import numpy as np
 from alertd import hookimpl
 from alertd.base import Detector, Notifier, Source
 from alertd.model import Sample, Scores, Status, make_labels
-from alertd.schema import Duration
+from alertd.config.schema import Duration
 
 LEAKED: list[bytes] = []  # what the leaking source holds on to
 

@@ -1,0 +1,198 @@
+"""`alertd backtest`: replay a CSV, a stored series or a NAB corpus through a rule's detector.
+
+    alertd backtest -c alertd.yaml --rule orders_anomaly --csv orders.csv \\
+        [--labels windows.json] [--plot out.png] [--out scores.csv] [--threshold 0.999]
+    alertd backtest -c alertd.yaml --rule orders_anomaly --series 'orders_per_minute{region="eu"}'
+    alertd backtest --nab DIR --results OUT [-c alertd.yaml --rule NAME] [--threshold T] [--jobs 2]
+
+The replay runs the daemon's own engine and trainer (see `alertd.backtest`). Without
+`--rule`, the built-in default anomaly detector is used (`pyod` with its defaults).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .common import CommandError, load
+
+NAME = "backtest"
+HELP = "replay a CSV, a stored series or a NAB corpus through a rule's detector and score it"
+
+
+def configure(parser) -> None:
+    parser.add_argument("-c", "--config", default=os.environ.get("ALERTD_CONFIG", "alertd.yaml"),
+                        help="the config file holding --rule (default: $ALERTD_CONFIG or alertd.yaml)")
+    parser.add_argument("--rule", help="the rule whose detector to replay (default: the built-in default)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--csv", help="a CSV with timestamp,value columns")
+    what.add_argument("--series", help="a stored series key, such as 'orders_per_minute{region=\"eu\"}'")
+    what.add_argument("--nab", metavar="DIR", help="a NAB-layout folder: data/<category>/<file>.csv and "
+                      "labels/combined_windows.json")
+    parser.add_argument("--store", help="the store to read --series from (default: the config's store)")
+    parser.add_argument("--labels", help="label windows as JSON: [[start, end], ...] or NAB's "
+                        "{\"file.csv\": [[start, end], ...]}")
+    parser.add_argument("--plot", help="draw a PNG: series, score, threshold, labels, detections")
+    parser.add_argument("--out", help="write per-row scores to this CSV (default: <input>.scores.csv)")
+    parser.add_argument("--results", help="with --nab: the folder to write <category>/<file>.csv results to")
+    parser.add_argument("--threshold", type=float, help="replay with this threshold instead of the rule's")
+    parser.add_argument("--jobs", type=int, default=1, help="with --nab: files replayed in parallel")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ..backtest.replay import Progress
+
+    if args.nab:
+        from ..backtest.nab_run import run_nab
+        if not args.results:
+            raise CommandError("--nab needs --results OUT, the folder for the per-file scores")
+        return run_nab(args, _rule_spec(args))
+    rule, registry = _rule(args)
+    ts, values, name = _input(args)
+    if len(ts) == 0:
+        raise CommandError(f"{name} has no rows to replay")
+    from ..backtest.replay import replay
+    progress = None if args.quiet else Progress(f"replaying {Path(name).name}")
+    result = replay(rule, registry, ts, values, progress=progress)
+    windows = _windows(args, ts, name)
+    out = args.out or (f"{Path(args.csv).with_suffix('')}.scores.csv" if args.csv else "series.scores.csv")
+    _write_scores(out, result)
+    _report(result, rule, name, windows, out)
+    if args.plot:
+        from ..backtest.plot import plot_replay
+        plot_replay(result, args.plot, title=f"{Path(name).name}: rule {rule.name}", windows=windows or ())
+        print(f"plot: {args.plot}")
+    return 0
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def _rule_spec(args) -> dict:
+    """What a worker process needs to rebuild the rule: config path, rule name, threshold."""
+    return {"config": args.config if args.rule else None, "rule": args.rule, "threshold": args.threshold}
+
+
+def rule_from_spec(spec: dict):
+    """(rule, registry) from `_rule_spec` (used in this process and in --jobs workers)."""
+    from ..backtest.replay import default_rule, with_threshold
+    from ..plugins import load_registry
+
+    if spec["rule"]:
+        class A:  # the shape `load` expects
+            config = spec["config"]
+        config, registry = load(A)
+        rules = {r.name: r for r in config.rules}
+        if spec["rule"] not in rules:
+            from ..config.schema import suggest
+            raise CommandError(f'the config has no rule "{spec["rule"]}"{suggest(spec["rule"], rules)}')
+        rule = rules[spec["rule"]]
+    else:
+        registry = load_registry([], entrypoints=True)
+        rule = default_rule(registry)
+    if spec["threshold"] is not None:
+        try:
+            rule = with_threshold(rule, spec["threshold"])
+        except ValueError as exc:
+            raise CommandError(f"--threshold {spec['threshold']:g}: {exc}") from None
+    return rule, registry
+
+
+def _rule(args):
+    return rule_from_spec(_rule_spec(args))
+
+
+def _input(args):
+    from ..backtest.nab import read_series_csv
+
+    if args.csv:
+        try:
+            ts, values, _ = read_series_csv(args.csv)
+        except FileNotFoundError:
+            raise CommandError(f"{args.csv} does not exist; pass a CSV with timestamp,value columns") from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return ts, values, args.csv
+    from .common import open_store
+    store = open_store(args)
+    try:
+        ts, values = store.samples.history(args.series)
+    finally:
+        store.close()
+    if not len(ts):
+        raise CommandError(f"the store has no points of {args.series}; check the key with the "
+                           "series labels in quotes, e.g. 'orders_per_minute{region=\"eu\"}'")
+    return ts, values, args.series
+
+
+def _windows(args, ts, name):
+    from ..backtest.nab import parse_time, windows_to_rows
+
+    if not args.labels:
+        return None
+    try:
+        raw = json.loads(Path(args.labels).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{args.labels} cannot be read as JSON: {exc}") from None
+    if isinstance(raw, dict):
+        base = Path(name).name
+        match = [v for k, v in raw.items() if Path(k).name == base] or (list(raw.values()) if len(raw) == 1 else [])
+        if not match:
+            raise CommandError(f"{args.labels} has no windows for {base}; its keys are file names")
+        raw = match[0]
+    try:
+        pairs = [(parse_time(str(a)), parse_time(str(b))) for a, b in raw]
+    except (TypeError, ValueError):
+        raise CommandError(f"{args.labels}: windows must be [start, end] pairs of timestamps") from None
+    return list(windows_to_rows(ts, pairs))
+
+
+# -- outputs ----------------------------------------------------------------------------------
+def _write_scores(path: str, result) -> None:
+    from ..model import Status
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", "value", "score", "threshold", "status", "lower", "upper", "anomaly_score",
+                    "reason"])
+        nab = result.nab_scores()
+        for i in range(len(result.ts)):
+            w.writerow([f"{result.ts[i]:.0f}", _num(result.values[i]), _num(result.score[i]),
+                        _num(result.threshold[i]), Status(int(result.status[i])).name.lower(),
+                        _num(result.lower[i]), _num(result.upper[i]), _num(nab[i]), result.reasons[i]])
+
+
+def _num(x) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.6g}"
+
+
+def _report(result, rule, name, windows, out) -> None:
+    from ..backtest.replay import window_metrics
+    from ..model import Status
+    from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
+
+    n = len(result.ts)
+    counts = {s: int((result.status == s).sum()) for s in Status}
+    onsets = result.onsets
+    print(f"replayed {n} rows of {name} through rule {rule.name} ({rule.detector.type}) in "
+          f"{result.seconds:.1f}s ({n / max(result.seconds, 1e-9):,.0f} rows/s), {result.fits} model fits")
+    print(f"verdicts: {counts[Status.OK]} ok, {counts[Status.ANOMALOUS]} anomalous, "
+          f"{counts[Status.WARMING_UP]} warming up, {counts[Status.SKIPPED]} skipped; "
+          f"{int(onsets.sum())} detections (an anomaly starts), "
+          f"{sum(1 for t in result.incidents if t.kind == 'firing')} incidents would have fired")
+    if windows is not None:
+        m = window_metrics(onsets, windows)
+        print(f"labelled windows: {m['windows']}, found {m['windows_found']}; detections {m['detections']}: "
+              f"precision {m['precision']:.2f}, recall {m['recall']:.2f}, F1 {m['f1']:.2f}")
+        if windows:
+            files = [LabelledFile(name, result.nab_scores(), tuple(windows))]
+            thr = float(np.nanmedian(result.threshold)) if np.isfinite(result.threshold).any() else 0.5
+            fixed = "  ".join(f"{p.name} {score_corpus(files, thr, p).score:.1f}" for p in PROFILES)
+            best = "  ".join(f"{p.name} {(r := best_threshold(files, p)).score:.1f} (at {r.threshold:.6g})"
+                             for p in PROFILES)
+            print(f"NAB score at threshold {thr:g}: {fixed}")
+            print(f"NAB score at the best threshold on this data: {best}")
+    print(f"scores: {out}")

@@ -1,0 +1,355 @@
+"""`alertd.yaml` -> validated, frozen config objects, or every error at once.
+
+`load_config(path, registry)` parses with a safe YAML loader that keeps line numbers, checks
+the core keys with `alertd.schema`, checks each plugin's parameters against its `Params`
+dataclass, resolves cross references (rule -> source, route -> receiver) and raises
+`ConfigError` listing one sentence per problem: `file:line: key: what is wrong; what to do`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .http import HttpConfig, build_http
+from .types import Config, DetectorConfig, NotifierConfig, RuleConfig, SourceConfig
+from ..incidents.flapping import FlapSettings
+from ..matchers import parse_selector
+from .routing import (ReceiverSettings, build_inhibit_rules, build_receiver, build_route,
+    build_time_intervals, check_fallbacks, default_route)
+from .schema import ConfigError, Duration, Problem, Where, build, fields_of, suggest
+from .shards import parse_shard
+from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
+
+
+# -- the sections as users write them (core keys only; plugin keys are checked apart) --------
+@dataclass(frozen=True)
+class SourceCore:
+    type: str
+    every: Duration | None = None
+    cron: str | None = None
+    jitter: Duration = Duration(0)
+    timeout: Duration = Duration(30)
+    backfill: bool = True
+
+
+@dataclass(frozen=True)
+class DetectorCore:
+    type: str
+
+
+@dataclass(frozen=True)
+class NotifierCore:
+    type: str
+    if_env: str | None = None
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class RuleCore:
+    name: str
+    source: str
+    series: str
+    detector: Any
+    for_: Duration = field(default=Duration(0), metadata={"key": "for"})
+    clear_for: Duration = Duration(0)
+    severity: str = "warning"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    keep_firing_for: Duration = Duration(0)
+    no_data: Literal["alerting", "ok", "keep_state"] = "keep_state"
+    flapping: Any = None
+
+
+@dataclass(frozen=True)
+class TopCore:
+    store: str = "alertd.db"
+    plugin_dirs: list[str] = ("plugins",)
+    retention: Duration = Duration(7 * 86400)
+    shutdown_timeout: Duration = Duration(10)
+    detector_timeout: Duration = Duration(10)
+    shard: Any = None
+    http: Any = None
+    sources: dict[str, Any] = field(default_factory=dict)
+    rules: list[Any] = field(default_factory=list)
+    routes: Any = None
+    receivers: dict[str, Any] = field(default_factory=dict)
+    inhibit_rules: list[Any] = field(default_factory=list)
+    time_intervals: list[Any] = field(default_factory=list)
+
+
+# -- loading --------------------------------------------------------------------------------
+def read_config_file(path: str | os.PathLike):
+    """Return the raw YAML mapping of a config file, or raise ConfigError with one problem."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, 0, "(file)", "the config file does not exist; pass "
+                                   "-c PATH or create it (see the README)")]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([Problem(path, line, "(file)", f"the byte {exc.object[exc.start]:#04x} is not "
+                                   "UTF-8; save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(path, 0, "(file)", f"the config file cannot be read: {exc}")]) from None
+    try:
+        raw = load_yaml(text, path)
+    except YamlSyntaxError as exc:
+        raise ConfigError([Problem(path, exc.line, "(syntax)",
+                                   f"the file is not valid YAML: {exc.problem}; fix the syntax near that line")]) from None
+    if raw is None:
+        raw = YamlMap()
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(path, 1, "(top level)", "the file must be a mapping of keys "
+                                   "such as sources, rules, receivers")])
+    return raw
+
+
+def plugin_dirs_of(raw) -> tuple[str, ...]:
+    """The plugin_dirs of a raw config (needed before plugins can be checked)."""
+    dirs = raw.get("plugin_dirs", ("plugins",)) if isinstance(raw, dict) else ("plugins",)
+    if isinstance(dirs, dict):
+        return ()  # a config error, reported by load_config
+    if not isinstance(dirs, (list, tuple)):  # one directory, as load_config reads it
+        return (str(dirs),) if dirs is not None else ()
+    return tuple(str(d) for d in dirs if isinstance(d, (str, int, float)))  # others: config errors
+
+
+def _subset(mapping, keys) -> YamlMap:
+    out = YamlMap((k, v) for k, v in mapping.items() if k in keys)
+    out.line = getattr(mapping, "line", 0)
+    out.key_lines = getattr(mapping, "key_lines", {})
+    return out
+
+
+def build_plugin(registry, kind: str, core_cls, mapping, where: Where):
+    """Validate a `{type: X, <core keys>, <plugin params>}` mapping; returns (core, params)."""
+    if not isinstance(mapping, dict):
+        where.error(f"expected a mapping with a type key, got {mapping!r}")
+        return None, None
+    core_keys = set(fields_of(core_cls))
+    type_name = mapping.get("type")
+    cls = None
+    if type_name is None:
+        where.error(f'the required key "type" is missing; add one of the {kind} types: '
+                    + ", ".join(registry.names(kind)))
+    elif not isinstance(type_name, str) or registry.get(kind, type_name) is None:
+        where.child("type", mapping.line_of("type") if isinstance(mapping, YamlMap) else None).error(
+            f'unknown {kind} type "{type_name}"{suggest(type_name, registry.names(kind))}')
+    else:
+        cls = registry.get(kind, type_name)
+    core = build(core_cls, _subset(mapping, core_keys), where) if type_name is not None else None
+    if cls is None:
+        return core, None
+    plugin_part = _subset(mapping, set(mapping) - core_keys)
+    params = build(cls.Params, plugin_part, where, extra_keys=core_keys)
+    return core, params
+
+
+def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
+    core = build(RuleCore, raw_rule, where)
+    if core is None:
+        return None
+    if core.source not in sources:
+        where.child("source", raw_rule.line_of("source")).error(
+            f'the rule names the source "{core.source}", which is not defined under sources'
+            f"{suggest(core.source, sources)}")
+    try:
+        selector = parse_selector(core.series)
+    except ValueError as exc:
+        where.child("series", raw_rule.line_of("series")).error(str(exc))
+        selector = None
+    dwhere = where.child("detector", raw_rule.line_of("detector"))
+    det_core, det_params = build_plugin(registry, "detector", DetectorCore, core.detector, dwhere)
+    if det_params is not None:
+        det_params = _nested_detectors(registry, det_params, core.detector, dwhere)
+    flapping = _flapping(core.flapping, where.child("flapping", raw_rule.line_of("flapping")))
+    if selector is None or det_params is None or flapping is None:
+        return None
+    return RuleConfig(core.name, core.source, selector, DetectorConfig(det_core.type, det_params),
+                      float(core.for_), float(core.clear_for), core.severity, core.labels,
+                      core.annotations, float(core.keep_firing_for), core.no_data, flapping)
+
+
+def _nested_detectors(registry, params, raw, where: Where):
+    """Validate detector params that hold detectors themselves (`all`, `any`).
+
+    A Params field with `metadata={"detectors": True}` is a list of `{type: ..., ...}`
+    mappings; each is checked like a rule's detector (errors at `detector.detectors[0].key`)
+    and replaced by a DetectorConfig carrying its class.
+    """
+    import dataclasses
+
+    changes = {}
+    for f in dataclasses.fields(params):
+        if not f.metadata.get("detectors"):
+            continue
+        items = raw.get(f.name) if isinstance(raw, dict) else None
+        sub = where.child(f.name, raw.line_of(f.name) if isinstance(raw, YamlMap) else None)
+        built, ok = [], True
+        for i, item in enumerate(items or ()):
+            iwhere = sub.item(i, items.line_of(i) if isinstance(items, YamlList) else None)
+            core, child = build_plugin(registry, "detector", DetectorCore, item, iwhere)
+            if child is not None:
+                child = _nested_detectors(registry, child, item, iwhere)
+            if core is None or child is None:
+                ok = False
+                continue
+            built.append(DetectorConfig(core.type, child, registry.get("detector", core.type)))
+        if not ok:
+            return None
+        changes[f.name] = tuple(built)
+    return dataclasses.replace(params, **changes) if changes else params
+
+
+def _flapping(value, where: Where) -> FlapSettings | None:
+    """`flapping: false`, `flapping: {window: 21, low: 10, high: 20}` or unset (defaults)."""
+    if value is None:
+        return FlapSettings()
+    if isinstance(value, bool):
+        return FlapSettings(enabled=value)
+    if not isinstance(value, dict):
+        where.error(f"expected true, false or a mapping such as {{window: 21, low: 10, high: 20}}, "
+                    f"got {value!r}")
+        return None
+    return build(FlapSettings, value, where)
+
+
+def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
+    """Load and validate a config file; raise ConfigError listing every problem."""
+    path = str(path)
+    raw = read_config_file(path)
+    where = Where(path, getattr(raw, "line", 1), "", environ=environ)
+    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "shutdown_timeout",
+                                           "detector_timeout"}),
+                where, extra_keys=fields_of(TopCore))
+    if top is not None and top.shutdown_timeout <= 0:
+        where.child("shutdown_timeout", raw.line_of("shutdown_timeout")).error(
+            "the drain time must be more than 0s; write for example 10s")
+    if top is not None and top.detector_timeout <= 0:
+        where.child("detector_timeout", raw.line_of("detector_timeout")).error(
+            "the time a detector may take to score a tick must be more than 0s; write for example 10s")
+    shard = None
+    if raw.get("shard") is not None:
+        try:
+            shard = parse_shard(raw["shard"])
+        except ValueError as exc:
+            where.child("shard", raw.line_of("shard")).error(str(exc))
+    http = build_http(raw.get("http"), where.child("http", raw.line_of("http")), environ)
+    if "http" not in raw:
+        http = HttpConfig(http.enabled, http.host, http.port, http.token, "")
+    for key in raw:
+        if key not in fields_of(TopCore):
+            where.child(str(key), raw.line_of(key)).error(
+                f'unknown key "{key}"{suggest(key, fields_of(TopCore))}')
+
+    sources: dict[str, SourceConfig] = {}
+    raw_sources = raw.get("sources") or YamlMap()
+    swhere = where.child("sources", raw.line_of("sources"))
+    if not isinstance(raw_sources, dict):
+        swhere.error("expected a mapping of source names to source settings")
+        raw_sources = {}
+    for name, spec in raw_sources.items():
+        sub = swhere.child(str(name), raw_sources.line_of(name))
+        core, params = build_plugin(registry, "source", SourceCore, spec, sub)
+        if core is None or params is None:
+            continue
+        if core.every is None and core.cron is None:
+            sub.error('the source has no schedule; add "every: 30s" or "cron: \'*/5 * * * *\'"')
+            continue
+        if core.every is not None and core.cron is not None:
+            sub.error('the source has both "every" and "cron"; keep one of them')
+            continue
+        if core.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+            try:
+                CronTrigger.from_crontab(core.cron)
+            except ValueError as exc:
+                sub.child("cron", spec.line_of("cron")).error(
+                    f'"{core.cron}" is not a crontab expression ({exc}); write five fields like "*/5 * * * *"')
+                continue
+        if core.every is not None and core.every <= 0:
+            sub.child("every", spec.line_of("every")).error("the interval must be more than 0s")
+            continue
+        sources[str(name)] = SourceConfig(str(name), core.type, core.every, core.cron,
+                                          float(core.jitter), float(core.timeout), core.backfill, params)
+
+    receivers: dict[str, tuple[NotifierConfig, ...]] = {}
+    raw_receivers = raw.get("receivers") or YamlMap()
+    rwhere = where.child("receivers", raw.line_of("receivers"))
+    if not isinstance(raw_receivers, dict):
+        rwhere.error("expected a mapping of receiver names to lists of integrations")
+        raw_receivers = {}
+    env = os.environ if environ is None else environ
+    receiver_settings: dict[str, ReceiverSettings] = {}
+    for name, items in raw_receivers.items():
+        sub = rwhere.child(str(name), raw_receivers.line_of(name))
+        settings_form = isinstance(items, dict) and "type" not in items
+        items, settings = build_receiver(str(name), items, sub)
+        receiver_settings[str(name)] = settings or ReceiverSettings()
+        if settings_form:
+            sub = sub.child("integrations", raw_receivers[name].line_of("integrations")
+                            if isinstance(raw_receivers[name], YamlMap) else None)
+        if not isinstance(items, list):
+            sub.child("integrations").error("expected a list of integrations such as [{type: console}]")
+            continue
+        built = []
+        for i, spec in enumerate(items):
+            isub = sub.item(i, items.line_of(i) if isinstance(items, YamlList) else None)
+            enabled = True
+            if isinstance(spec, dict) and spec.get("if_env") and not env.get(str(spec["if_env"])):
+                enabled = False  # disabled: skip checking values that need the missing variable
+                if not isinstance(spec.get("type"), str) or registry.get("notifier", spec["type"]) is None:
+                    build_plugin(registry, "notifier", NotifierCore, spec, isub)
+                built.append(NotifierConfig(str(spec.get("type")), None, False))
+                continue
+            core, params = build_plugin(registry, "notifier", NotifierCore, spec, isub)
+            if core is not None and params is not None:
+                built.append(NotifierConfig(core.type, params, enabled, core.send_resolved))
+        receivers[str(name)] = tuple(built)
+    check_fallbacks(receiver_settings, raw_receivers, rwhere)
+
+    rules: list[RuleConfig] = []
+    raw_rules = raw.get("rules") or YamlList()
+    rlwhere = where.child("rules", raw.line_of("rules"))
+    if not isinstance(raw_rules, list):
+        rlwhere.error("expected a list of rules")
+        raw_rules = []
+    seen_names: set[str] = set()
+    for i, raw_rule in enumerate(raw_rules):
+        sub = rlwhere.item(i, raw_rules.line_of(i) if isinstance(raw_rules, YamlList) else None)
+        name = raw_rule.get("name") if isinstance(raw_rule, dict) else None
+        if isinstance(name, str):
+            sub = sub.at(sub.line, f"rules[{name}]")
+            if name in seen_names:
+                sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
+            seen_names.add(name)
+        rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems))
+        if rule is not None:
+            rules.append(rule)
+
+    intervals = build_time_intervals(raw.get("time_intervals"),
+                                     where.child("time_intervals", raw.line_of("time_intervals")))
+    inhibit_rules = build_inhibit_rules(raw.get("inhibit_rules"),
+                                        where.child("inhibit_rules", raw.line_of("inhibit_rules")))
+    raw_routes = raw.get("routes")
+    routes = None
+    if raw_routes is None:
+        if receivers:
+            routes = default_route(receivers)
+        elif rules:
+            where.error('there are rules but no receivers; add a "receivers" section '
+                        "(for example console: [{type: console}])")
+    else:
+        routes = build_route(raw_routes, where.child("routes", raw.line_of("routes")),
+                             receivers, intervals, None)
+
+    if where.problems:
+        raise ConfigError(sorted(where.problems, key=lambda p: p.line))
+    return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
+                  tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
+                  inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
+                  detector_timeout=float(top.detector_timeout))

@@ -1,0 +1,1 @@
+"""alertd.default_plugins.detectors."""

@@ -1,0 +1,55 @@
+"""The `console` notifier: one readable line per incident on stdout or stderr."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+from alertd import hookimpl
+from alertd.base import Notifier, PermanentError, RetryableError
+from alertd.model import Notification
+from alertd.render.renderer import Renderer, TemplateParams
+
+
+class ConsoleNotifier(Notifier):
+    """Prints `[FIRING] rule labels: explanation (since 14:02:10 UTC, 5m ago)` lines.
+
+    A resolved incident prints `[RESOLVED] rule labels: lasted 4m10s (from 14:02:10 UTC)`.
+    `text_template` replaces the lines with a template of one's own.
+    """
+
+    type_name = "console"
+
+    @dataclass(frozen=True)
+    class Params(TemplateParams):
+        """`stream`: where to write, stdout (default) or stderr."""
+
+        stream: Literal["stdout", "stderr"] = "stdout"
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.renderer = Renderer(params, receiver=context.name, log=context.log, limit=0)
+
+    def lines(self, notification: Notification) -> list[str]:
+        """What `send` prints, one string per line."""
+        text = self.renderer.render("text", notification, default="console")
+        return [line for line in text.splitlines() if line.strip()]
+
+    async def send(self, notification: Notification) -> str:
+        # Looked up at send time, so a redirected sys.stdout (tests, daemons) is honoured.
+        stream = sys.stderr if self.params.stream == "stderr" else sys.stdout
+        lines = self.lines(notification)
+        try:
+            stream.write("".join(line + "\n" for line in lines))
+            stream.flush()
+        except ValueError as exc:  # the stream is closed: it will not come back
+            raise PermanentError(f"cannot write to {self.params.stream}: {exc}") from None
+        except OSError as exc:  # EAGAIN, a full pipe, ...
+            raise RetryableError(f"cannot write to {self.params.stream}: {exc}") from None
+        return f"printed {len(lines)} line{'s' if len(lines) != 1 else ''}"
+
+
+@hookimpl
+def register_notifiers(register):
+    register(ConsoleNotifier)

@@ -1,0 +1,110 @@
+"""The alert stage of a tick: verdicts -> state machine -> store -> router, batched.
+
+The engine calls `observe` (or `vanish`) for each verdict of a tick, then `commit` once,
+inside the tick's transaction: changed incidents, flap-detection states and history events
+are written with a few `executemany` calls, and the tick's transitions go to the router's
+groups. `flush_if_due` then runs the notification pipeline for groups whose timer is due
+(`group_wait: 0` makes that the same tick).
+
+`sync` picks up incidents resolved outside the daemon's state machine (`alertd incidents
+resolve`, the HTTP API) by watching a counter those actions bump in the store.
+"""
+
+from __future__ import annotations
+
+from ..incidents.tracker import AlertTracker, Transition
+from ..routing.router import Router
+from ..store.history import Event
+from ..store.incidents import ACTIONS_KEY
+
+
+class AlertStage:
+    """Tracker, router and the batched writes between them."""
+
+    def __init__(self, config, store, clock, metrics, log):
+        self.store, self.clock, self.metrics, self.log = store, clock, metrics, log
+        self.tracker = AlertTracker(store.incidents.open(), store.alert_states.load())
+        self.router = Router(config, store, clock, log, metrics)
+        self._changes: list[tuple] = []
+        self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
+
+    def observe(self, rule, verdict, fp: str, cause: str = "anomaly") -> bool:
+        """Apply one verdict; returns whether the series is still tracked afterwards."""
+        change = self.tracker.observe(rule, verdict, fp, cause)
+        if change is not None:
+            self._changes.append((rule, change))
+        return self.tracker.is_tracked(fp)
+
+    def vanish(self, rule, fp: str, ts: float) -> bool:
+        """A tracked series was missing from its source's polls; returns whether still tracked."""
+        change = self.tracker.vanish(rule, fp, ts)
+        if change is not None:
+            self._changes.append((rule, change))
+        return self.tracker.is_tracked(fp)
+
+    def sync(self) -> None:
+        """Forget open incidents that were resolved by an action outside the tracker."""
+        seen = self.store.get_kv(ACTIONS_KEY, 0)
+        if seen == self._actions_seen:
+            return
+        self._actions_seen = seen
+        self.router.forget_incidents()
+        by_id = {inc.id: fp for fp, inc in self.tracker.open.items() if inc.id is not None}
+        for incident_id in self.store.incidents.resolved_among(by_id):
+            self.tracker.forget(by_id[incident_id])
+
+    def commit(self) -> list[Transition]:
+        """Write this tick's changes and route its transitions (call inside the tick's transaction)."""
+        if not self._changes:
+            return []
+        changes, self._changes = self._changes, []
+        now = self.clock.now()
+        incidents, states, drops, seen = [], {}, [], set()
+        for _, change in changes:
+            if change.incident is not None and id(change.incident) not in seen:
+                seen.add(id(change.incident))
+                incidents.append(change.incident)
+            if change.dropped:
+                states.pop(change.dropped, None)
+                drops.append(change.dropped)
+            elif change.state_dirty:
+                st = change.state
+                states[st.fingerprint] = (st.fingerprint, st.rule, st.history, st.evaluations, int(st.flapping))
+        self.store.incidents.save_many(incidents)
+        self.router.remember(incidents)
+        self.store.alert_states.write(list(states.values()), drops, now)
+        events, transitions = [], []
+        for rule, change in changes:
+            inc = change.incident
+            events += [Event(inc.id if inc else None, inc.fingerprint if inc else "", change.at, name, detail)
+                       for name, detail in change.events]
+            if change.transition is not None:
+                change.transition.incident.id = inc.id
+                transitions.append(change.transition)
+                self._log_transition(rule, change.transition)
+        self.store.history.add(events)
+        if transitions:
+            self.router.route(transitions, now)
+        return transitions
+
+    def _log_transition(self, rule, transition: Transition) -> None:
+        incident = transition.incident
+        self.metrics.incident_transitions.labels(rule.name, incident.severity, transition.kind).inc()
+        event = {"firing": "incident_fired", "resolved": "incident_resolved"}.get(
+            transition.kind, f"incident_{transition.kind}")
+        self.log.info(event, rule=rule.name, fingerprint=incident.fingerprint, incident=incident.id,
+                      labels=incident.labels, reason=incident.reason)
+
+    def flush_if_due(self) -> int:
+        """Run the notification pipeline now if a group timer is due; returns rows queued."""
+        now = self.clock.now()
+        due = self.router.next_flush_at()
+        if due is None or due > now:
+            return 0
+        return self.router.flush_due(now)
+
+    def reset(self) -> None:
+        """After a rolled-back tick: drop its changes and reload the state from the store."""
+        self._changes = []
+        self.tracker = AlertTracker(self.store.incidents.open(), self.store.alert_states.load())
+        self.router.forget_incidents()

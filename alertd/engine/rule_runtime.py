@@ -1,0 +1,93 @@
+"""What the engine keeps per rule (its detector and series windows) and per source (poll
+health), and what one tick reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import missing_data as nodata
+from ..incidents.tracker import Transition
+from ..model import Sample, Status
+from .windows import SeriesWindows
+
+
+@dataclass
+class TickResult:
+    """What one `ingest` did, for logs, tests and benchmarks."""
+
+    stored: int = 0
+    skipped: int = 0
+    scored: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+    notifications: int = 0
+
+
+@dataclass
+class SourceHealth:
+    """How a source's polls are going: for /metrics, the status page and no-data states."""
+
+    last_ok: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    consecutive_errors: int = 0
+
+
+class RuleRuntime:
+    """A rule with its detector instance and the history buffers of its series."""
+
+    def __init__(self, rule, detector):
+        self.rule = rule
+        self.detector = detector
+        self.windows = SeriesWindows(max(detector.window, 1))
+        self.fingerprints: list[str] = []
+        self._matches: dict[str, bool] = {}
+        self._selected: tuple = (None, None, None)  # last keys, picked indices, picked keys
+        # The engine's memory of the last poll's key list (the same list object when a poll
+        # brings the same series; windows never drop a row): its series are seeded, and
+        # their window rows (distinct: as an array) are known.
+        self.seeded_keys: list[str] | None = None
+        self.layout: tuple = (None, None, None)  # (keys, rows, distinct rows array or None)
+        self.missed: dict[int, int] = {}  # row -> polls in a row without a point
+        self.last_data_ts: float | None = None  # newest data time seen, and the clock then
+        self.last_data_at: float = 0.0
+        self.nodata_fp = nodata.nodata_fingerprint(rule.name)
+        self.has_unlabelled = False  # a real series without labels shares nodata_fp
+        self.warming = np.zeros(0, dtype=bool)  # per row: the last verdict was WARMING_UP
+        self.last_counts: dict[str, int] = {}  # verdicts of the last scored batch, by status
+
+    def note_statuses(self, rows: np.ndarray, status: np.ndarray) -> tuple[int, int]:
+        """Record a batch's verdicts; returns (series warming up before, after)."""
+        n = len(self.windows.keys)
+        if len(self.warming) < n:
+            grown = np.ones(max(n, 2 * len(self.warming)), dtype=bool)  # new series start warming
+            grown[:len(self.warming)] = self.warming
+            self.warming = grown
+        before = int(self.warming[:n].sum())
+        self.warming[rows] = status == Status.WARMING_UP
+        counts = np.bincount(status.astype(np.int64), minlength=len(Status))
+        self.last_counts = {s.name.lower(): int(counts[s]) for s in Status}
+        return before, int(self.warming[:n].sum())
+
+    def state(self) -> dict:
+        """What the rule is doing, for /metrics and the status page."""
+        n = len(self.windows.keys)
+        warming = int(self.warming[:n].sum()) if len(self.warming) >= n else n
+        return {"series": n, "warming_up": warming, "min_history": getattr(self.detector, "min_history", 0),
+                "last_tick": dict(self.last_counts), "model": self.detector.model_info()}
+
+    def select(self, samples: list[Sample], keys: list[str]) -> tuple[list[Sample], list[str]]:
+        """The samples (and their keys) of series this rule watches."""
+        if keys != self._selected[0]:  # a poll usually brings the series of the last one
+            cache = self._matches
+            for s, k in zip(samples, keys):
+                if k not in cache:
+                    cache[k] = self.rule.series.matches(s.name, dict(s.labels))
+            picked = [i for i, k in enumerate(keys) if cache[k]]
+            whole = len(picked) == len(keys)
+            self._selected = (keys, None if whole else picked, keys if whole else [keys[i] for i in picked])
+        _, picked, picked_keys = self._selected
+        if picked is None:
+            return samples, keys
+        return [samples[i] for i in picked], picked_keys  # the same key list each poll

@@ -1,0 +1,392 @@
+"""The tick: samples -> store -> detectors -> alert states -> outbox.
+
+`Engine.ingest(source, samples)` is everything one poll causes, in one transaction: unusable
+samples are dropped (counted, logged with the source name), the rest are stored, every rule
+of that source scores its series in one batched detector call, the alert stage turns the
+explained verdicts into incident changes and puts state changes into alert groups
+(alertd/engine/alert_stage.py). Groups whose timer is due are flushed into the outbox right after;
+delivery happens later, in `dispatch`. `Engine.source_failed` applies the rules' `no_data`
+policies (alertd/engine/missing_data.py).
+
+A reload goes through `Engine.apply_config`: unchanged rules keep their runtime (history
+windows, detector instance, fitted model); the alert stage is rebuilt for the new routes,
+restoring incidents, flap history, groups and their timers from the store. Meta-incidents
+about alertd itself (`alertd.meta`) take the same path as a rule's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from . import absence, missing_data as nodata
+from .alert_stage import AlertStage
+from ..base import PluginContext
+from .detections import Detections
+from ..incidents.actions import IncidentActions
+from ..incidents.meta import MetaRule, meta_verdict
+from ..model import Sample, Status, Verdict, fingerprint, make_labels, series_key
+from ..sources.sample_checks import clean_samples
+from .scoring import Scorer
+from .rule_runtime import RuleRuntime, SourceHealth, TickResult
+
+
+class _Once:
+    """A call made at most once, by whichever caller comes first; `error` is what it raised."""
+
+    def __init__(self, call):
+        self.call = call
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        call, self.call = self.call, None
+        if call is not None:
+            try:
+                call()
+            except BaseException as exc:
+                self.error = exc
+                raise
+
+
+def _keys(samples: list[Sample], last: list) -> list[str]:
+    """The series key of every sample. `last` holds the names, labels and keys of the
+    source's previous poll: a poll of the same series (the usual case) reuses its keys."""
+    if not samples:
+        return []
+    names, labels, _, _ = zip(*samples)
+    if last and names == last[0] and labels == last[1]:
+        return last[2]
+    keys = list(map(series_key, names, labels))
+    last[:] = [names, labels, keys]
+    return keys
+
+
+class Engine:
+    """Runs ticks for every source against the rules that read it."""
+
+    def __init__(self, config, registry, store, clock, metrics, log, integrations=None):
+        self.config, self.store, self.clock, self.metrics, self.log = config, store, clock, metrics, log
+        self.registry = registry
+        self.rules_by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
+        for rule in config.rules:
+            self.rules_by_source[rule.source].append(self._runtime(rule))
+        self.integrations = integrations
+        self.alerting = self._alert_stage(config)
+        self.source_health: dict[str, SourceHealth] = {name: SourceHealth() for name in config.sources}
+        self.observers: list = []  # callables (rule runtime, batch, scores): replays record verdicts
+        self.detections = Detections()
+        self.scorer = Scorer(config.detector_timeout)  # score calls with a time limit
+        self._last_keys: dict[str, list] = defaultdict(list)  # per source, see _keys
+        self.detector_errors: dict[str, str] = {}  # rule -> error of its detector's last score
+
+    def _runtime(self, rule) -> RuleRuntime:
+        cls = self.registry.get("detector", rule.detector.type)
+        ctx = PluginContext(name=rule.name, now=self.clock.now, log=self.log.bind(rule=rule.name),
+                            store=self.store)
+        return RuleRuntime(rule, cls(rule.detector.params, ctx))
+
+    def _alert_stage(self, config) -> AlertStage:
+        stage = AlertStage(config, self.store, self.clock, self.metrics, self.log)
+        if self.integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
+            stage.router.integrations = {
+                name: [(i, t, True) for i, t in items] for name, items in self.integrations.items()}
+        return stage
+
+    def runtimes(self) -> list[RuleRuntime]:
+        """Every rule's runtime, in config order."""
+        order = {rule.name: i for i, rule in enumerate(self.config.rules)}
+        return sorted((rt for rts in self.rules_by_source.values() for rt in rts),
+                      key=lambda rt: order.get(rt.rule.name, len(order)))
+
+    # -- reload ------------------------------------------------------------------------------
+    def apply_config(self, config, registry=None) -> dict[str, list[str]]:
+        """Switch to `config`, keeping what did not change (a SIGHUP reload).
+
+        A rule whose `RuleConfig` equals the running one keeps its runtime: its windows and
+        detector instance (with any fitted model). A changed rule gets a new runtime seeded
+        from the store; its open incidents stay open (same fingerprints). The alert stage is
+        rebuilt from the store with the new routes, so groups and their timers carry over.
+        A removed rule's open incidents are resolved, and the resolve is notified. Everything
+        new is built before anything changes. Returns rule names by fate: added, changed,
+        removed, kept.
+        """
+        registry = registry or self.registry
+        old = {rt.rule.name: rt for rt in self.runtimes()}
+        fate: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        by_source: dict[str, list[RuleRuntime]] = defaultdict(list)
+        previous_registry, self.registry = self.registry, registry
+        try:
+            for rule in config.rules:
+                rt = old.pop(rule.name, None)
+                if rt is not None and rt.rule == rule:
+                    fate["kept"].append(rule.name)
+                else:
+                    fate["changed" if rt is not None else "added"].append(rule.name)
+                    rt = self._runtime(rule)
+                by_source[rule.source].append(rt)
+            stage = self._alert_stage(config)
+        except BaseException:
+            self.registry = previous_registry
+            raise
+        for name in fate["changed"]:
+            self.detections.forget(name)
+        self.rules_by_source, self.alerting, self.config = by_source, stage, config
+        self.scorer.timeout = config.detector_timeout
+        self.source_health = {name: self.source_health.get(name) or SourceHealth() for name in config.sources}
+        fate["removed"] = list(old)
+        for name in old:
+            self.detections.forget(name)
+        if old:
+            self.close_rule_incidents(list(old), "the rule was removed from the config")
+        return fate
+
+    def close_rule_incidents(self, rule_names, reason: str) -> TickResult:
+        """Resolve the open incidents of rules that no longer exist (as `incidents resolve` does).
+
+        All of them before one flush: flushed one rule at a time, the groups of the later
+        rules would have their timers moved on by the first flush and wait group_interval.
+        """
+        result = TickResult()
+        actions = IncidentActions(self.store, self.clock)
+        names = {rule_names} if isinstance(rule_names, str) else set(rule_names)
+        for incident in [i for i in self.tracker.open.values() if i.rule in names]:
+            if incident.id is not None:
+                actions.resolve(incident.id, by="alertd", comment=reason)
+        with self.store.atomic():
+            self.alerting.sync()
+        result.notifications = self.alerting.flush_if_due()
+        return result
+
+    def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
+        """Open (active) or resolve a meta-incident about alertd itself; see `alertd.meta`."""
+        result = TickResult()
+        fp = fingerprint(rule.name, make_labels(labels))
+        if not active and not self.tracker.is_open(fp):
+            return result
+        verdict = meta_verdict(rule, labels, active, self.clock.now(), reason)
+
+        def observe():
+            incident = self.tracker.open.get(fp)
+            if incident is not None and not active:
+                incident.reason = reason  # say why it ended, not why it began
+            self.alerting.observe(rule, verdict, fp)
+        return self._alert_round(observe)
+
+    def _alert_round(self, work) -> TickResult:
+        """One store transaction on the alert stage (sync, `work()`, commit), then the
+        notices that are due. A failure puts the stage back to what the store holds."""
+        result = TickResult()
+        try:
+            with self.store.atomic():
+                self.alerting.sync()
+                work()
+                result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        result.notifications = self.alerting.flush_if_due()
+        return result
+
+    @property
+    def tracker(self):
+        """The alert state machine (open incidents by fingerprint)."""
+        return self.alerting.tracker
+
+    @property
+    def router(self):
+        return self.alerting.router
+
+    # -- cleaning ---------------------------------------------------------------------------
+    def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
+        good, bad = clean_samples(samples)
+        for reason, items in bad.items():
+            self.metrics.samples_skipped.labels(source, reason).inc(len(items))
+            self.log.warning("samples_skipped", source=source, count=len(items), reason=reason,
+                             excerpt=repr(items[0])[:80])
+        return good, sum(len(v) for v in bad.values())
+
+    # -- the tick ---------------------------------------------------------------------------
+    def source_failed(self, source: str, reason: str) -> TickResult:
+        """Record a failed or empty poll and apply the `no_data` policy of the source's rules."""
+        now = self.clock.now()
+        health = self.source_health.setdefault(source, SourceHealth())
+        health.last_error, health.last_error_at = reason, now
+        health.consecutive_errors += 1
+        runtimes = [rt for rt in self.rules_by_source.get(source, []) if rt.rule.no_data != "keep_state"]
+        if not runtimes:
+            return TickResult()
+        return self._alert_round(lambda: [nodata.apply_no_data(rt, self.alerting, reason, now) for rt in runtimes])
+
+    def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
+        """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
+        started = time.perf_counter()
+        good, skipped = self._clean(source, samples)
+        result = TickResult(skipped=skipped)
+        keys = _keys(good, self._last_keys[source])
+        runtimes = self.rules_by_source.get(source, [])
+        per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
+        for rt, matched, mkeys in per_rule:
+            self._seed_new(rt, matched, mkeys)
+        try:
+            with self.store.atomic():
+                if alerts:
+                    self.alerting.sync()
+                # stored beside the first score call (see Scorer.score), or here if none runs
+                store_samples = _Once(lambda: self.store.samples.append(good, source, keys))
+                if not alerts:
+                    store_samples()  # a back-fill only fills windows: store first, as they follow
+                for rt, matched, mkeys in per_rule:
+                    if matched:
+                        self._evaluate(rt, matched, mkeys, result, alerts, store_samples)
+                    elif alerts and good:
+                        nodata.apply_no_data(rt, self.alerting, f"the poll has no series matching {rt.rule.series}",
+                                             self.clock.now())
+                store_samples()
+                result.stored = len(good)
+                if alerts:
+                    result.transitions = self.alerting.commit()
+        except BaseException:
+            self.alerting.reset()
+            raise
+        if alerts:
+            result.notifications += self.alerting.flush_if_due()
+        self.metrics.source_samples.labels(source).inc(len(good))
+        if alerts and good:
+            health = self.source_health.setdefault(source, SourceHealth())
+            health.last_ok, health.consecutive_errors = self.clock.now(), 0
+        self.metrics.tick_seconds.labels(source).observe(time.perf_counter() - started)
+        self.metrics.last_tick.set(self.clock.now())
+        return result
+
+    def _seed_new(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]) -> None:
+        if keys is rt.seeded_keys:  # the key list of the last poll: nothing new
+            return
+        rows = rt.windows.rows
+        new = {k: s for s, k in zip(samples, keys) if k not in rows}
+        if not new:
+            rt.seeded_keys = keys
+            return
+        before = min(s.ts for s in new.values())
+        need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
+        stored = self.store.samples.recent(list(new), need, before=before)
+        for key, s in new.items():
+            row = rt.windows.add(key, s.labels)
+            rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
+            rt.has_unlabelled = rt.has_unlabelled or not s.labels
+            rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
+            if key in stored:
+                rt.windows.seed(row, *stored[key])
+        rt.seeded_keys = keys
+
+    def _layers(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]):
+        """Split samples into batches with at most one point per series, in time order."""
+        if keys is not rt.layout[0]:  # (the key list of the last poll keeps its rows)
+            index = rt.windows.rows
+            row_list = [index[k] for k in keys]
+            n = len(row_list)
+            distinct = np.fromiter(row_list, dtype=np.int64, count=n) if len(set(row_list)) == n else None
+            rt.layout = (keys, row_list, distinct)
+        _, row_list, distinct = rt.layout
+        if distinct is not None:  # the usual tick: one point per series
+            _, _, stamps, values = zip(*samples)
+            yield distinct, np.array(stamps, dtype=float), np.array(values, dtype=float)
+            return
+        by_row: dict[int, list[Sample]] = defaultdict(list)
+        for r, s in zip(row_list, samples):
+            by_row[r].append(s)
+        depth = max(len(v) for v in by_row.values())
+        for items in by_row.values():
+            items.sort(key=lambda s: s.ts)
+        for k in range(depth):
+            layer = [(r, v[k]) for r, v in by_row.items() if len(v) > k]
+            yield (np.array([r for r, _ in layer], dtype=np.int64),
+                   np.array([s.ts for _, s in layer], dtype=float),
+                   np.array([s.value for _, s in layer], dtype=float))
+
+    def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
+                  alerts: bool, meanwhile=None) -> None:
+        win = rt.windows
+        present, newest = [], -math.inf
+        for rows, ts, values in self._layers(rt, samples, keys):
+            present.append(rows)
+            newest = max(newest, float(ts.max()))
+            last = win.last_ts[rows]
+            fresh = ts > last  # repeated or out-of-order points are skipped
+            if not fresh.all():
+                repeated = int((ts == last).sum())
+                if repeated:
+                    self.metrics.samples_skipped.labels(rt.rule.source, "repeated_timestamp").inc(repeated)
+                if int((~fresh).sum()) > repeated:
+                    self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(
+                        int((~fresh).sum()) - repeated)
+                if alerts:  # (a back-fill overlapping stored history is expected: no noise)
+                    first = int(np.flatnonzero(~fresh)[0])
+                    self.log.warning("samples_skipped", source=rt.rule.source, rule=rt.rule.name,
+                                     reason="repeated_timestamp" if repeated else "out_of_order",
+                                     count=int((~fresh).sum()), series=win.keys[int(rows[first])])
+                rows, ts, values = rows[fresh], ts[fresh], values[fresh]
+                if not len(rows):
+                    continue
+            if not alerts:
+                win.push(rows, ts, values)
+                continue
+            batch = win.batch(rows, ts, values)
+            try:
+                scores = self.scorer.score(rt.rule.name, rt.detector, batch, meanwhile)
+            except Exception as exc:  # a detector bug must not stop the tick
+                if meanwhile is not None and exc is meanwhile.error:
+                    raise  # the store failed beside the call, not the detector: the tick fails
+                self.metrics.detector_errors.labels(rt.rule.name).inc()
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                self.log.error("detector_failed", rule=rt.rule.name, error=error)
+                self.detector_errors[rt.rule.name] = error
+                win.push(rows, ts, values)
+                continue
+            self.detector_errors.pop(rt.rule.name, None)
+            self.metrics.detector_seconds.labels(rt.rule.name).observe(self.scorer.last_seconds)
+            for observe in self.observers:
+                observe(rt, batch, scores)
+            status = np.asarray(scores.status)
+            anomalous = status == Status.ANOMALOUS
+            if anomalous.any():
+                self.detections.add(rt.rule.name, [win.keys[r] for r in rows[anomalous]],
+                                    ts[anomalous], values[anomalous])
+            win.push(rows, ts, values, status)
+            result.scored += len(rows)
+            self._report_warmup(rt, rows, status)
+            metric = rt.rule.series.name or ""
+            for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
+                row = int(rows[i])
+                verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
+                                              metric or batch.keys[i].split("{")[0])
+                win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
+        if not alerts or not present:
+            return
+        rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()
+        nodata.data_is_back(rt, self.alerting, newest)
+        nodata.resolve_missing(rt, self.alerting, np.concatenate(present), newest)
+
+    def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
+        """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""
+        before, after = rt.note_statuses(rows, status)
+        if after and not before:
+            self.log.info("rule_warming_up", rule=rt.rule.name, series=after,
+                          min_history=getattr(rt.detector, "min_history", 0))
+        elif before and not after:
+            self.log.info("rule_warmed_up", rule=rt.rule.name, series=len(rt.windows.keys))
+
+    def rule_states(self) -> dict[str, dict]:
+        """Per rule: series, how many are warming up, the last tick's verdicts, the model."""
+        return {rt.rule.name: rt.state() for rts in self.rules_by_source.values() for rt in rts}
+
+    # -- absence ----------------------------------------------------------------------------
+    def check_absent(self, source: str | None = None) -> TickResult:
+        """Let detectors that watch for silence (`absent`) judge their series: see absence.py."""
+        runtimes = [rt for name, rts in self.rules_by_source.items() if source in (None, name)
+                    for rt in rts if rt.detector.checks_absence]
+        if not runtimes:
+            return TickResult()
+        return self._alert_round(lambda: [absence.judge(self, rt, self.clock.now()) for rt in runtimes])

@@ -1,0 +1,314 @@
+"""Training beside the hot path: fit trainable detectors on stored history, swap models in.
+
+`Trainer.poll()` (after every tick, and on a timer for time-based schedules) checks each
+rule whose detector is trainable and submits a fit when one is due: the first time a series
+has `min_history` points (or a ready series is not covered by the model), every `retrain`
+seconds of the daemon clock, or once a series has `retrain_points` new points. The fit runs
+in a worker thread with its own read connection to the store, so a tick never waits for it;
+when it finishes, the model is installed on the event loop (one reference swap) and saved in
+the store with the detector's version, so a restart reuses it. Points inside the rule's
+firing incidents are left out of the training data (unless they are most of it: then the
+"incident" has become the new normal). A fit that raises leaves the previous model in use;
+the error is logged and counted.
+
+`inline=True` runs fits synchronously inside `poll()`: backtests use it so a replay is
+deterministic (the simulated clock stands still while a model is fitted).
+
+Incidents of one or two points are not left out: they are blips (a rule without `for`
+fires on every one), and learning them teaches a bursty series what its bursts look like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlite_utils
+
+from ..base import TrainingSet
+from ..model import fingerprint
+from ..store.incidents import IncidentStore
+from ..store.fitted_models import StoredModel
+from ..store.samples import SampleStore
+
+MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
+MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
+WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit storms)
+
+
+def params_json(params) -> str:
+    """A detector's params as JSON, stored beside its model (secrets never: detectors have none)."""
+    try:
+        return json.dumps(dataclasses.asdict(params), default=str, sort_keys=True)
+    except TypeError:
+        return json.dumps(repr(params))
+
+
+def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
+                 now: float, span: float | None = None) -> TrainingSet:
+    """The latest `points` points of each series (within `span` of its latest point), minus
+    those inside firing incidents."""
+    recent = samples.recent(keys, points)
+    if span is not None:
+        recent = {k: (ts[ts >= ts[-1] - span], v[ts >= ts[-1] - span])
+                  for k, (ts, v, *_) in recent.items() if len(ts)}
+    starts = [recent[k][0][0] for k in keys if k in recent and len(recent[k][0])]
+    spans = incidents.firing_spans(rule, since=min(starts) if starts else None)
+    out_keys, out_labels, out_ts, out_values, excluded = [], [], [], [], 0
+    for key, lab in zip(keys, labels):
+        if key not in recent:
+            continue
+        ts, values = recent[key][0], recent[key][1]
+        drop = np.zeros(len(ts), dtype=bool)
+        for start, end in spans.get(fingerprint(rule, lab), ()):
+            inside = (ts >= start) & (ts < end)
+            if inside.sum() >= MIN_INCIDENT_POINTS:
+                drop |= inside
+        if drop.any() and drop.mean() <= MAX_EXCLUDED:
+            ts, values = ts[~drop], values[~drop]
+            excluded += int(drop.sum())
+        out_keys.append(key)
+        out_labels.append(lab)
+        out_ts.append(ts)
+        out_values.append(values)
+    return TrainingSet(out_keys, out_labels, out_ts, out_values, now, excluded)
+
+
+@dataclass
+class RuleTraining:
+    """The training state of one rule."""
+
+    runtime: object
+    fitted_clock: float | None = None  # daemon clock of the last successful fit
+    seen_at_fit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    attempt_seen: int = -1  # max points seen by a series at the last attempt
+    attempt_clock: float | None = None  # daemon clock of the last attempt
+    retry_later: bool = False  # the last attempt failed or had too little history
+    in_flight: Future | None = None
+    fits: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_reason: str | None = None
+    detached: bool = False  # dropped by a reload
+
+    @property
+    def name(self) -> str:
+        return self.runtime.rule.name
+
+
+class Trainer:
+    """Schedules fits of trainable detectors in a worker pool and installs the results."""
+
+    def __init__(self, engine, store, clock, log, metrics=None, *, store_path=None,
+                 workers: int = 1, inline: bool = False):
+        self.store, self.clock, self.log, self.metrics = store, clock, log, metrics
+        self.store_path = str(store_path) if store_path else getattr(store, "path", ":memory:")
+        self.inline = inline or self.store_path == ":memory:"
+        self.workers = workers
+        self.rules = [RuleTraining(rt) for rts in engine.rules_by_source.values() for rt in rts
+                      if getattr(rt.detector, "trainable", False)]
+        self.executor: ThreadPoolExecutor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Reuse stored models of the current versions; start the worker pool."""
+        for st in self.rules:
+            self._restore(st)
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+        if not self.inline and self.rules:
+            self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
+
+    def sync(self, engine) -> None:
+        """After a reload: kept rules keep their training state; new and changed rules start
+        from their stored models (if the params still match); removed rules are dropped, and
+        a fit of theirs still running is discarded when it ends."""
+        current = {id(st.runtime): st for st in self.rules}
+        rules = []
+        for rt in engine.runtimes():
+            if not getattr(rt.detector, "trainable", False):
+                continue
+            st = current.pop(id(rt), None)
+            if st is None:
+                st = RuleTraining(rt)
+                self._restore(st)
+            rules.append(st)
+        for st in current.values():
+            st.detached = True
+        self.rules = rules
+        if not self.inline and self.rules and self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
+
+    async def stop(self) -> None:
+        """Stop the pool; running fits finish in the background and are discarded."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+
+    def _restore(self, st: RuleTraining) -> None:
+        det = st.runtime.detector
+        stored = self.store.models.load(st.name)
+        if stored is None:
+            return
+        if stored.version != det.model_version() or stored.detector != det.type_name:
+            self.log.info("model_discarded", rule=st.name, reason="the detector's params changed; refitting")
+            return
+        try:
+            det.install(det.load_model(stored.blob))
+        except Exception as exc:
+            self.log.warning("model_load_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
+            return
+        st.fitted_clock = self.clock.now()
+        st.seen_at_fit = st.runtime.windows.seen[:len(st.runtime.windows.keys)].copy()
+        # counts as an attempt: without this, the first tick after a start refitted the
+        # model it had just restored (a full fit's CPU and memory at every start)
+        st.attempt_clock = st.fitted_clock
+        st.attempt_seen = int(st.seen_at_fit.max()) if len(st.seen_at_fit) else 0
+        self.log.info("model_restored", rule=st.name, fitted_at=stored.fitted_at, series=stored.series,
+                      size=stored.size)
+
+    # -- scheduling -----------------------------------------------------------------------------
+    def due(self, st: RuleTraining) -> str | None:
+        """Why a fit of this rule is due now, or None."""
+        rt, det = st.runtime, st.runtime.detector
+        if st.in_flight is not None:
+            return None
+        n = len(rt.windows.keys)
+        seen = rt.windows.seen[:n]
+        if not n or not (seen >= max(det.min_history, 1)).any():
+            return None
+        plan = det.training_plan()
+        top, now = int(seen.max()), self.clock.now()
+        if st.attempt_clock is None:
+            return "first fit"
+        if st.retry_later:  # failed or too little history last time: wait for the schedule
+            if (plan.every is not None and now - st.attempt_clock >= plan.every) or \
+                    (plan.every_points is not None and top - st.attempt_seen >= plan.every_points):
+                return "retry"
+            return None
+        if st.fitted_clock is None or det.fit_wanted:
+            gap = max(WANTED_GAP, (plan.every_points or 0) // 4)  # a series that stays uncovered
+            if top - st.attempt_seen >= gap:                      # must not cause a fit per tick
+                return "first fit" if st.fitted_clock is None else "new series ready"
+            return None
+        if plan.every is not None and now - st.fitted_clock >= plan.every:
+            return "schedule"
+        if plan.every_points is not None:
+            before = np.zeros(n, dtype=np.int64)
+            before[:len(st.seen_at_fit)] = st.seen_at_fit[:n]
+            if int((seen - before).max()) >= plan.every_points:
+                return "new points"
+        return None
+
+    def poll(self) -> int:
+        """Submit every due fit; returns how many were started (finished, when inline)."""
+        started = 0
+        for st in self.rules:
+            reason = self.due(st)
+            if reason is not None:
+                self._submit(st, reason)
+                started += 1
+        return started
+
+    def _submit(self, st: RuleTraining, reason: str) -> None:
+        rt = st.runtime
+        n = len(rt.windows.keys)
+        keys, labels = list(rt.windows.keys), list(rt.windows.labels)
+        seen = rt.windows.seen[:n].copy()
+        now = self.clock.now()
+        st.attempt_seen, st.attempt_clock, st.last_reason = int(seen.max()), now, reason
+        if self.inline or self.executor is None:
+            future: Future = Future()
+            try:
+                future.set_result(self._job(st, keys, labels, now, use_own=False))
+            except Exception as exc:
+                future.set_exception(exc)
+            st.in_flight = future
+            self._finish(st, future, seen)
+            return
+        future = self.executor.submit(self._job, st, keys, labels, now, True)
+        st.in_flight = future
+        loop = self.loop
+        if loop is not None:
+            future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, st, f, seen))
+        else:
+            future.add_done_callback(lambda f: self._finish(st, f, seen))
+
+    # -- the fit ----------------------------------------------------------------------------------
+    def _readers(self, use_own: bool):
+        if not use_own:
+            return self.store.samples, self.store.incidents
+        readers = getattr(self._local, "readers", None)
+        if readers is None:
+            db = sqlite_utils.Database(self.store_path)
+            db.execute("PRAGMA busy_timeout = 5000")
+            readers = self._local.readers = (SampleStore(db), IncidentStore(db))
+        return readers
+
+    def _job(self, st: RuleTraining, keys, labels, now: float, use_own: bool):
+        """Runs in a worker: read history, fit, serialise. Returns (model, blob, data, seconds)."""
+        det = st.runtime.detector
+        started = time.perf_counter()
+        samples, incidents = self._readers(use_own)
+        plan = det.training_plan()
+        data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span)
+        model = det.fit(data)
+        blob = det.dump_model(model) if model is not None else b""
+        return model, blob, data, time.perf_counter() - started
+
+    def _finish(self, st: RuleTraining, future: Future, seen: np.ndarray) -> None:
+        """On the loop: install and persist the model, or log and count the failure."""
+        st.in_flight = None
+        if st.detached:
+            return  # the rule changed or went away in a reload
+        det = st.runtime.detector
+        st.retry_later = False
+        try:
+            model, blob, data, seconds = future.result()
+        except Exception as exc:  # the previous model stays in use
+            st.failures += 1
+            st.retry_later = True
+            st.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self._count(st.name, "error")
+            self.log.error("model_fit_failed", rule=st.name, error=st.last_error, failures=st.failures)
+            return
+        if model is None:
+            st.retry_later = True
+            self._count(st.name, "skipped")
+            self.log.info("model_fit_skipped", rule=st.name, reason="no series has enough usable points yet")
+            return
+        det.install(model)
+        st.fits += 1
+        st.fitted_clock, st.seen_at_fit, st.last_error = self.clock.now(), seen, None
+        self._count(st.name, "ok")
+        info = det.model_info()
+        try:
+            self.store.models.save(StoredModel(
+                st.name, det.type_name, det.model_version(), float(info.get("fitted_at", data.now)),
+                self.clock.now(), len(data), int(info.get("train_rows", 0)), float(seconds), len(blob), blob,
+                params_json(det.params)))
+        except Exception as exc:  # the model is in use; it just will not survive a restart
+            self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
+        self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=len(data),
+                      excluded_points=data.excluded, seconds=round(seconds, 3), size=len(blob))
+
+    def _count(self, rule: str, result: str) -> None:
+        counter = getattr(self.metrics, "model_fits", None)
+        if counter is not None:
+            counter.labels(rule, result).inc()
+
+    def status(self) -> dict[str, dict]:
+        """Per rule: fits, failures, last error, whether a fit is running, the model."""
+        return {st.name: {"fits": st.fits, "failures": st.failures, "last_error": st.last_error,
+                          "fitting": st.in_flight is not None, "model": st.runtime.detector.model_info()}
+                for st in self.rules}

@@ -1,0 +1,95 @@
+"""Per-rule history buffers: the recent points of every series a rule watches.
+
+`SeriesWindows` keeps, for each series, the last `window` values and timestamps in one numpy
+array, so a tick turns its samples into a `Batch` with a few vectorised copies instead of a
+Python loop per point. History is only ever appended in time order, which keeps scoring
+causal: a batch never contains a point later than its current one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Batch, Labels, Status
+
+
+class SeriesWindows:
+    """Ring-like buffers of the last `window` points for each series key."""
+
+    def __init__(self, window: int, capacity: int = 64):
+        self.window = max(int(window), 1)
+        self.rows: dict[str, int] = {}
+        self.keys: list[str] = []
+        self.labels: list[Labels] = []
+        self._alloc(capacity)
+
+    def _alloc(self, capacity: int) -> None:
+        self.values = np.full((capacity, self.window), np.nan)
+        self.times = np.full((capacity, self.window), np.nan)
+        self.seen = np.zeros(capacity, dtype=np.int64)
+        self.last_ts = np.full(capacity, -np.inf)
+        self.was_anomalous = np.zeros(capacity, dtype=bool)
+        self.active = np.zeros(capacity, dtype=bool)  # an incident is open for this series
+
+    def _grow(self) -> None:
+        old = (self.values, self.times, self.seen, self.last_ts, self.was_anomalous, self.active)
+        n = len(self.keys)
+        self._alloc(max(64, 2 * old[0].shape[0]))
+        for new, prev in zip((self.values, self.times, self.seen, self.last_ts, self.was_anomalous,
+                              self.active), old):
+            new[:n] = prev[:n]
+
+    def add(self, key: str, labels: Labels) -> int:
+        """The row of `key`, adding an empty one for a new series."""
+        row = self.rows.get(key)
+        if row is None:
+            row = len(self.keys)
+            if row >= self.values.shape[0]:
+                self._grow()
+            self.rows[key] = row
+            self.keys.append(key)
+            self.labels.append(labels)
+        return row
+
+    def seed(self, row: int, ts: np.ndarray, values: np.ndarray, total: int) -> None:
+        """Load stored history (oldest first) into a new row."""
+        ts, values = ts[-self.window:], values[-self.window:]
+        k = len(ts)
+        if k:
+            self.values[row, -k:] = values
+            self.times[row, -k:] = ts
+            self.last_ts[row] = ts[-1]
+        self.seen[row] = total
+
+    def _all(self, rows: np.ndarray):
+        """`rows` as a slice when it is every series in order (the usual tick): numpy then
+        copies memory blocks instead of gathering row by row."""
+        n = len(self.keys)
+        if len(rows) == n and n and rows[0] == 0 and rows[-1] == n - 1 and (np.diff(rows) == 1).all():
+            return slice(0, n)
+        return rows
+
+    def batch(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Batch:
+        """The detector input for the current points `ts`/`values` of series `rows`."""
+        sel = self._all(rows)
+        whole = isinstance(sel, slice)
+        return Batch(keys=list(self.keys) if whole else [self.keys[r] for r in rows],
+                     labels=list(self.labels) if whole else [self.labels[r] for r in rows],
+                     ts=ts, values=values, history=self.values[sel].copy(), history_ts=self.times[sel].copy(),
+                     seen=self.seen[sel] + 1, was_anomalous=self.was_anomalous[sel].copy())
+
+    def push(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray,
+             status: np.ndarray | None = None) -> None:
+        """Append the current points to the history of `rows` (after scoring them)."""
+        rows_in = rows
+        rows = self._all(rows)
+        if self.window > 1:
+            self.values[rows, :-1] = self.values[rows, 1:]
+            self.times[rows, :-1] = self.times[rows, 1:]
+        self.values[rows, -1] = values
+        self.times[rows, -1] = ts
+        self.seen[rows] += 1
+        self.last_ts[rows] = ts
+        if status is not None:
+            judged = (status == Status.OK) | (status == Status.ANOMALOUS)
+            self.was_anomalous[rows_in[judged]] = status[judged] == Status.ANOMALOUS

@@ -1,0 +1,110 @@
+"""Bodies of push requests -> samples, all or nothing: JSON lines or Prometheus text.
+
+A JSON line is one object: `{"name": "orders_total", "value": 3, "labels": {"region": "eu"},
+"ts": 1717400000}` (`labels` and `ts` optional; `ts` in epoch seconds, milliseconds or
+ISO 8601; without it, the time of arrival). A JSON array of such objects is accepted too.
+Any bad line rejects the whole body with a `PushError` naming the line, so a client never
+has to guess which part was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+
+from .. import jsontext
+from ..model import Sample, make_labels
+from .promtext import ExpositionError, parse_exposition
+from .sample_checks import TS_MAX, TS_MIN
+from .common import excerpt, parse_timestamp
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_KEYS = {"name", "value", "labels", "ts", "timestamp"}
+
+
+class PushError(ValueError):
+    """A push body that cannot be stored; the message says where and what (HTTP 400)."""
+
+
+def parse_body(body: bytes, content_type: str, now: float, extra_labels=None) -> list[Sample]:
+    """Samples of a push body; JSON or Prometheus text by content type (or by a sniff)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PushError(f"the body is not UTF-8 (byte {exc.start}: {excerpt(body[max(exc.start - 20, 0):exc.start + 20])})") from None
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("application/json", "application/x-ndjson", "application/jsonlines",
+                "application/jsonl") or (kind not in ("text/plain", "application/openmetrics-text")
+                                         and text.lstrip()[:1] in ("{", "[")):
+        samples = parse_json_lines(text, now)
+        if extra_labels:
+            samples = [Sample(s.name, make_labels({**dict(s.labels), **extra_labels}), s.ts, s.value)
+                       for s in samples]
+        return samples
+    try:
+        samples = parse_exposition(text, now, extra_labels)
+    except ExpositionError as exc:
+        raise PushError(str(exc)) from None
+    for s in samples:
+        if not math.isfinite(s.value):
+            raise PushError(f"{s.key} has the value {s.value}; push finite numbers only")
+        if not TS_MIN <= s.ts <= TS_MAX:
+            raise PushError(f"{s.key} has the timestamp {s.ts * 1000:.0f} (ms), which is not a time "
+                            "between the years 1 and 9999; send milliseconds since 1970 or none")
+    return samples
+
+
+def parse_json_lines(text: str, now: float) -> list[Sample]:
+    """Samples of JSON lines (or one JSON array of objects); PushError on the first bad one."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            items = jsontext.loads(stripped)
+        except ValueError as exc:
+            raise PushError(f"the body is not a JSON array ({exc})") from None
+        if not isinstance(items, list):
+            raise PushError("the body is not a JSON array of objects")
+        return [_sample(item, f"item {i}", now) for i, item in enumerate(items)]
+    out = []
+    loads = jsontext.loads
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            item = loads(line)
+        except ValueError as exc:
+            raise PushError(f"line {number} is not JSON ({exc.msg}): {excerpt(line, 60)}") from None
+        out.append(_sample(item, f"line {number}", now))
+    return out
+
+
+def _sample(item, where: str, now: float) -> Sample:
+    if not isinstance(item, dict):
+        raise PushError(f"{where} is not an object like {{\"name\": ..., \"value\": ...}}: "
+                        f"{excerpt(json.dumps(item), 60)}")
+    name, value, labels = item.get("name"), item.get("value"), item.get("labels") or {}
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PushError(f'{where}: "name" must be a metric name like orders_total, got {excerpt(str(name), 40)}')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= sys.float_info.max:
+        raise PushError(f'{where}: "value" of {name} must be a finite number, got {excerpt(json.dumps(value), 40)}')
+    if not _KEYS.issuperset(item):
+        unknown = sorted(set(item) - _KEYS)
+        raise PushError(f"{where}: unknown key {unknown[0]!r}; the keys are name, value, labels, ts")
+    if not isinstance(labels, dict):
+        raise PushError(f'{where}: "labels" must be an object of strings')
+    for key, val in labels.items():
+        if not _LABEL.match(key):
+            raise PushError(f"{where}: {key!r} is not a label name (letters, digits, _)")
+        if isinstance(val, (dict, list)) or val is None:
+            raise PushError(f"{where}: label {key} must be a string, got {excerpt(json.dumps(val), 40)}")
+    raw_ts = item.get("ts", item.get("timestamp"))
+    ts = now
+    if raw_ts is not None:
+        try:
+            ts = parse_timestamp(raw_ts)
+        except ValueError as exc:
+            raise PushError(f'{where}: "ts" {exc}') from None
+    return Sample(name, make_labels(labels) if labels else (), ts, float(value))
