@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alertd.backtest.nab_run import run_nab  # noqa: E402
+from alertd.cli.main import main as alertd  # noqa: E402
 
 
 def default_data() -> str:
@@ -49,10 +49,12 @@ def main() -> int:
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}; data: {args.data}")
-    spec = {"config": args.config if args.rule else None, "rule": args.rule, "threshold": args.threshold}
     with tempfile.TemporaryDirectory() as tmp:
-        ns = argparse.Namespace(nab=args.data, results=args.results or tmp, jobs=args.jobs, quiet=False)
-        return run_nab(ns, spec)
+        argv = ["backtest", "--nab", args.data, "--results", args.results or tmp, "--jobs", str(args.jobs),
+                "-c", args.config]
+        argv += ["--rule", args.rule] if args.rule else []
+        argv += ["--threshold", str(args.threshold)] if args.threshold is not None else []
+        return alertd(argv)
 
 
 if __name__ == "__main__":

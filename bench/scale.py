@@ -60,7 +60,6 @@ def _start(directory: Path, clock):
 async def steady(directory: Path, ticks: int, warmup: int) -> dict:
     """Start on the built store, then ticks back to back on a fake clock (see the doc)."""
     from alertd.clock import FakeClock
-    from alertd.daemon.reload import reload_config
 
     common.quiet_logs()
     t0 = time.perf_counter()
@@ -92,7 +91,7 @@ async def steady(directory: Path, ticks: int, warmup: int) -> dict:
     reference = _reference(rt.detector, seen[-1])
     reference["ratio_wall"] = statistics.median(r[0] for r in ratios)
     reference["ratio_cpu"] = statistics.median(r[1] for r in ratios)
-    reloads = await _reloads(daemon, directory, reload_config)
+    reloads = await _reloads(daemon, directory)
     await daemon.drain()
     n = len(rt.windows.keys)
     med = statistics.median(wall)
@@ -139,14 +138,14 @@ def _reference(det, batch) -> dict:
     return {"pyod_ms": ref * 1000, "pyod_per_s": n / ref, "detector_score_ms": statistics.median(det_runs) * 1000}
 
 
-async def _reloads(daemon, directory: Path, reload_config) -> dict:
+async def _reloads(daemon, directory: Path) -> dict:
     """Reload through the SIGHUP path: the file unchanged, then with one rule added."""
     path = directory / "alertd.yaml"
     original = path.read_text()
     unchanged = []
     for _ in range(5):
         started = time.perf_counter()
-        outcome = await reload_config(daemon)
+        outcome = await daemon.reload()
         unchanged.append(time.perf_counter() - started)
         assert outcome.ok, outcome.problems
     added = original.replace("receivers:", "  - {name: extra, source: mem, series: latency_ms, "
@@ -155,7 +154,7 @@ async def _reloads(daemon, directory: Path, reload_config) -> dict:
     for text in (added, original, added, original, added):
         path.write_text(text)
         started = time.perf_counter()
-        outcome = await reload_config(daemon)
+        outcome = await daemon.reload()
         changed.append(time.perf_counter() - started)
         assert outcome.ok, outcome.problems
     path.write_text(original)

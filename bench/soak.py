@@ -105,7 +105,7 @@ async def soak(hours: float, series: int, every: int, workdir: Path, web: Record
     next_prune = next_sample = clock.now()
     while clock.now() < end:
         await daemon.poll("shop")  # includes the housekeeping that follows each poll
-        await daemon.dispatcher.run_once()
+        await daemon.pass_once()
         ticks += 1
         if clock.now() >= next_prune:
             daemon.prune()
@@ -118,7 +118,7 @@ async def soak(hours: float, series: int, every: int, workdir: Path, web: Record
             next_sample += 3600
         clock.advance(every)
     for _ in range(100):  # drain: deliver what is due, stepping through group timers
-        await daemon.dispatcher.run_once()
+        await daemon.pass_once()
         if daemon.store.outbox.pending_count() == 0:
             break
         clock.advance(30)

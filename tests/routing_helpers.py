@@ -2,7 +2,8 @@
 
 `Shop(config_text)` builds the engine on a store in tmp_path; `feed({"a": 95, ...})` ingests
 one cpu sample per host at the fake clock's time (data time follows the daemon clock, like a
-live source); `flush()` runs the notification pipeline; `notices()` lists what the outbox
+live source), then flushes the groups that are due, as the daemon's group timer does once a
+tick wakes it; `flush()` runs the notification pipeline alone; `notices()` lists what the outbox
 holds as (kind, receiver, sorted hosts) tuples; `restart()` / `reload(text)` build a new
 engine (and router) on the same store, as the daemon does.
 """
@@ -55,7 +56,9 @@ class Shop:
     def feed(self, values: dict, metric: str = "cpu", **labels):
         samples = [Sample(metric, make_labels({"host": h, **labels}), self.clock.now(), float(v))
                    for h, v in values.items()]
-        return self.engine.ingest("app", samples)
+        result = self.engine.ingest("app", samples)
+        self.flush()  # the group timer, woken by the tick (and at each due time in between)
+        return result
 
     def advance(self, seconds: float, values: dict | None = None):
         self.clock.advance(seconds)

@@ -17,7 +17,7 @@ from alertd.base import PermanentError, PluginContext, RetryableError
 from alertd.clock import FakeClock
 from alertd.config.load import load_config
 from alertd.default_plugins.notifiers.command import CommandNotifier
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.render.renderer import SAMPLE_T0, sample_notification
@@ -106,7 +106,7 @@ def test_a_hanging_command_is_killed_with_its_children_and_recorded_as_failed(tm
     store.outbox.enqueue(sample_notification("firing", receiver="remediation"), [(0, "command")],
                          clock.now())
     command = notifier([sys.executable, "-c", hang], timeout=2, kill_grace=1)
-    dispatcher = Dispatcher(store, {("remediation", 0): command}, clock, Metrics(), get_logger())
+    dispatcher = OutboxWorker(store, {("remediation", 0): command}, clock, Metrics(), get_logger())
     started = time.monotonic()
     assert asyncio.run(dispatcher.run_once()) == 0
     assert time.monotonic() - started < 8

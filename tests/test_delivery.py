@@ -11,7 +11,7 @@ from servers import http_server  # noqa: F401
 
 from alertd.base import PluginContext
 from alertd.config.load import load_config
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Incident, Notification
@@ -45,7 +45,7 @@ def setup(write_config, registry, clock, tmp_path, http_server):  # noqa: F811
                      ("backup", 0): registry.get("notifier", "test_record")(config.receivers["backup"][0].params, ctx)}
         sent = sys.modules[type(notifiers[("backup", 0)]).__module__].SENT
         sent.clear()
-        dispatcher = Dispatcher(store, notifiers, clock, Metrics(), get_logger(), config=config)
+        dispatcher = OutboxWorker(store, notifiers, clock, Metrics(), get_logger(), config=config)
         built.update(store=store, dispatcher=dispatcher, notifiers=notifiers)
         return store, dispatcher, sent
 

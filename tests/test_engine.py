@@ -8,7 +8,7 @@ import math
 import pytest
 
 from alertd.config.load import load_config
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
@@ -39,6 +39,13 @@ def cpu(host, ts, value):
     return Sample("cpu", make_labels({"host": host}), ts, value)
 
 
+def tick(engine, samples):
+    """One poll as the daemon runs it: the tick, then the group timer's flush of due groups."""
+    result = engine.ingest("app", samples)
+    engine.router.flush_due()
+    return result
+
+
 @pytest.fixture
 def setup(write_config, registry, clock, tmp_path):
     config = load_config(write_config(CONFIG), registry, environ={})
@@ -55,14 +62,15 @@ def test_for_delays_firing_and_repeats_do_not_renotify(setup, clock):
     _, store, make = setup
     engine = make()
     t = clock.now()
-    assert engine.ingest("app", [cpu("a", t, 95), cpu("b", t, 10)]).transitions == []
+    assert tick(engine, [cpu("a", t, 95), cpu("b", t, 10)]).transitions == []
     assert [i.state for i in store.incidents.open()] == ["pending"]
-    r = engine.ingest("app", [cpu("a", t + 5, 96), cpu("b", t + 5, 10)])
+    r = tick(engine, [cpu("a", t + 5, 96), cpu("b", t + 5, 10)])
     assert r.transitions == []
-    r = engine.ingest("app", [cpu("a", t + 10, 97), cpu("b", t + 10, 10)])
-    assert [tr.kind for tr in r.transitions] == ["firing"] and r.notifications == 1
+    r = tick(engine, [cpu("a", t + 10, 97), cpu("b", t + 10, 10)])
+    assert [tr.kind for tr in r.transitions] == ["firing"] and r.grouped
+    assert store.outbox.pending_count() == 1  # flushed at once (group_wait 0)
     for k in range(3, 6):
-        r = engine.ingest("app", [cpu("a", t + 5 * k, 99)])
+        r = tick(engine, [cpu("a", t + 5 * k, 99)])
         assert r.transitions == []
     (incident,) = store.incidents.open()
     assert incident.count == 6 and incident.last_value == 99 and incident.state == "firing"
@@ -74,8 +82,8 @@ def test_pending_that_clears_never_notifies(setup, clock):
     _, store, make = setup
     engine = make()
     t = clock.now()
-    engine.ingest("app", [cpu("a", t, 95)])
-    engine.ingest("app", [cpu("a", t + 5, 50)])
+    tick(engine, [cpu("a", t, 95)])
+    tick(engine, [cpu("a", t + 5, 50)])
     assert store.incidents.open() == [] and store.outbox.pending_count() == 0
 
 
@@ -84,11 +92,11 @@ def test_clear_for_is_hysteresis_before_resolve(setup, clock):
     engine = make()
     t = clock.now()
     for k in range(3):
-        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
-    assert engine.ingest("app", [cpu("a", t + 15, 10)]).transitions == []
-    assert engine.ingest("app", [cpu("a", t + 20, 95)]).transitions == []  # back: still the same incident
-    assert engine.ingest("app", [cpu("a", t + 25, 10)]).transitions == []
-    r = engine.ingest("app", [cpu("a", t + 35, 10)])
+        tick(engine, [cpu("a", t + 5 * k, 95)])
+    assert tick(engine, [cpu("a", t + 15, 10)]).transitions == []
+    assert tick(engine, [cpu("a", t + 20, 95)]).transitions == []  # back: still the same incident
+    assert tick(engine, [cpu("a", t + 25, 10)]).transitions == []
+    r = tick(engine, [cpu("a", t + 35, 10)])
     assert [tr.kind for tr in r.transitions] == ["resolved"]
     clock.advance(5)  # the resolved notice goes out at the group's next group_interval tick
     engine.router.flush_due()
@@ -100,7 +108,7 @@ def test_bad_samples_are_skipped_and_counted(setup, clock):
     _, store, make = setup
     engine = make()
     t = clock.now()
-    r = engine.ingest("app", [cpu("a", t, math.nan), cpu("a", t, None), "text", cpu("b", t, 5)])
+    r = tick(engine, [cpu("a", t, math.nan), cpu("a", t, None), "text", cpu("b", t, 5)])
     assert r.stored == 1 and r.skipped == 3
     assert engine.metrics.samples_skipped.labels("app", "not_finite")._value.get() == 1
     assert engine.metrics.samples_skipped.labels("app", "not_a_number")._value.get() == 1
@@ -111,8 +119,8 @@ def test_out_of_order_points_are_skipped(setup, clock):
     _, store, make = setup
     engine = make()
     t = clock.now()
-    engine.ingest("app", [cpu("a", t, 10)])
-    r = engine.ingest("app", [cpu("a", t - 5, 95)])
+    tick(engine, [cpu("a", t, 10)])
+    r = tick(engine, [cpu("a", t - 5, 95)])
     assert r.scored == 0 and store.incidents.open() == []
 
 
@@ -121,7 +129,7 @@ def test_restart_keeps_open_incidents_and_history(setup, clock):
     engine = make()
     t = clock.now()
     for k in range(3):
-        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
+        tick(engine, [cpu("a", t + 5 * k, 95)])
     again = make()  # a new engine on the same store: as after a restart
     assert again.tracker.is_open(store.incidents.open()[0].fingerprint)
     r = again.ingest("app", [cpu("a", t + 15, 96)])
@@ -145,15 +153,16 @@ def test_unsent_outbox_row_is_sent_after_reopening_the_store(setup, clock, tmp_p
     engine = make()
     t = clock.now()
     for k in range(3):
-        engine.ingest("app", [cpu("a", t + 5 * k, 95)])
+        tick(engine, [cpu("a", t + 5 * k, 95)])
+    engine.router.flush_due()
     flaky = FlakyNotifier()
-    dispatcher = Dispatcher(store, {("console", 0): flaky}, clock, Metrics(), get_logger())
+    dispatcher = OutboxWorker(store, {("console", 0): flaky}, clock, Metrics(), get_logger())
     assert asyncio.run(dispatcher.run_once()) == 0  # receiver down: stays in the outbox
     store.close()
     reopened = Store(tmp_path / "t.db")
     assert reopened.outbox.pending_count() == 1
     flaky.fail = False
-    dispatcher = Dispatcher(reopened, {("console", 0): flaky}, clock, Metrics(), get_logger())
+    dispatcher = OutboxWorker(reopened, {("console", 0): flaky}, clock, Metrics(), get_logger())
     assert asyncio.run(dispatcher.run_once()) == 0  # not due yet: backoff
     clock.advance(600)
     assert asyncio.run(dispatcher.run_once()) == 1
@@ -165,7 +174,7 @@ def test_unsent_outbox_row_is_sent_after_reopening_the_store(setup, clock, tmp_p
 def test_backoff_grows_and_honours_retry_after(setup, clock):
     _, store, _ = setup
     import random
-    d = Dispatcher(store, {}, clock, Metrics(), get_logger(), base_delay=2, max_delay=60,
+    d = OutboxWorker(store, {}, clock, Metrics(), get_logger(), base_delay=2, max_delay=60,
                    rng=random.Random(1))
     delays = [d.backoff(a) for a in range(8)]
     assert all(1 <= x <= 60 for x in delays) and delays[5] > delays[0]

@@ -16,7 +16,7 @@ import sys
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 
@@ -145,13 +145,15 @@ def test_restart_in_the_middle_of_group_wait_still_sends_once(shop, registry, cl
     notifier = registry.get("notifier", "test_record")(shop.config.receivers["team"][0].params, None)
     sent = sys.modules[type(notifier).__module__].SENT
     sent.clear()
-    dispatcher = Dispatcher(shop.store, {("team", 0): notifier}, clock, Metrics(), get_logger(),
-                            router=engine.router, config=shop.config)
-    assert asyncio.run(dispatcher.run_once()) == 0  # 20s of group_wait left
+    dispatcher = OutboxWorker(shop.store, {("team", 0): notifier}, clock, Metrics(), get_logger(),
+                              config=shop.config)
+    assert engine.router.flush_due() == 0  # 20s of group_wait left
     shop.advance(20)
+    assert engine.router.flush_due() == 1
     assert asyncio.run(dispatcher.run_once()) == 1
     for _ in range(3):
         shop.advance(60)
+        engine.router.flush_due()
         asyncio.run(dispatcher.run_once())
     assert [(n.kind, [i.labels["host"] for i in n.incidents]) for n in sent] == [("firing", ["a"])]
 

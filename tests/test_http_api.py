@@ -83,7 +83,7 @@ def test_health_readiness_and_metrics(write_config, registry, clock, tmp_path):
         t = clock.now()
         daemon.sources["app"].pending = [cpu("a", t, 95), cpu("b", t, 60), "junk"]
         await daemon.poll("app")
-        await daemon.dispatcher.run_once()
+        await daemon.pass_once()
         ready = await client.get("/readyz")
         metrics = await client.get("/metrics")
         openmetrics = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
@@ -125,7 +125,7 @@ def test_incidents_list_show_and_errors(write_config, registry, clock, tmp_path)
         t = clock.now()
         daemon.sources["app"].pending = [cpu("a", t, 95), cpu("b", t, 60)]
         await daemon.poll("app")
-        await daemon.dispatcher.run_once()
+        await daemon.pass_once()
         daemon.sources["app"].pending = [cpu("a", t + 5, 10), cpu("b", t + 5, 60)]
         await daemon.poll("app")
         answers = {}
@@ -170,7 +170,7 @@ def test_status_page_shows_the_shop_demo_incident_with_its_chart(write_config, r
         for _ in range(16):  # 16 polls = 32 shop minutes: the payment outage runs 20m..35m
             clock.advance(2)
             await daemon.poll("shop")
-        await daemon.dispatcher.run_once()
+        await daemon.pass_once()
         return await client.get("/"), [(i.rule, i.state) for i in daemon.engine.tracker.open.values()]
 
     page, open_incidents = serve(write_config, registry, clock, tmp_path, SHOP, scenario)

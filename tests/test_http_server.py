@@ -6,12 +6,12 @@ import asyncio
 
 import httpx
 
-from alertd.http.server import HttpError, HttpServer, Response, Router
+from alertd.http.server import HttpError, HttpServer, Response, Routes
 from alertd.log import get_logger
 
 
 def app():
-    router = Router()
+    router = Routes()
     router.add("GET", "/hello/{name}", lambda req: Response.json({"hello": req.params["name"],
                                                                   "q": req.query.get("q")}))
     router.add("POST", "/echo", lambda req: Response.json(req.json()))

@@ -10,7 +10,7 @@ from servers import RecordingHTTPServer
 
 from alertd.base import PluginContext
 from alertd.config.load import load_config
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.log import add_secrets, configure, get_logger
 from alertd.metrics import Metrics
 from alertd.render.renderer import sample_notification
@@ -50,7 +50,7 @@ def test_failed_deliveries_log_no_secret(write_config, registry, clock, tmp_path
                          for i, nc in enumerate(config.receivers["oncall"])}
             store.outbox.enqueue(sample_notification("firing"),
                                  [(0, "webhook"), (1, "slack"), (2, "pagerduty")], clock.now())
-            dispatcher = Dispatcher(store, notifiers, clock, Metrics(), get_logger())
+            dispatcher = OutboxWorker(store, notifiers, clock, Metrics(), get_logger())
             assert asyncio.run(dispatcher.run_once()) == 0
             store.close()
         finally:

@@ -53,7 +53,7 @@ def test_failing_plugins_are_isolated_counted_and_raise_meta_incidents(write_con
                 d.sources["good"].pending = [Sample("cpu", make_labels({"host": "a"}), clock.now(), 95.0)]
                 await asyncio.gather(*(d.poll(name) for name in ("good", "raising", "hanging", "leaking")))
                 started = loop.time()
-                await d.dispatcher.run_once()
+                await d.pass_once()
                 took.append(loop.time() - started)
                 clock.advance(10)
         open_incidents = sorted((i.rule, dict(i.labels).get("source") or dict(i.labels).get("rule") or "",

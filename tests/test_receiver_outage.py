@@ -50,13 +50,13 @@ def run_site(write_config, registry, tmp_path, clock, integration: str, outage, 
             src.pending = [Sample("cpu", make_labels({"host": h}), clock.now(),
                                   95.0 if (step // (4 + i)) % 2 == 0 else 10.0) for i, h in enumerate(HOSTS)]
             await d.poll("app")
-            await d.dispatcher.run_once()
+            await d.pass_once()
             clock.advance(10)
             step += 1
         outage(False)
         for _ in range(80):  # at most 80 simulated 10 s steps (backoff is capped at 5 minutes)
-            await d.dispatcher.run_once()
-            if d.store.outbox.pending_count() == 0 and d.dispatcher.next_wakeup() is None:
+            await d.pass_once()
+            if d.store.outbox.pending_count() == 0 and d.delivery.next_wakeup() is None and d.group_timer.next_at() is None:
                 break
             clock.advance(10)
         rows = d.store.outbox.rows()
@@ -134,10 +134,10 @@ def test_slack_429_retry_after_holds_every_notice_of_the_integration(write_confi
             d.sources["app"].pending = [Sample("cpu", make_labels({"host": h}), clock.now(), 95.0) for h in HOSTS]
             await d.poll("app")
             first = clock.now()
-            await d.dispatcher.run_once()
+            await d.pass_once()
             for _ in range(30):  # 30 s steps: the next attempt may come only after 120 s
                 clock.advance(30)
-                await d.dispatcher.run_once()
+                await d.pass_once()
             rows = d.store.outbox.rows()
             await d.drain()
             return first, rows

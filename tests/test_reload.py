@@ -14,7 +14,7 @@ import pytest
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
-from alertd.daemon.reload import reload_config, source_changes
+from alertd.daemon.reload import source_changes
 
 NEVER = '"0 0 1 1 *"'
 
@@ -48,7 +48,7 @@ class Running:
     async def poll(self, source, *samples):
         self.daemon.sources[source].pending = list(samples)
         await self.daemon.poll(source)
-        await self.daemon.dispatcher.run_once()
+        await self.daemon.pass_once()
 
     def rewrite(self, old, new):
         text = self.path.read_text()
@@ -83,12 +83,12 @@ def test_unchanged_rules_keep_their_runtime_and_open_incidents(running):
                   "series: mem, detector: {type: test_above, limit: 99}")
         r.rewrite("  - {name: gone, source: other, series: disk, detector: {type: test_above, limit: 90}}\n", "")
         r.rewrite("receivers:", "  - {name: new_rule, source: app, series: cpu, detector: {type: test_above, limit: 50}}\nreceivers:")
-        outcome = await reload_config(d)
+        outcome = await d.reload()
         after = {rt.rule.name: rt for rt in d.engine.runtimes()}
         r.clock.advance(5)
         await r.poll("app", sample("cpu", t + 5, 96), sample("mem", t + 5, 96))
         r.clock.advance(1)  # resolved notices go out at the group's next interval
-        await d.dispatcher.run_once()
+        await d.pass_once()
         result = (outcome, runtimes, after, cpu_detector, open_before,
                   {i.rule: (i.id, i.count) for i in d.engine.tracker.open.values()}, outbox(d))
         await d.drain()
@@ -120,11 +120,11 @@ def test_sources_are_rescheduled_rebuilt_added_and_removed(running):
         app, other = d.sources["app"], d.sources["other"]
         r.rewrite(f"app: {{type: test_list, cron: {NEVER}}}", 'app: {type: test_list, every: 1h}')
         r.rewrite("note: one}", "note: two}\n  extra: {type: test_list, every: 2h}")
-        first = await reload_config(d)
+        first = await d.reload()
         jobs = {j.id: str(j.trigger) for j in d.scheduler.get_jobs()}
         kept_app, new_other = d.sources["app"] is app, d.sources["other"] is not other
         r.rewrite("\n  extra: {type: test_list, every: 2h}", "")
-        second = await reload_config(d)
+        second = await d.reload()
         jobs_after = {j.id for j in d.scheduler.get_jobs()}
         await d.drain()
         await d.close()
@@ -146,14 +146,14 @@ def test_a_bad_file_changes_nothing_and_fires_a_meta_incident_until_fixed(runnin
         await d.start()
         config, good = d.config, r.path.read_text()
         r.path.write_text(good.replace("limit: 90", "limit: lots", 1).replace("cron: ", "cron_: ", 1))
-        bad = await reload_config(d)
-        await d.dispatcher.run_once()
+        bad = await d.reload()
+        await d.pass_once()
         state = (d.config is config, [i.rule for i in d.engine.tracker.open.values()], outbox(d),
                  d.metrics.reload_ok._value.get(), d.metrics.reloads.labels("failure")._value.get())
         r.clock.advance(60)
         r.path.write_text(good)
-        fixed = await reload_config(d)
-        await d.dispatcher.run_once()
+        fixed = await d.reload()
+        await d.pass_once()
         final = ([i.rule for i in d.engine.tracker.open.values()], outbox(d), d.metrics.reload_ok._value.get())
         await d.drain()
         await d.close()
@@ -177,7 +177,7 @@ def test_a_failed_reload_incident_left_open_is_resolved_by_the_next_start(runnin
         r = running()
         await r.daemon.start()
         r.path.write_text("sources: [")
-        await reload_config(r.daemon)
+        await r.daemon.reload()
         await r.daemon.close()
         r.path.write_text(CONFIG)
         again = Daemon(load_config(r.path, registry, environ={}), registry, store_path=tmp_path / "r.db",
@@ -212,7 +212,7 @@ def test_a_new_source_that_cannot_start_fails_the_reload_and_changes_nothing(run
             taken.listen()
             port = taken.getsockname()[1]
             r.rewrite("rules:", f"  inbox: {{type: push, port: {port}, cron: {NEVER}}}\nrules:")
-            outcome = await reload_config(d)
+            outcome = await d.reload()
         state = (sorted(d.sources), sorted(j.id for j in d.scheduler.get_jobs()), d.config.sources.keys())
         await d.drain()
         return outcome, state
@@ -234,7 +234,7 @@ def test_group_timers_and_incidents_survive_a_reload_of_other_rules(running):
         r.rewrite("series: mem, detector: {type: test_above, limit: 90}",
                   "series: mem, detector: {type: test_above, limit: 80}")
         r.clock.advance(10)
-        outcome = await reload_config(d)
+        outcome = await d.reload()
         after = {g.key: (g.next_flush_at, g.last_flush_at, g.flushes) for g in d.store.groups.all()}
         r.clock.advance(5)
         await r.poll("app", sample("cpu", t + 15, 97))  # still firing: no new notice before 5m

@@ -13,7 +13,6 @@ from servers import http_server  # noqa: F401  (fixture)
 from alertd.cli.main import main
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
-from alertd.http.api import status_data
 from alertd.model import Sample, make_labels
 from alertd.config.schema import ConfigError
 from alertd.config.shards import Shard, apply_shard, parse_shard, rule_shard
@@ -56,13 +55,13 @@ def test_two_sharded_daemons_over_one_config_run_every_rule_exactly_once(
             series = ["m_solo"] if name == "solo" else [f"m{k}" for k in range(len(RULES))]
             source.pending = [Sample(m, make_labels({"shop": "eu"}), t, 50.0) for m in series]
             await daemon.poll(name)
-        while await daemon.dispatcher.run_once():
+        while await daemon.pass_once():
             pass
         ran = {rule for rule, state in daemon.engine.rule_states().items() if state["last_tick"]}
         opened = {i.rule for i in daemon.store.incidents.open()}
         metrics = generate_latest(daemon.metrics.registry).decode()
         polled, shard = set(daemon.sources), str(daemon.config.shard)
-        status = status_data(daemon)["shard"]
+        status = daemon.status()["shard"]
         assert status["shard"] == shard and set(status["rules"]) == ran and status["rules_total"] == 11
         await daemon.drain()
         return ran, opened, polled, shard, metrics
@@ -181,7 +180,7 @@ def test_after_resharding_a_start_resolves_the_incidents_of_rules_now_elsewhere(
             daemon.sources["shop"].pending = [Sample(f"m{k}", make_labels({}), clock.now(), 50.0)
                                               for k in range(len(RULES))]
             await daemon.poll("shop")
-        while await daemon.dispatcher.run_once():
+        while await daemon.pass_once():
             pass
         open_rules = {i.rule for i in daemon.store.incidents.open()}
         await daemon.drain()

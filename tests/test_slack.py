@@ -12,7 +12,7 @@ from servers import RecordingHTTPServer
 from alertd.base import PermanentError, PluginContext, RetryableError
 from alertd.clock import FakeClock
 from alertd.default_plugins.notifiers.slack import SlackNotifier
-from alertd.delivery.worker import Dispatcher
+from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.render.renderer import SAMPLE_T0, sample_incident, sample_notification
@@ -91,7 +91,7 @@ def test_429_retry_after_is_honoured_by_the_dispatcher(slack_hook, tmp_path):
     store.outbox.enqueue(n, [(0, "slack")], clock.now())
     slack = SlackNotifier(parse_params(SlackNotifier.Params, {"webhook_url": slack_hook.url + HOOK_PATH}),
                           PluginContext("oncall", clock.now))
-    dispatcher = Dispatcher(store, {("oncall", 0): slack}, clock, Metrics(), get_logger())
+    dispatcher = OutboxWorker(store, {("oncall", 0): slack}, clock, Metrics(), get_logger())
     slack_hook.respond(429, {"Retry-After": "30"}, "rate_limited")
 
     async def go():

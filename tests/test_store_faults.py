@@ -138,15 +138,15 @@ def test_a_lock_while_running_fails_the_tick_and_the_send_then_both_are_retried(
             src.pending = cpu(clock, ["b"], 97)
             await d.poll("app")  # its transaction cannot start: nothing of it is stored
             with pytest.raises(sqlite3.OperationalError):
-                await d.dispatcher.run_once()  # cannot write: the row stays pending
+                await d.pass_once()  # cannot write: the row stays pending
         other.execute("COMMIT")
         other.close()
         clock.advance(10)
         src.pending = cpu(clock, ["b"], 97)  # the source has it again (its position did not move)
         await d.poll("app")
-        await d.dispatcher.run_once()
+        await d.pass_once()
         clock.advance(10)
-        await d.dispatcher.run_once()
+        await d.pass_once()
         statuses = [r["status"] for r in d.store.outbox.rows()]
         await d.drain()
         return logs, statuses, [n.incidents[0].labels for n in sent_log(d)], list(sent_log(d))
@@ -173,7 +173,7 @@ def test_a_full_disk_fails_ticks_clearly_keeps_running_and_loses_nothing_committ
         src = d.sources["app"]
         src.pending = cpu(clock, ["a"], 99)
         await d.poll("app")
-        await d.dispatcher.run_once()
+        await d.pass_once()
         before = d.store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         pages = d.store.db.execute("PRAGMA page_count").fetchone()[0]
         d.store.db.execute(f"PRAGMA max_page_count = {pages + room}")
@@ -183,14 +183,14 @@ def test_a_full_disk_fails_ticks_clearly_keeps_running_and_loses_nothing_committ
                 clock.advance(10)
                 src.pending = cpu(clock, ["a", *hosts], 99)
                 await d.poll("app")
-                await d.dispatcher.run_once()
+                await d.pass_once()
         kept = d.store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         d.store.db.execute("PRAGMA max_page_count = 1073741823")  # space freed
         clock.advance(10)
         src.pending = cpu(clock, ["a", *hosts], 99)
         await d.poll("app")
         for _ in range(3):
-            await d.dispatcher.run_once()
+            await d.pass_once()
             clock.advance(10)
         fired = {r[0] for r in d.store.db.execute("SELECT json_extract(labels, '$.host') FROM incidents")}
         pending = d.store.outbox.pending_count()

@@ -51,7 +51,7 @@ def run(write_config, registry, tmp_path, clock, scenario, fail: int = 0):
                 clock.advance(seconds)
                 if value is not None:
                     await poll(value)
-                await d.dispatcher.run_once()
+                await d.pass_once()
         try:
             with capture_logs() as logs:
                 result = await scenario(d, poll, step, sent)

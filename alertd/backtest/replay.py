@@ -26,7 +26,7 @@ from ..clock import FakeClock
 from ..config.load import Config, DetectorConfig, RuleConfig, SourceConfig
 from ..config.routing import RouteConfig
 from ..engine.tick import Engine
-from ..incidents.flapping import FlapSettings
+from ..config.types import FlapSettings
 from ..matchers import Selector
 from ..metrics import Metrics
 from ..model import Sample, Status, Verdict, make_labels

@@ -14,11 +14,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .common import CommandError, load
+from .common import CommandError
 
 NAME = "backtest"
 HELP = "replay a CSV, a stored series or a NAB corpus through a rule's detector and score it"
@@ -48,10 +49,9 @@ def run(args) -> int:
     from ..backtest.replay import Progress
 
     if args.nab:
-        from ..backtest.nab_run import run_nab
         if not args.results:
             raise CommandError("--nab needs --results OUT, the folder for the per-file scores")
-        return run_nab(args, _rule_spec(args))
+        return _run_nab(args)
     rule, registry = _rule(args)
     ts, values, name = _input(args)
     if len(ts) == 0:
@@ -72,37 +72,18 @@ def run(args) -> int:
 
 # -- inputs -----------------------------------------------------------------------------------
 def _rule_spec(args) -> dict:
-    """What a worker process needs to rebuild the rule: config path, rule name, threshold."""
-    return {"config": args.config if args.rule else None, "rule": args.rule, "threshold": args.threshold}
+    from ..backtest.rules import rule_spec
 
-
-def rule_from_spec(spec: dict):
-    """(rule, registry) from `_rule_spec` (used in this process and in --jobs workers)."""
-    from ..backtest.replay import default_rule, with_threshold
-    from ..plugins import load_registry
-
-    if spec["rule"]:
-        class A:  # the shape `load` expects
-            config = spec["config"]
-        config, registry = load(A)
-        rules = {r.name: r for r in config.rules}
-        if spec["rule"] not in rules:
-            from ..config.schema import suggest
-            raise CommandError(f'the config has no rule "{spec["rule"]}"{suggest(spec["rule"], rules)}')
-        rule = rules[spec["rule"]]
-    else:
-        registry = load_registry([], entrypoints=True)
-        rule = default_rule(registry)
-    if spec["threshold"] is not None:
-        try:
-            rule = with_threshold(rule, spec["threshold"])
-        except ValueError as exc:
-            raise CommandError(f"--threshold {spec['threshold']:g}: {exc}") from None
-    return rule, registry
+    return rule_spec(args.config, args.rule, args.threshold)
 
 
 def _rule(args):
-    return rule_from_spec(_rule_spec(args))
+    from ..backtest.rules import BacktestError, rule_from_spec
+
+    try:
+        return rule_from_spec(_rule_spec(args))
+    except BacktestError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _input(args):
@@ -196,3 +177,44 @@ def _report(result, rule, name, windows, out) -> None:
             print(f"NAB score at threshold {thr:g}: {fixed}")
             print(f"NAB score at the best threshold on this data: {best}")
     print(f"scores: {out}")
+
+
+# -- a NAB corpus -------------------------------------------------------------------------------
+def _run_nab(args) -> int:
+    """Replay the corpus, then print the NAB scores of the three profiles: at the detector's
+    own threshold (or --threshold) and at the best threshold on this data (an oracle)."""
+    from ..backtest import nab
+    from ..backtest.nab_run import replay_corpus
+    from ..backtest.rules import BacktestError
+
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        run = replay_corpus(_rule_spec(args), args.nab, args.results, jobs=args.jobs,
+                            progress=_progress if show else None)
+    except BacktestError as exc:
+        raise CommandError(str(exc)) from None
+    rule, corpus, threshold = run.rule, run.files, run.threshold
+    print(f"replayed {len(corpus)} files ({run.rows} rows) through rule {rule.name} ({rule.detector.type}) in "
+          f"{run.seconds:.0f}s, {run.fits} model fits; results in {args.results}")
+    print(f"{'profile':<15} {'score at ' + format(threshold, 'g'):>16} {'best':>8} {'at threshold':>14}"
+          f"  windows found, false positives (at {threshold:g})")
+    for profile in nab.PROFILES:
+        fixed = nab.score_corpus(corpus, threshold, profile)
+        best = nab.best_threshold(corpus, profile)
+        print(f"{profile.name:<15} {fixed.score:>16.1f} {best.score:>8.1f} {best.threshold:>14.6g}"
+              f"  {fixed.tp}/{fixed.windows}, {fixed.fp}")
+    by_cat: dict[str, list] = {}
+    for f in corpus:
+        by_cat.setdefault(f.name.split("/")[0], []).append(f)
+    print(f"standard profile by category at {threshold:g} (raw score; windows found; false positives):")
+    for cat, items in by_cat.items():
+        r = nab.score_corpus(items, threshold)
+        print(f"  {cat:<24} {r.raw:7.2f}  {r.tp}/{r.windows}  {r.fp}")
+    return 0
+
+
+def _progress(k: int, total: int, d: dict) -> None:
+    sys.stderr.write(f"\r[{k}/{total}] {d['name']} ({d['rows']} rows, {d['seconds']:.1f}s)\033[K")
+    if k == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from ..store import create_private
+from ..store.backup import backup
+from ..store.errors import StoreError
 from .common import CommandError, add_config_arg, add_store_arg
 
 NAME = "backup"
@@ -39,16 +40,9 @@ def run(args) -> int:
         raise CommandError(f"the directory {dest.parent} does not exist; create it first")
     create_private(dest)  # a copy of the store is as private as the store
     try:
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10) as src, \
-                sqlite3.connect(dest) as out:
-            src.backup(out)  # a consistent snapshot, even while the daemon writes (WAL)
-            out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-            incidents = out.execute("SELECT count(*) FROM incidents").fetchone()[0]
-            pending = out.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
-    except sqlite3.Error as exc:
-        dest.unlink(missing_ok=True)
-        raise CommandError(f"cannot back up {source}: {exc}") from None
-    size = dest.stat().st_size
-    print(f"backed up {source} to {dest} ({size / 1e6:.1f} MB, {incidents} incidents, "
-          f"{pending} pending notifications)")
+        result = backup(source, dest)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"backed up {source} to {dest} ({result.size / 1e6:.1f} MB, {result.incidents} incidents, "
+          f"{result.pending} pending notifications)")
     return 0

@@ -39,13 +39,9 @@ def shard_arg(args):
 
 def load(args):
     """(config, registry) for `args.config`: plugins first (plugin_dirs), then validation."""
-    from ..config.load import load_config, plugin_dirs_of, read_config_file
-    from ..plugins import load_registry
+    from ..config.load import load_with_plugins
 
-    raw = read_config_file(args.config)
-    base = Path(args.config).resolve().parent
-    registry = load_registry(plugin_dirs_of(raw), base_dir=base)
-    return load_config(args.config, registry), registry
+    return load_with_plugins(args.config)
 
 
 def open_store(args):

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .http import HttpConfig, build_http
-from .types import Config, DetectorConfig, NotifierConfig, RuleConfig, SourceConfig
-from ..incidents.flapping import FlapSettings
+from .types import Config, DetectorConfig, FlapSettings, NotifierConfig, RuleConfig, SourceConfig
 from ..matchers import parse_selector
 from .routing import (ReceiverSettings, build_inhibit_rules, build_receiver, build_route,
     build_time_intervals, check_fallbacks, default_route)
@@ -353,3 +352,12 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
                   inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
                   detector_timeout=float(top.detector_timeout))
+
+
+def load_with_plugins(path, *, environ=None):
+    """(config, registry) for the file at `path`: its plugin_dirs loaded first, then validated."""
+    from ..plugins import load_registry
+
+    raw = read_config_file(path)
+    registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
+    return load_config(path, registry, environ=environ), registry

@@ -87,24 +87,3 @@ def describe(config) -> dict:
         return {"shard": None, "rules": [r.name for r in config.rules], "sources": sorted(config.sources)}
     return {"shard": str(config.shard), "rules": [r.name for r in config.rules],
             "rules_total": len(config.all_rules), "sources": sorted(config.sources)}
-
-
-def close_unowned(engine, log) -> int:
-    """At start: resolve open incidents of rules this instance no longer runs.
-
-    After resharding (or a rule removed while alertd was stopped) the store can hold open
-    incidents of rules that now belong to another instance. A reload resolves them already
-    (`Engine.apply_config`); a start does the same, so they neither stay open nor repeat
-    from here. The resolve is notified; the new owner opens its own incident when the
-    anomaly is still there. Meta-incidents (`alertd_...`) are the daemon's own: kept.
-    Returns the notifications queued.
-    """
-    running = {rule.name for rule in engine.config.rules}
-    orphans = sorted({i.rule for i in engine.tracker.open.values()
-                      if i.rule not in running and not i.rule.startswith("alertd_")})
-    if not orphans:
-        return 0
-    reason = ("the rule belongs to another shard" if engine.config.shard is not None
-              else "the rule is no longer in the config")
-    log.info("rule_incidents_closed", rules=orphans, reason=reason)
-    return engine.close_rule_incidents(orphans, reason).notifications

@@ -7,11 +7,27 @@ from pathlib import Path
 from typing import Any
 
 from .http import HttpConfig
-from ..incidents.flapping import FlapSettings
 from ..matchers import Selector
 from .routing import InhibitRule, ReceiverSettings, RouteConfig
 from .time_intervals import TimeIntervalSpec
 from .shards import Shard
+
+
+@dataclass(frozen=True)
+class FlapSettings:
+    """A rule's `flapping:` settings; `flapping: false` turns detection off."""
+
+    enabled: bool = True
+    window: int = 21
+    low: float = 10.0
+    high: float = 20.0
+
+    def check(self):
+        if not 3 <= self.window <= 60:
+            raise ValueError("flapping.window must be between 3 and 60 evaluations")
+        if not 0 < self.low < self.high <= 100:
+            raise ValueError(f"flapping needs 0 < low < high <= 100 (percent); got low {self.low:g} "
+                             f"and high {self.high:g}")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""One running alertd: store, plugin instances, engine, scheduler, dispatcher, HTTP server.
+"""One running alertd: store, plugin instances, engine, scheduler, group timer, delivery, HTTP.
 
 `Daemon` owns the parts and the work (start, back-fill, poll, drain, close); the process
-lifecycle around it (signals, sd_notify, reload, the watchdog) is `alertd.lifecycle`, and a
-SIGHUP's config switch is `alertd.reload`. `await Daemon(...).run()` runs the whole thing.
+lifecycle around it (signals, sd_notify, the watchdog) is `alertd.daemon.lifecycle`; polls
+and ticks are `alertd.daemon.polls`, a SIGHUP's config switch `alertd.daemon.reload`, health
+and status `alertd.daemon.health` (each mixed into `Daemon`). `await Daemon(...).run()` runs
+the whole thing.
 
 Drain: stop scheduling, let running polls finish and deliver what is due, within
 `shutdown_timeout`. The store is closed last, so nothing committed is lost; unsent
@@ -12,7 +14,6 @@ notifications stay in the outbox for the next start.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
@@ -20,18 +21,25 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_
 from ..base import PluginContext, SourceError
 from ..clock import SystemClock
 from .health import DaemonHealth
-from ..delivery.worker import Dispatcher
+from ..delivery.worker import OutboxWorker
+from ..routing.timer import GroupTimer
+from .clock_steps import ClockStepGuard
 from ..engine.tick import Engine
 from ..log import add_secrets, get_logger, redact_text
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..metrics import Metrics
 from .plugin_health import PluginHealth
+from .polls import Polling
+from .reload import Reloading
 from .gc_tuning import tune_gc
+from .lifecycle import Lifecycle
 from .scheduler import make_scheduler, schedule_source
-from ..config.shards import apply_shard, close_unowned, describe as describe_shard
+from ..config.shards import apply_shard, describe as describe_shard
 from .backfill import backfill
 from ..store import Store
-from ..store.errors import StoreError, explain, is_store_error
+from ..http.listen import ListenError, open_server
+from ..http.state import AppState
+from ..store.errors import StoreError
 from ..engine.training import Trainer
 
 
@@ -39,8 +47,8 @@ class StartupError(Exception):
     """The daemon cannot start; the message is one sentence saying why and what to do."""
 
 
-class Daemon(DaemonHealth):
-    """One running alertd: store, plugin instances, engine, scheduler and dispatcher."""
+class Daemon(Polling, Reloading, DaemonHealth):
+    """One running alertd: store, plugin instances, engine, scheduler, group timer and delivery."""
 
     def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
                  shard=None):
@@ -53,9 +61,9 @@ class Daemon(DaemonHealth):
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
         self.sources, self.notifiers = {}, {}
-        self.store = self.http = self.engine = self.dispatcher = self.scheduler = self.web = None
-        self.trainer = None
-        self.dispatcher_task: asyncio.Task | None = None
+        self.store = self.http = self.engine = self.delivery = self.scheduler = self.web = None
+        self.trainer = self.group_timer = self.clock_guard = None
+        self.tasks: dict[str, asyncio.Task] = {}  # the daemon's own loops: delivery, groups, clock
         self.started_at: float | None = None
         self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
         self.first_poll_at: float | None = None
@@ -93,16 +101,44 @@ class Daemon(DaemonHealth):
 
     async def open_http(self) -> None:
         """Bind the HTTP server (first, so a port in use stops the start before any work)."""
-        from ..http.listen import ListenError, open_server
-
         if self.config.http.enabled:
             try:
-                self.web = await open_server(self, self.config.http)
+                self.web = await open_server(self.app_state(), self.config.http)
             except ListenError as exc:
                 raise StartupError(str(exc)) from None
 
+    async def rebind_http(self, old, new) -> None:
+        """After a reload: serve on the new address (the old server keeps serving on failure)."""
+        if (old.enabled, old.host, old.port) == (new.enabled, new.host, new.port):
+            return
+        previous, server = self.web, None
+        if new.enabled:
+            try:
+                server = await open_server(self.app_state(), new)
+            except ListenError as exc:
+                self.log.error("http_rebind_failed", error=str(exc),
+                               note=f"still serving on {old.listen}" if previous else "no HTTP server")
+                return
+        self.web = server
+        if previous is not None:
+            await previous.close()
+
+    def app_state(self) -> AppState:
+        """What the HTTP app may see and do (uvicorn's ServerState): read per request."""
+        return AppState(config=lambda: self.config, store=lambda: self.store, clock=self.clock, log=self.log,
+                        metrics=self.metrics, health=self.health_problems, readiness=self.readiness,
+                        status=self.status, draining=lambda: self.draining,
+                        rules=lambda per_rule=6: self.engine.rule_views(per_rule) if self.engine else [],
+                        changed=self.changed, reload=self.request_reload)
+
+    def changed(self) -> None:
+        """Incidents or silences changed outside a tick (an action): re-evaluate groups now."""
+        if self.group_timer is not None:
+            self.group_timer.wake()
+            self.delivery.wakeup.set()
+
     async def start(self) -> None:
-        """Open everything, back-fill, start the scheduler and the dispatcher."""
+        """Open everything, back-fill, start the scheduler, the group timer and delivery."""
         await self.open()
         await self.backfill()
         self.trainer.poll()  # first fits on the back-filled history, in the worker
@@ -115,11 +151,13 @@ class Daemon(DaemonHealth):
         self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
         self.scheduler.add_job(self.housekeeping, "interval", seconds=10, id="detect:housekeeping")
         self.scheduler.start()
-        self.dispatcher_task = asyncio.create_task(self.dispatcher.run_forever(self.stopping))
+        self.tasks = {"delivery": asyncio.create_task(self.delivery.run_forever(self.stopping)),
+                      "group timer": asyncio.create_task(self.group_timer.run_forever(self.stopping)),
+                      "clock watch": asyncio.create_task(self.watch_clock())}
         self.ready = True
 
     async def open(self) -> None:
-        """Store, HTTP client, plugin instances, engine and dispatcher; sources started."""
+        """Store, HTTP client, plugin instances, engine, group timer and delivery; sources started."""
         self.started_at = self.clock.now()
         try:
             self.store = Store(self.store_path, check_writable=True)
@@ -136,15 +174,17 @@ class Daemon(DaemonHealth):
         self.engine = Engine(self.config, self.registry, self.store, self.clock, self.metrics, self.log)
         self.metrics.watch(self.engine)
         self.plugin_health = PluginHealth(self.engine)
-        self.dispatcher = Dispatcher(self.store, self.notifiers, self.clock, self.metrics, self.log,
-                                     router=self.engine.router, config=self.config)
+        self.delivery = OutboxWorker(self.store, self.notifiers, self.clock, self.metrics, self.log,
+                                     config=self.config)
+        self.group_timer = GroupTimer(self.engine.router, self.clock, self.log, on_queued=self.delivery.wakeup.set)
+        self.clock_guard = ClockStepGuard(self.store, self.log)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
                                store_path=self.store_path)
         self.trainer.start()  # stored models of unchanged rules: no new warm-up
         # The config is valid (it was loaded to get here): a failed reload's meta-incident is over.
         self.engine.meta_incident(MetaRule(CONFIG_RELOAD_FAILED), {"config": self.config.path}, False,
                                   "alertd started with a valid config")
-        close_unowned(self.engine, self.log)  # incidents of rules moved to another shard
+        self.grouped(self.engine.close_orphans())  # incidents of rules moved to another shard
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ok_at.set(self.clock.now())
         pending = self.store.outbox.pending_count()
@@ -170,138 +210,44 @@ class Daemon(DaemonHealth):
         await backfill(self)
 
     # -- the work ---------------------------------------------------------------------------
-    def prune(self) -> int:
-        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
-        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
-        if deleted:
-            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
-        return deleted
+    def grouped(self, result) -> None:
+        """After an alert round: when it changed groups, the group timer looks at them now."""
+        if result is not None and result.grouped:
+            self.group_timer.wake()
 
-    def housekeeping(self, source: str | None = None) -> None:
-        """Due model fits and silence checks: after each poll of `source`, and every 10 s for
-        all sources (time-based fit schedules, sources that stopped answering)."""
-        try:
-            self.trainer.poll()  # fits run in a worker thread: this only submits them
-            if self.engine.check_absent(source).notifications:
-                self.dispatcher.wakeup.set()
-        except Exception as exc:  # never let it take the daemon down
-            self.log.exception("housekeeping_failed", source=source, error=f"{type(exc).__name__}: {exc}")
+    def check_clock(self) -> float:
+        """Undo a backward wall-clock step for every timer (alertd.daemon.clock_steps)."""
+        step = self.clock_guard.check(self.clock.now())
+        if step:
+            self.delivery.shift(step)
+            self.group_timer.wake()
+        return step
 
-    def _on_job_event(self, event) -> None:
-        """APScheduler events: when each poll was due (for the lag), and polls that never ran."""
-        if not event.job_id.startswith("source:"):
-            return
-        name = event.job_id.split(":", 1)[1]
-        if event.code == EVENT_JOB_SUBMITTED:
-            due = event.scheduled_run_times[-1] if event.scheduled_run_times else None
-            self._scheduled[name] = due.timestamp() if due else time.time()
-        else:
-            reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
-            self.metrics.polls_skipped.labels(name, reason).inc()
-            self.log.warning("poll_skipped", source=name, reason=reason)
+    async def watch_clock(self, every: float = 1.0) -> None:
+        """Check for clock steps every second until stopping."""
+        while not self.stopping.is_set():
+            try:
+                self.check_clock()
+            except Exception as exc:  # a store error here must not end the watch
+                self.log.error("clock_check_failed", error=f"{type(exc).__name__}: {exc}")
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=every)
+            except asyncio.TimeoutError:
+                pass
 
-    async def poll(self, name: str) -> None:
-        """Collect from one source and run the tick, then due fits and silence checks; errors
-        are logged, counted, survived."""
-        sc = self.config.sources.get(name)
-        if sc is None or self.draining:
-            return  # removed by a reload, or stopping
-        self._polls[name] = asyncio.current_task()
-        due = self._scheduled.pop(name, None)
-        if due is not None:
-            self.metrics.tick_lag.labels(name).observe(max(0.0, time.time() - due))
-        try:
-            await self._poll(name, sc)
-        finally:
-            self._polls.pop(name, None)
-            if self.first_poll_at is None:
-                self.first_poll_at = self.clock.now()
-        self.housekeeping(name)
-
-    async def _poll(self, name: str, sc) -> None:
-        self.metrics.source_polls.labels(name).inc()
-        try:
-            samples = await asyncio.wait_for(self.sources[name].collect(), sc.timeout)
-        except asyncio.TimeoutError:
-            self._poll_failed(name, "timeout", f"no answer within {sc.timeout:g}s")
-            return
-        except SourceError as exc:
-            self._poll_failed(name, exc.reason, str(exc)[:300])
-            return
-        except Exception as exc:
-            self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
-            return
-        source = self.sources[name]
-        if not samples:
-            self._commit(source, name)
-            if source.empty_ok:  # nothing happened since the last poll: not a failure
-                self.log.debug("source_polled", source=name, samples=0, skipped=0)
-            else:
-                self._poll_failed(name, "empty", "the poll returned no samples")
-            return
-        detector_errors = dict(self.engine.detector_errors)
-        try:
-            with self.store.atomic():  # samples and the source's read position together
-                result = self.engine.ingest(name, samples)
-                source.commit()
-        except Exception as exc:  # never let one tick take the daemon down
-            self.metrics.source_errors.labels(name, "tick").inc()
-            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
-                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
-                               retry="next poll")
-            else:
-                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-            return
-        if not result.stored:
-            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
-            return
-        self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
-        self._plugin_health(lambda: [self.plugin_health.source_ok(name),
-                                     *self.plugin_health.detectors(detector_errors)])
-        if result.notifications:
-            self.dispatcher.wakeup.set()
-
-    def _plugin_health(self, update) -> None:
-        """Open or resolve failing-plugin meta-incidents (alertd.plugin_health); never raises."""
-        try:
-            if any(r is not None and r.notifications for r in update()):
-                self.dispatcher.wakeup.set()
-        except Exception as exc:
-            self.log.error("plugin_health_failed", error=f"{type(exc).__name__}: {exc}")
-
-    def _commit(self, source, name: str) -> None:
-        try:
-            with self.store.atomic():
-                source.commit()
-        except Exception as exc:
-            self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-
-    def _poll_failed(self, name: str, reason: str, error: str) -> None:
-        error = redact_text(error)  # an excerpt of an answer may echo a token back
-        self.metrics.source_errors.labels(name, reason).inc()
-        self.log.warning("source_failed", source=name, reason=reason, error=error)
-        try:
-            result = self.engine.source_failed(name, error)
-        except Exception as exc:  # never let a failing source take the daemon down
-            self.log.exception("no_data_failed", source=name, error=f"{type(exc).__name__}: {exc}")
-            return
-        if result.notifications:
-            self.dispatcher.wakeup.set()
-        self._plugin_health(lambda: [self.plugin_health.source_failed(name, error)])
-
-    async def wait_for_poll(self, name: str, timeout: float) -> None:
-        """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""
-        task = self._polls.get(name)
-        if task is not None and task is not asyncio.current_task():
-            await asyncio.wait([task], timeout=timeout)
+    async def pass_once(self) -> int:
+        """One turn of the daemon's own loops: clock check, due group flushes, one delivery
+        pass; returns how many notices were delivered. (Their tasks do this continuously;
+        the drain and tests call it.)"""
+        self.check_clock()
+        self.group_timer.flush_due()
+        return await self.delivery.run_once()
 
     async def request_reload(self):
         """Reload the config as SIGHUP does (through the main loop when there is one)."""
         if self.reload_hook is not None:
             return await self.reload_hook()
-        from .reload import reload_config
-
-        self.last_reload = await reload_config(self)
+        self.last_reload = await self.reload()
         return self.last_reload
 
     # -- stopping ---------------------------------------------------------------------------
@@ -323,18 +269,17 @@ class Daemon(DaemonHealth):
             self.scheduler.shutdown(wait=False)
         if self.trainer is not None:
             await self.trainer.stop()  # a running fit finishes in its thread and is discarded
-        if self.dispatcher is None:
+        if self.delivery is None:
             return
-        self.dispatcher.wakeup.set()
         deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
         try:
             async with asyncio.timeout_at(deadline):
                 polls = [t for t in self._polls.values() if t is not asyncio.current_task()]
                 if polls:
                     await asyncio.wait(polls)
-                if self.dispatcher_task is not None:
-                    await self.dispatcher_task
-                while await self.dispatcher.run_once():
+                for task in self.tasks.values():  # (they end at once: `stopping` is set)
+                    await asyncio.wait([task])
+                while await self.pass_once():
                     pass  # new rows can be due after a send: deliver until nothing is
         except TimeoutError:
             for task in self._polls.values():
@@ -353,8 +298,9 @@ class Daemon(DaemonHealth):
             await self.web.close(grace=min(grace, 1.0))
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self.dispatcher_task is not None and not self.dispatcher_task.done():
-            self.dispatcher_task.cancel()
+        for task in self.tasks.values():
+            if not task.done():
+                task.cancel()
         for plugin in [*self.sources.values(), *self.notifiers.values()]:
             try:
                 await asyncio.wait_for(plugin.close(), grace)
@@ -371,7 +317,5 @@ class Daemon(DaemonHealth):
 
     async def run(self, systemd=None) -> int:
         """Start, serve until SIGTERM/SIGINT, drain; returns the exit code (see lifecycle)."""
-        from .lifecycle import Lifecycle
-
         return await Lifecycle(self, systemd).run()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .. import __version__
+from ..config.shards import describe as describe_shard
+
 
 class DaemonHealth:
     """Health and readiness of a running `Daemon` (mixed into it; reads its parts)."""
@@ -13,10 +16,10 @@ class DaemonHealth:
         problems = []
         if self.scheduler is not None and not self.scheduler.running:
             problems.append("the scheduler is not running")
-        task = self.dispatcher_task
-        if task is not None and task.done():
-            error = task.exception() if not task.cancelled() else None
-            problems.append(f"the notification dispatcher stopped{f': {error}' if error else ''}")
+        for name, task in self.tasks.items():
+            if task.done():
+                error = task.exception() if not task.cancelled() else None
+                problems.append(f"the {name} loop stopped{f': {error}' if error else ''}")
         if self.web is not None and not self.web.serving:
             problems.append("the HTTP server stopped")
         return problems
@@ -44,3 +47,34 @@ class DaemonHealth:
         prefix = "draining; " if self.draining else ""
         return (f"{prefix}{len(states)} open incidents ({firing} firing, {len(states) - firing} pending), "
                 f"{tick}, outbox {self.store.outbox.pending_count()}")
+
+    def status(self) -> dict:
+        """What the daemon is doing: for /api/v1/status and the status page."""
+        now = self.clock.now()
+        reload = self.last_reload
+        sources = {}
+        engine = self.engine
+        for name, sc in self.config.sources.items():
+            health = engine.source_health.get(name) if engine else None
+            job = self.scheduler.get_job(f"source:{name}") if self.scheduler else None
+            sources[name] = {
+                "type": sc.type, "every": sc.every, "cron": sc.cron,
+                "last_ok": health.last_ok if health else None,
+                "consecutive_errors": health.consecutive_errors if health else 0,
+                "last_error": health.last_error if health else None,
+                "next_poll": job.next_run_time.timestamp() if job and job.next_run_time else None}
+        states = [i.state for i in engine.tracker.open.values()] if engine else []
+        return {
+            "version": __version__, "config": self.config.path, "now": now,
+            "started_at": self.started_at,
+            "uptime": None if self.started_at is None else now - self.started_at,
+            "ready": all(self.readiness().values()), "problems": self.health_problems(),
+            "draining": self.draining,
+            "last_reload": None if reload is None else {"ok": reload.ok, "at": reload.at,
+                                                         "problems": reload.problems},
+            "incidents": {"pending": states.count("pending"), "firing": states.count("firing")},
+            "outbox_pending": self.store.outbox.pending_count() if self.store else None,
+            "api_writes": bool(self.config.http.token),
+            "sources": sources,
+            "shard": describe_shard(self.config),
+        }

@@ -2,7 +2,8 @@
 
 Signal handlers only set flags and wake the main loop; the main loop acts on them:
 
-- SIGHUP: reload the config (`alertd.reload`), between RELOADING=1 and READY=1.
+- SIGHUP: reload the config (`Daemon.reload`, alertd/daemon/reload.py), between RELOADING=1
+  and READY=1.
 - SIGTERM or SIGINT: STOPPING=1, then drain (stop scheduling, finish running polls and
   due sends within `shutdown_timeout`) and exit 0.
 - A second SIGINT: stop waiting at once (cancel the drain or the start-up), close the store
@@ -10,7 +11,7 @@ Signal handlers only set flags and wake the main loop; the main loop acts on the
   only be cancelled between them.
 
 A heartbeat task sends WATCHDOG=1 every half `WatchdogSec` while the daemon is healthy (a
-blocked loop or a dead scheduler, dispatcher or HTTP server stops the pings, and systemd
+blocked loop or a dead scheduler, group timer, delivery worker or HTTP server stops the pings, and systemd
 restarts the service) and STATUS= with open incidents and the last tick's age.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from .reload import ReloadOutcome, reload_config
+from .reload import ReloadOutcome
 from .sdnotify import SystemdNotifier
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -140,7 +141,7 @@ class Lifecycle:
         self.sd.reloading()
         self.log.info("config_reload_requested", config=self.daemon.config.path)
         try:
-            outcome = await reload_config(self.daemon)
+            outcome = await self.daemon.reload()
         except Exception as exc:  # a bug while applying: log it, keep running what we have
             self.log.exception("config_reload_crashed", error=f"{type(exc).__name__}: {exc}")
             self.daemon.metrics.reloads.labels("failure").inc()

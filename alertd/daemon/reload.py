@@ -1,23 +1,24 @@
 """SIGHUP: validate the config file again and switch to it, changing only what changed.
 
-A bad file changes nothing: every problem is logged (the same sentences `alertd validate`
-prints), `alertd_config_reloads_total{result="failure"}` counts it, and the meta-incident
-`alertd_config_reload_failed` fires through the normal routes. The next good reload
-resolves it.
-
-A good file is applied as a difference against the running config:
+Two steps. `plan_reload` reads and validates the file and works out the difference against
+the running config (a `ReloadPlan`); it touches nothing that runs. `Reloading.reload` (mixed
+into `Daemon`) then applies the plan through the daemon's own parts:
 
 - sources: new ones are built, back-filled and scheduled; removed ones are unscheduled and
   closed once their running poll is over; a changed schedule (every, cron, jitter) only
   reschedules the job; changed parameters rebuild the source instance.
 - rules: `Engine.apply_config` keeps the runtime (history windows, detector instance and
   fitted model) of every unchanged rule; open incidents are kept (same fingerprints).
-- receivers: changed ones get new notifier instances; routes rebuild the router.
+- receivers: changed ones get new notifier instances; routes rebuild the router, which the
+  group timer takes over.
 - http: a new address rebinds the server (on failure the old one keeps serving); a new
   token applies to the next request. `store` needs a restart (logged).
 
-Plugin code is not re-imported: a reload reuses the loaded plugins unless `plugin_dirs`
-changed. Changing a plugin's code needs a restart.
+A bad file changes nothing: every problem is logged (the same sentences `alertd validate`
+prints), `alertd_config_reloads_total{result="failure"}` counts it, and the meta-incident
+`alertd_config_reload_failed` fires through the normal routes. The next good reload
+resolves it. Plugin code is not re-imported: a reload reuses the loaded plugins unless
+`plugin_dirs` changed. Changing a plugin's code needs a restart.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.load import load_config, plugin_dirs_of, read_config_file
+from ..config.schema import ConfigError
+from ..config.shards import apply_shard
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..plugins import PluginError, load_registry
 from .scheduler import schedule_source, trigger_for
-from ..config.shards import apply_shard
-from ..config.schema import ConfigError
 
 RELOAD_FAILED_RULE = MetaRule(CONFIG_RELOAD_FAILED, severity="warning", annotations={
     "summary": "alertd could not reload its config; it keeps running the previous one"})
-_SCHEDULE = ("every", "cron", "jitter", "timeout", "backfill")
+_SCHEDULE = ("every", "cron", "jitter")
 
 
 @dataclass
@@ -46,6 +47,28 @@ class ReloadOutcome:
     at: float
     problems: list[str] = field(default_factory=list)
     changes: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ReloadError(Exception):
+    """A valid file that still cannot be applied (a plugin failed to build)."""
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """The validated new config and how it differs from the running one."""
+
+    config: object
+    registry: object
+    sources: dict[str, list[str]]  # added, removed, rebuilt, rescheduled, kept
+    receivers: list[str]  # receivers whose integrations changed
+    routes_changed: bool
+    old: object  # the running config the plan was made against
+
+    def rescheduled(self) -> list[str]:
+        """Sources whose schedule (not only their timeout or back-fill) changed."""
+        return [name for name in self.sources["rescheduled"]
+                if [getattr(self.old.sources[name], k) for k in _SCHEDULE]
+                != [getattr(self.config.sources[name], k) for k in _SCHEDULE]]
 
 
 def source_changes(old: dict, new: dict) -> dict[str, list[str]]:
@@ -70,124 +93,142 @@ def receiver_changes(old: dict, new: dict) -> list[str]:
     return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
 
 
-def load_new(daemon):
-    """(config, registry) of the file on disk; the running registry unless plugin_dirs changed."""
-    path = daemon.config.path
+def plan_reload(running, registry, shard_override=None) -> ReloadPlan:
+    """Read and validate `running.path` again; the plan to switch to it. Raises ConfigError
+    or PluginError for a bad file. The registry is reused unless plugin_dirs changed."""
+    path = running.path
     raw = read_config_file(path)
-    registry = daemon.registry
-    if tuple(plugin_dirs_of(raw)) != tuple(daemon.config.plugin_dirs):
+    if tuple(plugin_dirs_of(raw)) != tuple(running.plugin_dirs):
         registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
-    return apply_shard(load_config(path, registry), daemon.shard_override), registry
+    config = apply_shard(load_config(path, registry), shard_override)
+    return ReloadPlan(config, registry, source_changes(running.sources, config.sources),
+                      receiver_changes(running.receivers, config.receivers),
+                      running.routes != config.routes, running)
 
 
-async def reload_config(daemon) -> ReloadOutcome:
-    """Reload `daemon`'s config file; never raises for a bad file (see the module doc)."""
-    log, metrics, now = daemon.log, daemon.metrics, daemon.clock.now()
-    path = daemon.config.path
-    try:
-        config, registry = load_new(daemon)
-        changes, problems = await apply(daemon, config, registry)
-    except (ConfigError, PluginError, ReloadError) as exc:
-        problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]
-        return _failed(daemon, path, problems, now)
-    if problems:  # applied, but a rebuilt source could not start again
-        log.info("config_reloaded", config=path, **{k: v for k, v in changes.items() if v})
-        outcome = _failed(daemon, path, problems, now, applied=True)
-        outcome.changes = changes
-        return outcome
-    metrics.reloads.labels("success").inc()
-    metrics.reload_ok.set(1)
-    metrics.reload_ok_at.set(now)
-    log.info("config_reloaded", config=path, **{k: v for k, v in changes.items() if v})
-    result = daemon.engine.meta_incident(RELOAD_FAILED_RULE, {"config": path}, False,
-                                         "the config was reloaded successfully")
-    if result.notifications:
-        daemon.dispatcher.wakeup.set()
-    return ReloadOutcome(True, now, [], changes)
+class Reloading:
+    """`Daemon.reload`: plan, then apply through the daemon's parts (mixed into `Daemon`)."""
 
-
-def _failed(daemon, path: str, problems: list[str], now: float, applied: bool = False) -> ReloadOutcome:
-    for problem in problems:
-        daemon.log.error("config_problem", problem=problem)
-    n = len(problems)
-    keeps = ("the new config runs without what failed" if applied
-             else "the previous config keeps running")
-    daemon.log.error("config_reload_failed", config=path, errors=n,
-                     note=f"{keeps}; run `alertd validate` to check the file")
-    daemon.metrics.reloads.labels("failure").inc()
-    daemon.metrics.reload_ok.set(0)
-    reason = (f"{n} error{'s' if n != 1 else ''} in {path}, {keeps}: "
-              + "; ".join(problems[:3]) + (" ..." if n > 3 else ""))
-    result = daemon.engine.meta_incident(RELOAD_FAILED_RULE, {"config": path}, True, reason)
-    if result.notifications:
-        daemon.dispatcher.wakeup.set()
-    return ReloadOutcome(False, now, problems)
-
-
-class ReloadError(Exception):
-    """A valid file that still cannot be applied (a plugin failed to build)."""
-
-
-async def apply(daemon, config, registry) -> tuple[dict[str, list[str]], list[str]]:
-    """Switch the running daemon to `config`; build everything new before changing anything.
-
-    Returns the changes by kind and the problems of a partly applied config (a rebuilt
-    source that could not start again; it stays unscheduled until the next reload).
-    """
-    old = daemon.config
-    src = source_changes(old.sources, config.sources)
-    receivers = receiver_changes(old.receivers, config.receivers)
-    new_sources, new_notifiers, problems = {}, {}, []
-    try:
-        for name in src["added"] + src["rebuilt"]:
-            new_sources[name] = daemon.make_source(name, config.sources[name], registry)
-        for name in receivers:
-            new_notifiers[name] = daemon.make_notifiers(name, config.receivers.get(name, ()), registry)
-        for name in src["added"]:
-            await _start(new_sources[name], name)
-        rules = daemon.engine.apply_config(config, registry)
-    except Exception as exc:
-        for plugin in [*new_sources.values(), *(n for d in new_notifiers.values() for n in d.values())]:
-            await _close(daemon, plugin)
-        if isinstance(exc, ReloadError):
-            raise
-        raise ReloadError(f"the new config is valid but could not be applied: "
-                          f"{type(exc).__name__}: {exc}") from None
-
-    daemon.config, daemon.registry = config, registry
-    if daemon.trainer is not None:
-        daemon.trainer.sync(daemon.engine)
-    for name in src["removed"] + src["rebuilt"]:
-        if daemon.scheduler.get_job(f"source:{name}") is not None:
-            daemon.scheduler.remove_job(f"source:{name}")
-        await daemon.wait_for_poll(name, old.sources[name].timeout + 1)
-        await _close(daemon, daemon.sources.pop(name))
-    for name in src["rebuilt"]:  # the old instance let go of its port or file: start the new
+    async def reload(self) -> ReloadOutcome:
+        """Reload the config file; never raises for a bad file (see the module doc)."""
+        now, path = self.clock.now(), self.config.path
         try:
-            await _start(new_sources[name], name)
-        except ReloadError as exc:
-            problems.append(str(exc))
-            await _close(daemon, new_sources.pop(name))
-    daemon.sources.update(new_sources)
-    _swap_notifiers(daemon, receivers, new_notifiers)
-    _point_dispatcher(daemon, config)
-    if new_sources or rules["added"] or rules["changed"]:
-        await daemon.backfill()
-    for name in new_sources:
-        schedule_source(daemon.scheduler, config.sources[name], daemon.poll)
-    for name in src["rescheduled"]:
-        before, sc = old.sources[name], config.sources[name]
-        if [getattr(before, k) for k in _SCHEDULE[:3]] != [getattr(sc, k) for k in _SCHEDULE[:3]]:
-            daemon.scheduler.reschedule_job(f"source:{name}", trigger=trigger_for(sc))
-    if old.store != config.store and daemon.store_path != config.store_path():
-        daemon.log.warning("config_needs_restart", key="store",
-                           note="the store stays where it was until alertd restarts")
-    await _rebind_http(daemon, old.http, config.http)
-    changes = {f"sources_{k}": v for k, v in src.items() if k != "kept"}
-    changes.update({f"rules_{k}": v for k, v in rules.items() if k != "kept"})
-    changes["receivers_changed"] = receivers
-    changes["routes_changed"] = ["routes"] if old.routes != config.routes else []
-    return changes, problems
+            plan = plan_reload(self.config, self.registry, self.shard_override)
+            changes, problems = await self.apply_plan(plan)
+        except (ConfigError, PluginError, ReloadError) as exc:
+            problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]
+            return self._reload_failed(path, problems, now)
+        applied = {k: v for k, v in changes.items() if v}
+        if problems:  # applied, but a rebuilt source could not start again
+            self.log.info("config_reloaded", config=path, **applied)
+            outcome = self._reload_failed(path, problems, now, applied=True)
+            outcome.changes = changes
+            return outcome
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_ok_at.set(now)
+        self.log.info("config_reloaded", config=path, **applied)
+        self.grouped(self.engine.meta_incident(RELOAD_FAILED_RULE, {"config": path}, False,
+                                               "the config was reloaded successfully"))
+        return ReloadOutcome(True, now, [], changes)
+
+    def _reload_failed(self, path: str, problems: list[str], now: float, applied: bool = False) -> ReloadOutcome:
+        for problem in problems:
+            self.log.error("config_problem", problem=problem)
+        n = len(problems)
+        keeps = "the new config runs without what failed" if applied else "the previous config keeps running"
+        self.log.error("config_reload_failed", config=path, errors=n,
+                       note=f"{keeps}; run `alertd validate` to check the file")
+        self.metrics.reloads.labels("failure").inc()
+        self.metrics.reload_ok.set(0)
+        reason = (f"{n} error{'s' if n != 1 else ''} in {path}, {keeps}: "
+                  + "; ".join(problems[:3]) + (" ..." if n > 3 else ""))
+        self.grouped(self.engine.meta_incident(RELOAD_FAILED_RULE, {"config": path}, True, reason))
+        return ReloadOutcome(False, now, problems)
+
+    async def apply_plan(self, plan: ReloadPlan) -> tuple[dict[str, list[str]], list[str]]:
+        """Switch to `plan.config`; build everything new before changing anything.
+
+        Returns the changes by kind and the problems of a partly applied config (a rebuilt
+        source that could not start again; it stays unscheduled until the next reload).
+        """
+        old, config, src = self.config, plan.config, plan.sources
+        new_sources, new_notifiers, problems = {}, {}, []
+        try:
+            for name in src["added"] + src["rebuilt"]:
+                new_sources[name] = self.make_source(name, config.sources[name], plan.registry)
+            for name in plan.receivers:
+                new_notifiers[name] = self.make_notifiers(name, config.receivers.get(name, ()), plan.registry)
+            for name in src["added"]:
+                await _start(new_sources[name], name)
+            rules = self.engine.apply_config(config, plan.registry)
+        except Exception as exc:
+            for plugin in [*new_sources.values(), *(n for d in new_notifiers.values() for n in d.values())]:
+                await self.close_plugin(plugin)
+            if isinstance(exc, ReloadError):
+                raise
+            raise ReloadError(f"the new config is valid but could not be applied: "
+                              f"{type(exc).__name__}: {exc}") from None
+
+        self.config, self.registry = config, plan.registry
+        if self.trainer is not None:
+            self.trainer.sync(self.engine)
+        for name in src["removed"] + src["rebuilt"]:
+            await self.stop_source(name, old.sources[name].timeout + 1)
+        for name in src["rebuilt"]:  # the old instance let go of its port or file: start the new
+            try:
+                await _start(new_sources[name], name)
+            except ReloadError as exc:
+                problems.append(str(exc))
+                await self.close_plugin(new_sources.pop(name))
+        self.sources.update(new_sources)
+        self._swap_notifiers(plan.receivers, new_notifiers)
+        self.delivery.use(config)
+        self.group_timer.use(self.engine.router)
+        if new_sources or rules["added"] or rules["changed"]:
+            await self.backfill()
+        for name in new_sources:
+            schedule_source(self.scheduler, config.sources[name], self.poll)
+        for name in plan.rescheduled():
+            self.scheduler.reschedule_job(f"source:{name}", trigger=trigger_for(config.sources[name]))
+        if old.store != config.store and self.store_path != config.store_path():
+            self.log.warning("config_needs_restart", key="store",
+                             note="the store stays where it was until alertd restarts")
+        await self.rebind_http(old.http, config.http)
+        changes = {f"sources_{k}": v for k, v in src.items() if k != "kept"}
+        changes.update({f"rules_{k}": v for k, v in rules.items() if k != "kept"})
+        changes["receivers_changed"] = plan.receivers
+        changes["routes_changed"] = ["routes"] if plan.routes_changed else []
+        return changes, problems
+
+    async def stop_source(self, name: str, timeout: float) -> None:
+        """Unschedule a source, let its running poll finish (up to `timeout`), close it."""
+        if self.scheduler.get_job(f"source:{name}") is not None:
+            self.scheduler.remove_job(f"source:{name}")
+        await self.wait_for_poll(name, timeout)
+        await self.close_plugin(self.sources.pop(name))
+
+    def _swap_notifiers(self, receivers: list[str], new_notifiers: dict) -> None:
+        """Deliver through new instances now; close the old ones once no send uses them."""
+        old = []
+        for name in receivers:
+            for key in [k for k in self.notifiers if k[0] == name]:
+                old.append(self.notifiers.pop(key))
+            self.notifiers.update(new_notifiers.get(name, {}))
+        if old:
+            asyncio.get_running_loop().create_task(self._close_after_sends(old))
+
+    async def _close_after_sends(self, plugins) -> None:
+        async with self.delivery.lock:  # after the send in progress, if any
+            for plugin in plugins:
+                await self.close_plugin(plugin)
+
+    async def close_plugin(self, plugin) -> None:
+        """Close a source or notifier instance; a failure is logged, never raised."""
+        try:
+            await asyncio.wait_for(plugin.close(), 5)
+        except Exception as exc:
+            self.log.warning("close_failed", plugin=type(plugin).__name__, error=str(exc) or type(exc).__name__)
 
 
 async def _start(source, name: str) -> None:
@@ -195,53 +236,3 @@ async def _start(source, name: str) -> None:
         await source.start()
     except Exception as exc:
         raise ReloadError(f'the source "{name}" could not start: {exc}') from None
-
-
-def _point_dispatcher(daemon, config) -> None:
-    """The dispatcher flushes the new alert stage's groups with the new delivery settings."""
-    dispatcher = daemon.dispatcher
-    dispatcher.router, dispatcher.config = daemon.engine.router, config
-    dispatcher.health.config = config
-    dispatcher.health.notifier_types = dispatcher._notifier_types()
-
-
-def _swap_notifiers(daemon, receivers: list[str], new_notifiers: dict) -> None:
-    """Point the dispatcher at new instances now; close the old ones once no send uses them."""
-    old = []
-    for name in receivers:
-        for key in [k for k in daemon.notifiers if k[0] == name]:
-            old.append(daemon.notifiers.pop(key))
-        daemon.notifiers.update(new_notifiers.get(name, {}))
-    if old:
-        asyncio.get_running_loop().create_task(_close_later(daemon, old))
-
-
-async def _close_later(daemon, plugins) -> None:
-    async with daemon.dispatcher.lock:  # after the send in progress, if any
-        for plugin in plugins:
-            await _close(daemon, plugin)
-
-
-async def _close(daemon, plugin) -> None:
-    try:
-        await asyncio.wait_for(plugin.close(), 5)
-    except Exception as exc:
-        daemon.log.warning("close_failed", plugin=type(plugin).__name__, error=str(exc) or type(exc).__name__)
-
-
-async def _rebind_http(daemon, old, new) -> None:
-    from ..http.listen import ListenError, open_server
-
-    if (old.enabled, old.host, old.port) == (new.enabled, new.host, new.port):
-        return
-    previous, server = daemon.web, None
-    if new.enabled:
-        try:
-            server = await open_server(daemon, new)
-        except ListenError as exc:
-            daemon.log.error("http_rebind_failed", error=str(exc),
-                             note=f"still serving on {old.listen}" if previous else "no HTTP server")
-            return
-    daemon.web = server
-    if previous is not None:
-        await previous.close()

@@ -1,4 +1,4 @@
-"""The outbox worker: flushes due alert groups, then delivers committed notices.
+"""The outbox worker: delivers committed notices (group flushes queue them: alertd.routing.timer).
 
 At-least-once: a row is only marked sent after the notifier returned, so a crash between
 sending and marking re-sends it on start (receivers get the idempotency key to drop the
@@ -29,7 +29,6 @@ import time
 from collections import defaultdict
 
 from ..base import DeliveryError
-from ..daemon.clock_steps import ClockStepGuard
 from .digest import digest_of
 from ..log import redact_text
 from .rate_limit import TokenBucket
@@ -45,6 +44,11 @@ from ..store.ledger import Attempt
 PARALLEL_SENDS = 8
 
 
+def notifier_types(notifiers: dict) -> dict:
+    """(receiver, index) -> the notifier's type name, for receiver-health notices."""
+    return {key: getattr(n, "type_name", "") or type(n).__name__ for key, n in notifiers.items()}
+
+
 def send_timeout(notifier) -> float:
     """How long one send may take: twice the notifier's own `timeout` (a send may make two
     requests) plus 1 s, or 60 s for a notifier without one."""
@@ -55,30 +59,41 @@ def send_timeout(notifier) -> float:
         return 60.0
 
 
-class Dispatcher:
+class OutboxWorker:
     """Delivers due outbox rows through the receivers' notifier instances.
 
-    `notifiers` maps (receiver, integration index) to a notifier instance; `router` (if
-    given) is asked to flush due groups first; `config` gives the receivers' delivery
-    settings (deadline, rate limit, fallback). Both can be replaced on a reload.
+    `notifiers` maps (receiver, integration index) to a notifier instance; `config` gives
+    the receivers' delivery settings (deadline, rate limit, fallback). A reload hands in new
+    ones with `use`.
     """
 
     def __init__(self, store, notifiers, clock, metrics, log, *, base_delay: float = 2.0,
-                 max_delay: float = 300.0, rng: random.Random | None = None, router=None, config=None):
+                 max_delay: float = 300.0, rng: random.Random | None = None, config=None):
         self.store, self.notifiers, self.clock = store, notifiers, clock
         self.metrics, self.log = metrics, log
         self.base_delay, self.max_delay = base_delay, max_delay
         self.rng = rng or random.Random()
-        self.router, self.config = router, config
+        self.config = config
         self.wakeup = asyncio.Event()
         self.lock = asyncio.Lock()  # held while sending: a reload closes old notifiers after it
         self.buckets: dict[tuple[str, int], TokenBucket] = {}
         self.hold_until: dict[tuple[str, int], float] = {}
-        self.health = ReceiverHealth(store, config, self._notifier_types(), log, metrics)
-        self.clock_guard = ClockStepGuard(store, log)
+        self.health = ReceiverHealth(store, config, notifier_types(notifiers), log, metrics)
 
-    def _notifier_types(self) -> dict:
-        return {key: getattr(n, "type_name", "") or type(n).__name__ for key, n in self.notifiers.items()}
+    def use(self, config, notifiers=None) -> None:
+        """Deliver with `config`'s receiver settings (and these notifier instances) from now on."""
+        if notifiers is not None:
+            self.notifiers = notifiers
+        self.config = self.health.config = config
+        self.health.notifier_types = notifier_types(self.notifiers)
+
+    def shift(self, step: float) -> None:
+        """The wall clock stepped by `step` seconds: move in-memory holds and token buckets
+        with it, as the store's timers were (alertd.daemon.clock_steps)."""
+        self.hold_until = {k: t + step for k, t in self.hold_until.items()}
+        for bucket in self.buckets.values():
+            bucket.updated += step
+        self.wakeup.set()
 
     def settings(self, receiver: str) -> ReceiverSettings:
         return self.config.delivery(receiver) if self.config is not None else ReceiverSettings()
@@ -93,11 +108,8 @@ class Dispatcher:
 
     # -- one pass ---------------------------------------------------------------------------
     async def run_once(self) -> int:
-        """Flush due groups, then send every row due now; returns how many were delivered."""
+        """Send every row due now; returns how many were delivered."""
         async with self.lock:
-            self.clock_guard.check(self.clock.now(), self)
-            if self.router is not None:
-                self.router.flush_due(self.clock.now())
             rows = self.store.outbox.due(self.clock.now(), limit=500)
             by_integration: dict[tuple[str, int], list] = defaultdict(list)
             for row in rows:
@@ -274,15 +286,11 @@ class Dispatcher:
 
     # -- the loop ---------------------------------------------------------------------------
     def next_wakeup(self) -> float | None:
-        """The earliest time there is work: a retry due or a group timer."""
-        times = [self.store.outbox.next_due_at()]
-        if self.router is not None:
-            times.append(self.router.next_flush_at())
-        times = [t for t in times if t is not None]
-        return min(times) if times else None
+        """The earliest time there is work: a row or a retry due."""
+        return self.store.outbox.next_due_at()
 
     async def run_forever(self, stopping: asyncio.Event, idle: float = 1.0) -> None:
-        """Deliver until `stopping` is set, waking on new rows, group timers or due retries."""
+        """Deliver until `stopping` is set, waking on new rows or due retries."""
         while not stopping.is_set():
             # cleared before the pass, not after: a tick that queues rows while a send is in
             # flight sets it again, and the next pass starts at once instead of after `wait`

@@ -1,4 +1,4 @@
-"""Silence: judging series that sent nothing, for detectors with `checks_absence` (`absent`).
+"""Absence: judging series that sent nothing, for detectors with `checks_absence` (`absent`).
 
 The engine calls `judge` for each such rule after every poll of its source (also failed or
 empty ones) and every 10 seconds, so a source that stops answering altogether is noticed
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Status, Verdict, fingerprint, make_labels
+from ..model import Status, Verdict, make_labels
 
 
-def judge(engine, rt, now: float) -> None:
+def judge(rt, stage, store, metrics, log, now: float) -> None:
     """Score the rule's series for silence and feed the verdicts to the alert stage."""
     if not rt.windows.keys:
-        seed_known(engine, rt)
+        seed_known(rt, store, stage.tracker.is_tracked)
     n = len(rt.windows.keys)
     if not n:
         return
@@ -26,8 +26,8 @@ def judge(engine, rt, now: float) -> None:
     try:
         scores = rt.detector.score_absent(batch, now)
     except Exception as exc:  # a detector bug must not stop the daemon
-        engine.metrics.detector_errors.labels(rt.rule.name).inc()
-        engine.log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
+        metrics.detector_errors.labels(rt.rule.name).inc()
+        log.error("detector_failed", rule=rt.rule.name, error=f"{type(exc).__name__}: {exc}")
         return
     status = np.asarray(scores.status)
     judged = (status == Status.OK) | (status == Status.ANOMALOUS)
@@ -36,20 +36,17 @@ def judge(engine, rt, now: float) -> None:
     for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
         verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
                                       metric or batch.keys[i].split("{")[0])
-        rt.windows.active[i] = engine.alerting.observe(rt.rule, verdict, rt.fingerprints[i])
+        rt.windows.active[i] = stage.observe(rt.rule, verdict, rt.fingerprints[i])
 
 
-def seed_known(engine, rt) -> None:
+def seed_known(rt, store, is_tracked) -> None:
     """Add the series of this rule that the store knows (once per rule)."""
-    if getattr(rt, "_seeded_known", False):
+    if rt.known_seeded:
         return
-    rt._seeded_known = True
-    for row in engine.store.samples.series():
+    rt.known_seeded = True
+    for row in store.samples.series():
         if row["source"] != rt.rule.source or not rt.rule.series.matches(row["name"], row["labels"]):
             continue
         if row["key"] in rt.windows.rows:
             continue
-        labels = make_labels(row["labels"])
-        rt.windows.add(row["key"], labels)
-        rt.fingerprints.append(fingerprint(rt.rule.name, labels))
-        rt.windows.active[rt.windows.rows[row["key"]]] = engine.tracker.is_tracked(rt.fingerprints[-1])
+        rt.add_series(row["key"], make_labels(row["labels"]), is_tracked)

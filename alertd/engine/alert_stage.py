@@ -3,8 +3,7 @@
 The engine calls `observe` (or `vanish`) for each verdict of a tick, then `commit` once,
 inside the tick's transaction: changed incidents, flap-detection states and history events
 are written with a few `executemany` calls, and the tick's transitions go to the router's
-groups. `flush_if_due` then runs the notification pipeline for groups whose timer is due
-(`group_wait: 0` makes that the same tick).
+groups. The group timer (alertd/routing/timer.py) flushes them when they are due.
 
 `sync` picks up incidents resolved outside the daemon's state machine (`alertd incidents
 resolve`, the HTTP API) by watching a counter those actions bump in the store.
@@ -21,10 +20,10 @@ from ..store.incidents import ACTIONS_KEY
 class AlertStage:
     """Tracker, router and the batched writes between them."""
 
-    def __init__(self, config, store, clock, metrics, log):
+    def __init__(self, config, store, clock, metrics, log, integrations=None):
         self.store, self.clock, self.metrics, self.log = store, clock, metrics, log
         self.tracker = AlertTracker(store.incidents.open(), store.alert_states.load())
-        self.router = Router(config, store, clock, log, metrics)
+        self.router = Router(config, store, clock, log, metrics, integrations)
         self._changes: list[tuple] = []
         self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
 
@@ -94,14 +93,6 @@ class AlertStage:
             transition.kind, f"incident_{transition.kind}")
         self.log.info(event, rule=rule.name, fingerprint=incident.fingerprint, incident=incident.id,
                       labels=incident.labels, reason=incident.reason)
-
-    def flush_if_due(self) -> int:
-        """Run the notification pipeline now if a group timer is due; returns rows queued."""
-        now = self.clock.now()
-        due = self.router.next_flush_at()
-        if due is None or due > now:
-            return 0
-        return self.router.flush_due(now)
 
     def reset(self) -> None:
         """After a rolled-back tick: drop its changes and reload the state from the store."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import missing_data as nodata
 from ..incidents.tracker import Transition
-from ..model import Sample, Status
+from ..model import Sample, Status, fingerprint
 from .windows import SeriesWindows
 
 
@@ -21,7 +21,32 @@ class TickResult:
     skipped: int = 0
     scored: int = 0
     transitions: list[Transition] = field(default_factory=list)
-    notifications: int = 0
+    regrouped: bool = False  # groups changed without a transition (incidents resolved by hand)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether alert groups changed: the group timer should look at them now."""
+        return bool(self.transitions) or self.regrouped
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """One series of a rule as pages show it: labels, incident fingerprint, detections."""
+
+    key: str
+    labels: dict
+    fingerprint: str
+    open: bool
+    detections: list
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """A rule and some of its series (those with open incidents first), for pages."""
+
+    rule: object
+    series: list[SeriesView]
+    total: int
 
 
 @dataclass
@@ -56,6 +81,17 @@ class RuleRuntime:
         self.has_unlabelled = False  # a real series without labels shares nodata_fp
         self.warming = np.zeros(0, dtype=bool)  # per row: the last verdict was WARMING_UP
         self.last_counts: dict[str, int] = {}  # verdicts of the last scored batch, by status
+        self.known_seeded = False  # the series the store knows were added (absence rules)
+
+    def add_series(self, key: str, labels, is_tracked) -> int:
+        """A new series of this rule: its window row, with its incident fingerprint and
+        whether the alert stage tracks that fingerprint (`is_tracked(fp)`)."""
+        row = self.windows.add(key, labels)
+        fp = fingerprint(self.rule.name, labels)
+        self.fingerprints.append(fp)
+        self.has_unlabelled = self.has_unlabelled or not labels
+        self.windows.active[row] = is_tracked(fp)
+        return row
 
     def note_statuses(self, rows: np.ndarray, status: np.ndarray) -> tuple[int, int]:
         """Record a batch's verdicts; returns (series warming up before, after)."""

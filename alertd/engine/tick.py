@@ -4,8 +4,8 @@
 samples are dropped (counted, logged with the source name), the rest are stored, every rule
 of that source scores its series in one batched detector call, the alert stage turns the
 explained verdicts into incident changes and puts state changes into alert groups
-(alertd/engine/alert_stage.py). Groups whose timer is due are flushed into the outbox right after;
-delivery happens later, in `dispatch`. `Engine.source_failed` applies the rules' `no_data`
+(alertd/engine/alert_stage.py). Flushing groups into the outbox is the group timer's work
+(alertd/routing/timer.py), delivering them the outbox worker's (alertd/delivery/). `Engine.source_failed` applies the rules' `no_data`
 policies (alertd/engine/missing_data.py).
 
 A reload goes through `Engine.apply_config`: unchanged rules keep their runtime (history
@@ -31,7 +31,7 @@ from ..incidents.meta import MetaRule, meta_verdict
 from ..model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from ..sources.sample_checks import clean_samples
 from .scoring import Scorer
-from .rule_runtime import RuleRuntime, SourceHealth, TickResult
+from .rule_runtime import RuleRuntime, RuleView, SeriesView, SourceHealth, TickResult
 
 
 class _Once:
@@ -89,11 +89,10 @@ class Engine:
         return RuleRuntime(rule, cls(rule.detector.params, ctx))
 
     def _alert_stage(self, config) -> AlertStage:
-        stage = AlertStage(config, self.store, self.clock, self.metrics, self.log)
+        integrations = None
         if self.integrations is not None:  # {receiver: [(index, notifier type)]}: override the config's
-            stage.router.integrations = {
-                name: [(i, t, True) for i, t in items] for name, items in self.integrations.items()}
-        return stage
+            integrations = {name: [(i, t, True) for i, t in items] for name, items in self.integrations.items()}
+        return AlertStage(config, self.store, self.clock, self.metrics, self.log, integrations)
 
     def runtimes(self) -> list[RuleRuntime]:
         """Every rule's runtime, in config order."""
@@ -157,8 +156,27 @@ class Engine:
                 actions.resolve(incident.id, by="alertd", comment=reason)
         with self.store.atomic():
             self.alerting.sync()
-        result.notifications = self.alerting.flush_if_due()
+        result.regrouped = True  # resolved by hand: their groups tell the receivers at the next flush
         return result
+
+    def close_orphans(self) -> TickResult:
+        """At start: resolve open incidents of rules this instance no longer runs.
+
+        After resharding (or a rule removed while alertd was stopped) the store can hold open
+        incidents of rules that now belong to another instance. A reload resolves them already
+        (`apply_config`); a start does the same, so they neither stay open nor repeat from
+        here. The resolve is notified; the new owner opens its own incident when the anomaly
+        is still there. Meta-incidents (`alertd_...`) are the daemon's own: kept.
+        """
+        running = {rule.name for rule in self.config.rules}
+        orphans = sorted({i.rule for i in self.tracker.open.values()
+                          if i.rule not in running and not i.rule.startswith("alertd_")})
+        if not orphans:
+            return TickResult()
+        reason = ("the rule belongs to another shard" if self.config.shard is not None
+                  else "the rule is no longer in the config")
+        self.log.info("rule_incidents_closed", rules=orphans, reason=reason)
+        return self.close_rule_incidents(orphans, reason)
 
     def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
         """Open (active) or resolve a meta-incident about alertd itself; see `alertd.meta`."""
@@ -187,7 +205,6 @@ class Engine:
         except BaseException:
             self.alerting.reset()
             raise
-        result.notifications = self.alerting.flush_if_due()
         return result
 
     @property
@@ -251,8 +268,6 @@ class Engine:
         except BaseException:
             self.alerting.reset()
             raise
-        if alerts:
-            result.notifications += self.alerting.flush_if_due()
         self.metrics.source_samples.labels(source).inc(len(good))
         if alerts and good:
             health = self.source_health.setdefault(source, SourceHealth())
@@ -273,10 +288,7 @@ class Engine:
         need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
         stored = self.store.samples.recent(list(new), need, before=before)
         for key, s in new.items():
-            row = rt.windows.add(key, s.labels)
-            rt.fingerprints.append(fingerprint(rt.rule.name, s.labels))
-            rt.has_unlabelled = rt.has_unlabelled or not s.labels
-            rt.windows.active[row] = self.tracker.is_tracked(rt.fingerprints[row])
+            row = rt.add_series(key, s.labels, self.tracker.is_tracked)
             if key in stored:
                 rt.windows.seed(row, *stored[key])
         rt.seeded_keys = keys
@@ -378,6 +390,19 @@ class Engine:
         elif before and not after:
             self.log.info("rule_warmed_up", rule=rt.rule.name, series=len(rt.windows.keys))
 
+    def rule_views(self, per_rule: int = 6) -> list[RuleView]:
+        """Every rule with up to `per_rule` of its series, those with open incidents first."""
+        views = []
+        for rt in self.runtimes():
+            keys = list(rt.windows.keys)
+            rows = rt.windows.rows
+            is_open = {k: self.tracker.is_open(rt.fingerprints[rows[k]]) for k in keys}
+            keys.sort(key=lambda k: not is_open[k])
+            series = [SeriesView(k, rt.windows.labels[rows[k]], rt.fingerprints[rows[k]], is_open[k],
+                                 self.detections.of(rt.rule.name, k)) for k in keys[:per_rule]]
+            views.append(RuleView(rt.rule, series, len(keys)))
+        return views
+
     def rule_states(self) -> dict[str, dict]:
         """Per rule: series, how many are warming up, the last tick's verdicts, the model."""
         return {rt.rule.name: rt.state() for rts in self.rules_by_source.values() for rt in rts}
@@ -389,4 +414,6 @@ class Engine:
                     for rt in rts if rt.detector.checks_absence]
         if not runtimes:
             return TickResult()
-        return self._alert_round(lambda: [absence.judge(self, rt, self.clock.now()) for rt in runtimes])
+        now = self.clock.now()
+        return self._alert_round(lambda: [absence.judge(rt, self.alerting, self.store, self.metrics, self.log, now)
+                                          for rt in runtimes])

@@ -29,13 +29,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import sqlite_utils
 
 from ..base import TrainingSet
 from ..model import fingerprint
-from ..store.incidents import IncidentStore
 from ..store.fitted_models import StoredModel
-from ..store.samples import SampleStore
 
 MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
 MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
@@ -248,12 +245,10 @@ class Trainer:
     def _readers(self, use_own: bool):
         if not use_own:
             return self.store.samples, self.store.incidents
-        readers = getattr(self._local, "readers", None)
-        if readers is None:
-            db = sqlite_utils.Database(self.store_path)
-            db.execute("PRAGMA busy_timeout = 5000")
-            readers = self._local.readers = (SampleStore(db), IncidentStore(db))
-        return readers
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self.store.reader()
+        return reader.samples, reader.incidents
 
     def _job(self, st: RuleTraining, keys, labels, now: float, use_own: bool):
         """Runs in a worker: read history, fit, serialise. Returns (model, blob, data, seconds)."""

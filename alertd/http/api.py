@@ -1,6 +1,5 @@
-"""The daemon's HTTP endpoints: health, readiness, /metrics, the JSON API and the status page.
+"""The read endpoints: health, readiness, /metrics and the JSON API (see alertd/http/app.py).
 
-    GET  /                              status page (HTML, read-only)
     GET  /healthz                       200 while the loop and its parts are alive, else 503
     GET  /readyz                        200 once config, store and a first tick are done
     GET  /metrics                       Prometheus exposition (OpenMetrics if asked for)
@@ -24,46 +23,22 @@ import hmac
 
 from prometheus_client.exposition import choose_encoder
 
-from .. import __version__
 from ..incidents.actions import ActionError, IncidentActions
-from ..config.shards import describe as describe_shard
-from .server import HttpError, Request, Response, Router
+from .server import HttpError, Request, Response
 
 INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")
-
-
-def make_app(daemon) -> Router:
-    """The router serving `daemon` (reads `daemon.config` per request, so reloads apply)."""
-    from . import status_page
-    from .writes import add_write_routes
-
-    api = Api(daemon)
-    app = Router()
-    async def page(request):
-        return Response.html(await status_page.render(daemon))
-
-    app.add("GET", "/", page)
-    app.add("GET", "/healthz", api.healthz)
-    app.add("GET", "/readyz", api.readyz)
-    app.add("GET", "/metrics", api.metrics)
-    app.add("GET", "/api/v1/status", api.status)
-    app.add("GET", "/api/v1/incidents", api.incidents)
-    app.add("GET", "/api/v1/incidents/{ident}", api.incident)
-    app.add("POST", "/api/v1/reload", api.reload)
-    add_write_routes(app, daemon, api)
-    return app
 
 
 class Api:
     """Handlers of the read endpoints, and `authorize` for the writing ones."""
 
-    def __init__(self, daemon):
-        self.daemon = daemon
+    def __init__(self, state):
+        self.state = state
 
     # -- auth -----------------------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
         """Raise 401 (missing/wrong bearer token) or 403 (writes disabled); return if allowed."""
-        token = self.daemon.config.http.token
+        token = self.state.config().http.token
         if not token:
             raise HttpError(403, "changes through the API are disabled because no token is configured; "
                             "set http.token (or the ALERTD_API_TOKEN variable) and reload alertd")
@@ -85,34 +60,34 @@ class Api:
                             {"WWW-Authenticate": challenge + ', error="invalid_token"'})
 
     def _denied(self, request: Request, reason: str) -> None:
-        self.daemon.log.warning("api_unauthorized", method=request.method, path=request.path,
+        self.state.log.warning("api_unauthorized", method=request.method, path=request.path,
                                 peer=request.peer, reason=reason)
 
     # -- health -----------------------------------------------------------------------------------
     def healthz(self, request: Request) -> Response:
-        problems = self.daemon.health_problems()
+        problems = self.state.health()
         if problems:
             return Response.json({"status": "unhealthy", "problems": problems}, 503)
-        return Response.json({"status": "draining" if self.daemon.draining else "ok"})
+        return Response.json({"status": "draining" if self.state.draining() else "ok"})
 
     def readyz(self, request: Request) -> Response:
-        checks = self.daemon.readiness()
+        checks = self.state.readiness()
         ready = all(checks.values())
         return Response.json({"ready": ready, "checks": checks}, 200 if ready else 503)
 
     def metrics(self, request: Request) -> Response:
-        d = self.daemon
-        if d.store is not None:
-            d.metrics.outbox_depth.set(d.store.outbox.pending_count())
+        store, metrics = self.state.store(), self.state.metrics
+        if store is not None:
+            metrics.outbox_depth.set(store.outbox.pending_count())
         encoder, content_type = choose_encoder(request.headers.get("accept"))
-        return Response(200, encoder(d.metrics.registry), content_type)
+        return Response(200, encoder(metrics.registry), content_type)
 
     # -- reads ------------------------------------------------------------------------------------
     def status(self, request: Request) -> Response:
-        return Response.json(status_data(self.daemon))
+        return Response.json(self.state.status())
 
     def incidents(self, request: Request) -> Response:
-        store = self._store()
+        store = self.state.open_store()
         q = request.query
         state = q.get("state", "open")
         if state not in INCIDENT_STATES:
@@ -125,7 +100,7 @@ class Api:
 
     def incident(self, request: Request) -> Response:
         """One incident as `alertd incidents show --json` prints it: groups, history, notices."""
-        actions = IncidentActions(self._store(), self.daemon.clock)
+        actions = IncidentActions(self.state.open_store(), self.state.clock)
         try:
             incident = actions.find(request.params["ident"])
         except ActionError as exc:
@@ -139,17 +114,12 @@ class Api:
         """Reload the config file; 200 with what changed, or 422 with every problem."""
         self.authorize(request)
         try:
-            outcome = await self.daemon.request_reload()
+            outcome = await self.state.reload()
         except RuntimeError as exc:
             raise HttpError(503, f"cannot reload now: {exc}") from None
         body = {"ok": outcome.ok, "at": outcome.at, "problems": outcome.problems,
                 "changes": {k: v for k, v in outcome.changes.items() if v}}
         return Response.json(body, 200 if outcome.ok else 422)
-
-    def _store(self):
-        if self.daemon.store is None:
-            raise HttpError(503, "the store is not open (alertd is starting or stopping)")
-        return self.daemon.store
 
 
 def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int:
@@ -166,35 +136,3 @@ def incident_data(incident) -> dict:
     data = incident.as_dict()
     data.pop("ok_since", None)
     return data
-
-
-def status_data(daemon) -> dict:
-    """What the daemon is doing: for /api/v1/status and the status page."""
-    now = daemon.clock.now()
-    reload = daemon.last_reload
-    sources = {}
-    engine = daemon.engine
-    for name, sc in daemon.config.sources.items():
-        health = engine.source_health.get(name) if engine else None
-        job = daemon.scheduler.get_job(f"source:{name}") if daemon.scheduler else None
-        sources[name] = {
-            "type": sc.type, "every": sc.every, "cron": sc.cron,
-            "last_ok": health.last_ok if health else None,
-            "consecutive_errors": health.consecutive_errors if health else 0,
-            "last_error": health.last_error if health else None,
-            "next_poll": job.next_run_time.timestamp() if job and job.next_run_time else None}
-    states = [i.state for i in engine.tracker.open.values()] if engine else []
-    return {
-        "version": __version__, "config": daemon.config.path, "now": now,
-        "started_at": daemon.started_at,
-        "uptime": None if daemon.started_at is None else now - daemon.started_at,
-        "ready": all(daemon.readiness().values()), "problems": daemon.health_problems(),
-        "draining": daemon.draining,
-        "last_reload": None if reload is None else {"ok": reload.ok, "at": reload.at,
-                                                     "problems": reload.problems},
-        "incidents": {"pending": states.count("pending"), "firing": states.count("firing")},
-        "outbox_pending": daemon.store.outbox.pending_count() if daemon.store else None,
-        "api_writes": bool(daemon.config.http.token),
-        "sources": sources,
-        "shard": describe_shard(daemon.config),
-    }

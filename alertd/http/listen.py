@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from .api import make_app
+from .app import make_app
 from .server import HttpServer
 
 
@@ -12,17 +12,19 @@ class ListenError(Exception):
     """The HTTP server cannot listen; the message names the address, port and config key."""
 
 
-async def open_server(daemon, hc) -> HttpServer:
-    """A started server for `daemon` on `hc` (an HttpConfig); ListenError if it cannot bind."""
-    server = HttpServer(make_app(daemon), hc.host, hc.port, daemon.log)
+async def open_server(state, hc) -> HttpServer:
+    """A started server for the daemon's `state` (an AppState) on `hc` (an HttpConfig);
+    ListenError if it cannot bind."""
+    log = state.log
+    server = HttpServer(make_app(state), hc.host, hc.port, log)
     try:
         await server.start()
     except OSError as exc:
         raise ListenError(listen_error(hc, exc)) from None
-    daemon.log.info("http_listening", address=f"{hc.host}:{server.port}", port=server.port,
+    log.info("http_listening", address=f"{hc.host}:{server.port}", port=server.port,
                     api_writes="enabled" if hc.token else "disabled (no token)")
     if not hc.loopback:
-        daemon.log.warning("http_public", address=hc.listen,
+        log.warning("http_public", address=hc.listen,
                            note="the status page, /metrics and the read API need no token")
     return server
 

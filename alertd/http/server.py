@@ -86,7 +86,7 @@ class Response:
         return cls(status, text.encode(), content_type)
 
 
-class Router:
+class Routes:
     """Maps (method, path pattern) to handlers; 404 for unknown paths, 405 with `Allow`."""
 
     def __init__(self):

@@ -13,13 +13,9 @@ import time
 from collections import defaultdict
 from html import escape
 
-import sqlite_utils
-
 from ..durations import format_duration
 from ..routing.router import render_annotation
 from ..routing.silences import SilenceService
-from ..store.samples import SampleStore
-from .api import status_data
 from .charts import sparkline
 
 SERIES_PER_RULE = 6
@@ -69,23 +65,23 @@ def _summary(incident) -> str:
     return render_annotation(summary, incident) if summary else incident.reason
 
 
-async def render(daemon) -> str:
+async def render(state) -> str:
     """The whole page as one HTML string (the samples are read in a worker thread)."""
-    info = status_data(daemon)
-    engine, store = daemon.engine, daemon.store
-    body = [_header(daemon, info)]
-    if engine is None or store is None:
+    info = state.status()
+    store = state.store()
+    body = [_header(info)]
+    if store is None:
         body.append('<p class="muted">alertd is starting…</p>')
         return _page("".join(body))
     open_incidents = sorted(store.incidents.open(), key=lambda i: (  # with acks and silences
         i.state != "firing", _SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
     recent = store.incidents.list(include_closed=True, limit=300)
+    views = state.rules(SERIES_PER_RULE)
     body.append(_incidents_table(open_incidents, recent))
-    body.append(_silences(daemon))
+    body.append(_silences(store, state.clock))
     body.append(_sources_table(info))
-    chosen = _chosen(engine)
-    history = await read_history(store, [k for _, keys, _ in chosen for k in keys], POINTS)
-    body.append(_rules(engine, recent, chosen, history))
+    history = await read_history(store, [s.key for view in views for s in view.series], POINTS)
+    body.append(_rules(views, recent, history))
     return _page("".join(body))
 
 
@@ -101,28 +97,13 @@ async def read_history(store, keys: list[str], points: int) -> dict:
         return store.samples.recent(keys, points)
 
     def read():
-        db = sqlite_utils.Database(store.path)
-        try:
-            db.execute("PRAGMA busy_timeout = 5000")
-            return SampleStore(db).recent(keys, points)
-        finally:
-            db.close()
+        with store.reader() as reader:
+            return reader.samples.recent(keys, points)
 
     return await asyncio.to_thread(read)
 
 
-def _chosen(engine) -> list:
-    """(runtime, series keys to draw, how many series it has) per rule; open incidents first."""
-    chosen = []
-    for rt in engine.runtimes():
-        keys = list(rt.windows.keys)
-        is_open = {k: engine.tracker.is_open(rt.fingerprints[rt.windows.rows[k]]) for k in keys}
-        keys.sort(key=lambda k: not is_open[k])
-        chosen.append((rt, keys[:SERIES_PER_RULE], len(keys)))
-    return chosen
-
-
-def _header(daemon, info) -> str:
+def _header(info) -> str:
     badges = []
     if info["problems"]:
         badges.append('<span class="badge bad">unhealthy</span>')
@@ -175,10 +156,10 @@ def _incidents_table(open_incidents, recent) -> str:
             f'<tbody>{"".join(rows)}</tbody>{extra}</table></section>')
 
 
-def _silences(daemon) -> str:
+def _silences(store, clock) -> str:
     """Active and pending silences, if any."""
-    now = daemon.clock.now()
-    silences = SilenceService(daemon.store, daemon.clock).list()
+    now = clock.now()
+    silences = SilenceService(store, clock).list()
     if not silences:
         return ""
     rows = "".join(
@@ -206,21 +187,22 @@ def _sources_table(info) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></section>')
 
 
-def _rules(engine, recent, chosen, history) -> str:
+def _rules(views, recent, history) -> str:
     spans = defaultdict(list)
     for i in recent:
         spans[i.fingerprint].append((i.started_at, i.resolved_at, i.state))
     cards = []
-    for rt, keys, total in chosen:
-        rule = rt.rule
+    for view in views:
+        rule, total = view.rule, view.total
+        keys = [s.key for s in view.series]
         charts = []
-        for key in keys:
+        for series in view.series:
+            key = series.key
             ts, values, _ = history.get(key, ((), (), 0))
-            fp = rt.fingerprints[rt.windows.rows[key]]
-            labels = dict(rt.windows.labels[rt.windows.rows[key]])
+            labels = dict(series.labels)
             last = f"{values[-1]:.4g}" if len(values) else "-"
-            chart = sparkline(ts, values, detections=engine.detections.of(rule.name, key),
-                              spans=spans.get(fp, ()), label=key)
+            chart = sparkline(ts, values, detections=series.detections,
+                              spans=spans.get(series.fingerprint, ()), label=key)
             charts.append(f'<div class="series"><div class="slabel">{_labels(labels)}'
                           f'<span class="last">{last}</span></div>{chart}</div>')
         if not charts:

@@ -25,9 +25,9 @@ from .server import HttpError, Request, Response
 _ACTIONS = {"ack": "acknowledge", "unack": "unacknowledge", "resolve": "resolve"}
 
 
-def add_write_routes(app, daemon, api) -> None:
+def add_write_routes(app, state, api) -> None:
     """Register the writing endpoints (and the silence list) on `app`."""
-    writes = Writes(daemon, api)
+    writes = Writes(state, api)
     for action in _ACTIONS:
         app.add("POST", f"/api/v1/incidents/{{ident}}/{action}", writes.incident_action(action))
     app.add("GET", "/api/v1/silences", writes.list_silences)
@@ -54,35 +54,35 @@ def _text(body: dict, key: str, default: str = "") -> str:
 class Writes:
     """Handlers that act through the shared incident and silence services."""
 
-    def __init__(self, daemon, api):
-        self.daemon, self.api = daemon, api
+    def __init__(self, state, api):
+        self.state, self.api = state, api
 
     def _store(self):
-        return self.api._store()
+        return self.state.open_store()
 
     def incident_action(self, action: str):
         def handler(request: Request) -> Response:
             self.api.authorize(request)
             body = _body(request)
             by = _text(body, "by") or "api"
-            actions = IncidentActions(self._store(), self.daemon.clock)
+            actions = IncidentActions(self._store(), self.state.clock)
             kwargs = {"by": by} if action == "unack" else {"by": by, "comment": _text(body, "comment")}
             try:
                 result = getattr(actions, _ACTIONS[action])(request.params["ident"], **kwargs)
             except ActionError as exc:
                 status = 404 if str(exc).startswith("no incident") else 409
                 raise HttpError(status, str(exc)) from None
-            self.daemon.log.info("incident_action", action=action, incident=result.incident.id, by=by,
+            self.state.log.info("incident_action", action=action, incident=result.incident.id, by=by,
                                  changed=result.changed, peer=request.peer)
-            self.daemon.dispatcher.wakeup.set()
+            self.state.changed()
             return Response.json({"changed": result.changed, "message": result.message,
                                   "incident": incident_data(result.incident)})
         return handler
 
     def list_silences(self, request: Request) -> Response:
-        service = SilenceService(self._store(), self.daemon.clock)
+        service = SilenceService(self._store(), self.state.clock)
         include = request.query.get("all", "") in ("1", "true", "yes")
-        now = self.daemon.clock.now()
+        now = self.state.clock.now()
         return Response.json({"silences": [s.as_dict(now) for s in service.list(include_expired=include)]})
 
     def add_silence(self, request: Request) -> Response:
@@ -101,7 +101,7 @@ class Writes:
                 starts_at = float(body["starts_at"])
         except (TypeError, ValueError) as exc:
             raise HttpError(400, f"{exc}; write \"duration\": \"2h\" or \"ends_at\": <epoch seconds>") from None
-        service = SilenceService(self._store(), self.daemon.clock)
+        service = SilenceService(self._store(), self.state.clock)
         by = _text(body, "by") or "api"
         try:
             silence = service.add(matchers, duration=duration, ends_at=ends_at, starts_at=starts_at,
@@ -109,20 +109,20 @@ class Writes:
                                   expire_on_resolve=bool(body.get("expire_on_resolve", False)))
         except SilenceError as exc:
             raise HttpError(400, str(exc)) from None
-        self.daemon.log.info("silence_added", silence=silence.id, matchers=[str(m) for m in silence.matchers],
+        self.state.log.info("silence_added", silence=silence.id, matchers=[str(m) for m in silence.matchers],
                              by=by, peer=request.peer)
-        now = self.daemon.clock.now()
+        now = self.state.clock.now()
         return Response.json({"silence": silence.as_dict(now),
                               "matches_open_incidents": service.open_incidents_matching(silence)}, 201)
 
     def expire_silence(self, request: Request) -> Response:
         self.api.authorize(request)
-        service = SilenceService(self._store(), self.daemon.clock)
+        service = SilenceService(self._store(), self.state.clock)
         try:
             silence = service.expire(request.params["ident"])
         except SilenceError as exc:
             status = 404 if str(exc).startswith("no silence") else 409
             raise HttpError(status, str(exc)) from None
-        self.daemon.log.info("silence_expired", silence=silence.id, peer=request.peer)
-        self.daemon.dispatcher.wakeup.set()
-        return Response.json({"silence": silence.as_dict(self.daemon.clock.now())})
+        self.state.log.info("silence_expired", silence=silence.id, peer=request.peer)
+        self.state.changed()
+        return Response.json({"silence": silence.as_dict(self.state.clock.now())})

@@ -92,10 +92,7 @@ class IncidentActions:
             return ActionResult(incident, False, f"incident #{incident.id} is already resolved")
         now = self.clock.now()
         with self.store.atomic():
-            self.store.db.execute(
-                "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolution = 'manual', "
-                "resolved_by = ?, flapping = 0 WHERE id = ? AND state IN ('pending', 'firing')",
-                [now, by, incident.id])
+            self.store.incidents.resolve_by_hand(incident.id, now, by)
             self.store.groups.resolve_member(incident.fingerprint, incident.id, now)
             self.store.history.add([Event(incident.id, incident.fingerprint, now, "resolved",
                                           {"resolution": "manual", **({"comment": comment} if comment else {})},

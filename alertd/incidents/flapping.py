@@ -9,25 +9,9 @@ of possible changes in a full window. A series starts flapping when the percenta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
-
-@dataclass(frozen=True)
-class FlapSettings:
-    """A rule's `flapping:` settings; `flapping: false` turns detection off."""
-
-    enabled: bool = True
-    window: int = 21
-    low: float = 10.0
-    high: float = 20.0
-
-    def check(self):
-        if not 3 <= self.window <= 60:
-            raise ValueError("flapping.window must be between 3 and 60 evaluations")
-        if not 0 < self.low < self.high <= 100:
-            raise ValueError(f"flapping needs 0 < low < high <= 100 (percent); got low {self.low:g} "
-                             f"and high {self.high:g}")
+from ..config.types import FlapSettings  # noqa: F401  (the settings these functions take)
 
 
 @lru_cache(maxsize=16)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .flapping import FlapSettings
+from ..config.types import FlapSettings
 from ..model import Status, Verdict, make_labels
 
 CONFIG_RELOAD_FAILED = "alertd_config_reload_failed"

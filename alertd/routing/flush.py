@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..store.groups import LogEntry, Member
 from ..store.history import Event, SharedDetail
 from .notices import build_notification, group_fingerprint, idempotency_key
+from .tree import alert_labels
 
 ACTIVE = ("firing", "flapping")
 
@@ -75,23 +76,29 @@ class CycleWrites:
 
 
 class GroupFlush:
-    """Flushes due groups for a Router (which supplies routes, config, silences, inhibitor)."""
+    """Flushes due groups: one cycle of Alertmanager's notification pipeline.
 
-    def __init__(self, router):
-        self.router = router
+    `routes_by_id`: the route tree's nodes by id; `integrations`: receiver -> [(index,
+    notifier type, send_resolved)]; `time_muted(route_config, now)`: why a route is muted
+    by its time intervals (or None); `deadline(receiver)`: the receiver's delivery deadline.
+    """
+
+    def __init__(self, routes_by_id: dict, integrations: dict, time_muted, deadline):
+        self.routes_by_id, self.integrations = routes_by_id, integrations
+        self.time_muted, self.deadline = time_muted, deadline
 
     def run(self, groups, members: dict[str, list[Member]], incidents: dict, log: dict,
             silences, inhibitor, now: float) -> CycleWrites:
         w = CycleWrites()
         for g in groups:
-            route = self.router.routes_by_id.get(g.route_id)
+            route = self.routes_by_id.get(g.route_id)
             if route is None:
                 continue  # handled by the router (re-routed after a reload)
             self._flush_group(g, route, members.get(g.key, []), incidents, log, silences, inhibitor, now, w)
         return w
 
     def _mute_marks(self, inc, silences, inhibitor, now, w: CycleWrites) -> bool:
-        sil = [s.id for s in silences if s.matches(self.router.labels_of(inc))]
+        sil = [s.id for s in silences if s.matches(alert_labels(inc))]
         inh = inhibitor.inhibited_by(inc) if inhibitor is not None else []
         if inc.state != "resolved":
             for name, new, old in (("silenced", sil, inc.silenced_by), ("inhibited", inh, inc.inhibited_by)):
@@ -123,7 +130,7 @@ class GroupFlush:
         if not rows:
             w.drop_groups.append(g.key)
             return
-        time_muted = self.router.time_muted(cfg, now)
+        time_muted = self.time_muted(cfg, now)
         sent = False
         if time_muted:
             for m, inc, muted in rows:
@@ -159,7 +166,7 @@ class GroupFlush:
         # an alert that resolved and fired again since the last flush has two members: it fires
         resolved = {m.fingerprint for m, _ in live if m.state == "resolved"} - firing
         unacked = any(m.state in ACTIVE and inc.acknowledged_at is None for m, inc in live)
-        integrations = self.router.integrations.get(receiver, [])
+        integrations = self.integrations.get(receiver, [])
         if not integrations:
             for m, inc in live:
                 if m.state in ACTIVE and inc.notified_at is None:
@@ -170,7 +177,7 @@ class GroupFlush:
         if fresh_log:
             w.reset_log.append(g.key)
         sequence = g.flushes + 1
-        deadline = self.router.deadline(receiver)
+        deadline = self.deadline(receiver)
         sent = False
         for index, notifier, send_resolved in integrations:
             entry = None if fresh_log else log.get((g.key, index))

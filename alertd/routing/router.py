@@ -42,7 +42,7 @@ class Router:
             name: [(i, n.type, n.send_resolved) for i, n in enumerate(items) if n.enabled]
             for name, items in config.receivers.items()}
         self.silences = SilenceCache(SilenceService(store, clock))
-        self._flush = GroupFlush(self)
+        self._flush = GroupFlush(self.routes_by_id, self.integrations, self.time_muted, self.deadline)
         self._match_cache: dict[tuple, list] = {}
         self._epochs: dict[str, tuple] = {}  # group key -> silences/inhibition at its last evaluation
         # Incidents of group members by id: the state machine's own objects (always current),
@@ -58,11 +58,7 @@ class Router:
             with self.store.atomic():
                 self._reroute(orphans, self.clock.now())
 
-    # -- helpers the flush uses ----------------------------------------------------------------
-    @staticmethod
-    def labels_of(incident) -> dict[str, str]:
-        return alert_labels(incident)
-
+    # -- what the flush is handed -------------------------------------------------------------
     def deadline(self, receiver: str) -> float:
         return self.config.delivery(receiver).deadline
 

@@ -114,5 +114,35 @@ class Store:
     def _has_kv(self, key: str) -> bool:
         return self.db["kv"].count_where("key = ?", [key]) > 0
 
+    def reader(self) -> "StoreReader":
+        """A read-only view on a connection of its own, for side readers (model fits in a
+        worker thread, status pages): SQLite's WAL lets it read beside the daemon's writes.
+        Close it when done (it is a context manager); an in-memory store shares its one
+        connection."""
+        return StoreReader(self.path, self.db if self.path == ":memory:" else None)
+
     def close(self) -> None:
         self.db.close()
+
+
+class StoreReader:
+    """Reads of the store on a second connection (see `Store.reader`)."""
+
+    def __init__(self, path: str, shared=None, busy_timeout: float = 5.0):
+        self.path = path
+        self._own = shared is None
+        self.db = shared if shared is not None else sqlite_utils.Database(path)
+        if self._own:
+            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self.samples = SampleStore(self.db)
+        self.incidents = IncidentStore(self.db)
+
+    def close(self) -> None:
+        if self._own:
+            self.db.close()
+
+    def __enter__(self) -> "StoreReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -170,6 +170,13 @@ class IncidentStore:
                 self.db.execute("SELECT id, labels, rule, severity FROM incidents "
                                 "WHERE state IN ('pending', 'firing')")]
 
+    def resolve_by_hand(self, incident_id: int, now: float, by: str) -> None:
+        """Resolve an open incident by hand (`alertd incidents resolve`, the API)."""
+        self.db.execute(
+            "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolution = 'manual', "
+            "resolved_by = ?, flapping = 0 WHERE id = ? AND state IN ('pending', 'firing')",
+            [now, by, incident_id])
+
     def mark(self, incident_id: int, **values) -> None:
         """Set routing marks (silenced_by, inhibited_by, notified_at, suppressed, ack columns)."""
         self.mark_many({incident_id: values})

@@ -1,0 +1,145 @@
+"""Polling: one source's poll and its tick, the retention and housekeeping jobs.
+
+`Polling` is mixed into `Daemon`: `poll(name)` is what the scheduler runs for each source
+(collect with a time limit, then the tick: samples, scores, alert states, all in one
+transaction with the source's read position), `prune` and `housekeeping` are the daemon's
+periodic jobs. Errors are logged, counted and survived: one source or tick never takes the
+daemon down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
+
+from ..base import SourceError
+from ..log import redact_text
+from ..store.errors import explain, is_store_error
+
+
+class Polling:
+    """Source polls, ticks and the periodic jobs of a `Daemon`."""
+
+    def prune(self) -> int:
+        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
+        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
+        if deleted:
+            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
+        return deleted
+
+    def housekeeping(self, source: str | None = None) -> None:
+        """Due model fits and silence checks: after each poll of `source`, and every 10 s for
+        all sources (time-based fit schedules, sources that stopped answering)."""
+        try:
+            self.trainer.poll()  # fits run in a worker thread: this only submits them
+            self.grouped(self.engine.check_absent(source))
+        except Exception as exc:  # never let it take the daemon down
+            self.log.exception("housekeeping_failed", source=source, error=f"{type(exc).__name__}: {exc}")
+
+    def _on_job_event(self, event) -> None:
+        """APScheduler events: when each poll was due (for the lag), and polls that never ran."""
+        if not event.job_id.startswith("source:"):
+            return
+        name = event.job_id.split(":", 1)[1]
+        if event.code == EVENT_JOB_SUBMITTED:
+            due = event.scheduled_run_times[-1] if event.scheduled_run_times else None
+            self._scheduled[name] = due.timestamp() if due else time.time()
+        else:
+            reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
+            self.metrics.polls_skipped.labels(name, reason).inc()
+            self.log.warning("poll_skipped", source=name, reason=reason)
+
+    async def poll(self, name: str) -> None:
+        """Collect from one source and run the tick, then due fits and silence checks; errors
+        are logged, counted, survived."""
+        sc = self.config.sources.get(name)
+        if sc is None or self.draining:
+            return  # removed by a reload, or stopping
+        self._polls[name] = asyncio.current_task()
+        due = self._scheduled.pop(name, None)
+        if due is not None:
+            self.metrics.tick_lag.labels(name).observe(max(0.0, time.time() - due))
+        try:
+            await self._poll(name, sc)
+        finally:
+            self._polls.pop(name, None)
+            if self.first_poll_at is None:
+                self.first_poll_at = self.clock.now()
+        self.housekeeping(name)
+
+    async def _poll(self, name: str, sc) -> None:
+        self.metrics.source_polls.labels(name).inc()
+        try:
+            samples = await asyncio.wait_for(self.sources[name].collect(), sc.timeout)
+        except asyncio.TimeoutError:
+            self._poll_failed(name, "timeout", f"no answer within {sc.timeout:g}s")
+            return
+        except SourceError as exc:
+            self._poll_failed(name, exc.reason, str(exc)[:300])
+            return
+        except Exception as exc:
+            self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
+            return
+        source = self.sources[name]
+        if not samples:
+            self._commit(source, name)
+            if source.empty_ok:  # nothing happened since the last poll: not a failure
+                self.log.debug("source_polled", source=name, samples=0, skipped=0)
+            else:
+                self._poll_failed(name, "empty", "the poll returned no samples")
+            return
+        detector_errors = dict(self.engine.detector_errors)
+        try:
+            with self.store.atomic():  # samples and the source's read position together
+                result = self.engine.ingest(name, samples)
+                source.commit()
+        except Exception as exc:  # never let one tick take the daemon down
+            self.metrics.source_errors.labels(name, "tick").inc()
+            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
+                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
+                               retry="next poll")
+            else:
+                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        if not result.stored:
+            self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
+            return
+        self.log.debug("source_polled", source=name, samples=result.stored, skipped=result.skipped)
+        self._plugin_health(lambda: [self.plugin_health.source_ok(name),
+                                     *self.plugin_health.detectors(detector_errors)])
+        self.grouped(result)
+
+    def _plugin_health(self, update) -> None:
+        """Open or resolve failing-plugin meta-incidents (alertd.daemon.plugin_health); never raises."""
+        try:
+            for result in update():
+                self.grouped(result)
+        except Exception as exc:
+            self.log.error("plugin_health_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _commit(self, source, name: str) -> None:
+        try:
+            with self.store.atomic():
+                source.commit()
+        except Exception as exc:
+            self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+
+    def _poll_failed(self, name: str, reason: str, error: str) -> None:
+        error = redact_text(error)  # an excerpt of an answer may echo a token back
+        self.metrics.source_errors.labels(name, reason).inc()
+        self.log.warning("source_failed", source=name, reason=reason, error=error)
+        try:
+            result = self.engine.source_failed(name, error)
+        except Exception as exc:  # never let a failing source take the daemon down
+            self.log.exception("no_data_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        self.grouped(result)
+        self._plugin_health(lambda: [self.plugin_health.source_failed(name, error)])
+
+    async def wait_for_poll(self, name: str, timeout: float) -> None:
+        """Wait (up to `timeout`) until the running poll of source `name`, if any, is over."""
+        task = self._polls.get(name)
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task], timeout=timeout)

@@ -1,0 +1,39 @@
+"""What the HTTP app sees of the running daemon: a small read model and a few callables.
+
+The daemon builds an `AppState` (uvicorn's `ServerState` is the model) and hands it to the
+app; handlers read it per request, so a reload's new config applies to the next request.
+The app never holds the daemon itself: it reads through these fields and acts through the
+same services as the CLI (incident actions, silences), then calls `changed()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from .server import HttpError
+
+
+@dataclass(frozen=True)
+class AppState:
+    """The running daemon as the HTTP app may see it."""
+
+    config: Callable[[], Any]  # the running config
+    store: Callable[[], Any]  # the open Store, None while starting or stopping
+    clock: Any
+    log: Any
+    metrics: Any
+    health: Callable[[], list[str]]  # why the daemon is unhealthy (empty: healthy)
+    readiness: Callable[[], dict[str, bool]]
+    status: Callable[[], dict]  # the document of /api/v1/status
+    draining: Callable[[], bool]
+    rules: Callable[..., list]  # rules(per_rule): each rule with some series (Engine.rule_views)
+    changed: Callable[[], None]  # an action changed incidents or silences: look at groups now
+    reload: Callable[[], Awaitable]  # reload the config as SIGHUP does; its ReloadOutcome
+
+    def open_store(self):
+        """The store, or a 503 while alertd is starting or stopping."""
+        store = self.store()
+        if store is None:
+            raise HttpError(503, "the store is not open (alertd is starting or stopping)")
+        return store
