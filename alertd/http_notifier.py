@@ -1,4 +1,8 @@
-"""What the HTTP notifiers share: a client, one POST, and one way to classify answers.
+"""`HttpNotifier`: the base class of notifiers that POST (Slack, webhooks, PagerDuty, ...).
+
+It gives a plugin the params every HTTP notifier takes (`HttpParams`: template overrides, a
+time zone and `timeout`), a renderer, the daemon's shared HTTP client, one POST, and one way
+to classify answers.
 
 Retryable: timeouts, connection errors, 408, 425, 429 (with Retry-After) and 5xx. Permanent:
 every other 4xx, a redirect (not followed: a moved endpoint needs a config change) and an
@@ -10,11 +14,14 @@ from __future__ import annotations
 
 import email.utils
 import json
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
-from alertd.base import PermanentError, RetryableError
+from .base import Notifier, PermanentError, RetryableError
+from .config.schema import Duration
+from .render.renderer import Renderer, TemplateParams
 
 RETRYABLE_4XX = {408, 425, 429}  # request timeout, too early, too many requests
 USER_AGENT = "alertd"
@@ -59,11 +66,39 @@ def check_url(url: str, what: str) -> None:
         raise ValueError(f"{what} must be an http:// or https:// URL with a host")
 
 
-class HttpNotifier:
-    """Mixin for notifiers that POST: `post_json` returns the response or raises a
-    classified `DeliveryError`. Subclasses set `service` ("slack webhook") and `secrets()`."""
+@dataclass(frozen=True, kw_only=True)
+class HttpParams(TemplateParams):
+    """Params of every HTTP notifier: template overrides, `timezone`, and `timeout` per request.
+
+    A subclass's own `Params` derives from this (also `kw_only=True`) and calls
+    `super().check()` from its `check`.
+    """
+
+    timeout: Duration = Duration(10)
+
+    def check(self):
+        if self.timeout <= 0:
+            raise ValueError("timeout must be more than 0s; write a value such as 10s")
+
+
+class HttpNotifier(Notifier):
+    """A notifier that POSTs: `post_json` returns the response or raises a classified
+    `DeliveryError`. Subclasses set `type_name`, `service` ("slack webhook"), `Params`
+    (derived from `HttpParams`) and `secrets()` (scrubbed from every error message)."""
 
     service = "http endpoint"
+    Params = HttpParams
+    text_flavour = "text"  # how rendered text is escaped: "text", "html" or "slack"
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self._own_client = None
+        self.renderer = Renderer(params, receiver=context.name, log=context.log,
+                                 text_flavour=self.text_flavour, limit=self.incident_limit(params))
+
+    def incident_limit(self, params) -> int:
+        """How many incidents a notice shows in full (0: all)."""
+        return 0
 
     def secrets(self) -> list[str]:
         return []

@@ -7,7 +7,8 @@ import pytest
 
 from alertd.base import PluginContext
 from alertd.default_plugins.detectors.threshold import Threshold
-from alertd.default_plugins.detectors.zscore import ZScore, nan_median_rows, score_from_z
+from alertd.default_plugins.detectors.zscore import ZScore
+from alertd.detect.robust import nan_median_rows, score_from_z
 from alertd.model import Batch, Status, make_labels
 from alertd.config.schema import ConfigError, parse_params
 

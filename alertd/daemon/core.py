@@ -25,7 +25,7 @@ from ..delivery.worker import OutboxWorker
 from ..routing.timer import GroupTimer
 from .clock_steps import ClockStepGuard
 from ..engine.tick import Engine
-from ..log import add_secrets, get_logger, redact_text
+from ..log import add_secrets, get_logger
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..metrics import Metrics
 from .plugin_health import PluginHealth

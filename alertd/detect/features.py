@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAD_SCALE = 1.4826
-DAY, WEEK = 86400.0, 7 * 86400.0
+from .robust import MAD_SCALE
+from .seasons import DAY, WEEK
+
 MAX_SLOTS = {DAY: 288, WEEK: 336}  # seasonal resolution: at least 5 min (day), 30 min (week)
 FEATURES = ("level", "residual", "change", "deviation", "shift", "volatility")
 SHORT = 6  # points in the short-term statistics (deviation, shift, volatility)

@@ -17,7 +17,6 @@ within `cooldown` points of the previous one is the same event, not a new detect
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 import numpy as np
@@ -26,22 +25,11 @@ from alertd import hookimpl
 from alertd.detect.anomaly_model import (MODEL_FORMAT, AnomalyModel, ModelSpec, calibrated,
     feature_matrix, fit_anomaly_model, raw_scores, residual_windows, why)
 from alertd.base import Detector, TrainingPlan, TrainingSet
-from alertd.detect.features import DAY, FEATURES, SHORT
+from alertd.detect.features import FEATURES, SHORT
+from alertd.detect.seasons import slot_text, utc_offset
 from alertd.model import Batch, Scores, Status
 from alertd.detect.pyod_models import STREAM, MODELS, check_model
 from alertd.config.schema import Duration, ParamError
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def utc_offset(tz: str, when: float) -> float:
-    """Seconds east of UTC of timezone `tz` at epoch `when`."""
-    if tz.upper() == "UTC":
-        return 0.0
-    from zoneinfo import ZoneInfo
-    offset = datetime.fromtimestamp(when, ZoneInfo(tz)).utcoffset()
-    return offset.total_seconds() if offset else 0.0
-
 
 class PyODDetector(Detector):
     """Any PyOD model on seasonal, scale-free features, calibrated to [0, 1] (docs/detectors.md)."""
@@ -225,15 +213,6 @@ class PyODDetector(Detector):
             for j, phrase in zip(flagged, why(am, X[flagged], which[flagged])):
                 r = rows[j]
                 context[r] = f"{context[r]}: {phrase}" if context[r] else f"({phrase})"
-
-
-def slot_text(period: float, local_ts: float) -> str:
-    """'for Tue 14:00' (weekly rhythm), 'for 14:00' (daily), '' (none): what a point was
-    compared with, for the one-line explanation."""
-    if period <= 0:
-        return ""
-    moment = datetime.fromtimestamp(local_ts, timezone.utc)
-    return f"for {moment:%H:%M}" if period == DAY else f"for {_DAYS[moment.weekday()]} {moment:%H:%M}"
 
 
 @hookimpl

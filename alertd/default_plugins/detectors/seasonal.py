@@ -17,9 +17,8 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector, TrainingPlan, TrainingSet
-from alertd.default_plugins.detectors.pyod_detector import slot_text, utc_offset
-from alertd.default_plugins.detectors.zscore import MAD_SCALE, score_from_z
-from alertd.detect.features import DAY, WEEK
+from alertd.detect.robust import MAD_SCALE, score_from_z
+from alertd.detect.seasons import DAY, WEEK, slot_text, utc_offset
 from alertd.detect.series_memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
 from alertd.config.schema import Duration, ParamError

@@ -19,24 +19,22 @@ import json
 from dataclasses import dataclass, field
 
 from alertd import hookimpl
-from alertd.base import Notifier
 from alertd.model import Notification
-from alertd.render.renderer import Renderer, TemplateParams
 from alertd.config.schema import CredentialURL, Duration, Secret
 
-from ...http_notifier import HttpNotifier, check_url, safe_host
+from ...http_notifier import HttpNotifier, HttpParams, check_url, safe_host
 from ...render.payloads import alertmanager_alerts
 
 
-class AlertmanagerNotifier(HttpNotifier, Notifier):
+class AlertmanagerNotifier(HttpNotifier):
     """POSTs alerts to `<url>/api/v2/alerts`. 200 is delivered; 5xx and timeouts are retried;
     400 (alerts Alertmanager rejects) is permanent."""
 
     type_name = "alertmanager"
     service = "alertmanager"
 
-    @dataclass(frozen=True)
-    class Params(TemplateParams):
+    @dataclass(frozen=True, kw_only=True)
+    class Params(HttpParams):
         """`url` of the Alertmanager (e.g. http://alertmanager:9093), optional auth."""
 
         url: CredentialURL
@@ -44,22 +42,18 @@ class AlertmanagerNotifier(HttpNotifier, Notifier):
         headers: dict[str, str] = field(default_factory=dict)
         ends_after: Duration = Duration(24 * 3600)
         external_url: str | None = None
-        timeout: Duration = Duration(10)
 
         def check(self):
+            super().check()
             check_url(self.url, "url")
             if "@" in self.url.split("//", 1)[-1].split("/", 1)[0]:
                 raise ValueError("url holds credentials; put them in authorization (e.g. "
                                  '"Basic <base64 of user:password>"), which is kept secret')
             if self.ends_after <= 0:
                 raise ValueError("ends_after must be more than 0s; write a value such as 24h")
-            if self.timeout <= 0:
-                raise ValueError("timeout must be more than 0s; write a value such as 10s")
 
     def __init__(self, params, context):
         super().__init__(params, context)
-        self._own_client = None
-        self.renderer = Renderer(params, receiver=context.name, log=context.log, limit=0)
         self.endpoint = params.url.rstrip("/") + "/api/v2/alerts"
 
     def secrets(self) -> list[str]:

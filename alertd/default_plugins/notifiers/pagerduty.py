@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from alertd import hookimpl
-from alertd.base import Notifier, PermanentError
+from alertd.base import PermanentError
 from alertd.model import Incident, Notification
-from alertd.render.renderer import Renderer, TemplateParams
-from alertd.config.schema import Duration, Secret
+from alertd.config.schema import Secret
 from alertd.render.view import fmt_iso, status_of
 
-from ...http_notifier import HttpNotifier, check_url
+from ...http_notifier import HttpNotifier, HttpParams, check_url
 
 PDSeverity = Literal["critical", "error", "warning", "info"]
 SEVERITIES = {"critical": "critical", "page": "critical", "error": "error", "high": "error",
@@ -32,15 +31,15 @@ ACK_KINDS = {"acknowledged", "acknowledge", "ack"}
 MAX_SUMMARY = 1024  # PagerDuty's limit
 
 
-class PagerDutyNotifier(HttpNotifier, Notifier):
+class PagerDutyNotifier(HttpNotifier):
     """Sends Events API v2 events. 202 is delivered; 429, 5xx and timeouts are retried;
     400 (an invalid event or routing key) is permanent."""
 
     type_name = "pagerduty"
     service = "pagerduty"
 
-    @dataclass(frozen=True)
-    class Params(TemplateParams):
+    @dataclass(frozen=True, kw_only=True)
+    class Params(HttpParams):
         """`routing_key` (secret); optional `source`, `component`, `group`, severity mapping."""
 
         routing_key: Secret = field(repr=False)
@@ -51,20 +50,16 @@ class PagerDutyNotifier(HttpNotifier, Notifier):
         severity_map: dict[str, PDSeverity] = field(default_factory=dict)
         default_severity: PDSeverity = "warning"
         client_url: str | None = None
-        timeout: Duration = Duration(10)
 
         def check(self):
+            super().check()
             if len(str(self.routing_key)) != 32 or not str(self.routing_key).isalnum():
                 raise ValueError("routing_key must be the 32-character integration key of an "
                                  "Events API v2 integration (PagerDuty service > Integrations)")
             check_url(self.url, "url")
-            if self.timeout <= 0:
-                raise ValueError("timeout must be more than 0s; write a value such as 10s")
 
     def __init__(self, params, context):
         super().__init__(params, context)
-        self._own_client = None
-        self.renderer = Renderer(params, receiver=context.name, log=context.log, limit=0)
         self.source = params.source or socket.gethostname()
 
     def secrets(self) -> list[str]:

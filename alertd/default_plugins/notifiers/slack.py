@@ -17,12 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from alertd import hookimpl
-from alertd.base import Notifier, PermanentError, RetryableError
+from alertd.base import PermanentError, RetryableError
 from alertd.model import Notification
-from alertd.render.renderer import Renderer, TemplateParams, mrkdwn_escape
-from alertd.config.schema import Duration, Secret
+from alertd.render.renderer import mrkdwn_escape
+from alertd.config.schema import Secret
 
-from ...http_notifier import HttpNotifier, check_url, parse_retry_after  # noqa: F401  (re-exported)
+from ...http_notifier import HttpNotifier, HttpParams, check_url, parse_retry_after  # noqa: F401  (re-exported)
 
 MAX_TEXT = 3000  # Slack's limit for one section's text
 MAX_HEADER = 150  # Slack's limit for a header block
@@ -56,7 +56,7 @@ def _section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, MAX_TEXT)}}
 
 
-class SlackNotifier(HttpNotifier, Notifier):
+class SlackNotifier(HttpNotifier):
     """Posts to Slack through an incoming webhook or, with a bot token, chat.postMessage.
 
     429 (honouring Retry-After), 408, 5xx, timeouts, network errors and Slack's transient
@@ -66,9 +66,10 @@ class SlackNotifier(HttpNotifier, Notifier):
 
     type_name = "slack"
     service = "slack"
+    text_flavour = "slack"
 
-    @dataclass(frozen=True)
-    class Params(TemplateParams):
+    @dataclass(frozen=True, kw_only=True)
+    class Params(HttpParams):
         """`webhook_url` (secret) or `token` (secret) + `channel`; looks and templates."""
 
         webhook_url: Secret | None = field(default=None, repr=False)
@@ -79,9 +80,9 @@ class SlackNotifier(HttpNotifier, Notifier):
         api_url: str = "https://slack.com/api"
         max_incidents: int = 20
         broadcast_replies: bool = False
-        timeout: Duration = Duration(10)
 
         def check(self):
+            super().check()
             if bool(self.webhook_url) == bool(self.token):
                 raise ValueError("set either webhook_url (an incoming webhook) or token (a bot "
                                  "token, xoxb-...) with channel, not both")
@@ -98,15 +99,13 @@ class SlackNotifier(HttpNotifier, Notifier):
             if not 1 <= self.max_incidents <= 40:
                 raise ValueError("max_incidents must be between 1 and 40 (Slack allows 50 "
                                  "blocks per message)")
-            if self.timeout <= 0:
-                raise ValueError("timeout must be more than 0s; write a value such as 10s")
 
     def __init__(self, params, context):
         super().__init__(params, context)
-        self._own_client = None
-        self.renderer = Renderer(params, receiver=context.name, log=context.log,
-                                 text_flavour="slack", limit=params.max_incidents)
         self.scope = f"slack:{context.name}:{params.channel or 'webhook'}"
+
+    def incident_limit(self, params) -> int:
+        return params.max_incidents
 
     def secrets(self) -> list[str]:
         return [str(self.params.webhook_url or ""), str(self.params.token or "")]

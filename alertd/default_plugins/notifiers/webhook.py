@@ -19,26 +19,24 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from alertd import hookimpl
-from alertd.base import Notifier
 from alertd.model import Notification
-from alertd.render.renderer import Renderer, TemplateParams
-from alertd.config.schema import Duration, Secret
+from alertd.config.schema import Secret
 
-from ...http_notifier import HttpNotifier, check_url, safe_host
+from ...http_notifier import HttpNotifier, HttpParams, check_url, safe_host
 from ...render.payloads import alertd_payload, alertmanager_webhook
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name
 
 
-class WebhookNotifier(HttpNotifier, Notifier):
+class WebhookNotifier(HttpNotifier):
     """POSTs each notification as JSON; 2xx is delivered, 429/5xx/timeouts are retried,
     any other answer is permanent."""
 
     type_name = "webhook"
     service = "webhook"
 
-    @dataclass(frozen=True)
-    class Params(TemplateParams):
+    @dataclass(frozen=True, kw_only=True)
+    class Params(HttpParams):
         """`url` (secret), `format`, extra `headers`, `authorization`, `hmac_secret`."""
 
         url: Secret = field(repr=False)
@@ -49,9 +47,9 @@ class WebhookNotifier(HttpNotifier, Notifier):
         signature_header: str = "X-Alertd-Signature"
         max_alerts: int = 0
         external_url: str = ""
-        timeout: Duration = Duration(10)
 
         def check(self):
+            super().check()
             check_url(self.url, "url")
             for name in (*self.headers, self.signature_header):
                 if not _TOKEN.match(name):
@@ -62,13 +60,6 @@ class WebhookNotifier(HttpNotifier, Notifier):
                                  "authorization, which is kept secret")
             if self.max_alerts < 0:
                 raise ValueError("max_alerts must be 0 (no limit) or more")
-            if self.timeout <= 0:
-                raise ValueError("timeout must be more than 0s; write a value such as 10s")
-
-    def __init__(self, params, context):
-        super().__init__(params, context)
-        self._own_client = None
-        self.renderer = Renderer(params, receiver=context.name, log=context.log, limit=0)
 
     def secrets(self) -> list[str]:
         p = self.params
