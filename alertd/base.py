@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable, ClassVar
 
 import numpy as np
 
+from ._compat import loads
 from .model import Batch, Labels, Notification, Sample, Scores
 
 
@@ -194,8 +195,10 @@ class Detector(Plugin):
         return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load_model(self, blob: bytes) -> Any:
-        """Deserialise a model written by `dump_model` (the store is the daemon's own file)."""
-        return pickle.loads(blob)
+        """Deserialise a model written by `dump_model` (the store is the daemon's own file);
+        classes pickled under an alertd module path of an older release are found at their
+        new home (alertd/_compat.py), so an upgrade keeps every fitted model."""
+        return loads(blob)
 
     # -- absence (optional) ------------------------------------------------------------------
     def score_absent(self, batch: Batch, now: float) -> Scores:

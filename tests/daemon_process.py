@@ -33,7 +33,7 @@ class DaemonProcess:
     def __init__(self, config: Path, env: dict | None = None, extra_args=()):
         self.config = config
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.args = [sys.executable, "-m", "alertd.cli.main", "run", "-c", str(config),
+        self.args = [sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(config),
                      "--log-format", "json", *extra_args]
         self.events: list[dict] = []
         self.lines: list[str] = []

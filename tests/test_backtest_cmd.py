@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.model import Sample, make_labels
 from alertd.store import Store
 from detect_data import daily, write_csv

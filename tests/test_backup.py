@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.model import Incident
 from alertd.store import Store
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.model import Incident
 from alertd.store import Store
 
@@ -73,7 +73,7 @@ def test_incidents_with_a_missing_store_is_one_sentence(tmp_path, capsys):
 
 
 def test_the_console_script_runs_and_the_demo_config_is_valid():
-    result = subprocess.run([sys.executable, "-m", "alertd.cli.main", "validate", "-c", str(ROOT / "alertd.yaml")],
+    result = subprocess.run([sys.executable, "-m", "alertd.cli.entry", "validate", "-c", str(ROOT / "alertd.yaml")],
                             capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import json
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ def test_a_port_in_use_is_one_clear_startup_error(site):
             http:
               listen: 127.0.0.1:{port}
             """))
-        run = subprocess.run([sys.executable, "-m", "alertd.cli.main", "run", "-c", str(site.config)],
+        run = subprocess.run([sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(site.config)],
                              capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]

@@ -20,7 +20,7 @@ from fuzzing import fuzz_settings, tally
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alertd.cli import main as cli
+from alertd.cli import entry as cli
 from alertd.config.load import Config, load_config
 from alertd.plugins import load_registry
 from alertd.config.schema import ConfigError

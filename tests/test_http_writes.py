@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.incidents.actions import IncidentActions
 from test_http_api import CONFIG, TOKEN, cpu, serve
 

@@ -7,7 +7,7 @@ import json
 from fake_services import ALERTD_WEBHOOK, SlackWebhook, WebhookReceiver
 from servers import RecordingHTTPServer, free_port
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 
 SECRET = "hmac-n0tify-s3cr3t"
 

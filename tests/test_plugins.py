@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from alertd import hookspecs
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.plugins import PluginError, Registry, load_registry
 
 SITE_PLUGIN = '''

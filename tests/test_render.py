@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from alertd.base import PluginContext
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.config.load import load_config
 from alertd.default_plugins.notifiers.console import ConsoleNotifier
 from alertd.matchers import parse_matcher

@@ -16,7 +16,7 @@ from aiosmtpd.smtp import AuthResult
 from daemon_process import DaemonProcess
 from servers import RecordingHTTPServer, RecordingSMTPServer
 
-from alertd.cli import main as cli
+from alertd.cli import entry as cli
 
 API_TOKEN = "api-token-s3cr3t-0123456789"
 SLACK_PATH = "/hooks/T000/B000/SLACKHOOKs3cr3t"

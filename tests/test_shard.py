@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 from servers import http_server  # noqa: F401  (fixture)
 
-from alertd.cli.main import main
+from alertd.cli.entry import main
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels

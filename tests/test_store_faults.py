@@ -87,7 +87,7 @@ def test_a_read_only_store_stops_the_start_with_one_sentence(site, what):
     mode = target.stat().st_mode
     target.chmod(0o500 if what == "directory" else 0o400)
     try:
-        proc = subprocess.run([sys.executable, "-m", "alertd.cli.main", "run", "-c", str(site.config_path)],
+        proc = subprocess.run([sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(site.config_path)],
                               capture_output=True, text=True, timeout=60, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)},
                               preexec_fn=_drop_dac if os.geteuid() == 0 else None)

@@ -1,1 +1,18 @@
-"""alertd.backtest."""
+"""Backtests: the daemon's own engine and trainer replayed over recorded or labelled data.
+
+`replay` (one series through one rule, on a simulated clock), `rules` (which rule a backtest
+runs), `nab` (the NAB corpus layout and scoring rules), `nab_run` (a whole corpus, in
+parallel), `plot` (a PNG of a replay).
+"""
+
+
+def __getattr__(name: str):
+    # the names of the module alertd.backtest of alertd 0.1, which became this package
+    import importlib
+
+    if name.startswith("__"):
+        raise AttributeError(name)
+    try:
+        return getattr(importlib.import_module(f"{__name__}.replay"), name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

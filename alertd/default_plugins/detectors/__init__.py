@@ -1,1 +1,1 @@
-"""alertd.default_plugins.detectors."""
+"""Built-in detectors: plugin modules listed in `alertd.plugins.DEFAULT_PLUGINS`."""

@@ -1,1 +1,1 @@
-"""alertd.default_plugins.notifiers."""
+"""Built-in notifiers: plugin modules listed in `alertd.plugins.DEFAULT_PLUGINS`."""

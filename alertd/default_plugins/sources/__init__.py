@@ -1,1 +1,1 @@
-"""alertd.default_plugins.sources."""
+"""Built-in sources: plugin modules listed in `alertd.plugins.DEFAULT_PLUGINS`."""
