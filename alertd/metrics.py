@@ -7,8 +7,7 @@ computed when /metrics is scraped, from the object given to `Metrics.watch`.
 
 from __future__ import annotations
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
-                               ProcessCollector)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 
 from . import __version__

@@ -8,9 +8,9 @@ and the router turns incidents into `Notification`s for the outbox.
 from __future__ import annotations
 
 import functools
-import math
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Mapping, NamedTuple

@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alertd.base import PluginContext, TrainingSet  # noqa: E402
+from alertd.config.schema import parse_params  # noqa: E402
 from alertd.model import Batch, make_labels  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
-from alertd.config.schema import parse_params  # noqa: E402
 from alertd.store import Store  # noqa: E402
 from alertd.store.fitted_models import StoredModel  # noqa: E402
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tick  # noqa: E402  (the in-memory source of bench/tick.py)
+
 from alertd.clock import FakeClock  # noqa: E402
 from alertd.config.load import load_config  # noqa: E402
 from alertd.daemon.core import Daemon  # noqa: E402

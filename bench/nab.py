@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alertd.cli.main import main as alertd  # noqa: E402
+from alertd.cli.entry import main as alertd  # noqa: E402
 
 
 def default_data() -> str:

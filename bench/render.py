@@ -16,8 +16,8 @@ import statistics
 import time
 
 from alertd.base import PluginContext
-from alertd.default_plugins.notifiers import (alertmanager, command as command_notifier, console,
-    email_smtp, pagerduty, slack, webhook)
+from alertd.default_plugins.notifiers import alertmanager, console, email_smtp, pagerduty, slack, webhook
+from alertd.default_plugins.notifiers import command as command_notifier
 from alertd.render.renderer import SAMPLE_T0, sample_incident, sample_notification
 
 

@@ -4,7 +4,7 @@
 
 10,000 alerts (series) across 1,000 alert groups (`group_by: [group]`, 10 alerts a group),
 arriving as verdict batches of 1,000 (one poll of one of ten sources). Verdicts go through
-the real alert stage (`alertd.alerting.AlertStage`: state machine, flap detection, batched
+the real alert stage (`alertd.engine.alert_stage.AlertStage`: state machine, flap detection, batched
 incident/history writes, router groups, group flushes into the outbox) on a real SQLite
 file (WAL). Detection and sample storage are not included: they are measured by
 bench/tick.py. The daemon clock advances 100 ms per batch; group_wait is 0 and
@@ -35,14 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alertd.engine.alert_stage import AlertStage  # noqa: E402
 from alertd.clock import FakeClock  # noqa: E402
 from alertd.config.load import load_config  # noqa: E402
+from alertd.daemon.gc_tuning import tune_gc  # noqa: E402
+from alertd.engine.alert_stage import AlertStage  # noqa: E402
 from alertd.log import configure, get_logger  # noqa: E402
 from alertd.metrics import Metrics  # noqa: E402
 from alertd.model import Status, Verdict, fingerprint, make_labels  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
-from alertd.daemon.gc_tuning import tune_gc  # noqa: E402
 from alertd.store import Store  # noqa: E402
 
 CONFIG = """\

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alertd.base import PluginContext  # noqa: E402
 from alertd.clock import FakeClock  # noqa: E402
 from alertd.config.load import load_config  # noqa: E402
+from alertd.config.schema import parse_params  # noqa: E402
 from alertd.daemon.core import Daemon  # noqa: E402
 from alertd.log import configure  # noqa: E402
 from alertd.plugins import load_registry  # noqa: E402
-from alertd.config.schema import parse_params  # noqa: E402
 
 STATUS = json.dumps({"providers": [{"name": n, "ok": 0.99, "latency_ms": 120} for n in ("stripe", "adyen")],
                      "queue": {"depth": 7}}).encode()

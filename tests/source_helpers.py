@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from alertd.base import PluginContext
+from alertd.config.schema import parse_params
 from alertd.log import get_logger
 from alertd.metrics import Metrics
-from alertd.config.schema import parse_params
 
 
 def make_source(registry, type_name: str, params: dict, clock, *, name: str = "src", store=None,

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from routing_helpers import BASE, Shop
 
-from alertd.incidents.tracker import AlertTracker
 from alertd.config.types import FlapSettings
 from alertd.incidents.flapping import percent_state_change, push
+from alertd.incidents.tracker import AlertTracker
 from alertd.model import Status, Verdict
 
 FLAP = FlapSettings(window=21, low=10, high=20)

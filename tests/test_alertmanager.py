@@ -19,9 +19,9 @@ import pytest
 from servers import free_port
 
 from alertd.base import PermanentError, PluginContext, RetryableError
+from alertd.config.schema import parse_params
 from alertd.default_plugins.notifiers.alertmanager import AlertmanagerNotifier
 from alertd.render.renderer import sample_incident, sample_notification
-from alertd.config.schema import parse_params
 
 BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 CONFIG = """\

@@ -7,11 +7,11 @@ import json
 from datetime import datetime, timezone
 
 import numpy as np
+from detect_data import daily, write_csv
 
 from alertd.cli.entry import main
 from alertd.model import Sample, make_labels
 from alertd.store import Store
-from detect_data import daily, write_csv
 
 CONFIG = """\
 plugin_dirs: []

@@ -16,12 +16,12 @@ import pytest
 from alertd.base import PermanentError, PluginContext, RetryableError
 from alertd.clock import FakeClock
 from alertd.config.load import load_config
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.notifiers.command import CommandNotifier
 from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.render.renderer import SAMPLE_T0, sample_notification
-from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
 
 SCRIPT = """\

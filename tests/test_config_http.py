@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alertd.config.load import load_config
 from alertd.config.http import parse_listen
+from alertd.config.load import load_config
 from alertd.config.schema import ConfigError
 
 TOKEN = "0123456789abcdef0123"

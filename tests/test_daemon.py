@@ -57,7 +57,7 @@ def test_a_raising_hanging_or_junk_source_does_not_stop_the_others(write_config,
         return incidents, counts, health, m
 
     incidents, counts, health, metrics = asyncio.run(scenario())
-    # three failed polls in a row: the failing source is a meta-incident too (alertd.plugin_health)
+    # three failed polls in a row: the failing source is a meta-incident too (alertd.daemon.plugin_health)
     assert sorted((i.rule, i.state, i.count) for i in incidents) == [
         ("alertd_source_failing", "firing", 1), ("g", "firing", 2)]
     assert counts == {"error": 1, "timeout": 1, "empty": 1, "unusable": 1}

@@ -17,7 +17,6 @@ import textwrap
 
 import httpx
 import pytest
-
 from daemon_process import ROOT, DaemonProcess, NotifySocket
 from servers import RecordingHTTPServer
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from alertd.base import PluginContext
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.detectors.threshold import Threshold
 from alertd.default_plugins.detectors.zscore import ZScore
 from alertd.detect.robust import nan_median_rows, score_from_z
 from alertd.model import Batch, Status, make_labels
-from alertd.config.schema import ConfigError, parse_params
 
 T0 = 1_750_000_000.0
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from detect_data import daily
 
 from alertd.backtest.replay import replay
 from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, Status, make_labels
-from alertd.config.schema import ConfigError
 from alertd.store import Store
-from detect_data import daily
 
 RULE = """\
 sources:

@@ -16,9 +16,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from servers import RecordingSMTPServer
 
 from alertd.base import PermanentError, PluginContext
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.notifiers.email_smtp import EmailNotifier
 from alertd.render.renderer import SAMPLE_T0, sample_notification
-from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
 
 USER, PASSWORD = "alertd", "hunter2-s3cr3t"

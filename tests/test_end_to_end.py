@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from alertd.base import PluginContext
 from alertd.config.load import load_config
@@ -11,8 +12,6 @@ from alertd.engine.tick import Engine
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.store import Store
-
-import sys
 
 CONFIG = """\
 sources:
@@ -77,8 +76,8 @@ def test_demo_config_anomaly_rules_catch_injected_incidents_and_stay_quiet_other
     incidents and never on the normal daily rhythm."""
     from pathlib import Path
 
-    from alertd.plugins import load_registry
     from alertd.engine.training import Trainer
+    from alertd.plugins import load_registry
 
     root = Path(__file__).resolve().parent.parent
     demo_registry = load_registry([root / "plugins"], entrypoints=False)

@@ -184,9 +184,9 @@ def test_backoff_grows_and_honours_retry_after(setup, clock):
 def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
     """The key and selection caches of a poll of the same series must not leak into a poll
     of other series (or of the same series in another order)."""
+    from alertd.engine.rule_runtime import RuleRuntime
     from alertd.engine.tick import _keys
     from alertd.matchers import parse_selector
-    from alertd.engine.rule_runtime import RuleRuntime
 
     class Rule:
         name, series = "r", parse_selector('cpu{host=~"a|b"}')

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from detect_data import daily
 
 from alertd.detect.features import DAY, WEEK, fit_norm, point_features, series_features, sliding_windows
-from detect_data import daily
 
 
 def test_a_daily_rhythm_is_found_and_noise_has_none():

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from alertd.cli import entry as cli
 from alertd.config.load import Config, load_config
-from alertd.plugins import load_registry
 from alertd.config.schema import ConfigError
+from alertd.plugins import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEXT = (ROOT / "alertd.yaml").read_text()

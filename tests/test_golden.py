@@ -17,12 +17,11 @@ import os
 from pathlib import Path
 
 import pytest
-from fake_services import (ALERTD_WEBHOOK, ALERTMANAGER_WEBHOOK, PAGERDUTY_EVENT,
-                           SLACK_MESSAGE, problems)
+from fake_services import ALERTD_WEBHOOK, ALERTMANAGER_WEBHOOK, PAGERDUTY_EVENT, SLACK_MESSAGE, problems
 
 from alertd.base import PluginContext
-from alertd.default_plugins.notifiers import (alertmanager, command as command_notifier, console,
-    email_smtp, pagerduty, slack, webhook)
+from alertd.default_plugins.notifiers import alertmanager, console, email_smtp, pagerduty, slack, webhook
+from alertd.default_plugins.notifiers import command as command_notifier
 from alertd.render.renderer import SAMPLE_T0, sample_notification
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from test_http_api import CONFIG, TOKEN, cpu, serve
+
 from alertd.cli.entry import main
 from alertd.incidents.actions import IncidentActions
-from test_http_api import CONFIG, TOKEN, cpu, serve
 
 WITH_TOKEN = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

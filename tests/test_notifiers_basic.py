@@ -9,10 +9,10 @@ import pytest
 from servers import HANG, RecordingHTTPServer, free_port, http_server, smtp_server  # noqa: F401
 
 from alertd.base import PermanentError, PluginContext, RetryableError
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.notifiers import console, email_smtp, slack
 from alertd.model import Incident, Notification
 from alertd.plugins import Registry
-from alertd.config.schema import ConfigError, parse_params
 
 T0 = 1_700_000_000.0  # the incident starts here
 SECRET_PATH = "/services/T0001/B0001/s3cr3tT0k3n"

@@ -12,13 +12,13 @@ import asyncio
 import sqlite3
 import sys
 
+from daemon_process import ROOT, DaemonProcess
 from source_helpers import counter
 from structlog.testing import capture_logs
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
-from daemon_process import ROOT, DaemonProcess
 
 CONFIG = """\
 plugin_dirs: [{plugins}]

@@ -6,11 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from detect_data import daily
 
 from alertd.backtest.replay import default_rule, replay
-from alertd.model import Status
 from alertd.config.schema import parse_params
-from detect_data import daily
+from alertd.model import Status
 
 SMALL = {"min_history": 100, "retrain_points": 150, "train_points": 1000}
 

@@ -13,8 +13,8 @@ import pytest
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
-from alertd.model import Sample, make_labels
 from alertd.daemon.reload import source_changes
+from alertd.model import Sample, make_labels
 
 NEVER = '"0 0 1 1 *"'
 

@@ -11,12 +11,18 @@ from structlog.testing import capture_logs
 from alertd.base import PluginContext
 from alertd.cli.entry import main
 from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 from alertd.default_plugins.notifiers.console import ConsoleNotifier
 from alertd.matchers import parse_matcher
 from alertd.model import Notification
-from alertd.render.renderer import (Renderer, TemplateParams, TemplateText, plain_text, sample_incident,
-    sample_notification)
-from alertd.config.schema import ConfigError
+from alertd.render.renderer import (
+    Renderer,
+    TemplateParams,
+    TemplateText,
+    plain_text,
+    sample_incident,
+    sample_notification,
+)
 
 UTC = TemplateParams(timezone="UTC")
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the samples' notification time

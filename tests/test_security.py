@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertd.cli import entry as cli
 from alertd.base import PluginContext
+from alertd.cli import entry as cli
 from alertd.config.load import load_config
+from alertd.config.schema import ConfigError, parse_params
+from alertd.config.yamlsrc import _LineLoader
 from alertd.default_plugins.notifiers.command import CommandNotifier
 from alertd.render.renderer import SAMPLE_T0, TemplateText, sample_notification
-from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
-from alertd.config.yamlsrc import _LineLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPES = [

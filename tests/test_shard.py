@@ -12,10 +12,10 @@ from servers import http_server  # noqa: F401  (fixture)
 
 from alertd.cli.entry import main
 from alertd.config.load import load_config
-from alertd.daemon.core import Daemon
-from alertd.model import Sample, make_labels
 from alertd.config.schema import ConfigError
 from alertd.config.shards import Shard, apply_shard, parse_shard, rule_shard
+from alertd.daemon.core import Daemon
+from alertd.model import Sample, make_labels
 
 RULES = [f"rule_{k}" for k in range(10)]
 

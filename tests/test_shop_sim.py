@@ -9,8 +9,8 @@ import pytest
 
 from alertd.base import PluginContext
 from alertd.clock import FakeClock
-from alertd.default_plugins.sources.shop_sim import ShopSim
 from alertd.config.schema import ConfigError, parse_params
+from alertd.default_plugins.sources.shop_sim import ShopSim
 
 START = "2025-06-03T00:00:00Z"  # a Tuesday, midnight UTC
 START_TS = datetime(2025, 6, 3, tzinfo=timezone.utc).timestamp()

@@ -11,12 +11,12 @@ from servers import RecordingHTTPServer
 
 from alertd.base import PermanentError, PluginContext, RetryableError
 from alertd.clock import FakeClock
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.notifiers.slack import SlackNotifier
 from alertd.delivery.worker import OutboxWorker
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.render.renderer import SAMPLE_T0, sample_incident, sample_notification
-from alertd.config.schema import ConfigError, parse_params
 from alertd.store import Store
 
 TOKEN = "xoxb-1234-5678-s3cr3tt0k3n"

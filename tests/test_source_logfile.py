@@ -6,13 +6,13 @@ import asyncio
 import os
 
 import pytest
-from structlog.testing import capture_logs
 from source_helpers import counter, make_source
+from structlog.testing import capture_logs
 
 from alertd.base import SourceError
 from alertd.config.load import load_config
-from alertd.metrics import Metrics
 from alertd.config.schema import ConfigError
+from alertd.metrics import Metrics
 from alertd.store import Store
 
 FIVE_XX = {"name": "http_5xx", "regex": r'" (?P<status>5\d\d) \d+ upstream=(?P<upstream>[^ ]+)'}

@@ -14,6 +14,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from servers import free_port, http_server  # noqa: F401  (fixture)
 from source_helpers import make_source
 
@@ -21,7 +22,6 @@ from alertd.base import SourceError
 from alertd.clock import SystemClock
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 

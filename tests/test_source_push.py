@@ -8,11 +8,11 @@ import json
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter, push_to_gateway
 from source_helpers import counter, make_source
 
 from alertd.base import SourceError
 from alertd.metrics import Metrics
-from prometheus_client import CollectorRegistry, Counter, push_to_gateway
 
 
 def serve(registry, clock, test, **params):

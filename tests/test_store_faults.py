@@ -18,6 +18,7 @@ import sys
 import threading
 
 import pytest
+from daemon_process import ROOT
 from structlog.testing import capture_logs
 
 from alertd.config.load import load_config
@@ -25,7 +26,6 @@ from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 from alertd.store import Store
 from alertd.store.errors import StoreError
-from daemon_process import ROOT
 
 CONFIG = """\
 plugin_dirs: [{plugins}]

@@ -17,9 +17,9 @@ from routing_helpers import Shop
 from structlog.testing import capture_logs
 
 from alertd.config.load import load_config
+from alertd.config.time_intervals import interval_contains
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
-from alertd.config.time_intervals import interval_contains
 
 CONFIG = """\
 http: {{enabled: false}}

@@ -6,15 +6,15 @@ import asyncio
 
 import numpy as np
 import pytest
+from detect_data import daily
 
 from alertd.config.load import load_config
 from alertd.engine.tick import Engine
+from alertd.engine.training import Trainer, training_set
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Incident, Sample, Status, fingerprint, make_labels
 from alertd.store import Store
-from alertd.engine.training import Trainer, training_set
-from detect_data import daily
 
 CONFIG = """\
 sources:

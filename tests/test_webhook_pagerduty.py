@@ -10,10 +10,10 @@ from fake_services import ALERTD_WEBHOOK, ALERTMANAGER_WEBHOOK, PagerDuty, Webho
 from servers import HANG, RecordingHTTPServer, free_port
 
 from alertd.base import PermanentError, PluginContext, RetryableError
+from alertd.config.schema import ConfigError, parse_params
 from alertd.default_plugins.notifiers.pagerduty import PagerDutyNotifier
 from alertd.default_plugins.notifiers.webhook import WebhookNotifier
 from alertd.render.renderer import SAMPLE_T0, sample_incident, sample_notification
-from alertd.config.schema import ConfigError, parse_params
 
 HMAC_SECRET = "hmac-s3cr3t-value"
 ROUTING_KEY = "R0UT1NGs3cr3tKEY0123456789abcdef"

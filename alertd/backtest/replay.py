@@ -25,14 +25,14 @@ import numpy as np
 from ..clock import FakeClock
 from ..config.load import Config, DetectorConfig, RuleConfig, SourceConfig
 from ..config.routing import RouteConfig
-from ..engine.tick import Engine
+from ..config.schema import parse_params
 from ..config.types import FlapSettings
+from ..engine.tick import Engine
+from ..engine.training import Trainer
 from ..matchers import Selector
 from ..metrics import Metrics
 from ..model import Sample, Status, Verdict, make_labels
-from ..config.schema import parse_params
 from ..store import Store
-from ..engine.training import Trainer
 
 SOURCE = "backtest"
 

@@ -151,9 +151,9 @@ def _num(x) -> str:
 
 
 def _report(result, rule, name, windows, out) -> None:
+    from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
     from ..backtest.replay import window_metrics
     from ..model import Status
-    from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
 
     n = len(result.ts)
     counts = {s: int((result.status == s).sum()) for s in Status}

@@ -15,11 +15,10 @@ import traceback
 
 from .. import __version__
 from ..base import SourceError
-from .common import CommandError
-from ..plugins import PluginError
 from ..config.schema import ConfigError
+from ..plugins import PluginError
 from ..store.errors import StoreError
-
+from .common import CommandError
 
 # The command modules, in the order `alertd --help` lists them.
 COMMANDS = ("backtest", "backup", "incidents", "notifications", "notify_sample", "plugins", "run",

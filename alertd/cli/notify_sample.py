@@ -14,9 +14,10 @@ import sys
 import time
 
 from ..base import DeliveryError, PluginContext
-from ..log import add_secrets, configure as configure_logging, get_logger, redact_text
-from ..render.renderer import sample_notification
 from ..config.schema import suggest
+from ..log import add_secrets, get_logger, redact_text
+from ..log import configure as configure_logging
+from ..render.renderer import sample_notification
 from .common import CommandError, add_config_arg, load
 
 NAME = "notify-test"

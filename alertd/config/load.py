@@ -1,7 +1,7 @@
 """`alertd.yaml` -> validated, frozen config objects, or every error at once.
 
 `load_config(path, registry)` parses with a safe YAML loader that keeps line numbers, checks
-the core keys with `alertd.schema`, checks each plugin's parameters against its `Params`
+the core keys with `alertd.config.schema`, checks each plugin's parameters against its `Params`
 dataclass, resolves cross references (rule -> source, route -> receiver) and raises
 `ConfigError` listing one sentence per problem: `file:line: key: what is wrong; what to do`.
 """
@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .http import HttpConfig, build_http
-from .types import Config, DetectorConfig, FlapSettings, NotifierConfig, RuleConfig, SourceConfig
 from ..matchers import parse_selector
-from .routing import (ReceiverSettings, build_inhibit_rules, build_receiver, build_route,
-    build_time_intervals, check_fallbacks, default_route)
+from .http import HttpConfig, build_http
+from .routing import (
+    ReceiverSettings,
+    build_inhibit_rules,
+    build_receiver,
+    build_route,
+    build_time_intervals,
+    check_fallbacks,
+    default_route,
+)
 from .schema import ConfigError, Duration, Problem, Where, build, fields_of, suggest
 from .shards import parse_shard
+from .types import Config, DetectorConfig, FlapSettings, NotifierConfig, RuleConfig, SourceConfig
 from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
 
 

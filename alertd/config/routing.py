@@ -14,8 +14,8 @@ from typing import Any
 
 from ..matchers import Matcher, parse_matchers
 from .schema import Duration, Where, build, suggest
-from .yamlsrc import YamlList, YamlMap
 from .time_intervals import TimeIntervalSpec, parse_spec
+from .yamlsrc import YamlList, YamlMap
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DEFAULT_GROUP_WAIT = 30.0  # Alertmanager's defaults for the root route

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .http import HttpConfig
 from ..matchers import Selector
+from .http import HttpConfig
 from .routing import InhibitRule, ReceiverSettings, RouteConfig
-from .time_intervals import TimeIntervalSpec
 from .shards import Shard
+from .time_intervals import TimeIntervalSpec
 
 
 @dataclass(frozen=True)

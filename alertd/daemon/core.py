@@ -20,27 +20,28 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_
 
 from ..base import PluginContext, SourceError
 from ..clock import SystemClock
-from .health import DaemonHealth
+from ..config.shards import apply_shard
+from ..config.shards import describe as describe_shard
 from ..delivery.worker import OutboxWorker
-from ..routing.timer import GroupTimer
-from .clock_steps import ClockStepGuard
 from ..engine.tick import Engine
-from ..log import add_secrets, get_logger
+from ..engine.training import Trainer
+from ..http.listen import ListenError, open_server
+from ..http.state import AppState
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
+from ..log import add_secrets, get_logger
 from ..metrics import Metrics
+from ..routing.timer import GroupTimer
+from ..store import Store
+from ..store.errors import StoreError
+from .backfill import backfill
+from .clock_steps import ClockStepGuard
+from .gc_tuning import tune_gc
+from .health import DaemonHealth
+from .lifecycle import Lifecycle
 from .plugin_health import PluginHealth
 from .polls import Polling
 from .reload import Reloading
-from .gc_tuning import tune_gc
-from .lifecycle import Lifecycle
 from .scheduler import make_scheduler, schedule_source
-from ..config.shards import apply_shard, describe as describe_shard
-from .backfill import backfill
-from ..store import Store
-from ..http.listen import ListenError, open_server
-from ..http.state import AppState
-from ..store.errors import StoreError
-from ..engine.training import Trainer
 
 
 class StartupError(Exception):
@@ -68,7 +69,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
         self.first_poll_at: float | None = None
         self.draining = False
-        self.last_reload = None  # alertd.reload.ReloadOutcome of the last SIGHUP
+        self.last_reload = None  # alertd.daemon.reload.ReloadOutcome of the last SIGHUP
         self.reload_hook = None  # set by the Lifecycle running this daemon
         self._polls: dict[str, asyncio.Task] = {}  # the running poll of each source
         self._scheduled: dict[str, float] = {}  # when each source's current poll was due
@@ -206,7 +207,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
                 raise SourceError(f'the source "{name}" could not start: {exc}') from None
 
     async def backfill(self) -> None:
-        """Load history once per rule so detectors skip warm-up; see `alertd.backfill`."""
+        """Load history once per rule so detectors skip warm-up; see `alertd.daemon.backfill`."""
         await backfill(self)
 
     # -- the work ---------------------------------------------------------------------------

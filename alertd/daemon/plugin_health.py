@@ -3,7 +3,7 @@ past its `timeout`, returns nothing usable) `failing_after` times in a row, or a
 that raises while scoring.
 
 `alertd_source_failing{source}` and `alertd_detector_failing{rule}` go through the routes as
-any incident (see `alertd.meta`); the next good poll or score resolves them. The failure
+any incident (see `alertd.incidents.meta`); the next good poll or score resolves them. The failure
 itself is already logged (`source_failed`, `detector_failed`) and counted
 (`alertd_source_errors_total`, `alertd_detector_errors_total`); this makes it a page.
 Notifiers have their own: `alertd_receiver_failing` (alertd/delivery/receiver_health.py).

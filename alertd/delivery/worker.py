@@ -29,14 +29,13 @@ import time
 from collections import defaultdict
 
 from ..base import DeliveryError
-from .digest import digest_of
-from ..log import redact_text
-from .rate_limit import TokenBucket
-from .receiver_health import ReceiverHealth
 from ..config.routing import ReceiverSettings
+from ..log import redact_text
 from ..store.errors import explain, is_store_error
 from ..store.ledger import Attempt
-
+from .digest import digest_of
+from .rate_limit import TokenBucket
+from .receiver_health import ReceiverHealth
 
 # Notices of different groups sent at once per integration, as Alertmanager sends each group
 # on its own: a burst of notices costs about one round trip, not one per notice. A group's

@@ -4,7 +4,7 @@
 one PyOD model per rule (`scope="rule"`, on pooled scale-free features) or per series, and
 a `Calibrator` per model from the model's scores of its own training points. The result is
 a plain picklable `AnomalyModel`; `raw_scores(model, ...)` scores feature rows with as few
-model calls as the model kind allows (see `alertd.pyod_models`).
+model calls as the model kind allows (see `alertd.detect.pyod_models`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from .calibration import Calibrator
 from .features import FEATURES, SHORT, SeriesNorm, fit_norm, point_features, window_matrix
-from .pyod_models import ROWWISE, STREAM, MODELS, build_model
+from .pyod_models import MODELS, ROWWISE, STREAM, build_model
 
 MODEL_FORMAT = 2  # bump when AnomalyModel changes shape: stored models of older formats are refit
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import missing_data as nodata
 from ..incidents.tracker import Transition
 from ..model import Sample, Status, fingerprint
+from . import missing_data as nodata
 from .windows import SeriesWindows
 
 

@@ -11,7 +11,7 @@ policies (alertd/engine/missing_data.py).
 A reload goes through `Engine.apply_config`: unchanged rules keep their runtime (history
 windows, detector instance, fitted model); the alert stage is rebuilt for the new routes,
 restoring incidents, flap history, groups and their timers from the store. Meta-incidents
-about alertd itself (`alertd.meta`) take the same path as a rule's.
+about alertd itself (`alertd.incidents.meta`) take the same path as a rule's.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import absence, missing_data as nodata
-from .alert_stage import AlertStage
 from ..base import PluginContext
-from .detections import Detections
 from ..incidents.actions import IncidentActions
 from ..incidents.meta import MetaRule, meta_verdict
 from ..model import Sample, Status, Verdict, fingerprint, make_labels, series_key
 from ..sources.sample_checks import clean_samples
-from .scoring import Scorer
+from . import absence
+from . import missing_data as nodata
+from .alert_stage import AlertStage
+from .detections import Detections
 from .rule_runtime import RuleRuntime, RuleView, SeriesView, SourceHealth, TickResult
+from .scoring import Scorer
 
 
 class _Once:
@@ -179,7 +180,7 @@ class Engine:
         return self.close_rule_incidents(orphans, reason)
 
     def meta_incident(self, rule: MetaRule, labels: dict[str, str], active: bool, reason: str) -> TickResult:
-        """Open (active) or resolve a meta-incident about alertd itself; see `alertd.meta`."""
+        """Open (active) or resolve a meta-incident about alertd itself; see `alertd.incidents.meta`."""
         result = TickResult()
         fp = fingerprint(rule.name, make_labels(labels))
         if not active and not self.tracker.is_open(fp):

@@ -1,7 +1,7 @@
 """The API calls that change something: acknowledge or resolve incidents, add or expire silences.
 
-They call the very code the CLI calls (`alertd.incident_actions.IncidentActions`,
-`alertd.silences.SilenceService`), so `alertd incidents ack 42` and
+They call the very code the CLI calls (`alertd.incidents.actions.IncidentActions`,
+`alertd.routing.silences.SilenceService`), so `alertd incidents ack 42` and
 `POST /api/v1/incidents/42/ack` do the same thing. Every one needs the bearer token
 (`Api.authorize`); the body is JSON.
 

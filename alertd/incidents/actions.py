@@ -2,7 +2,7 @@
 
 The one place these actions are carried out, for the CLI and the HTTP API alike. They write
 only the columns they own (alertd/store/incidents.py), record history, and bump a counter
-the running daemon watches (`alertd.alerting.ACTIONS_KEY`), so a resolve done from another
+the running daemon watches (`alertd.store.incidents.ACTIONS_KEY`), so a resolve done from another
 process takes effect in the daemon's state machine at its next tick.
 
 - Acknowledge: the incident stays open and in its group; repeat notices stop while every

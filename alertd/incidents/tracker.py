@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .flapping import percent_state_change, push
 from ..model import Incident, Status, Verdict
+from .flapping import percent_state_change, push
 
 PEAK_EVENT_EVERY = 60.0  # data seconds between two "peak" history events of one incident
 

@@ -7,7 +7,7 @@ checked when the config is loaded: a template that does not compile, or fails on
 incident, is a config error naming the receiver and the line. At run time a failing override
 is logged and the default template is used instead, so a notice always goes out.
 
-Templates run in Jinja2's immutable sandbox and get the data of `alertd.view` as variables:
+Templates run in Jinja2's immutable sandbox and get the data of `alertd.render.view` as variables:
 label values and annotations are data, never template code. Three flavours escape data for
 where it goes: "text" (nothing), "html" (HTML autoescape) and "slack" (`&`, `<`, `>` as
 Slack's mrkdwn wants them, so a label value cannot mention @channel or fake a link).
@@ -24,8 +24,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError
-from jinja2.exceptions import UndefinedError
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..durations import format_duration
@@ -198,7 +197,7 @@ class Renderer:
                     self._fallback(name, exc)
 
     def view(self, n: Notification) -> dict:
-        """The template variables of `n` (see `alertd.view`)."""
+        """The template variables of `n` (see `alertd.render.view`)."""
         return notification_view(n, self.tz, self.limit)
 
     def has_override(self, name: str) -> bool:

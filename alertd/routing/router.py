@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 
+from ..config.time_intervals import interval_contains
 from ..incidents.tracker import Transition
+from ..store.history import Event
+from ..store.incidents import ACTIONS_KEY
 from .flush import GroupFlush
 from .inhibit import Inhibitor
 from .notices import member_status, render_annotation  # noqa: F401 (re-exported)
-from ..config.time_intervals import interval_contains
-from .tree import alert_labels, compile_tree, group_key
 from .silences import SilenceCache, SilenceService
-from ..store.history import Event
-from ..store.incidents import ACTIONS_KEY
+from .tree import alert_labels, compile_tree, group_key
 
 
 def match_route(route, labels: dict[str, str]) -> list[str]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import Incident
 from ..config.routing import RouteConfig
+from ..model import Incident
 
 
 def alert_labels(incident: Incident) -> dict[str, str]:

@@ -16,9 +16,9 @@ import sys
 
 from .. import jsontext
 from ..model import Sample, make_labels
+from .common import excerpt, parse_timestamp
 from .promtext import ExpositionError, parse_exposition
 from .sample_checks import TS_MAX, TS_MIN
-from .common import excerpt, parse_timestamp
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")

@@ -21,13 +21,13 @@ import sqlite_utils
 
 from .alert_states import AlertStateStore
 from .errors import StoreError, explain
+from .fitted_model_migrations import model_migrations
+from .fitted_models import ModelStore
 from .groups import GroupStore
 from .history import HistoryStore
 from .incidents import IncidentStore
 from .ledger import Ledger
 from .migrations import migrations
-from .fitted_model_migrations import model_migrations
-from .fitted_models import ModelStore
 from .notifier_state import NotifierState
 from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox

@@ -3,7 +3,7 @@
 Writers own disjoint columns, so the daemon, the CLI and the API never overwrite each
 other's work: the alert state machine writes the lifecycle columns (`save_many`), the router
 writes silencing/inhibition/notification marks (`mark`), acknowledgement and manual resolve
-are written by `alertd.incident_actions`. Lifecycle updates never touch an incident that is
+are written by `alertd.incidents.actions`. Lifecycle updates never touch an incident that is
 already resolved, so a manual resolve cannot be undone by a tick that was under way.
 """
 

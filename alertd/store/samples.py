@@ -15,7 +15,6 @@ import numpy as np
 
 from ..model import Labels, Sample
 
-
 _INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
 # Rows per INSERT statement: one statement of many rows costs SQLite and the sqlite3 module
 # far less than as many one-row statements (10,000 rows: about 5 ms instead of 12). 250 rows

@@ -11,8 +11,8 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector, Notifier, Source
-from alertd.model import Sample, Scores, Status, make_labels
 from alertd.config.schema import Duration
+from alertd.model import Sample, Scores, Status, make_labels
 
 LEAKED: list[bytes] = []  # what the leaking source holds on to
 

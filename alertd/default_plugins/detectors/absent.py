@@ -16,9 +16,9 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector
+from alertd.config.schema import Duration, ParamError
 from alertd.detect.series_memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
-from alertd.config.schema import Duration, ParamError
 
 
 def human_duration(seconds: float) -> str:

@@ -1,6 +1,6 @@
 """The `pyod` detector: any PyOD model on seasonal, scale-free features, calibrated to [0, 1].
 
-Per series, each point becomes a few features (see `alertd.features`: the residual from the
+Per series, each point becomes a few features (see `alertd.detect.features`: the residual from the
 same slot of past days or weeks, the change since the last point, the short-term shift,
 ...), scored by a PyOD model fitted beside the hot path on stored history (the daemon's
 trainer calls `fit`, then `install`). Raw scores are calibrated against the model's scores
@@ -22,14 +22,24 @@ from typing import Any, Literal
 import numpy as np
 
 from alertd import hookimpl
-from alertd.detect.anomaly_model import (MODEL_FORMAT, AnomalyModel, ModelSpec, calibrated,
-    feature_matrix, fit_anomaly_model, raw_scores, residual_windows, why)
 from alertd.base import Detector, TrainingPlan, TrainingSet
+from alertd.config.schema import Duration, ParamError
+from alertd.detect.anomaly_model import (
+    MODEL_FORMAT,
+    AnomalyModel,
+    ModelSpec,
+    calibrated,
+    feature_matrix,
+    fit_anomaly_model,
+    raw_scores,
+    residual_windows,
+    why,
+)
 from alertd.detect.features import FEATURES, SHORT
+from alertd.detect.pyod_models import MODELS, STREAM, check_model
 from alertd.detect.seasons import slot_text, utc_offset
 from alertd.model import Batch, Scores, Status
-from alertd.detect.pyod_models import STREAM, MODELS, check_model
-from alertd.config.schema import Duration, ParamError
+
 
 class PyODDetector(Detector):
     """Any PyOD model on seasonal, scale-free features, calibrated to [0, 1] (docs/detectors.md)."""

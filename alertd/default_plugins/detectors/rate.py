@@ -15,8 +15,8 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector
-from alertd.model import Batch, Scores, Status
 from alertd.config.schema import Duration, ParamError
+from alertd.model import Batch, Scores, Status
 
 
 class Rate(Detector):

@@ -17,11 +17,11 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Detector, TrainingPlan, TrainingSet
+from alertd.config.schema import Duration, ParamError
 from alertd.detect.robust import MAD_SCALE, score_from_z
 from alertd.detect.seasons import DAY, WEEK, slot_text, utc_offset
 from alertd.detect.series_memory import SeriesMemory
 from alertd.model import Batch, Scores, Status
-from alertd.config.schema import Duration, ParamError
 
 SCORE_THRESHOLD = 0.5
 PRIOR_POINTS = 6.0  # weight of the series' typical spread in each slot's spread

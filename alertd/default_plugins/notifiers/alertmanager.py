@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 
 from alertd import hookimpl
-from alertd.model import Notification
 from alertd.config.schema import CredentialURL, Duration, Secret
+from alertd.model import Notification
 
 from ...http_notifier import HttpNotifier, HttpParams, check_url, safe_host
 from ...render.payloads import alertmanager_alerts

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from alertd import hookimpl
 from alertd.base import Notifier, PermanentError, RetryableError
+from alertd.config.schema import Duration
 from alertd.model import Incident, Notification
 from alertd.render.renderer import Renderer, TemplateParams
-from alertd.config.schema import Duration
 from alertd.render.view import status_of
 
 from ...render.payloads import alertd_payload

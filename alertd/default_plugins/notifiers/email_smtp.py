@@ -13,15 +13,15 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from datetime import datetime
+from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, parseaddr
 
 from alertd import hookimpl
 from alertd.base import DeliveryError, Notifier, PermanentError, RetryableError
+from alertd.config.schema import Duration, Secret
 from alertd.model import Notification
 from alertd.render.renderer import HtmlTemplateText, Renderer, TemplateParams
-from alertd.config.schema import Duration, Secret
 
 
 class _ReplyMixin:

@@ -18,8 +18,8 @@ from typing import Literal
 
 from alertd import hookimpl
 from alertd.base import PermanentError
-from alertd.model import Incident, Notification
 from alertd.config.schema import Secret
+from alertd.model import Incident, Notification
 from alertd.render.view import fmt_iso, status_of
 
 from ...http_notifier import HttpNotifier, HttpParams, check_url

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from alertd import hookimpl
 from alertd.base import PermanentError, RetryableError
+from alertd.config.schema import Secret
 from alertd.model import Notification
 from alertd.render.renderer import mrkdwn_escape
-from alertd.config.schema import Secret
 
 from ...http_notifier import HttpNotifier, HttpParams, check_url, parse_retry_after  # noqa: F401  (re-exported)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from alertd import hookimpl
-from alertd.model import Notification
 from alertd.config.schema import Secret
+from alertd.model import Notification
 
 from ...http_notifier import HttpNotifier, HttpParams, check_url, safe_host
 from ...render.payloads import alertd_payload, alertmanager_webhook

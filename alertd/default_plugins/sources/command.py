@@ -26,10 +26,10 @@ from typing import Literal
 
 from alertd import hookimpl, jsontext
 from alertd.base import Source, SourceError
-from alertd.sources.json_map import JsonMetric, extract
 from alertd.model import Sample, make_labels
-from alertd.sources.promtext import ExpositionError, parse_exposition
 from alertd.sources.common import deadline, describe_payload, excerpt
+from alertd.sources.json_map import JsonMetric, extract
+from alertd.sources.promtext import ExpositionError, parse_exposition
 
 
 class Command(Source):

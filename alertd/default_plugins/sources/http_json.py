@@ -1,7 +1,7 @@
 """The `http_json` source: GET or POST a JSON API and map the answer with JMESPath.
 
 One request per poll; each entry of `metrics` turns the answer into series (see
-`alertd.jsonmap`), so one status page can give many series:
+`alertd.sources.json_map`), so one status page can give many series:
 
     sources:
       psp:
@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from alertd import hookimpl
 from alertd.base import Source
+from alertd.model import Sample
 from alertd.sources.http_fetch import HttpFetcher, HttpParams
 from alertd.sources.json_map import JsonMetric, check_metrics, extract
-from alertd.model import Sample
 
 
 class HttpJson(Source):

@@ -18,7 +18,7 @@ seen before, so a quiet interval reads 0, not "no data".
             value: seconds
             aggregate: avg
 
-The file is followed across rotation and truncation (`alertd.tail`); the read position is
+The file is followed across rotation and truncation (`alertd.sources.follow`); the read position is
 committed in the store with the samples, so a restart neither re-reads nor skips lines.
 Lines that are not UTF-8 are counted and logged once per poll, and still matched with the
 bad bytes replaced.

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from alertd import hookimpl
 from alertd.base import Source, SourceError
-from alertd.sources.http_fetch import HttpFetcher, HttpParams
-from alertd.model import Sample, make_labels
 from alertd.config.schema import Duration
+from alertd.model import Sample, make_labels
 from alertd.sources.common import deadline, excerpt
+from alertd.sources.http_fetch import HttpFetcher, HttpParams
 
 _MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points per series
 

@@ -3,7 +3,7 @@
 Endpoints (on `host:port`, 127.0.0.1:9091 by default):
 
 - `POST /push`: JSON lines (`{"name": ..., "value": ..., "labels": {...}, "ts": ...}`) or the
-  Prometheus text format, by Content-Type (see `alertd.pushparse`).
+  Prometheus text format, by Content-Type (see `alertd.sources.push_bodies`).
 - `PUT|POST /metrics/job/<job>[/<label>/<value>...]`: the Pushgateway API, so
   `prometheus_client.push_to_gateway` works unchanged; the path's labels are added.
 - `GET /healthz`: 200 while the source runs.
@@ -30,10 +30,10 @@ import h11
 
 from alertd import hookimpl
 from alertd.base import Source, SourceError
-from alertd.model import Sample
-from alertd.sources.push_bodies import PushError, parse_body
 from alertd.config.schema import Duration, Secret
+from alertd.model import Sample
 from alertd.sources.common import count
+from alertd.sources.push_bodies import PushError, parse_body
 
 
 class _Reject(Exception):

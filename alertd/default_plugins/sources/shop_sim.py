@@ -22,8 +22,8 @@ import numpy as np
 
 from alertd import hookimpl
 from alertd.base import Source
-from alertd.model import Sample, make_labels, series_key
 from alertd.config.schema import Duration
+from alertd.model import Sample, make_labels, series_key
 
 IncidentKind = Literal["payment_outage", "traffic_spike", "latency_degradation", "stock_out",
                        "traffic_collapse"]

@@ -29,8 +29,8 @@ from urllib.parse import quote
 
 from alertd import hookimpl
 from alertd.base import Source, SourceError
-from alertd.model import Sample, make_labels
 from alertd.config.schema import Secret
+from alertd.model import Sample, make_labels
 from alertd.sources.common import deadline, excerpt, parse_timestamp, to_value
 
 

@@ -1,13 +1,17 @@
 """Pickle fitted models with the code of commit 471404c (before the package layout change)."""
-import json, sys
+import json
+import sys
 from pathlib import Path
+
 import numpy as np
+
 sys.path.insert(0, "tests")
-from alertd.plugins import load_registry
-from alertd.base import PluginContext, TrainingSet
-from alertd.schema import parse_params
-from alertd.model import make_labels, Batch
 from detect_data import daily
+
+from alertd.base import PluginContext, TrainingSet
+from alertd.model import Batch, make_labels
+from alertd.plugins import load_registry
+from alertd.schema import parse_params
 
 out = Path("tests/golden/models")
 reg = load_registry([], entrypoints=False)
