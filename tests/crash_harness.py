@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon_process import ROOT, DaemonProcess
+from processes import stop
 from servers import RecordingHTTPServer
 
 CONFIG = """\
@@ -166,8 +167,7 @@ def run(workdir: Path, kills: int, seed: int = 1, max_wait: float = 4.0, log=pri
                 if daemon.proc.poll() is not None:
                     report.problems.append(f"round {i + 1}: the daemon exited by itself "
                                            f"({daemon.proc.returncode})")
-                daemon.proc.send_signal(signal.SIGKILL)
-                daemon.proc.wait(10)
+                stop(daemon.proc, grace=10, sig=signal.SIGKILL)
                 web.release()
             report.kills += 1
             report.integrity.append(integrity(store))

@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -97,7 +99,7 @@ class DaemonProcess:
             raise AssertionError("the daemon did not exit; log:\n" + "\n".join(self.lines[-40:])) from None
 
     def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM and the exit code."""
+        """SIGTERM and the exit code (the test fails, with the log, if it does not exit)."""
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
         return self.wait_exit(timeout)
@@ -109,9 +111,8 @@ class DaemonProcess:
         return self.start()
 
     def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None:
+            stop(self.proc, grace=0, sig=signal.SIGKILL)
 
 
 class NotifySocket:

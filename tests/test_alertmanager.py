@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import subprocess
 import time
 from datetime import datetime
 
 import httpx
 import pytest
+from processes import serve
 from servers import free_port
 
 from alertd.base import PermanentError, PluginContext, RetryableError
@@ -41,35 +41,11 @@ def alertmanager(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("alertmanager")
     (tmp / "alertmanager.yml").write_text(CONFIG)
     port = free_port()
-    log = open(tmp / "alertmanager.log", "wb")
-    proc = subprocess.Popen(
-        [BINARY, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT)
+    argv = [BINARY, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:  # bounded polling of a process starting up, not a timer
-            if proc.poll() is not None:
-                pytest.fail(f"alertmanager exited with {proc.returncode}: "
-                            f"{(tmp / 'alertmanager.log').read_text()[-500:]}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("alertmanager did not become ready within 30s")
-            time.sleep(0.1)
+    with serve(argv, f"{url}/-/ready", tmp / "alertmanager.log", name="alertmanager"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def notifier(url, **params):

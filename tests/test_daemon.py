@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+from configs import NEVER, config_text, rule
+
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
-CONFIG = """\
-sources:
-  good: {type: test_list, cron: "0 0 1 1 *"}   # the test polls by hand
-  bad: {type: test_list, cron: "0 0 1 1 *", timeout: 0.2}
-rules:
-  - {name: g, source: good, series: v, detector: {type: test_above, limit: 10}}
-  - {name: b, source: bad, series: v, detector: {type: test_above, limit: 10}}
-receivers:
-  r: [{type: test_record}]
-"""
+CONFIG = config_text(
+    http=None, routes=None,
+    sources={"good": {"type": "test_list", "cron": NEVER}, "bad": {"type": "test_list", "cron": NEVER, "timeout": 0.2}},
+    rules=[rule("g", source="good", series="v", limit=10), rule("b", source="bad", series="v", limit=10)],
+    receivers={"r": [{"type": "test_record"}]})
 
 
 class Hang:

@@ -17,28 +17,25 @@ import textwrap
 
 import httpx
 import pytest
+from configs import config_text, rule
 from daemon_process import ROOT, DaemonProcess, NotifySocket
 from servers import RecordingHTTPServer
 
 PLUGINS = ROOT / "tests" / "plugins"
 
-BASE = """\
-plugin_dirs: [{plugins}]
-store: {store}
-shutdown_timeout: {shutdown}
-http: {{listen: "127.0.0.1:0"}}
-sources:
-  app: {{type: test_file, path: {data}, every: 200ms, backfill: false}}
-rules:
-  - {{name: high_cpu, source: app, series: cpu, detector: {{type: test_above, limit: 90}}}}
-receivers:
-  hook: [{{type: slack, webhook_url: "{hook}/hook"}}]
-routes: {{receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
-"""
+def base(store, data, hook, shutdown: str, rules=(), sources=None) -> str:
+    """The site's config: one file source, one rule, a Slack receiver on the test's server."""
+    return config_text(
+        plugin_dirs=[str(PLUGINS)], store=str(store), shutdown_timeout=shutdown, http={"listen": "127.0.0.1:0"},
+        sources={"app": {"type": "test_file", "path": str(data), "every": "200ms", "backfill": False},
+                 **(sources or {})},
+        rules=[rule("high_cpu"), *rules],
+        receivers={"hook": [{"type": "slack", "webhook_url": f"{hook}/hook"}]},
+        routes={"receiver": "hook", "group_by": ["..."], "group_wait": "0s", "group_interval": "1s"})
 
-EXTRA = """\
-  - {name: disk_full, source: disk, series: disk_used, detector: {type: test_above, limit: 80}}
-"""
+
+EXTRA = [rule("disk_full", source="disk", series="disk_used", limit=80)]
+
 
 
 @pytest.fixture
@@ -55,12 +52,9 @@ def site(tmp_path):
             path.write_text(json.dumps(rows))
             return path
 
-        def write(self, extra_rules="", extra_sources="", shutdown="5s", text=None):
+        def write(self, extra_rules=(), extra_sources=None, shutdown="5s", text=None):
             if text is None:
-                text = BASE.format(plugins=PLUGINS, store=self.store, data=tmp_path / "app.json",
-                                   hook=self.web.url, shutdown=shutdown)
-                text = text.replace("receivers:", extra_rules + "receivers:")
-                text = text.replace("rules:", extra_sources + "rules:")
+                text = base(self.store, tmp_path / "app.json", self.web.url, shutdown, extra_rules, extra_sources)
             self.config.write_text(text)
             return self.config
 
@@ -85,7 +79,7 @@ def test_sighup_with_a_good_file_adds_a_rule_and_keeps_the_open_incident(site):
     with DaemonProcess(site.config) as daemon:
         fired = daemon.wait_event("incident_fired", rule="high_cpu")
         site.web.wait_for(1)
-        disk = f"  disk: {{type: test_file, path: {site.config.parent / 'disk.json'}, every: 200ms}}\n"
+        disk = {"disk": {"type": "test_file", "path": str(site.config.parent / "disk.json"), "every": "200ms"}}
         site.write(extra_rules=EXTRA, extra_sources=disk)
         mark = daemon.mark()
         daemon.signal(signal.SIGHUP)

@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import pytest
+from configs import config_text, rule
 
 from alertd.config.load import load_config
 from alertd.delivery.worker import OutboxWorker
@@ -15,24 +16,12 @@ from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels
 from alertd.store import Store
 
-CONFIG = """\
-sources:
-  app: {type: test_list, every: 5s}
-rules:
-  - name: high
-    source: app
-    series: cpu{host=~".+"}
-    detector: {type: test_above, limit: 90}
-    for: 10s
-    clear_for: 10s
-    severity: critical
-receivers:
-  console: [{type: console}]
-routes:
-  receiver: console
-  group_wait: 0s       # notify in the tick that fires; grouping has its own tests
-  group_interval: 5s
-"""
+CONFIG = config_text(
+    http=None, sources={"app": {"type": "test_list", "every": "5s"}},
+    rules=[rule("high", series='cpu{host=~".+"}', severity="critical", **{"for": "10s", "clear_for": "10s"})],
+    receivers={"console": [{"type": "console"}]},
+    routes={"receiver": "console", "group_wait": "0s", "group_interval": "5s"})  # group_wait 0s: notify at once
+
 
 
 def cpu(host, ts, value):

@@ -7,43 +7,29 @@ import re
 
 import httpx
 import pytest
+from configs import NEVER, config_text, rule
 from prometheus_client.parser import text_string_to_metric_families
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
-NEVER = '"0 0 1 1 *"'
+CONFIG = config_text(
+    http={"listen": "127.0.0.1:0"},
+    rules=[rule("cpu_high", severity="critical"), rule("cpu_watch", limit=50, **{"for": "1h"})],
+    receivers={"pager": [{"type": "test_record"}, {"type": "test_record", "fail_times": 1}]},
+    routes={"receiver": "pager", "group_by": ["..."], "group_wait": "0s", "group_interval": "1s"})
 
-CONFIG = f"""\
-http: {{listen: "127.0.0.1:0"}}
-sources:
-  app: {{type: test_list, cron: {NEVER}}}
-rules:
-  - {{name: cpu_high, source: app, series: cpu, detector: {{type: test_above, limit: 90}}, severity: critical}}
-  - {{name: cpu_watch, source: app, series: cpu, detector: {{type: test_above, limit: 50}}, for: 1h}}
-receivers:
-  pager: [{{type: test_record}}, {{type: test_record, fail_times: 1}}]
-routes: {{receiver: pager, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
-"""
-
-SHOP = f"""\
-http: {{listen: "127.0.0.1:0"}}
-sources:
-  shop: {{type: shop_sim, cron: {NEVER}, speed: 60, step: 2m, seed: 7}}
-rules:
-  - name: payment_success_drop
-    source: shop
-    series: payment_success_ratio{{provider=~".+"}}
-    detector: {{type: threshold, below: 0.9, clear_below: 0.95}}
-    for: 4m
-    severity: critical
-    annotations: {{summary: "Payment success {{{{ value }}}} at {{{{ labels.provider }}}}"}}
-  - {{name: orders_anomaly, source: shop, series: orders_per_minute, detector: {{type: zscore, window: 30, threshold: 6}}}}
-receivers:
-  pager: [{{type: test_record}}]
-routes: {{receiver: pager, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
-"""
+SHOP = config_text(
+    http={"listen": "127.0.0.1:0"},
+    sources={"shop": {"type": "shop_sim", "cron": NEVER, "speed": 60, "step": "2m", "seed": 7}},
+    rules=[{"name": "payment_success_drop", "source": "shop", "series": 'payment_success_ratio{provider=~".+"}',
+            "detector": {"type": "threshold", "below": 0.9, "clear_below": 0.95}, "for": "4m", "severity": "critical",
+            "annotations": {"summary": "Payment success {{ value }} at {{ labels.provider }}"}},
+           {"name": "orders_anomaly", "source": "shop", "series": "orders_per_minute",
+            "detector": {"type": "zscore", "window": 30, "threshold": 6}}],
+    receivers={"pager": [{"type": "test_record"}]},
+    routes={"receiver": "pager", "group_by": ["..."], "group_wait": "0s", "group_interval": "1s"})
 
 
 def cpu(host, ts, value):
@@ -213,7 +199,8 @@ TOKEN = "s3cret-api-token-0123456789"
 
 
 def test_writes_need_the_bearer_token_and_say_why_not(write_config, registry, clock, tmp_path, capsys):
-    text = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')
+    text = CONFIG.replace("http: {listen: 127.0.0.1:0}", f"http: {{listen: 127.0.0.1:0, token: {TOKEN}}}")
+    assert TOKEN in text
 
     async def scenario(daemon, client):
         answers = {"missing": await client.post("/api/v1/reload"),

@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import sys
 
+from configs import config_text, rule
 from daemon_process import ROOT, DaemonProcess
 from source_helpers import counter
 from structlog.testing import capture_logs
@@ -20,26 +21,21 @@ from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
-CONFIG = """\
-plugin_dirs: [{plugins}]
-http: {{enabled: false}}
-shutdown_timeout: 1s
-sources:
-  good: {{type: test_list, every: 10s}}
-  raising: {{type: test_raising, every: 10s}}
-  hanging: {{type: test_hanging, every: 10s, timeout: 200ms}}
-  leaking: {{type: test_leaking, every: 10s}}
-rules:
-  - {{name: cpu_high, source: good, series: cpu, detector: {{type: test_above, limit: 90}}}}
-  - {{name: cpu_broken, source: good, series: cpu, detector: {{type: test_raising}}}}
-receivers:
-  both: [{{type: test_hanging}}, {{type: test_record}}]
-routes: {{receiver: both, group_by: ["..."], group_wait: 0s, group_interval: 10s}}
-"""
+PLUGINS = ROOT / "tests" / "plugins"
+
+CONFIG = config_text(
+    plugin_dirs=[str(PLUGINS)], shutdown_timeout="1s",
+    sources={"good": {"type": "test_list", "every": "10s"}, "raising": {"type": "test_raising", "every": "10s"},
+             "hanging": {"type": "test_hanging", "every": "10s", "timeout": "200ms"},
+             "leaking": {"type": "test_leaking", "every": "10s"}},
+    rules=[rule("cpu_high", source="good"),
+           rule("cpu_broken", source="good", detector={"type": "test_raising"})],
+    receivers={"both": [{"type": "test_hanging"}, {"type": "test_record"}]},
+    routes={"receiver": "both", "group_by": ["..."], "group_wait": "0s", "group_interval": "10s"})
 
 
 def test_failing_plugins_are_isolated_counted_and_raise_meta_incidents(write_config, registry, tmp_path, clock):
-    config = load_config(write_config(CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry, environ={})
+    config = load_config(write_config(CONFIG), registry, environ={})
 
     async def main():
         d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
@@ -87,21 +83,14 @@ def test_failing_plugins_are_isolated_counted_and_raise_meta_incidents(write_con
 
 def test_the_real_daemon_keeps_polling_the_good_source_while_the_others_fail(tmp_path):
     config = tmp_path / "alertd.yaml"
-    config.write_text(f"""\
-plugin_dirs: [{ROOT / "tests" / "plugins"}]
-store: {tmp_path / "alertd.db"}
-http: {{enabled: false}}
-sources:
-  good: {{type: test_leaking, every: 200ms, kib: 1}}
-  raising: {{type: test_raising, every: 200ms}}
-  hanging: {{type: test_hanging, every: 200ms, timeout: 300ms}}
-  leaking: {{type: test_leaking, every: 200ms, kib: 4096}}
-rules:
-  - {{name: polls, source: good, series: leak_polls, detector: {{type: test_raising}}}}
-receivers:
-  console: [{{type: console}}]
-routes: {{receiver: console}}
-""")
+    config.write_text(config_text(
+        plugin_dirs=[str(PLUGINS)], store=str(tmp_path / "alertd.db"),
+        sources={"good": {"type": "test_leaking", "every": "200ms", "kib": 1},
+                 "raising": {"type": "test_raising", "every": "200ms"},
+                 "hanging": {"type": "test_hanging", "every": "200ms", "timeout": "300ms"},
+                 "leaking": {"type": "test_leaking", "every": "200ms", "kib": 4096}},
+        rules=[rule("polls", source="good", series="leak_polls", detector={"type": "test_raising"})],
+        receivers={"console": [{"type": "console"}]}, routes={"receiver": "console"}))
     with DaemonProcess(config, env={"PYTHONPATH": str(ROOT)}, extra_args=["--log-level", "debug"]) as d:
         d.wait_event("incident_fired", rule="alertd_source_failing", labels={"source": "hanging"}, timeout=30)
         d.wait_event("incident_fired", rule="alertd_source_failing", labels={"source": "raising"}, timeout=30)
@@ -115,23 +104,14 @@ routes: {{receiver: console}}
     assert timeouts >= 3 and good >= 3 and leaking >= 3
 
 
-HUNG_CONFIG = """\
-plugin_dirs: [{plugins}]
-http: {{enabled: false}}
-detector_timeout: 200ms
-sources:
-  good: {{type: test_list, every: 10s}}
-rules:
-  - {{name: cpu_high, source: good, series: cpu, detector: {{type: test_above, limit: 90}}}}
-  - {{name: cpu_stuck, source: good, series: cpu, detector: {{type: test_hanging}}}}
-receivers:
-  rec: [{{type: test_record}}]
-routes: {{receiver: rec, group_by: ["..."], group_wait: 0s, group_interval: 10s}}
-"""
+HUNG_CONFIG = config_text(
+    plugin_dirs=[str(PLUGINS)], detector_timeout="200ms",
+    sources={"good": {"type": "test_list", "every": "10s"}},
+    rules=[rule("cpu_high", source="good"), rule("cpu_stuck", source="good", detector={"type": "test_hanging"})])
 
 
 def test_a_hung_detector_is_abandoned_skipped_until_it_returns_and_reported(write_config, registry, tmp_path, clock):
-    config = load_config(write_config(HUNG_CONFIG.format(plugins=ROOT / "tests" / "plugins")), registry,
+    config = load_config(write_config(HUNG_CONFIG), registry,
                          environ={})
 
     async def main():
@@ -172,23 +152,16 @@ def test_a_hung_detector_is_abandoned_skipped_until_it_returns_and_reported(writ
     assert not any(rule == "alertd_detector_failing" for rule, _ in incidents)
 
 
-OVERLAP_CONFIG = """\
-plugin_dirs: [{plugins}]
-http: {{enabled: false}}
-detector_timeout: 10s
-sources:
-  good: {{type: test_list, every: 10s}}
-rules:
-  - {{name: cpu_slow, source: good, series: cpu, detector: {{type: test_hanging}}}}
-receivers:
-  rec: [{{type: test_record}}]
-routes: {{receiver: rec}}
-"""
+OVERLAP_CONFIG = config_text(
+    plugin_dirs=[str(PLUGINS)], detector_timeout="10s",
+    sources={"good": {"type": "test_list", "every": "10s"}},
+    rules=[rule("cpu_slow", source="good", detector={"type": "test_hanging"})],
+    routes={"receiver": "rec"})
 
 
 async def _daemon_with_a_hanging_detector(text, write_config, registry, tmp_path, clock):
     """An opened daemon of `text`, whose first rule has the hanging fixture detector (reset)."""
-    config = load_config(write_config(text.format(plugins=ROOT / "tests" / "plugins")), registry, environ={})
+    config = load_config(write_config(text), registry, environ={})
     d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
     await d.open()
     hanging = type(d.engine.runtimes()[0].detector)
@@ -226,20 +199,11 @@ def test_a_poll_stores_its_samples_while_the_detector_scores(write_config, regis
     assert counter(metrics, "detector_errors", "cpu_slow") == 0
 
 
-STORE_FAILS_CONFIG = """\
-plugin_dirs: [{plugins}]
-http: {{enabled: false}}
-detector_timeout: 200ms
-sources:
-  stuck: {{type: test_list, every: 10s}}
-  fine: {{type: test_list, every: 10s}}
-rules:
-  - {{name: cpu_stuck, source: stuck, series: cpu, detector: {{type: test_hanging}}}}
-  - {{name: cpu_high, source: fine, series: cpu, detector: {{type: test_above, limit: 90}}}}
-receivers:
-  rec: [{{type: test_record}}]
-routes: {{receiver: rec}}
-"""
+STORE_FAILS_CONFIG = config_text(
+    plugin_dirs=[str(PLUGINS)], detector_timeout="200ms",
+    sources={"stuck": {"type": "test_list", "every": "10s"}, "fine": {"type": "test_list", "every": "10s"}},
+    rules=[rule("cpu_stuck", source="stuck", detector={"type": "test_hanging"}), rule("cpu_high", source="fine")],
+    routes={"receiver": "rec"})
 
 
 def test_a_store_error_beside_a_hung_call_leaves_the_hung_rule_skipped_and_others_scoring(

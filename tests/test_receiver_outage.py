@@ -11,32 +11,35 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from configs import config_text
 from servers import HANG, RecordingHTTPServer, RecordingSMTPServer, free_port
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
-CONFIG = """\
-http: {{enabled: false}}
-sources:
-  app: {{type: test_list, every: 10s}}
-rules:
-  - {{name: cpu_high, source: app, series: cpu, detector: {{type: test_above, limit: 90}}}}
-receivers:
-  hook: [{integration}]
-routes: {{receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 30s, repeat_interval: 1h}}
-"""
 
-WEBHOOK = '{{type: webhook, url: "{url}/hook", timeout: 200ms}}'
-EMAIL = '{{type: email, host: 127.0.0.1, port: {port}, sender: a@example.com, to: [b@example.com], timeout: 1s}}'
+def site_config(integration: dict) -> str:
+    return config_text(sources={"app": {"type": "test_list", "every": "10s"}}, receivers={"hook": [integration]},
+                       routes={"receiver": "hook", "group_by": ["..."], "group_wait": "0s", "group_interval": "30s",
+                               "repeat_interval": "1h"})
+
+def webhook(url: str) -> dict:
+    return {"type": "webhook", "url": f"{url}/hook", "timeout": "200ms"}
+
+
+def email(port: int) -> dict:
+    return {"type": "email", "host": "127.0.0.1", "port": port, "sender": "a@example.com", "to": ["b@example.com"],
+            "timeout": "1s"}
+
+
 HOSTS = ["a", "b", "c"]
 
 
-def run_site(write_config, registry, tmp_path, clock, integration: str, outage, minutes: int = 10):
+def run_site(write_config, registry, tmp_path, clock, integration: dict, outage, minutes: int = 10):
     """Step 10 s at a time: hosts flap (so groups get new notices) during `minutes` of outage
     (`outage(True)`), then recovery (`outage(False)`) until the outbox is empty."""
-    config = load_config(write_config(CONFIG.format(integration=integration)), registry, environ={})
+    config = load_config(write_config(site_config(integration)), registry, environ={})
 
     async def main():
         d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
@@ -83,7 +86,7 @@ def test_a_webhook_down_for_10_minutes_gets_every_notice_in_order_after(write_co
     down = {"on": False}
     web = RecordingHTTPServer(handler=lambda r: (failure, {}, "down") if down["on"] else None).start()
     try:
-        rows, retries = run_site(write_config, registry, tmp_path, clock, WEBHOOK.format(url=web.url),
+        rows, retries = run_site(write_config, registry, tmp_path, clock, webhook(web.url),
                                  lambda on: down.update(on=on))
     finally:
         web.close()
@@ -105,7 +108,7 @@ def test_smtp_down_then_up_every_mail_arrives_in_order(write_config, registry, t
             smtp["server"] = RecordingSMTPServer(port=port).start()
 
     try:
-        rows, retries = run_site(write_config, registry, tmp_path, clock, EMAIL.format(port=port), outage)
+        rows, retries = run_site(write_config, registry, tmp_path, clock, email(port), outage)
         messages = smtp["server"].messages
     finally:
         if smtp["server"] is not None:
@@ -124,8 +127,8 @@ def test_slack_429_retry_after_holds_every_notice_of_the_integration(write_confi
     times: list[float] = []
     web.handler = lambda r: times.append(clock.now()) or None
     try:
-        config = load_config(write_config(CONFIG.format(
-            integration=f'{{type: slack, webhook_url: "{web.url}/hook"}}')), registry, environ={})
+        config = load_config(write_config(site_config(
+            {"type": "slack", "webhook_url": f"{web.url}/hook"})), registry, environ={})
 
         async def main():
             d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)

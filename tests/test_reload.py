@@ -10,27 +10,21 @@ import asyncio
 import textwrap
 
 import pytest
+from configs import NEVER as CRON
+from configs import config_text, rule
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.daemon.reload import source_changes
 from alertd.model import Sample, make_labels
 
-NEVER = '"0 0 1 1 *"'
+NEVER = f'"{CRON}"'  # as the config text writes it
 
-CONFIG = f"""\
-http: {{enabled: false}}
-sources:
-  app: {{type: test_list, cron: {NEVER}}}
-  other: {{type: test_list, cron: {NEVER}, note: one}}
-rules:
-  - {{name: cpu_high, source: app, series: cpu, detector: {{type: test_above, limit: 90}}}}
-  - {{name: mem_high, source: app, series: mem, detector: {{type: test_above, limit: 90}}}}
-  - {{name: gone, source: other, series: disk, detector: {{type: test_above, limit: 90}}}}
-receivers:
-  pager: [{{type: test_record}}]
-routes: {{receiver: pager, group_by: ["..."], group_wait: 0s, group_interval: 1s}}
-"""
+CONFIG = config_text(
+    sources={"app": {"type": "test_list", "cron": CRON}, "other": {"type": "test_list", "cron": CRON, "note": "one"}},
+    rules=[rule("cpu_high"), rule("mem_high", series="mem"), rule("gone", source="other", series="disk")],
+    receivers={"pager": [{"type": "test_record"}]},
+    routes={"receiver": "pager", "group_by": ["..."], "group_wait": "0s", "group_interval": "1s"})
 
 
 def sample(name, ts, value):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from configs import NEVER, config_text, rule
 from prometheus_client import generate_latest
 from servers import http_server  # noqa: F401  (fixture)
 
@@ -19,25 +20,17 @@ from alertd.model import Sample, make_labels
 
 RULES = [f"rule_{k}" for k in range(10)]
 
-CONFIG = """\
-{shard}
-sources:
-  shop: {{type: test_list, cron: "0 0 1 1 *"}}   # the test polls by hand
-  warehouse: {{type: test_list, cron: "0 0 1 1 *"}}
-  solo: {{type: test_list, cron: "0 0 1 1 *"}}
-rules:
-{rules}
-  - {{name: solo_rule, source: solo, series: m_solo, detector: {{type: test_above, limit: 10}}}}
-receivers:
-  am: [{{type: alertmanager, url: "{url}"}}]
-routes: {{receiver: am, group_by: [alertname], group_wait: 0s}}
-"""
+
 
 
 def _config_text(url: str, shard: str = "") -> str:
-    rules = "\n".join(f"  - {{name: {name}, source: {'shop' if k % 2 else 'warehouse'}, series: m{k}, "
-                      f"detector: {{type: test_above, limit: 10}}}}" for k, name in enumerate(RULES))
-    return CONFIG.format(shard=f'shard: "{shard}"' if shard else "", rules=rules, url=url)
+    rules = [rule(name, source="shop" if k % 2 else "warehouse", series=f"m{k}", limit=10)
+             for k, name in enumerate(RULES)]
+    return config_text(http=None, shard=shard or None,
+                       sources={name: {"type": "test_list", "cron": NEVER} for name in ("shop", "warehouse", "solo")},
+                       rules=[*rules, rule("solo_rule", source="solo", series="m_solo", limit=10)],
+                       receivers={"am": [{"type": "alertmanager", "url": url}]},
+                       routes={"receiver": "am", "group_by": ["alertname"], "group_wait": "0s"})
 
 
 def test_two_sharded_daemons_over_one_config_run_every_rule_exactly_once(

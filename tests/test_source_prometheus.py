@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import time
 
 import httpx
 import pytest
+from processes import serve
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from servers import free_port, http_server  # noqa: F401  (fixture)
 from source_helpers import make_source
@@ -56,26 +56,17 @@ scrape_configs:
   - job_name: shop
     static_configs: [{{targets: ["127.0.0.1:{exporter.server_address[1]}"]}}]
 """)
-    log = (tmp / "prometheus.log").open("w")
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    argv = [PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait("ready", lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200)
-        count = 'count_over_time(shop_orders_per_minute{region="eu"}[1m])'
-        _wait("eight scrapes", lambda: (r := httpx.get(f"{url}/api/v1/query", params={"query": count},
-                                                        timeout=2).json()["data"]["result"])
-              and float(r[0]["value"][1]) >= 8)
-        yield url, gauge
+        with serve(argv, f"{url}/-/ready", tmp / "prometheus.log", name="prometheus"):
+            count = 'count_over_time(shop_orders_per_minute{region="eu"}[1m])'
+            _wait("eight scrapes", lambda: (r := httpx.get(f"{url}/api/v1/query", params={"query": count},
+                                                            timeout=2).json()["data"]["result"])
+                  and float(r[0]["value"][1]) >= 8)
+            yield url, gauge
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         exporter.shutdown()
         exporter.server_close()
 

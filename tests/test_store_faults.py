@@ -18,6 +18,7 @@ import sys
 import threading
 
 import pytest
+from configs import config_text
 from daemon_process import ROOT
 from structlog.testing import capture_logs
 
@@ -27,23 +28,16 @@ from alertd.model import Sample, make_labels
 from alertd.store import Store
 from alertd.store.errors import StoreError
 
-CONFIG = """\
-plugin_dirs: [{plugins}]
-store: {store}
-http: {{enabled: false}}
-sources:
-  app: {{type: test_list, every: 10s}}
-rules:
-  - {{name: cpu_high, source: app, series: cpu, detector: {{type: test_above, limit: 90}}}}
-receivers:
-  rec: [{{type: test_record}}]
-routes: {{receiver: rec, group_by: ["..."], group_wait: 0s, group_interval: 10s}}
-"""
+
+def site_config(store) -> str:
+    return config_text(plugin_dirs=[str(ROOT / "tests" / "plugins")], store=str(store),
+                       sources={"app": {"type": "test_list", "every": "10s"}})
+
 
 
 @pytest.fixture
 def site(write_config, registry, tmp_path, clock):
-    path = write_config(CONFIG.format(store=tmp_path / "alertd.db", plugins=ROOT / "tests" / "plugins"), "alertd.yaml")
+    path = write_config(site_config(tmp_path / "alertd.db"), "alertd.yaml")
     config = load_config(path, registry, environ={})
 
     class Site:

@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from configs import config_text, rule
 from routing_helpers import Shop
 from structlog.testing import capture_logs
 
@@ -21,20 +22,18 @@ from alertd.config.time_intervals import interval_contains
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 
-CONFIG = """\
-http: {{enabled: false}}
-sources:
-  app: {{type: test_list, every: 1m}}
-rules:
-  - {{name: cpu_high, source: app, series: cpu, detector: {{type: test_above, limit: 90}}, flapping: false}}
-receivers:
-  rec: [{{type: test_record, fail_times: {fail}}}]
-routes: {{receiver: rec, group_by: [rule], group_wait: 30s, group_interval: 5m, repeat_interval: 1h}}
-"""
+
+def site_config(fail: int) -> str:
+    return config_text(sources={"app": {"type": "test_list", "every": "1m"}},
+                       rules=[rule("cpu_high", flapping=False)],
+                       receivers={"rec": [{"type": "test_record", "fail_times": fail}]},
+                       routes={"receiver": "rec", "group_by": ["rule"], "group_wait": "30s", "group_interval": "5m",
+                               "repeat_interval": "1h"})
+
 
 
 def run(write_config, registry, tmp_path, clock, scenario, fail: int = 0):
-    config = load_config(write_config(CONFIG.format(fail=fail)), registry, environ={})
+    config = load_config(write_config(site_config(fail)), registry, environ={})
 
     async def main():
         d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
@@ -124,26 +123,15 @@ def test_a_clock_that_only_moves_forward_is_not_a_step(write_config, registry, t
 
 # -- DST in time_intervals ---------------------------------------------------------------------
 
-NIGHT = """\
-time_intervals:
-  - name: night
-    time_intervals:
-      - {times: [{start_time: "01:00", end_time: "04:00"}], location: Europe/Berlin}
-sources:
-  app: {type: test_list, every: 1m}
-rules:
-  - {name: cpu_high, source: app, series: 'cpu{host=~".+"}', detector: {type: test_above, limit: 90}, flapping: false}
-receivers:
-  team: [{type: test_record}]
-routes:
-  receiver: team
-  group_by: [rule]
-  group_wait: 30s
-  group_interval: 5m
-  repeat_interval: 1h
-  routes:
-    - {matchers: ['rule="cpu_high"'], mute_time_intervals: [night]}
-"""
+NIGHT = config_text(
+    http=None,
+    time_intervals=[{"name": "night", "time_intervals": [
+        {"times": [{"start_time": "01:00", "end_time": "04:00"}], "location": "Europe/Berlin"}]}],
+    sources={"app": {"type": "test_list", "every": "1m"}},
+    rules=[rule("cpu_high", series='cpu{host=~".+"}', flapping=False)],
+    receivers={"team": [{"type": "test_record"}]},
+    routes={"receiver": "team", "group_by": ["rule"], "group_wait": "30s", "group_interval": "5m",
+            "repeat_interval": "1h", "routes": [{"matchers": ['rule="cpu_high"'], "mute_time_intervals": ["night"]}]})
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
