@@ -49,7 +49,8 @@ requests = st.lists(st.one_of(writes, reads, st.tuples(st.sampled_from(["GET", "
 @fuzz_settings(40)
 @given(batch=requests)
 def test_every_request_gets_an_answer_and_the_daemon_stays_healthy(batch, write_config, registry, clock, tmp_path):
-    text = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')
+    text = CONFIG.replace("http: {listen: 127.0.0.1:0}", f"http: {{listen: 127.0.0.1:0, token: {TOKEN}}}")
+    assert TOKEN in text
 
     async def scenario(daemon, client):
         codes = []

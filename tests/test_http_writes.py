@@ -9,7 +9,8 @@ from test_http_api import CONFIG, TOKEN, cpu, serve
 from alertd.cli.entry import main
 from alertd.incidents.actions import IncidentActions
 
-WITH_TOKEN = CONFIG.replace('http: {listen: "127.0.0.1:0"}', f'http: {{listen: "127.0.0.1:0", token: {TOKEN}}}')
+WITH_TOKEN = CONFIG.replace("http: {listen: 127.0.0.1:0}", f"http: {{listen: 127.0.0.1:0, token: {TOKEN}}}")
+assert TOKEN in WITH_TOKEN
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
