@@ -248,8 +248,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         """Reload the config as SIGHUP does (through the main loop when there is one)."""
         if self.reload_hook is not None:
             return await self.reload_hook()
-        self.last_reload = await self.reload()
-        return self.last_reload
+        return await self.reload_now()
 
     # -- stopping ---------------------------------------------------------------------------
     async def drain(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from .reload import ReloadOutcome
 from .sdnotify import SystemdNotifier
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -139,15 +138,7 @@ class Lifecycle:
 
     async def _reload(self) -> None:
         self.sd.reloading()
-        self.log.info("config_reload_requested", config=self.daemon.config.path)
-        try:
-            outcome = await self.daemon.reload()
-        except Exception as exc:  # a bug while applying: log it, keep running what we have
-            self.log.exception("config_reload_crashed", error=f"{type(exc).__name__}: {exc}")
-            self.daemon.metrics.reloads.labels("failure").inc()
-            self.daemon.metrics.reload_ok.set(0)
-            outcome = ReloadOutcome(False, self.daemon.clock.now(), [f"internal error: {exc}"])
-        self.daemon.last_reload = outcome
+        outcome = await self.daemon.reload_now()
         waiters, self._reload_waiters = self._reload_waiters, []
         for waiter in waiters:
             if not waiter.done():

@@ -109,6 +109,20 @@ def plan_reload(running, registry, shard_override=None) -> ReloadPlan:
 class Reloading:
     """`Daemon.reload`: plan, then apply through the daemon's parts (mixed into `Daemon`)."""
 
+    async def reload_now(self) -> ReloadOutcome:
+        """A reload as SIGHUP asks for it: logged, never raising (a bug while applying is a
+        failed reload that keeps the running config); the outcome is kept as `last_reload`."""
+        self.log.info("config_reload_requested", config=self.config.path)
+        try:
+            outcome = await self.reload()
+        except Exception as exc:  # a bug while applying: log it, keep running what we have
+            self.log.exception("config_reload_crashed", error=f"{type(exc).__name__}: {exc}")
+            self.metrics.reloads.labels("failure").inc()
+            self.metrics.reload_ok.set(0)
+            outcome = ReloadOutcome(False, self.clock.now(), [f"internal error: {exc}"])
+        self.last_reload = outcome
+        return outcome
+
     async def reload(self) -> ReloadOutcome:
         """Reload the config file; never raises for a bad file (see the module doc)."""
         now, path = self.clock.now(), self.config.path
