@@ -53,6 +53,28 @@ class Matcher:
         return f'{self.name}{self.op}"{value}"'
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(text: str) -> str:
+    """`text` quoted as Go's `%q` (strconv.Quote) quotes it: how Alertmanager writes label
+    values in group keys and matchers in route keys."""
+    out = []
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
 def _unquote(raw: str, text: str = "") -> str:
     raw = raw.strip()
     if len(raw) >= 2 and raw[0] == raw[-1] == '"' and not _escaped_end(raw):

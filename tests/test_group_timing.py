@@ -259,3 +259,35 @@ def test_reload_that_changes_a_routes_receiver_tells_the_new_one_once(shop):
         shop.advance(300)
         shop.flush()
     assert shop.notices() == [("firing", "team", ("a:firing",)), ("firing", "other", ("a:firing",))]
+
+
+def test_notices_carry_alertmanagers_group_key_and_labels(write_config, registry, clock, tmp_path):
+    """groupKey is the route's path of matchers and the group's labels, as Alertmanager writes
+    it: two routes' groups of the same labels differ; `rule` (no alert carries it) shows as
+    alertname; no group_by gives {} for every notice of the group."""
+    text = BASE.replace("  repeat_interval: 4h\n", """  repeat_interval: 4h
+  routes:
+    - matchers: ['host=~"a|b"']
+      receiver: other
+      continue: true
+      routes:
+        - {matchers: ['host="b"', 'alertname=~"cpu.*"'], receiver: other, group_by: []}
+    - {matchers: ['host="a"'], receiver: quiet, group_by: ['...']}
+""")
+    s = Shop(write_config, registry, clock, tmp_path, text)
+    try:
+        s.feed({"a": 95, "b": 95, "c": 95})
+        s.advance(30)
+        s.flush()
+        keys = {}
+        for row in s.rows():
+            note = s.store.outbox.get(row["id"]).notification
+            keys[(note.receiver, tuple(sorted(i.labels["host"] for i in note.incidents)))] = note.group_key
+        assert keys == {
+            ("team", ("c",)): '{}:{alertname="cpu_high"}',
+            ("other", ("a",)): '{}/{host=~"a|b"}:{alertname="cpu_high"}',
+            ("other", ("b",)): '{}/{host=~"a|b"}/{alertname=~"cpu.*",host="b"}:{}',
+            ("quiet", ("a",)): '{}/{host="a"}:{alertname="cpu_high", host="a", severity="warning"}',
+        }
+    finally:
+        s.close()

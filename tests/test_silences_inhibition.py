@@ -7,7 +7,11 @@ import re
 import pytest
 from routing_helpers import Shop
 
+from alertd.config.routing import InhibitRule
+from alertd.matchers import parse_matcher
+from alertd.routing.inhibit import Inhibitor
 from alertd.routing.silences import SilenceError, SilenceService
+from alertd.routing.tree import routing_labels
 
 CONFIG = """\
 sources:
@@ -137,7 +141,7 @@ def test_a_silenced_source_still_inhibits(shop):
     assert open_incident(shop, "cpu_high", "a").inhibited_by
 
 
-def test_an_alert_never_inhibits_itself(write_config, registry, clock, tmp_path):
+def test_alerts_that_match_both_sides_never_inhibit_each_other(write_config, registry, clock, tmp_path):
     text = CONFIG.replace("""  - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']""", """  - source_matchers: ['host="a"']
     target_matchers: ['host="a"']""")
@@ -145,10 +149,33 @@ def test_an_alert_never_inhibits_itself(write_config, registry, clock, tmp_path)
     try:
         shop.feed({"a": 95})  # matches both sides, and there is no other source
         assert notified(shop) == {("cpu_high", "a")}
-        shop.advance(60, {"a": 99})  # now cpu_critical (host a) fires and inhibits cpu_high a ... and vice versa
-        assert open_incident(shop, "cpu_high", "a").inhibited_by == [open_incident(shop, "cpu_critical", "a").fingerprint]
+        shop.advance(60, {"a": 99})  # cpu_critical (host a) fires: it matches both sides too
+        assert open_incident(shop, "cpu_high", "a").inhibited_by == []
+        assert open_incident(shop, "cpu_critical", "a").inhibited_by == []
+        assert notified(shop) == {("cpu_high", "a"), ("cpu_critical", "a")}
     finally:
         shop.close()
+
+
+def test_a_two_sided_rule_mutes_only_targets_that_are_not_sources():
+    """The issue's case, as Alertmanager's Inhibitor.Mutes decides it: both ClusterDowns are
+    notified, ServiceSlow of the same cluster is muted by both."""
+    rule = InhibitRule((parse_matcher('alertname="ClusterDown"'),), (parse_matcher('cluster=~".+"'),), ("cluster",))
+    firing = [("fa", {"cluster": "eu", "zone": "a"}, "ClusterDown", ""),
+              ("fb", {"cluster": "eu", "zone": "b"}, "ClusterDown", ""),
+              ("fs", {"cluster": "eu"}, "ServiceSlow", ""),
+              ("fu", {"cluster": "us"}, "ServiceSlow", "")]
+    inhibitor = Inhibitor((rule,), firing)
+    labels = {fp: routing_labels(lb, name, sev) for fp, lb, name, sev in firing}
+    assert inhibitor.inhibited_labels(labels["fa"], "fa") == []
+    assert inhibitor.inhibited_labels(labels["fb"], "fb") == []
+    assert inhibitor.inhibited_labels(labels["fs"], "fs") == ["fa", "fb"]
+    assert inhibitor.inhibited_labels(labels["fu"], "fu") == []  # another cluster
+    # a label missing on both sides counts as equal; on one side only, it does not
+    missing = Inhibitor((InhibitRule((parse_matcher('alertname="A"'),), (parse_matcher('alertname="B"'),),
+                                     ("dc",)),), [("a1", {}, "A", "")])
+    assert missing.inhibited_labels(routing_labels({}, "B", ""), "b1") == ["a1"]
+    assert missing.inhibited_labels(routing_labels({"dc": "x"}, "B", ""), "b2") == []
 
 
 def test_expire_on_resolve(shop):
@@ -176,3 +203,32 @@ def test_bad_silences_are_refused_and_nothing_is_stored(shop, matchers, kwargs, 
     with pytest.raises(SilenceError, match=re.escape(message)):
         service.add(matchers, **kwargs)
     assert service.list(include_expired=True) == []
+
+
+def test_a_silence_that_ends_does_not_resend_before_repeat_interval(shop):
+    """Alertmanager keeps the notification log while every alert is muted: when the silence
+    ends, the receiver already knows the alert, so it hears of it again at repeat_interval."""
+    shop.feed({"a": 95})
+    assert len(shop.rows()) == 1
+    service = SilenceService(shop.store, shop.clock)
+    silence = service.add(['host="a"'], duration=600)
+    shop.advance(60, {"a": 95})
+    shop.advance(60, {"a": 95})
+    service.expire(silence.id)
+    for _ in range(50):  # 50 more minutes: still inside the hour of repeat_interval
+        shop.advance(60, {"a": 95})
+    assert len(shop.rows()) == 1
+    for _ in range(15):  # past the hour: the repeat
+        shop.advance(60, {"a": 95})
+    assert len(shop.rows()) == 2 and shop.rows()[1]["kind"] == "firing"
+
+
+def test_an_inhibition_that_ends_does_not_resend_the_target(shop):
+    shop.feed({"a": 95})  # the warning is notified
+    shop.advance(60, {"a": 99})  # the critical fires and inhibits the warning
+    assert notified(shop) == {("cpu_high", "a"), ("cpu_critical", "a")}
+    rows = len(shop.rows())
+    shop.advance(60, {"a": 95})  # the critical resolves: its resolve is sent, not the warning again
+    shop.advance(60, {"a": 95})
+    news = shop.rows()[rows:]
+    assert [r["kind"] for r in news] == ["resolved"]

@@ -11,8 +11,10 @@ names are made valid Prometheus names and empty values are dropped (they mean "a
 
 from __future__ import annotations
 
+import functools
 import re
 
+from alertd.matchers import go_quote
 from alertd.model import Incident, Notification
 from alertd.render.view import fmt_iso, status_of
 
@@ -63,13 +65,34 @@ def _views_in_order(n: Notification, view: dict) -> list[dict]:
     return [by_key[(i.fingerprint, i.id)] for i in n.incidents]
 
 
+def am_group_labels(grouping: dict[str, str]) -> dict[str, str]:
+    """A group's labels as Alertmanager shows them (`groupLabels`): the `group_by` labels
+    that its alerts carry. `rule` is alertd's routing label and no alert carries it; it
+    always equals `alertname`, so grouping by `rule` shows as grouping by `alertname`.
+    Empty values mean "absent" and are left out; names are made valid Prometheus names."""
+    out = {}
+    for name, value in grouping.items():
+        if str(value) != "":
+            out[label_name("alertname" if name == "rule" else name)] = str(value)
+    return dict(sorted(out.items()))
+
+
+def label_set_text(labels: dict[str, str]) -> str:
+    """Prometheus' `LabelSet.String()`: `{a="1", b="2"}`, pairs sorted as text, values
+    quoted as Go quotes them."""
+    return "{" + ", ".join(sorted(f"{k}={go_quote(str(v))}" for k, v in labels.items())) + "}"
+
+
+def am_group_key(route_key: str, grouping: dict[str, str]) -> str:
+    """Alertmanager's `groupKey`: the route's key (the matchers of its path, no positions)
+    and the group's labels, `{}/{severity="critical"}:{alertname="NodeDown"}`."""
+    return f"{route_key}:{label_set_text(am_group_labels(grouping))}"
+
+
 def group_labels(n: Notification) -> dict[str, str]:
-    """The labels the group was formed by: the router's when it says, else the rule."""
-    labels = getattr(n, "group_labels", None)
-    if labels:
-        return {label_name(k): str(v) for k, v in sorted(dict(labels).items())}
-    rules = {i.rule for i in n.incidents}
-    return {"alertname": rules.pop()} if len(rules) == 1 else {}
+    """The labels the notice's group was formed by, as Alertmanager shows them ({} when the
+    route has no `group_by`)."""
+    return am_group_labels(dict(getattr(n, "group_labels", None) or {}))
 
 
 def _common(dicts: list[dict]) -> dict:
@@ -83,6 +106,37 @@ def _common(dicts: list[dict]) -> dict:
 
 def generator_url(incident: Incident, external_url: str | None) -> str:
     return incident.annotations.get("dashboard_url") or external_url or ""
+
+
+def _label_set_before(a: dict, b: dict) -> int:
+    """Prometheus' `LabelSet.Before` as a comparison: fewer labels first, then by value
+    along the sorted union of names."""
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    for name in sorted({*a, *b}):
+        if name not in a:
+            return -1
+        if name not in b:
+            return 1
+        if a[name] != b[name]:
+            return -1 if a[name] < b[name] else 1
+    return 0
+
+
+def _am_before(x: dict, y: dict) -> int:
+    """Alertmanager's order of a notice's alerts (`types.AlertSlice`): by `job`, then
+    `instance` (alerts with the label first), then by labels."""
+    a, b = x["labels"], y["labels"]
+    for key in ("job", "instance"):
+        if key not in a and key not in b:
+            continue
+        if key not in a:
+            return 1
+        if key not in b:
+            return -1
+        if a[key] != b[key]:
+            return -1 if a[key] < b[key] else 1
+    return _label_set_before(a, b)
 
 
 def alertmanager_webhook(n: Notification, *, external_url: str = "", max_alerts: int = 0) -> dict:
@@ -100,13 +154,14 @@ def alertmanager_webhook(n: Notification, *, external_url: str = "", max_alerts:
             "generatorURL": generator_url(inc, external_url),
             "fingerprint": inc.fingerprint,
         })
+    alerts.sort(key=functools.cmp_to_key(_am_before))
     shown = alerts[:max_alerts] if max_alerts else alerts
     groups = group_labels(n)
-    key = "{}:{" + ",".join(f'{k}="{v}"' for k, v in groups.items()) + "}"
+    key = n.group_key if n.group_key.startswith("{") else am_group_key("{}", groups)
     return {
         "version": "4", "groupKey": key, "truncatedAlerts": len(alerts) - len(shown),
         "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-        "receiver": n.receiver, "groupLabels": groups,
+        "receiver": re.sub(r"([.+*?()|\[\]{}^$\\])", r"\\\1", n.receiver), "groupLabels": groups,
         "commonLabels": _common([a["labels"] for a in alerts]),
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
         "externalURL": external_url, "alerts": shown,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..render.payloads import am_group_key
 from ..store.groups import LogEntry, Member
 from ..store.history import Event, SharedDetail
 from .notices import build_notification, group_fingerprint, idempotency_key
@@ -161,6 +162,11 @@ class GroupFlush:
         cfg = route.config
         receiver = cfg.receiver
         live = [(m, inc) for m, inc, muted in rows if not muted]
+        if not live:
+            # Alertmanager: the mute stages left nothing, so the pipeline stops here and the
+            # notification log keeps what the receiver was told (a silence or inhibition that
+            # ends later is no news to it: the alert is sent again at repeat_interval)
+            return False
         firing = {m.fingerprint for m, _ in live if m.state in ACTIVE}
         flapping = {m.fingerprint for m, _ in live if m.state == "flapping"}
         # an alert that resolved and fired again since the last flush has two members: it fires
@@ -191,7 +197,8 @@ class GroupFlush:
                 continue  # Alertmanager: the log is updated, nothing is sent
             kind = notice_kind(reason, entry, firing, flapping)
             key = idempotency_key(group_fingerprint(g.key, g.created_at), kind, sequence)
-            note = build_notification(receiver, kind, key, shown, g.key, g.labels, now)
+            note = build_notification(receiver, kind, key, shown, am_group_key(route.key, g.labels),
+                                      g.labels, now)
             w.notices.append((note, [(index, notifier)], deadline, reason))
             sent = True
             detail = SharedDetail(receiver=receiver, kind=kind, reason=reason, integration=index)

@@ -23,7 +23,7 @@ from .flush import GroupFlush
 from .inhibit import Inhibitor
 from .notices import member_status, render_annotation  # noqa: F401 (re-exported)
 from .silences import SilenceCache, SilenceService
-from .tree import alert_labels, compile_tree, group_key
+from .tree import alert_labels, compile_tree, group_key, routing_labels
 
 
 def match_route(route, labels: dict[str, str]) -> list[str]:
@@ -216,7 +216,7 @@ class Router:
             if silence.id not in silence_ids or not silence.expire_on_resolve:
                 continue
             if open_labels is None:
-                open_labels = [{**labels, "rule": rule, "alertname": rule, "severity": sev}
+                open_labels = [routing_labels(labels, rule, sev)
                                for _, labels, rule, sev in self.store.incidents.open_labels()]
             if not any(silence.matches(labels) for labels in open_labels):
                 service.expire(silence.id, reason="expired on resolve")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..durations import format_duration
 from ..matchers import Matcher, parse_matcher, parse_matchers
-from .tree import alert_labels
+from .tree import alert_labels, routing_labels
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class SilenceService:
         """Ids of open incidents this silence matches (to tell the user what it will mute)."""
         out = []
         for incident_id, labels, rule, severity in self.store.incidents.open_labels():
-            if silence.matches({**labels, "rule": rule, "alertname": rule, "severity": severity}):
+            if silence.matches(routing_labels(labels, rule, severity)):
                 out.append(incident_id)
         return out
 

@@ -13,14 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config.routing import RouteConfig
+from ..matchers import go_quote
 from ..model import Incident
 
 
-def alert_labels(incident: Incident) -> dict[str, str]:
+def routing_labels(labels: dict[str, str], rule: str, severity: str) -> dict[str, str]:
     """The labels routes, silences and inhibit rules match on: the series and rule labels,
-    plus `rule`, `alertname` (the same, for Alertmanager habits) and `severity`."""
-    return {**incident.labels, "rule": incident.rule, "alertname": incident.rule,
-            "severity": incident.severity}
+    plus `rule`, `alertname` (the same, for Alertmanager habits) and `severity` (when set;
+    an alert posted without one has none)."""
+    out = {**labels, "rule": rule, "alertname": rule}
+    if severity:
+        out["severity"] = severity
+    return out
+
+
+def alert_labels(incident: Incident) -> dict[str, str]:
+    """An incident's routing labels (`routing_labels`)."""
+    return routing_labels(incident.labels, incident.rule, incident.severity)
 
 
 @dataclass
@@ -54,8 +63,13 @@ class Route:
             yield from child.walk()
 
 
+_OP_ORDER = {"=": 0, "!=": 1, "=~": 2, "!~": 3}  # Alertmanager's MatchType values
+
+
 def _matchers_text(config: RouteConfig) -> str:
-    return "{" + ",".join(sorted(str(m) for m in config.matchers)) + "}"
+    """Alertmanager's `Matchers.String()`: sorted by name, value, type; values as Go quotes."""
+    ordered = sorted(config.matchers, key=lambda m: (m.name, m.value, _OP_ORDER[m.op]))
+    return "{" + ",".join(f"{m.name}{m.op}{go_quote(m.value)}" for m in ordered) + "}"
 
 
 def compile_tree(root: RouteConfig) -> Route:
@@ -71,6 +85,8 @@ def compile_tree(root: RouteConfig) -> Route:
 
 
 def group_key(route: Route, labels: dict[str, str]) -> str:
-    """Alertmanager-style group key: `<route id>:{label="value",...}`."""
+    """The store's key of a group: `<route id>:{label="value",...}` (the id has the route's
+    position, so two routes with the same matchers never share a group; the notices carry
+    Alertmanager's own `groupKey`, see `alertd.render.payloads.am_group_key`)."""
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return f"{route.id}:{{{inner}}}"
