@@ -170,7 +170,8 @@ class Incident:
 
     `state` is pending | firing | resolved. `flapping` is set while the series flaps (its
     fire/resolve churn is held back); `cause` is "anomaly" or "no_data" (a failed or empty
-    poll under `no_data: alerting`). `resolution` says how it ended: "cleared", "manual",
+    poll under `no_data: alerting`, or "posted": an alert posted to the Alertmanager API, see
+    `ends_at`). `resolution` says how it ended: "cleared", "manual",
     "series_missing" or "no_data". Acknowledgement, silencing (`silenced_by`: silence ids),
     inhibition (`inhibited_by`: fingerprints of the inhibiting incidents) and the first
     notification (`notified_at`, or the reason it was `suppressed`) are kept on it too.
@@ -209,6 +210,10 @@ class Incident:
     inhibited_by: list[str] = field(default_factory=list)
     notified_at: float | None = None
     suppressed: str | None = None
+    # An alert posted to the Alertmanager API (cause "posted"): when it resolves unless it is
+    # posted again (Alertmanager's endsAt), and the link its sender gave (generatorURL).
+    ends_at: float | None = None
+    generator_url: str | None = None
 
     @property
     def acknowledged(self) -> bool:

@@ -3,11 +3,14 @@
     http:
       listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; port 0 picks a free one
       token: "${ALERTD_API_TOKEN}"    # or token_file: /run/credentials/alertd.service/api-token
+      basic_auth:                     # optional: also accept HTTP basic auth for those calls
+        username: prometheus
+        password: "${ALERTD_API_PASSWORD}"   # or password_file: /path
       enabled: true                   # false: no HTTP server at all
 
 Without `token` or `token_file`, the `ALERTD_API_TOKEN` environment variable is used; with no
-token at all the API's mutating calls (acknowledge, silences) are disabled. Reads, /metrics,
-the health checks and the status page need no token.
+token and no basic_auth the API's mutating calls (acknowledge, silences, posted alerts) are
+disabled. Reads, /metrics, the health checks and the status page need no token.
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ class HttpCore:
     enabled: bool = True
     token: Secret | None = None
     token_file: str | None = None
+    basic_auth: dict | None = None
+
+
+@dataclass(frozen=True)
+class BasicAuthCore:
+    """`http.basic_auth` as users write it."""
+
+    username: str
+    password: Secret | None = None
+    password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,11 @@ class HttpConfig:
     port: int = 9464
     token: Secret | None = None
     where: str = field(default="", compare=False)
+    basic_auth: tuple[str, Secret] | None = None  # (username, password)
+
+    @property
+    def writes_enabled(self) -> bool:
+        return bool(self.token) or self.basic_auth is not None
 
     @property
     def listen(self) -> str:
@@ -112,7 +130,34 @@ def build_http(raw, where: Where, environ=None) -> HttpConfig:
                 f"the API token is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} "
                 "random characters (for example the output of: openssl rand -hex 32)")
         where.secrets.add(str(token))
-    return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}")
+    basic = _basic_auth(core.basic_auth, where.child("basic_auth", _line(raw, "basic_auth")))
+    return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}", basic)
+
+
+def _basic_auth(raw, where: Where) -> tuple[str, Secret] | None:
+    """`basic_auth: {username, password | password_file}` -> (username, password)."""
+    if raw is None:
+        return None
+    core = build(BasicAuthCore, raw, where)
+    if core is None:
+        return None
+    if (core.password is None) == (core.password_file is None):
+        where.error('set "password" or "password_file" (one of them)')
+        return None
+    password = core.password
+    if core.password_file is not None:
+        password = _read_token_file(core.password_file, where.child("password_file"), "password_file")
+        if password is None:
+            return None
+    password = Secret(str(password))
+    if len(password) < MIN_TOKEN_LENGTH:
+        where.child("password").error(
+            f"the password is {len(password)} characters long; use at least {MIN_TOKEN_LENGTH} "
+            "random characters (for example the output of: openssl rand -hex 32)")
+    if not core.username or ":" in core.username:
+        where.child("username").error("the username must be set and may not contain a colon")
+    where.secrets.add(str(password))
+    return core.username, password
 
 
 def _known(raw, keys) -> YamlMap:
@@ -125,11 +170,12 @@ def _line(raw, key):
     return raw.line_of(key) if isinstance(raw, YamlMap) else None
 
 
-def _read_token_file(path: str, where: Where) -> Secret | None:
+def _read_token_file(path: str, where: Where, key: str = "token_file") -> Secret | None:
     try:
         return Secret(Path(path).read_text(encoding="utf-8").strip())
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        where.error(f"cannot read the token file {path}: {reason}; create it (mode 0600) or "
-                    "remove token_file")
+        what = "token" if key == "token_file" else "password"
+        where.error(f"cannot read the {what} file {path}: {reason}; create it (mode 0600) or "
+                    f"remove {key}")
         return None

@@ -26,7 +26,15 @@ from .routing import (
 )
 from .schema import ConfigError, Duration, Problem, Where, build, fields_of, suggest
 from .shards import parse_shard
-from .types import Config, DetectorConfig, FlapSettings, NotifierConfig, RuleConfig, SourceConfig
+from .types import (
+    Config,
+    DetectorConfig,
+    FlapSettings,
+    NotifierConfig,
+    PostedAlertsConfig,
+    RuleConfig,
+    SourceConfig,
+)
 from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
 
 
@@ -84,6 +92,13 @@ class TopCore:
     receivers: dict[str, Any] = field(default_factory=dict)
     inhibit_rules: list[Any] = field(default_factory=list)
     time_intervals: list[Any] = field(default_factory=list)
+    posted_alerts: Any = None
+
+
+@dataclass(frozen=True)
+class PostedAlertsCore:
+    resolve_timeout: Duration = Duration(300)
+    flapping: Any = None
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -224,6 +239,19 @@ def _flapping(value, where: Where) -> FlapSettings | None:
     return build(FlapSettings, value, where)
 
 
+def _posted_alerts(raw, where: Where) -> PostedAlertsConfig:
+    """`posted_alerts: {resolve_timeout: 5m, flapping: ...}` (or unset: the defaults)."""
+    if raw is None:
+        return PostedAlertsConfig()
+    core = build(PostedAlertsCore, raw, where)
+    if core is None:
+        return PostedAlertsConfig()
+    if core.resolve_timeout <= 0:
+        where.child("resolve_timeout").error("the resolve timeout must be more than 0s; write for example 5m")
+    flapping = _flapping(core.flapping, where.child("flapping"))
+    return PostedAlertsConfig(float(core.resolve_timeout), flapping or FlapSettings())
+
+
 def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem."""
     path = str(path)
@@ -246,7 +274,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
             where.child("shard", raw.line_of("shard")).error(str(exc))
     http = build_http(raw.get("http"), where.child("http", raw.line_of("http")), environ)
     if "http" not in raw:
-        http = HttpConfig(http.enabled, http.host, http.port, http.token, "")
+        http = HttpConfig(http.enabled, http.host, http.port, http.token, "", http.basic_auth)
     for key in raw:
         if key not in fields_of(TopCore):
             where.child(str(key), raw.line_of(key)).error(
@@ -353,12 +381,13 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
         routes = build_route(raw_routes, where.child("routes", raw.line_of("routes")),
                              receivers, intervals, None)
 
+    posted = _posted_alerts(raw.get("posted_alerts"), where.child("posted_alerts", raw.line_of("posted_alerts")))
     if where.problems:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
                   inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
-                  detector_timeout=float(top.detector_timeout))
+                  detector_timeout=float(top.detector_timeout), posted_alerts=posted)
 
 
 def load_with_plugins(path, *, environ=None):

@@ -31,6 +31,16 @@ class FlapSettings:
 
 
 @dataclass(frozen=True)
+class PostedAlertsConfig:
+    """`posted_alerts:` how alerts posted to the Alertmanager API (Prometheus, amtool) are
+    kept: `resolve_timeout` ends an alert posted without `endsAt` this long after its last
+    post (Alertmanager's `global.resolve_timeout`); `flapping` as a rule's."""
+
+    resolve_timeout: float = 300.0
+    flapping: FlapSettings = FlapSettings()
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """A named source: its plugin type, schedule and validated plugin params."""
 
@@ -107,6 +117,7 @@ class Config:
     shard: Shard | None = None  # this instance's shard (alertd/config/shards.py); None runs everything
     all_rules: tuple[str, ...] = ()  # with a shard applied: every rule name of the file
     detector_timeout: float = 10.0  # a score call past this is abandoned (alertd/engine/scoring.py)
+    posted_alerts: PostedAlertsConfig = PostedAlertsConfig()
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""

@@ -23,6 +23,7 @@ from ..clock import SystemClock
 from ..config.shards import apply_shard
 from ..config.shards import describe as describe_shard
 from ..delivery.worker import OutboxWorker
+from ..engine.intake import AlertIntake, IntakeError
 from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..http.listen import ListenError, open_server
@@ -32,7 +33,7 @@ from ..log import add_secrets, get_logger
 from ..metrics import Metrics
 from ..routing.timer import GroupTimer
 from ..store import Store
-from ..store.errors import StoreError
+from ..store.errors import StoreError, explain, is_store_error
 from .backfill import backfill
 from .clock_steps import ClockStepGuard
 from .gc_tuning import tune_gc
@@ -63,7 +64,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.stopping = asyncio.Event()
         self.sources, self.notifiers = {}, {}
         self.store = self.http = self.engine = self.delivery = self.scheduler = self.web = None
-        self.trainer = self.group_timer = self.clock_guard = None
+        self.trainer = self.group_timer = self.clock_guard = self.intake = None
         self.tasks: dict[str, asyncio.Task] = {}  # the daemon's own loops: delivery, groups, clock
         self.started_at: float | None = None
         self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
@@ -130,7 +131,27 @@ class Daemon(Polling, Reloading, DaemonHealth):
                         metrics=self.metrics, health=self.health_problems, readiness=self.readiness,
                         status=self.status, draining=lambda: self.draining,
                         rules=lambda per_rule=6: self.engine.rule_views(per_rule) if self.engine else [],
-                        changed=self.changed, reload=self.request_reload)
+                        changed=self.changed, reload=self.request_reload, post_alerts=self.post_alerts)
+
+    async def post_alerts(self, alerts, batch: int = 500) -> int:
+        """Alerts posted to the Alertmanager API, in transactions of `batch` alerts with a turn
+        of the loop between them (10,000 in one post never stall it); returns how many were
+        committed. An error stops there: the batches before it stay committed."""
+        if self.intake is None or self.store is None:
+            raise RuntimeError("alertd is starting or stopping")
+        done = 0
+        for start in range(0, len(alerts), batch):
+            if start:
+                await asyncio.sleep(0)
+            try:
+                self.grouped(self.intake.receive(alerts[start:start + batch]))
+            except Exception as exc:
+                self.log.error("posted_alerts_failed", accepted=done, failed=len(alerts) - done,
+                               error=explain(exc, str(self.store_path)) if is_store_error(exc)
+                               else f"{type(exc).__name__}: {exc}")
+                raise IntakeError(done, len(alerts)) from exc
+            done = min(start + batch, len(alerts))
+        return done
 
     def changed(self) -> None:
         """Incidents or silences changed outside a tick (an action): re-evaluate groups now."""
@@ -177,7 +198,9 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.plugin_health = PluginHealth(self.engine)
         self.delivery = OutboxWorker(self.store, self.notifiers, self.clock, self.metrics, self.log,
                                      config=self.config)
-        self.group_timer = GroupTimer(self.engine.router, self.clock, self.log, on_queued=self.delivery.wakeup.set)
+        self.intake = AlertIntake(self.engine, self.clock)  # alerts posted to /api/v2/alerts
+        self.group_timer = GroupTimer(self.engine.router, self.clock, self.log, on_queued=self.delivery.wakeup.set,
+                                      before=self.intake.expire_due, before_at=self.intake.next_expiry)
         self.clock_guard = ClockStepGuard(self.store, self.log)
         self.trainer = Trainer(self.engine, self.store, self.clock, self.log, self.metrics,
                                store_path=self.store_path)

@@ -74,7 +74,7 @@ class DaemonHealth:
                                                          "problems": reload.problems},
             "incidents": {"pending": states.count("pending"), "firing": states.count("firing")},
             "outbox_pending": self.store.outbox.pending_count() if self.store else None,
-            "api_writes": bool(self.config.http.token),
+            "api_writes": self.config.http.writes_enabled,
             "sources": sources,
             "shard": describe_shard(self.config),
         }

@@ -27,9 +27,9 @@ class AlertStage:
         self._changes: list[tuple] = []
         self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
 
-    def observe(self, rule, verdict, fp: str, cause: str = "anomaly") -> bool:
+    def observe(self, rule, verdict, fp: str, cause: str = "anomaly", started_at: float | None = None) -> bool:
         """Apply one verdict; returns whether the series is still tracked afterwards."""
-        change = self.tracker.observe(rule, verdict, fp, cause)
+        change = self.tracker.observe(rule, verdict, fp, cause, started_at)
         if change is not None:
             self._changes.append((rule, change))
         return self.tracker.is_tracked(fp)

@@ -152,7 +152,7 @@ class Engine:
         result = TickResult()
         actions = IncidentActions(self.store, self.clock)
         names = {rule_names} if isinstance(rule_names, str) else set(rule_names)
-        for incident in [i for i in self.tracker.open.values() if i.rule in names]:
+        for incident in [i for i in self.tracker.open.values() if i.rule in names and i.cause != "posted"]:
             if incident.id is not None:
                 actions.resolve(incident.id, by="alertd", comment=reason)
         with self.store.atomic():
@@ -167,11 +167,11 @@ class Engine:
         incidents of rules that now belong to another instance. A reload resolves them already
         (`apply_config`); a start does the same, so they neither stay open nor repeat from
         here. The resolve is notified; the new owner opens its own incident when the anomaly
-        is still there. Meta-incidents (`alertd_...`) are the daemon's own: kept.
+        is still there. Meta-incidents (`alertd_...`) and posted alerts are not a rule's: kept.
         """
         running = {rule.name for rule in self.config.rules}
-        orphans = sorted({i.rule for i in self.tracker.open.values()
-                          if i.rule not in running and not i.rule.startswith("alertd_")})
+        orphans = sorted({i.rule for i in self.tracker.open.values() if i.rule not in running
+                          and not i.rule.startswith("alertd_") and i.cause != "posted"})
         if not orphans:
             return TickResult()
         reason = ("the rule belongs to another shard" if self.config.shard is not None
@@ -192,9 +192,9 @@ class Engine:
             if incident is not None and not active:
                 incident.reason = reason  # say why it ended, not why it began
             self.alerting.observe(rule, verdict, fp)
-        return self._alert_round(observe)
+        return self.alert_round(observe)
 
-    def _alert_round(self, work) -> TickResult:
+    def alert_round(self, work) -> TickResult:
         """One store transaction on the alert stage (sync, `work()`, commit), then the
         notices that are due. A failure puts the stage back to what the store holds."""
         result = TickResult()
@@ -236,7 +236,7 @@ class Engine:
         runtimes = [rt for rt in self.rules_by_source.get(source, []) if rt.rule.no_data != "keep_state"]
         if not runtimes:
             return TickResult()
-        return self._alert_round(lambda: [nodata.apply_no_data(rt, self.alerting, reason, now) for rt in runtimes])
+        return self.alert_round(lambda: [nodata.apply_no_data(rt, self.alerting, reason, now) for rt in runtimes])
 
     def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
         """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
@@ -416,5 +416,5 @@ class Engine:
         if not runtimes:
             return TickResult()
         now = self.clock.now()
-        return self._alert_round(lambda: [absence.judge(rt, self.alerting, self.store, self.metrics, self.log, now)
+        return self.alert_round(lambda: [absence.judge(rt, self.alerting, self.store, self.metrics, self.log, now)
                                           for rt in runtimes])

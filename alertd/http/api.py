@@ -13,12 +13,14 @@
     DELETE /api/v1/silences/{id}        expire (needs the token)
 
 Reads need no token (bind to 127.0.0.1, or put a proxy in front). Calls that change
-something need `Authorization: Bearer <http.token>`; a missing or wrong token is a 401 with
-the reason, and with no token configured they answer 403: disabled.
+something need `Authorization: Bearer <http.token>` (or basic auth when `http.basic_auth` is
+set); missing or wrong credentials are a 401 with the reason, and with neither configured
+they answer 403: disabled.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 
 from prometheus_client.exposition import choose_encoder
@@ -37,22 +39,34 @@ class Api:
 
     # -- auth -----------------------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
-        """Raise 401 (missing/wrong bearer token) or 403 (writes disabled); return if allowed."""
-        token = self.state.config().http.token
-        if not token:
+        """Raise 401 (missing/wrong credentials) or 403 (writes disabled); return if allowed.
+
+        The bearer token (`http.token`) is always accepted; basic auth when `http.basic_auth`
+        is set (Prometheus' and amtool's `basic_auth`)."""
+        hc = self.state.config().http
+        token, basic = hc.token, getattr(hc, "basic_auth", None)
+        if not token and basic is None:
             raise HttpError(403, "changes through the API are disabled because no token is configured; "
                             "set http.token (or the ALERTD_API_TOKEN variable) and reload alertd")
         header = request.headers.get("authorization", "")
         scheme, _, given = header.strip().partition(" ")
-        challenge = 'Bearer realm="alertd"'
+        challenge = 'Basic realm="alertd"' if basic is not None and not token else 'Bearer realm="alertd"'
         if not header.strip():
             self._denied(request, "missing")
-            raise HttpError(401, "this call needs a token: send the header "
-                            "'Authorization: Bearer <token>' with the http.token of alertd's config",
+            how = ("a token: send the header 'Authorization: Bearer <token>' with the http.token of "
+                   "alertd's config" if token else
+                   "credentials: send basic auth with the username and password of http.basic_auth")
+            raise HttpError(401, f"this call needs {how}", {"WWW-Authenticate": challenge})
+        if scheme.lower() == "basic" and basic is not None:
+            if _basic_ok(given.strip(), basic):
+                return
+            self._denied(request, "wrong_password")
+            raise HttpError(401, "the basic auth user or password is not valid; use those of http.basic_auth",
                             {"WWW-Authenticate": challenge})
-        if scheme.lower() != "bearer" or not given.strip():
+        if scheme.lower() != "bearer" or not given.strip() or not token:
             self._denied(request, "not_bearer")
-            raise HttpError(401, f"the Authorization header must be 'Bearer <token>', not '{scheme} ...'",
+            accepted = "'Bearer <token>'" + (" or 'Basic <user:password>'" if basic is not None else "")
+            raise HttpError(401, f"the Authorization header must be {accepted}, not '{scheme} ...'",
                             {"WWW-Authenticate": challenge})
         if not hmac.compare_digest(given.strip().encode(), str(token).encode()):
             self._denied(request, "wrong_token")
@@ -120,6 +134,17 @@ class Api:
         body = {"ok": outcome.ok, "at": outcome.at, "problems": outcome.problems,
                 "changes": {k: v for k, v in outcome.changes.items() if v}}
         return Response.json(body, 200 if outcome.ok else 422)
+
+
+def _basic_ok(given: str, basic) -> bool:
+    """Whether `given` (base64 of user:password) names the configured user and password."""
+    try:
+        user, _, password = base64.b64decode(given, validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    want_user, want_password = basic
+    return (hmac.compare_digest(user.encode(), want_user.encode())
+            & hmac.compare_digest(password.encode(), str(want_password).encode()))
 
 
 def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int:

@@ -22,7 +22,7 @@ async def open_server(state, hc) -> HttpServer:
     except OSError as exc:
         raise ListenError(listen_error(hc, exc)) from None
     log.info("http_listening", address=f"{hc.host}:{server.port}", port=server.port,
-                    api_writes="enabled" if hc.token else "disabled (no token)")
+                    api_writes="enabled" if hc.writes_enabled else "disabled (no token)")
     if not hc.loopback:
         log.warning("http_public", address=hc.listen,
                            note="the status page, /metrics and the read API need no token")

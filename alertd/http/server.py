@@ -91,6 +91,7 @@ class Routes:
 
     def __init__(self):
         self.routes: list[tuple[re.Pattern, str, object]] = []
+        self.body_limits: dict[str, int] = {}  # path -> a larger body limit than the server's
 
     def add(self, method: str, pattern: str, handler) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
@@ -119,9 +120,10 @@ class HttpServer:
     """Serves `app(request) -> Response` on host:port until `close()`."""
 
     def __init__(self, app, host: str, port: int, log, *, max_body: int = 1 << 20,
-                 idle_timeout: float = 30.0, max_connections: int = 64):
+                 idle_timeout: float = 30.0, max_connections: int = 64, body_limits: dict | None = None):
         self.app, self.host, self.port, self.log = app, host, port, log
         self.max_body, self.idle_timeout, self.max_connections = max_body, idle_timeout, max_connections
+        self.body_limits = body_limits or getattr(app, "body_limits", {})
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task] = set()
         self._busy: set[asyncio.Task] = set()  # connections in the middle of a request
@@ -206,15 +208,16 @@ class HttpServer:
             return None  # the client closed the connection
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
         length = headers.get("content-length", "0")
-        if length.isdigit() and int(length) > self.max_body:
-            raise HttpError(413, f"the request body is larger than {self.max_body} bytes")
+        limit = self.body_limits.get(urlsplit(head.target.decode("latin-1")).path, self.max_body)
+        if length.isdigit() and int(length) > limit:
+            raise HttpError(413, f"the request body is larger than {limit} bytes")
         chunks, size = [], 0
         while True:
             event = await self._next_event(conn, reader)
             if isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > self.max_body:
-                    raise HttpError(413, f"the request body is larger than {self.max_body} bytes")
+                if size > limit:
+                    raise HttpError(413, f"the request body is larger than {limit} bytes")
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 break

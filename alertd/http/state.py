@@ -30,6 +30,8 @@ class AppState:
     rules: Callable[..., list]  # rules(per_rule): each rule with some series (Engine.rule_views)
     changed: Callable[[], None]  # an action changed incidents or silences: look at groups now
     reload: Callable[[], Awaitable]  # reload the config as SIGHUP does; its ReloadOutcome
+    # alerts posted to the Alertmanager API (alertd.engine.intake.PostedAlert), in batches
+    post_alerts: Callable[[list], Awaitable[int]] | None = None
 
     def open_store(self):
         """The store, or a 503 while alertd is starting or stopping."""

@@ -94,8 +94,10 @@ class AlertTracker:
         return fp in self.open or fp in self.states
 
     # -- one observation ---------------------------------------------------------------------
-    def observe(self, rule, verdict: Verdict, fp: str, cause: str = "anomaly") -> Change | None:
-        """Apply one verdict (anomalous or normal) of a rule's series; None if nothing changed."""
+    def observe(self, rule, verdict: Verdict, fp: str, cause: str = "anomaly",
+                started_at: float | None = None) -> Change | None:
+        """Apply one verdict (anomalous or normal) of a rule's series; None if nothing changed.
+        `started_at`: when a new incident began, if not at the verdict (a posted alert's start)."""
         status = verdict.status
         if status != Status.ANOMALOUS and status != Status.OK:
             return None
@@ -119,7 +121,8 @@ class AlertTracker:
             if incident is None:
                 incident = change.incident = Incident(
                     fp, rule.name, {**dict(verdict.labels), **rule.labels}, "pending", rule.severity,
-                    started_at=ts, annotations=dict(rule.annotations), cause=cause)
+                    started_at=ts if started_at is None else started_at, annotations=dict(rule.annotations),
+                    cause=cause)
                 self.open[fp] = incident
                 change.events.append(("pending", {"reason": verdict.reason}))
             incident.count += 1

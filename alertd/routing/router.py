@@ -91,7 +91,7 @@ class Router:
 
     def route(self, transitions: list[Transition], now: float) -> int:
         """Put the incidents of these transitions into their groups; returns how many groups."""
-        groups, members = {}, []
+        groups, members, hurry = {}, [], set()
         for transition in transitions:
             incident = transition.incident
             labels = alert_labels(incident)
@@ -102,9 +102,13 @@ class Router:
                     groups[key] = (key, node.id, node.config.receiver, json.dumps(grouping, sort_keys=True),
                                    now, now + node.config.group_wait)
                 members.append((key, incident.fingerprint, incident.id, member_status(incident), now))
+                if incident.cause == "posted" and incident.started_at + node.config.group_wait < now:
+                    hurry.add(key)  # Alertmanager: an alert older than group_wait flushes at once
         with self.store.atomic():
             self.store.groups.ensure(list(groups.values()))
             self.store.groups.put_members(members)
+            if hurry:
+                self.store.groups.hurry(sorted(hurry), now)
         return len(groups)
 
     def next_flush_at(self) -> float | None:

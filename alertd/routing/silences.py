@@ -143,6 +143,28 @@ class SilenceService:
         self.store.silences.update(silence.id, values)
         return self.get(silence.id)
 
+    def update(self, ident: str, matchers, *, starts_at: float, ends_at: float, author: str,
+               comment: str) -> Silence:
+        """Alertmanager's update of a silence by id: in place when only its end, comment or
+        author change (and a pending one's start stays ahead), else the old one expires and a
+        new one (a new id) takes its place. SilenceError for an unknown id or a bad silence."""
+        old = self.get(ident)
+        now = self.clock.now()
+        matchers = tuple(matchers)
+        state = old.state(now)
+        in_place = (matchers == old.matchers and state != "expired"
+                    and (starts_at == old.starts_at and ends_at > now if state == "active" else starts_at >= now))
+        if not in_place:
+            new = self.add(matchers, starts_at=starts_at, ends_at=ends_at, author=author, comment=comment)
+            if state != "expired":
+                self.expire(old.id)
+            return new
+        if ends_at <= starts_at:
+            raise SilenceError("the silence would end before it starts; check its start and end")
+        self.store.silences.update(old.id, {"starts_at": starts_at, "ends_at": ends_at, "created_by": author,
+                                            "comment": comment, "updated_at": now})
+        return self.get(old.id)
+
     def active(self) -> list[Silence]:
         now = self.clock.now()
         return [s for s in self.list() if s.state(now) == "active"]

@@ -20,9 +20,13 @@ from ..store.errors import explain, is_store_error
 class GroupTimer:
     """Flushes due alert groups of `router` and tells `on_queued` when notices were queued."""
 
-    def __init__(self, router, clock, log, on_queued=None, idle: float = 1.0):
+    def __init__(self, router, clock, log, on_queued=None, idle: float = 1.0, before=None, before_at=None):
         self.router, self.clock, self.log = router, clock, log
         self.on_queued = on_queued or (lambda: None)
+        # `before(now)` runs ahead of each pass's flushes, and `before_at()` says when it is
+        # next due: the alert intake resolves posted alerts whose endsAt passed, so a flush
+        # at that moment sees them resolved, as Alertmanager's does
+        self.before, self.before_at = before, before_at
         self.idle = idle  # longest sleep: timers set by another process or a clock step are seen
         self._wakeup = asyncio.Event()
 
@@ -37,14 +41,18 @@ class GroupTimer:
 
     def flush_due(self) -> int:
         """Flush every due group now; returns the outbox rows queued."""
+        if self.before is not None:
+            self.before(self.clock.now())
         queued = self.router.flush_due(self.clock.now())
         if queued:
             self.on_queued()
         return queued
 
     def next_at(self) -> float | None:
-        """When the earliest group timer fires (None: no groups)."""
-        return self.router.next_flush_at()
+        """When the earliest group timer (or `before`) is due (None: nothing is)."""
+        times = [self.router.next_flush_at(), self.before_at() if self.before_at is not None else None]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
         """Flush due groups until `stopping` is set; a store error is logged and retried."""

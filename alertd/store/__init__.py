@@ -31,6 +31,7 @@ from .migrations import migrations
 from .notifier_state import NotifierState
 from .notifier_state import migrations as notifier_migrations
 from .outbox import Outbox
+from .posted_tables import posted_migrations
 from .routing_tables import routing_migrations
 from .samples import SampleStore
 from .silences import SilenceStore
@@ -92,6 +93,7 @@ class Store:
         migrations.apply(self.db)
         notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
         routing_migrations.apply(self.db)
+        posted_migrations.apply(self.db)
         model_migrations.apply(self.db)
 
     @contextlib.contextmanager

@@ -69,6 +69,13 @@ class GroupStore:
                 self.db.conn.executemany("UPDATE route_groups SET changed = 1 WHERE key = ?",
                                          [(r[0],) for r in rows])
 
+    def hurry(self, keys: list[str], now: float) -> None:
+        """Flush these groups now if they were never flushed (their first notice is due)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND last_flush_at IS NULL "
+                "AND next_flush_at > ?", [(now, key, now) for key in keys])
+
     def put_members(self, rows: list[tuple]) -> None:
         """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at).
 

@@ -22,7 +22,7 @@ _JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
 # Columns of the state machine, updated on every evaluation of an open incident.
 LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_score", "reason",
              "ok_since", "flapping", "cause", "last_anomalous_at", "resolution",
-             "expected_low", "expected_high", "score", "threshold")
+             "expected_low", "expected_high", "score", "threshold", "ends_at", "generator_url")
 _UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
            "WHERE id = ? AND state IN ('pending', 'firing')")
 
@@ -186,7 +186,7 @@ class IncidentStore:
         by_columns: dict[tuple, list] = {}
         for incident_id, values in marks.items():
             columns = tuple(sorted(values))
-            row = [json.dumps(values[c]) if c in ("silenced_by", "inhibited_by") else values[c] for c in columns]
+            row = [json.dumps(values[c]) if c in _JSON else values[c] for c in columns]
             by_columns.setdefault(columns, []).append((*row, incident_id))
         with self.db.atomic():
             for columns, rows in by_columns.items():
