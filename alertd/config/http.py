@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from .schema import Secret, Where, build, fields_of, suggest
@@ -36,7 +37,7 @@ class HttpCore:
     enabled: bool = True
     token: Secret | None = None
     token_file: str | None = None
-    basic_auth: dict | None = None
+    basic_auth: Any = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ class AlertStage:
         by_id = {inc.id: fp for fp, inc in self.tracker.open.items() if inc.id is not None}
         for incident_id in self.store.incidents.resolved_among(by_id):
             self.tracker.forget(by_id[incident_id])
+        # acknowledged (or no longer) from elsewhere: the tracker's objects are the ones the
+        # router is handed again at the next commit, so they take the stored ack
+        for incident_id, stored in self.store.incidents.by_ids(list(by_id)).items():
+            incident = self.tracker.open.get(by_id[incident_id])
+            if incident is not None:
+                incident.acknowledged_at, incident.acknowledged_by = stored.acknowledged_at, stored.acknowledged_by
+                incident.ack_comment = stored.ack_comment
 
     def commit(self) -> list[Transition]:
         """Write this tick's changes and route its transitions (call inside the tick's transaction)."""
