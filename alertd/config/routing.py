@@ -196,7 +196,7 @@ def build_route(raw, where: Where, receivers, intervals, parent: RouteConfig | N
             f"{suggest(receiver, receivers)}")
     matchers = collect_matchers(where, raw, core.match, core.match_re, core.matchers)
     group_by, group_by_all = (parent.group_by, parent.group_by_all) if parent else ((), False)
-    if core.group_by is not None:
+    if core.group_by:  # as in Alertmanager, an empty list (like none) inherits the parent's
         grouped = _group_by(core.group_by, where.child("group_by", _line(raw, "group_by")))
         if grouped is not None:
             group_by, group_by_all = grouped

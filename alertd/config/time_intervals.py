@@ -168,8 +168,11 @@ def _parse_list(values, parse, what: str, where: Where) -> tuple[Range, ...] | N
     for i, value in enumerate(values):
         line = values.line_of(i) if hasattr(values, "line_of") else None
         try:
-            out.append(_ordered(_parse_range(value, parse), value, what) if what != "time"
-                       else parse(value))
+            rng = _parse_range(value, parse) if what != "time" else parse(value)
+            if what == "weekday" and rng[0] == 6 and rng[1] < 6:
+                out += [(6, 6), (0, rng[1])]  # Alertmanager's weeks start on sunday: sunday:friday
+                continue
+            out.append(_ordered(rng, value, what) if what != "time" else rng)
         except _Bad as exc:
             where.item(i, line).error(str(exc))
             ok = False

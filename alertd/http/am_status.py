@@ -66,6 +66,20 @@ def _ranges(ranges, text=str) -> list[str]:
     return [text(a) if a == b else f"{text(a)}:{text(b)}" for a, b in ranges]
 
 
+def _weekdays(ranges) -> list[str]:
+    """alertd's weekday ranges (monday = 0) as Alertmanager's, whose weeks start on sunday:
+    `saturday:sunday` is written `sunday` and `saturday`."""
+    days = sorted({(d + 1) % 7 for a, b in ranges for d in range(a, b + 1)})  # sunday = 0
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and runs[-1][1] == d - 1:
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    name = ("sunday", *_DAYS[:6])
+    return [name[a] if a == b else f"{name[a]}:{name[b]}" for a, b in runs]
+
+
 def _hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
@@ -75,7 +89,7 @@ def _interval(spec) -> dict:
     if spec.times:
         out["times"] = [{"start_time": _hhmm(a), "end_time": _hhmm(b)} for a, b in spec.times]
     if spec.weekdays:
-        out["weekdays"] = _ranges(spec.weekdays, lambda d: _DAYS[d])
+        out["weekdays"] = _weekdays(spec.weekdays)
     if spec.days_of_month:
         out["days_of_month"] = _ranges(spec.days_of_month)
     if spec.months:

@@ -192,7 +192,11 @@ class GroupFlush:
             if reason is None:
                 continue
             w.log.append((g.key, index, firing, told_resolved, flapping, now))
-            shown = [inc for m, inc in live if m.state in ACTIVE or send_resolved]
+            # an alert that resolved and fired again is shown once, firing (Alertmanager keeps
+            # one alert per label set: the latest)
+            tell = [(m, inc) for m, inc in live if m.state in ACTIVE
+                    or (send_resolved and m.fingerprint not in firing)]
+            shown = [inc for _, inc in tell]
             if not shown or (not firing and not send_resolved):
                 continue  # Alertmanager: the log is updated, nothing is sent
             kind = notice_kind(reason, entry, firing, flapping)
@@ -202,9 +206,9 @@ class GroupFlush:
             w.notices.append((note, [(index, notifier)], deadline, reason))
             sent = True
             detail = SharedDetail(receiver=receiver, kind=kind, reason=reason, integration=index)
+            for m, inc in tell:
+                w.events.append(Event(inc.id, inc.fingerprint, now, "notified", detail))
             for m, inc in live:
-                if m.state in ACTIVE or send_resolved:
-                    w.events.append(Event(inc.id, inc.fingerprint, now, "notified", detail))
                 if m.state in ACTIVE and inc.notified_at is None:
                     inc.notified_at = now
                     w.mark(inc, now, notified_at=now)
