@@ -105,7 +105,10 @@ def _common(dicts: list[dict]) -> dict:
 
 
 def generator_url(incident: Incident, external_url: str | None) -> str:
-    return incident.annotations.get("dashboard_url") or external_url or ""
+    """The link of an alert: its sender's (a posted alert's generatorURL), the incident's
+    dashboard, or the configured external URL."""
+    return (getattr(incident, "generator_url", None) or incident.annotations.get("dashboard_url")
+            or external_url or "")
 
 
 def _label_set_before(a: dict, b: dict) -> int:
