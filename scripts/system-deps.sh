@@ -2,7 +2,7 @@
 # Debian packages some tests use (real servers and tools). Installs what is missing when run
 # as root with apt-get available; otherwise says what to install and carries on.
 set -u
-PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager systemd:systemd-analyze"
+PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze"
 missing=""
 for entry in $PACKAGES; do
     pkg=${entry%%:*}; cmd=${entry#*:}
