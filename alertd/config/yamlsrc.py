@@ -172,3 +172,9 @@ def load_yaml(text: str, path: str = "<string>"):
                               "in YAML") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(path, 1, str(exc)) from None
+
+
+def dump_yaml(data) -> str:
+    """Plain data as block-style YAML, keys in their order (the one place alertd writes YAML:
+    its routing as an Alertmanager config, for amtool)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import platform
 
-import yaml
-
 from .. import __version__
+from ..config.yamlsrc import dump_yaml
 from ..render.view import fmt_iso
 from .am_alerts import am_json
 from .server import Request, Response
@@ -119,7 +118,7 @@ def am_config(config) -> dict:
 
 
 def am_config_yaml(config) -> str:
-    return yaml.safe_dump(am_config(config), sort_keys=False, allow_unicode=True)
+    return dump_yaml(am_config(config))
 
 
 class StatusApi:
