@@ -9,9 +9,12 @@ parallel), `plot` (a PNG of a replay).
 def __getattr__(name: str):
     # the names of the module alertd.backtest of alertd 0.1, which became this package
     import importlib
+    import importlib.util
 
     if name.startswith("__"):
         raise AttributeError(name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule not loaded yet
+        return importlib.import_module(f"{__name__}.{name}")
     try:
         return getattr(importlib.import_module(f"{__name__}.replay"), name)
     except AttributeError:
