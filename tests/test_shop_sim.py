@@ -39,10 +39,11 @@ def test_collect_gives_one_sample_per_series_at_the_current_slot():
     sim = make_sim(clock, start=START)
     samples = run(sim.collect())
     keys = [s.key for s in samples]
-    assert len(keys) == len(set(keys)) == 3 + 3 + 1 + 1 + 4
+    assert len(keys) == len(set(keys)) == 3 + 3 + 1 + 1 + 1 + 1 + 4
     assert 'orders_per_minute{region="eu"}' in keys
     assert 'payment_success_ratio{provider="adyen"}' in keys
     assert "checkout_latency_p95_ms" in keys and "http_5xx_rate" in keys
+    assert "order_queue_backlog" in keys and "memory_used_ratio" in keys
     assert 'stock_level{sku="sku-hoodie"}' in keys
     assert {s.ts for s in samples} == {START_TS}
 
@@ -133,9 +134,9 @@ def values_of(sim, name, start, end) -> list[float]:
 
 def test_default_schedule_starts_with_a_payment_outage():
     sim = make_sim(start=START)
-    first = min(sim.params.incidents, key=lambda spec: spec.at)
+    first = min(sim.params.specs(), key=lambda spec: spec.at)
     assert first.kind == "payment_outage" and 0 < first.at <= 30 * 60
-    kinds = [spec.kind for spec in sorted(sim.params.incidents, key=lambda spec: spec.at)]
+    kinds = [spec.kind for spec in sorted(sim.params.specs(), key=lambda spec: spec.at)]
     assert kinds[:4] == ["payment_outage", "traffic_spike", "latency_degradation", "stock_out"]
     assert sim.active_incidents(START_TS + first.at - 60) == []
     during = START_TS + first.at + 5 * 60
@@ -147,7 +148,7 @@ def test_default_schedule_starts_with_a_payment_outage():
     assert all(0.95 < v <= 1 for p, v in ratios.items() if p != target)
     # normal before and after; the schedule repeats every cycle
     assert min(ratios_at(sim, during - 15 * 60).values()) > 0.95
-    assert [i.kind for i in sim.active_incidents(during + sim.params.cycle)] == ["payment_outage"]
+    assert [i.kind for i in sim.active_incidents(during + sim.cycle)] == ["payment_outage"]
 
 
 def test_payment_ratio_normal_range_over_a_day():
@@ -169,7 +170,7 @@ def test_orders_are_seasonal():
     # eu is UTC+1: 02:00 UTC is 03:00 local, 19:00 UTC is 20:00 local
     night, evening = mean_orders("eu", START_TS + 2 * 3600), mean_orders("eu", START_TS + 19 * 3600)
     assert night < 0.3 * evening
-    # Saturday evening is busier than Tuesday evening
+    # the demo's Saturday evening is busier than Tuesday evening (the week scenario's dips)
     saturday = mean_orders("eu", START_TS + 4 * DAY + 19 * 3600)
     assert saturday > 1.1 * evening
 
@@ -199,19 +200,30 @@ def test_latency_degradation_multiplies_latency():
 
 
 def test_stock_out_drives_stock_to_zero():
+    """A short delivery: the stock runs down with sales and is empty exactly at `at`."""
     sim = make_sim(start=START, incidents=[{"kind": "stock_out", "at": "2h", "duration": "20m",
                                             "target": "sku-mug"}])
     during = by_key(sim.samples_at(START_TS + 2 * 3600 + 300))
     assert during['stock_level{sku="sku-mug"}'] == 0
     assert all(v > 0 for k, v in during.items() if k.startswith("stock_level") and "mug" not in k)
-    stock = values_of(sim, "stock_level", START_TS, START_TS + 2 * 3600)
+    stock = values_of(sim, "stock_level", START_TS, START_TS + 2 * 3600 - 600)
     assert min(stock) > 0
+    mug = [s.value for s in sim.samples_between(START_TS, START_TS + 2 * 3600 + 1800)
+           if s.key == 'stock_level{sku="sku-mug"}']
+    assert all(b <= a for a, b in zip(mug[:115], mug[1:116]))  # it only sells until the stock-out
+    assert mug[110] > 0 and mug[120] == 0 and mug[-1] > 1000  # empty at 2h, refilled at 2h20
 
 
 @pytest.mark.parametrize("params, message", [
     ({"incidents": [{"kind": "payment_meltdown", "at": "5m"}]}, "payment_meltdown"),
     ({"incidents": [{"kind": "payment_outage", "at": "5m", "target": "klarna"}]}, "klarna"),
     ({"incidents": [{"kind": "latency_degradation", "at": "5m", "target": "eu"}]}, "remove its target"),
+    ({"incidents": [{"kind": "traffic_drop", "at": "5m", "depth": 1.5}]}, "between 0.05 and 0.95"),
+    ({"incidents": [{"kind": "traffic_drop", "at": "5m", "factor": 2}]}, "its size is depth"),
+    ({"incidents": [{"kind": "memory_leak", "at": "5m", "rate": 0.1}]}, "takes no rate"),
+    ({"scenario": "month"}, "scenario"),
+    ({"scenario": "week", "regions": ["eu", "us"]}, 'scenario "week"'),
+    ({"cycle": "-1h"}, "cycle"),
     ({"incidents": [{"kind": "stock_out"}]}, '"at"'),
     ({"speed": 0}, "speed"),
     ({"start": "yesterday"}, "ISO"),
