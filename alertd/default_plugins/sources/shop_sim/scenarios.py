@@ -44,19 +44,19 @@ SIZES = {"traffic_spike": ("factor", 3.0, (1.1, 20.0)), "traffic_drop": ("depth"
          "latency_degradation": ("factor", None, (1.1, 20.0)), "error_burst": ("rate", 0.08, (0.001, 0.9))}
 STOCK_KINDS = ("stock_out", "restock_late", "restock_missed")
 
-# Series the shop's load moves (traffic incidents touch them a little).
-LOAD_SERIES = ("checkout_latency_p95_ms", "http_5xx_rate", "order_queue_backlog", "memory_used_ratio")
+# Series that follow the shop's orders (whatever changes orders touches them a little): the
+# load moves latency, errors, the queue and memory; sales move stock.
+LOAD_SERIES = ("checkout_latency_p95_ms", "http_5xx_rate", "order_queue_backlog", "memory_used_ratio",
+               "stock_level")
 # Per kind: (primary, secondary). A name means every series of that metric; "@target" the
 # metric's series of the incident's targets.
 EFFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "payment_outage": (("payment_success_ratio@target",), ("http_5xx_rate", "orders_per_minute")),
-    "traffic_spike": (("orders_per_minute@target",), LOAD_SERIES + ("stock_level",)),
-    "traffic_drop": (("orders_per_minute@target",), LOAD_SERIES + ("stock_level",)),
-    "traffic_collapse": (("orders_per_minute@target", "http_5xx_rate"),
-                         ("checkout_latency_p95_ms", "order_queue_backlog", "memory_used_ratio",
-                          "stock_level")),
+    "payment_outage": (("payment_success_ratio@target",), ("orders_per_minute",) + LOAD_SERIES),
+    "traffic_spike": (("orders_per_minute@target",), LOAD_SERIES),
+    "traffic_drop": (("orders_per_minute@target",), LOAD_SERIES),
+    "traffic_collapse": (("orders_per_minute@target", "http_5xx_rate"), LOAD_SERIES),
     "latency_degradation": (("checkout_latency_p95_ms", "order_queue_backlog"), ("http_5xx_rate",)),
-    "error_burst": (("http_5xx_rate",), ("orders_per_minute",)),
+    "error_burst": (("http_5xx_rate",), ("orders_per_minute",) + LOAD_SERIES),
     "memory_leak": (("memory_used_ratio",), ()),
     "stock_out": (("stock_level@target",), ()),
     "restock_late": (("stock_level@target",), ()),
