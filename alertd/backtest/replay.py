@@ -168,8 +168,8 @@ class _Null:
 class Progress:
     """A one-line progress bar on stderr (only when stderr is a terminal)."""
 
-    def __init__(self, label: str, stream=None, enabled: bool | None = None):
-        self.label, self.stream = label, stream or sys.stderr
+    def __init__(self, label: str, stream=None, enabled: bool | None = None, unit: str = "rows"):
+        self.label, self.stream, self.unit = label, stream or sys.stderr, unit
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.started = time.perf_counter()
 
@@ -180,7 +180,7 @@ class Progress:
         bar = "#" * int(30 * frac)
         rate = done / max(time.perf_counter() - self.started, 1e-9)
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} rows, {rate:,.0f} rows/s{end}")
+        self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} {self.unit}, {rate:,.0f} {self.unit}/s{end}")
         self.stream.flush()
 
 

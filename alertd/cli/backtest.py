@@ -4,9 +4,12 @@
         [--labels windows.json] [--plot out.png] [--out scores.csv] [--threshold 0.999]
     alertd backtest -c alertd.yaml --rule orders_anomaly --series 'orders_per_minute{region="eu"}'
     alertd backtest --nab DIR --results OUT [-c alertd.yaml --rule NAME] [--threshold T] [--jobs 2]
+    alertd backtest --sim-week [-c alertd.yaml] [--rule NAME] [--labels-out labels.json] [--json]
 
 The replay runs the daemon's own engine and trainer (see `alertd.backtest`). Without
-`--rule`, the built-in default anomaly detector is used (`pyod` with its defaults).
+`--rule`, the built-in default anomaly detector is used (`pyod` with its defaults), except
+with `--sim-week`, which replays every rule of the config that reads its shop simulator and
+judges them by incidents (alertd/cli/backtest_week.py prints it).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def configure(parser) -> None:
     what.add_argument("--series", help="a stored series key, such as 'orders_per_minute{region=\"eu\"}'")
     what.add_argument("--nab", metavar="DIR", help="a NAB-layout folder: data/<category>/<file>.csv and "
                       "labels/combined_windows.json")
+    what.add_argument("--sim-week", action="store_true", help="replay the shop simulator's labelled week through "
+                      "every rule of the config (or --rule) and report incident precision and recall")
     parser.add_argument("--store", help="the store to read --series from (default: the config's store)")
     parser.add_argument("--labels", help="label windows as JSON: [[start, end], ...] or NAB's "
                         "{\"file.csv\": [[start, end], ...]}")
@@ -41,13 +46,21 @@ def configure(parser) -> None:
     parser.add_argument("--out", help="write per-row scores to this CSV (default: <input>.scores.csv)")
     parser.add_argument("--results", help="with --nab: the folder to write <category>/<file>.csv results to")
     parser.add_argument("--threshold", type=float, help="replay with this threshold instead of the rule's")
-    parser.add_argument("--jobs", type=int, default=1, help="with --nab: files replayed in parallel")
+    parser.add_argument("--jobs", type=int, default=1, help="with --nab: files replayed in parallel; with "
+                        "--sim-week: worker processes the rules are shared out over")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .backtest_week import configure as configure_week
+    configure_week(parser)
 
 
 def run(args) -> int:
     from ..backtest.replay import Progress
 
+    if args.sim_week:
+        from .backtest_week import run as run_week
+        return run_week(args)
+    from .backtest_week import reject_week_options
+    reject_week_options(args)
     if args.nab:
         if not args.results:
             raise CommandError("--nab needs --results OUT, the folder for the per-file scores")
