@@ -2,7 +2,9 @@
 
 `replay` (one series through one rule, on a simulated clock), `rules` (which rule a backtest
 runs), `nab` (the NAB corpus layout and scoring rules), `nab_run` (a whole corpus, in
-parallel), `plot` (a PNG of a replay).
+parallel), `plot` (a PNG of a replay), `sim_week` (the shop simulator's labelled week
+through every rule of a config) and `incidents_eval` (rules judged by incidents: found,
+time to fire, false pages, precision and recall).
 """
 
 
