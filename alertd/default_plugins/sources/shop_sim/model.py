@@ -54,7 +54,8 @@ class ShopModel:
                 key = series_key(name, labels)
                 self.series.append((name, labels, key, stable_id(key)))
         self._sid = {key: sid for _, _, key, sid in self.series}
-        self._demand_memo: tuple[int, int, np.ndarray] = (0, -1, np.empty(0))
+        self._demand_memo: list[tuple[int, int, np.ndarray]] = []  # see demand()
+        self._runs: dict[tuple[int, float], tuple[float, np.ndarray]] = {}  # see backlog_runs()
         self.peaks = {r: region_peak(r) for r in self.regions}
         plans = [plan_for(s, self._sid[series_key("stock_level", make_labels({"sku": s}))]) for s in self.skus]
         self.stock = Stock(plans, self.specs, self.cycle, self.sim_start, self.step, self.noise, self.regions,
@@ -107,17 +108,19 @@ class ShopModel:
 
     def demand(self, ts: np.ndarray) -> np.ndarray:
         """Expected orders per minute of the whole shop at ts (slot starts). Stock and the
-        order queue ask for the same stretches again and again: the last one computed (and
-        a day ahead of it) is kept."""
+        order queue ask for the same stretches again and again: the last few computed (each
+        with a day ahead) are kept."""
         slots = np.round(np.asarray(ts, dtype=np.float64) / self.step).astype(np.int64)
         if not len(slots):
             return np.empty(0)
-        first, last, values = self._demand_memo
         lo, hi = int(slots.min()), int(slots.max())
-        if not (first <= lo and hi <= last):
-            first, last = lo, hi + int(86400 / self.step)
-            values = sum(self.orders_means(np.arange(first, last + 1) * self.step)[0].values())
-            self._demand_memo = (first, last, values)
+        for k, (first, last, values) in enumerate(self._demand_memo):
+            if first <= lo and hi <= last:
+                self._demand_memo.insert(0, self._demand_memo.pop(k))
+                return values[slots - first]
+        first, last = lo, hi + int(86400 / self.step)
+        values = sum(self.orders_means(np.arange(first, last + 1) * self.step)[0].values())
+        self._demand_memo = [(first, last, values), *self._demand_memo[:3]]  # stock and the queue ask apart
         return values[slots - first]
 
     # -- latency and the order queue -------------------------------------------------------------
@@ -136,24 +139,33 @@ class ShopModel:
         at, excess orders per slot from its start). Orders arrive as usual; while checkout is
         F times slower the workers take 1/F of them, afterwards QUEUE_CAPACITY a minute."""
         out = []
-        capacity = QUEUE_CAPACITY * sum(self.peaks.values()) * self.step / 60.0
-        for spec, _ in self.specs:
+        for k, (spec, _) in enumerate(self.specs):
             if spec.kind != "latency_degradation":
                 continue
             for begin, end in self.windows(spec, lo - _DRAIN_MAX, hi):
-                slots = np.arange(math.ceil(begin / self.step - 1e-9), math.ceil((end + _DRAIN_MAX) / self.step))
-                ts = slots * self.step
-                arrive = self.demand(ts) * self.step / 60.0
-                during = ts < end
-                served = np.where(during, arrive / self._latency_factor(ts, slots), capacity)
-                level = np.cumsum(arrive - served)
-                empty = np.flatnonzero(~during & (level <= 0))
-                stop = int(empty[0]) if len(empty) else len(level)
-                excess = np.where(np.arange(len(level)) < stop, np.maximum(level, 0.0), 0.0)
-                drained = float(slots[stop] * self.step) if stop < len(slots) else float(ts[-1])
+                if (k, begin) not in self._runs:
+                    if len(self._runs) > 64:
+                        self._runs.clear()
+                    self._runs[(k, begin)] = self._backlog(begin, end)
+                drained, excess = self._runs[(k, begin)]
                 if drained > lo:
-                    out.append((begin, end, drained, np.round(excess)))
+                    out.append((begin, end, drained, excess))
         return out
+
+    def _backlog(self, begin: float, end: float) -> tuple[float, np.ndarray]:
+        """(drained at, excess orders per slot from `begin`) of one latency degradation."""
+        capacity = QUEUE_CAPACITY * sum(self.peaks.values()) * self.step / 60.0
+        slots = np.arange(math.ceil(begin / self.step - 1e-9), math.ceil((end + _DRAIN_MAX) / self.step))
+        ts = slots * self.step
+        arrive = self.demand(ts) * self.step / 60.0
+        during = ts < end
+        served = np.where(during, arrive / self._latency_factor(ts, slots), capacity)
+        level = np.cumsum(arrive - served)
+        empty = np.flatnonzero(~during & (level <= 0))
+        stop = int(empty[0]) if len(empty) else len(level)
+        excess = np.where(np.arange(len(level)) < stop, np.maximum(level, 0.0), 0.0)[:stop + 1]
+        drained = float(slots[stop] * self.step) if stop < len(slots) else float(ts[-1])
+        return drained, np.round(excess)
 
     def _backlog_excess(self, slots: np.ndarray) -> np.ndarray:
         out = np.zeros(slots.shape)
