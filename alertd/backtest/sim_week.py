@@ -83,9 +83,8 @@ def week_sim(config, registry, source: str | None = None):
         params.check()
     except ValueError as exc:
         raise BacktestError(f"source {name} cannot run the week: {exc}") from None
-    cls = registry.get("source", "shop_sim")
-    start = cls(params, PluginContext(name, lambda: 0.0)).sim_start
-    return name, cls(params, PluginContext(name, lambda: start))
+    # (sim time comes from `start`; the context clock is not used: the replay asks for slots)
+    return name, registry.get("source", "shop_sim")(params, PluginContext(name, lambda: 0.0))
 
 
 def pick_rules(config, source: str, names=None, threshold: float | None = None):
