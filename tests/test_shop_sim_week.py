@@ -219,3 +219,15 @@ def test_the_demo_is_the_demo_it_always_was():
     assert sums["http_5xx_rate"] == pytest.approx(9.18821, abs=1e-6)
     kinds = [lab["kind"] for lab in sim.labels()]
     assert kinds == ["payment_outage", "traffic_spike", "latency_degradation", "stock_out", "traffic_collapse"]
+
+
+def test_your_own_incidents_are_labelled_too():
+    sim = make(cycle=0, incidents=[
+        {"kind": "restock_missed", "at": "1d", "target": "sku-cap"},
+        {"kind": "traffic_drop", "at": "30h", "duration": "20m", "target": "us", "depth": 0.3}])
+    drop, out = sim.labels()
+    assert drop["kind"] == "traffic_drop" and drop["start"] == START + 30 * H and drop["facts"] == {"depth": 0.3}
+    assert out["kind"] == "stock_out" and out["targets"] == ["sku-cap"] and out["facts"]["missed"]
+    assert out["facts"]["delivery_due"] == START + DAY + 5 * H  # the cap's daily 05:00 delivery
+    assert out["end"] == START + 2 * DAY + 5 * H and out["cause"] == "the Tue 05:00 UTC delivery did not come"
+    assert sim.labelled_window()[1] >= out["end"]

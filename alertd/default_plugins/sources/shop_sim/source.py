@@ -155,8 +155,8 @@ class ShopSim(Source):
     def labelled_window(self) -> tuple[float, float]:
         """The scenario's labelled window in sim time: the week (or one demo cycle) from sim start."""
         span = SCENARIOS[self.params.scenario].span
-        if self.params.incidents is not None:
-            ends = [s.at + s.duration + (s.duration if s.kind in STOCK_KINDS else 0) for s, _ in self.incidents]
+        if self.params.incidents is not None:  # a delivery problem may run a SKU out up to 2 days later
+            ends = [s.at + s.duration + (2 * DAY if s.kind in STOCK_KINDS else 0) for s, _ in self.incidents]
             span = self.cycle if self.cycle > 0 else max(ends + [3600.0]) + 3600.0
         return self.sim_start, self.sim_start + span
 
