@@ -162,7 +162,8 @@ def _print(week, result, args) -> None:
     end = datetime.fromtimestamp(w["end"], timezone.utc).strftime("%Y-%m-%d %H:%M")
     print(f"replayed the labelled week of source {week.source} ({start} to {end} UTC, seed {w['seed']}, "
           f"{week.polls} polls of {len(w['series'])} series, step {format_duration(w['step'])}, after "
-          f"{format_duration(week.history)} of history) through {len(week.rules)} rules in {week.seconds:.0f}s, "
+          f"{format_duration(week.history)} of history) through {len(week.rules)} rule{'s' * (len(week.rules) != 1)} "
+          f"in {week.seconds:.0f}s, "
           f"{week.fits} model fits")
     lead = f"{format_duration(result.lead)} before its start" if result.lead else "its start"
     own = "".join(f"; for {rule}, from {format_duration(v)} before its start" for rule, v in result.leads.items())
