@@ -69,8 +69,20 @@ def test_threshold_hysteresis_uses_the_previous_verdict():
     scores = det.score(batch(values, seen=9, was=was))
     assert statuses(scores) == [Status.OK, Status.ANOMALOUS, Status.OK,
                                 Status.OK, Status.ANOMALOUS, Status.OK]
-    # while recovering, the range shown is the clear band
-    assert scores.upper[1] == 80 and scores.upper[0] == 100 and scores.lower[4] == 20
+    # the range shown is the line that fires, also while recovering (never the clear level)
+    assert (scores.upper == 100).all() and (scores.lower == 10).all()
+
+
+def test_threshold_notice_says_the_firing_level_as_expected():
+    """`above: 0.8, clear_above: 0.6`: the reason says `expected <= 0.8`, not 0.6."""
+    from alertd.model import Verdict
+    det = make(Threshold, above=0.8, clear_above=0.6)
+    b = batch([0.85, 0.7], seen=5, was=[False, True])
+    scores = det.score(b)
+    assert statuses(scores) == [Status.ANOMALOUS, Status.ANOMALOUS]  # 0.7 has not cleared yet
+    for i in range(2):
+        reason = Verdict.from_scores("r", b, scores, i, "load").reason
+        assert "expected <= 0.8," in reason and "0.6" not in reason
 
 
 def test_threshold_hysteresis_defaults_to_the_trigger_level():

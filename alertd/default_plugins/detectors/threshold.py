@@ -20,7 +20,9 @@ class Threshold(Detector):
     """Fires when a value is above `above` or below `below`; clears at the clear levels.
 
     The score is 1 while breaching and 0 otherwise (threshold 0.5); the expected range is
-    the allowed band (NaN on an unbounded side).
+    the band between the trigger levels (NaN on an unbounded side), also while recovering:
+    "expected" in a notice is the line that fires (`above: 0.8, clear_above: 0.6` says
+    `expected <= 0.8`), never the clear level, which on-call would take for the alert line.
     """
 
     type_name = "threshold"
@@ -90,9 +92,9 @@ class Threshold(Detector):
         judged = (status == Status.OK) | (status == Status.ANOMALOUS)
         score = np.where(judged, breach.astype(float), np.nan)
         n = len(values)
+        low, high = (v if np.isfinite(v) else np.nan for v in self._trigger)
         return Scores(status=status, score=score, threshold=np.full(n, 0.5),
-                      lower=np.where(np.isfinite(lo), lo, np.nan),
-                      upper=np.where(np.isfinite(hi), hi, np.nan))
+                      lower=np.full(n, low), upper=np.full(n, high))
 
 
 @hookimpl
