@@ -40,8 +40,9 @@ def shard_arg(args):
 def load(args):
     """(config, registry) for `args.config`: plugins first (plugin_dirs), then validation."""
     from ..config.load import load_with_plugins
+    from ..render.annotations import check_annotation
 
-    return load_with_plugins(args.config)
+    return load_with_plugins(args.config, annotation_check=check_annotation)
 
 
 def open_store(args):

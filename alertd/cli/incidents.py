@@ -10,6 +10,7 @@ import argparse
 
 from ..clock import SystemClock
 from ..incidents.actions import ActionError, IncidentActions
+from ..render.annotations import render_annotations
 from ..routing.silences import SilenceCache, SilenceService
 from .common import CommandError, add_config_arg, add_store_arg, open_store
 from .output import ago, incident_status, labels_text, print_json, when, whoami
@@ -76,7 +77,8 @@ def _list(args, store) -> int:
     silences = SilenceCache(SilenceService(store, clock)).active(clock.now())
     silenced = {i.id: SilenceCache.matching(silences, i) for i in incidents}
     if args.json:
-        print_json([{**i.as_dict(), "silenced_by": silenced[i.id] if i.state != "resolved" else i.silenced_by}
+        print_json([{**i.as_dict(), "annotations": render_annotations(i),
+                     "silenced_by": silenced[i.id] if i.state != "resolved" else i.silenced_by}
                     for i in incidents])
         return 0
     if not incidents:
@@ -115,7 +117,7 @@ def _show(args, store) -> int:
               f"{f': {incident.ack_comment}' if incident.ack_comment else ''}")
     if incident.suppressed and not incident.notified_at:
         print(f"  not notified {incident.suppressed}")
-    for key, value in sorted(incident.annotations.items()):
+    for key, value in sorted(render_annotations(incident).items()):
         print(f"  {key:<12} {value}")
     if groups:
         print("  groups       " + "\n               ".join(groups))

@@ -170,10 +170,13 @@ def build_plugin(registry, kind: str, core_cls, mapping, where: Where):
     return core, params
 
 
-def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
+def _build_rule(registry, raw_rule, where: Where, sources, problems_before, annotation_check=None):
     core = build(RuleCore, raw_rule, where)
     if core is None:
         return None
+    if annotation_check is not None:
+        _check_annotations(core.annotations, raw_rule.get("annotations"),
+                           where.child("annotations", raw_rule.line_of("annotations")), annotation_check)
     if core.source not in sources:
         where.child("source", raw_rule.line_of("source")).error(
             f'the rule names the source "{core.source}", which is not defined under sources'
@@ -193,6 +196,15 @@ def _build_rule(registry, raw_rule, where: Where, sources, problems_before):
     return RuleConfig(core.name, core.source, selector, DetectorConfig(det_core.type, det_params),
                       float(core.for_), float(core.clear_for), core.severity, core.labels,
                       core.annotations, float(core.keep_firing_for), core.no_data, flapping)
+
+
+def _check_annotations(annotations: dict, raw, where: Where, check) -> None:
+    """Each annotation through `check(text)` (a template check; ValueError with a sentence)."""
+    for key, text in annotations.items():
+        try:
+            check(text)
+        except ValueError as exc:
+            where.child(str(key), raw.line_of(key) if isinstance(raw, YamlMap) else None).error(str(exc))
 
 
 def _nested_detectors(registry, params, raw, where: Where):
@@ -252,8 +264,12 @@ def _posted_alerts(raw, where: Where) -> PostedAlertsConfig:
     return PostedAlertsConfig(float(core.resolve_timeout), flapping or FlapSettings())
 
 
-def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
-    """Load and validate a config file; raise ConfigError listing every problem."""
+def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_check=None) -> Config:
+    """Load and validate a config file; raise ConfigError listing every problem.
+
+    `annotation_check(text)` checks each rule annotation (raising ValueError with a sentence):
+    the callers pass `alertd.render.annotations.check_annotation`, which this layer cannot
+    import (render sits above config)."""
     path = str(path)
     raw = read_config_file(path)
     where = Where(path, getattr(raw, "line", 1), "", environ=environ)
@@ -361,7 +377,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
             if name in seen_names:
                 sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
             seen_names.add(name)
-        rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems))
+        rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
         if rule is not None:
             rules.append(rule)
 
@@ -390,10 +406,10 @@ def load_config(path: str | os.PathLike, registry, *, environ=None) -> Config:
                   detector_timeout=float(top.detector_timeout), posted_alerts=posted)
 
 
-def load_with_plugins(path, *, environ=None):
+def load_with_plugins(path, *, environ=None, annotation_check=None):
     """(config, registry) for the file at `path`: its plugin_dirs loaded first, then validated."""
     from ..plugins import load_registry
 
     raw = read_config_file(path)
     registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
-    return load_config(path, registry, environ=environ), registry
+    return load_config(path, registry, environ=environ, annotation_check=annotation_check), registry

@@ -32,6 +32,7 @@ from ..config.schema import ConfigError
 from ..config.shards import apply_shard
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..plugins import PluginError, load_registry
+from ..render.annotations import check_annotation
 from .scheduler import schedule_source, trigger_for
 
 RELOAD_FAILED_RULE = MetaRule(CONFIG_RELOAD_FAILED, severity="warning", annotations={
@@ -100,7 +101,7 @@ def plan_reload(running, registry, shard_override=None) -> ReloadPlan:
     raw = read_config_file(path)
     if tuple(plugin_dirs_of(raw)) != tuple(running.plugin_dirs):
         registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
-    config = apply_shard(load_config(path, registry), shard_override)
+    config = apply_shard(load_config(path, registry, annotation_check=check_annotation), shard_override)
     return ReloadPlan(config, registry, source_changes(running.sources, config.sources),
                       receiver_changes(running.receivers, config.receivers),
                       running.routes != config.routes, running)

@@ -26,6 +26,7 @@ import hmac
 from prometheus_client.exposition import choose_encoder
 
 from ..incidents.actions import ActionError, IncidentActions
+from ..render.annotations import render_annotations
 from .server import HttpError, Request, Response
 
 INCIDENT_STATES = ("open", "all", "pending", "firing", "resolved")
@@ -157,7 +158,8 @@ def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int
 
 
 def incident_data(incident) -> dict:
-    """An incident as the API shows it."""
+    """An incident as the API shows it, its annotations rendered as notices show them."""
     data = incident.as_dict()
     data.pop("ok_since", None)
+    data["annotations"] = render_annotations(incident)
     return data

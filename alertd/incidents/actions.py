@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import Incident
+from ..render.annotations import render_annotations
 from ..store.history import Event
 from ..store.incidents import ACTIONS_KEY
 
@@ -48,10 +49,13 @@ class IncidentActions:
         return incident
 
     def detail(self, incident: Incident) -> dict:
-        """An incident with its groups, history and notifications (for `show` and the API)."""
+        """An incident with its groups, history and notifications (for `show` and the API);
+        its annotations rendered (`alertd.render.annotations`)."""
         notices = [r for r in self.store.outbox.rows(newest_first=True, limit=500)
                    if f'"{incident.fingerprint}"' in r["payload"]]
-        return {"incident": incident.as_dict(), "groups": self.store.groups.groups_of(incident.fingerprint),
+        shown = incident.as_dict()
+        shown["annotations"] = render_annotations(incident)  # as notices show them
+        return {"incident": shown, "groups": self.store.groups.groups_of(incident.fingerprint),
                 "history": [e.__dict__ for e in self.store.history.of(incident.id)],
                 "notifications": [{k: v for k, v in r.items() if k != "payload"} for r in notices]}
 

@@ -1,33 +1,19 @@
 """Building the `Notification` of a group flush: kind, title, text and idempotency key.
 
 The title follows Alertmanager's default: `[FIRING:2] <group label values>` (or the one
-incident's rule and labels). Annotations are filled from the incident (`{{ value }}`,
-`{{ rule }}`, `{{ severity }}`, `{{ labels.x }}`); richer templates are the notifiers' job.
+incident's rule and labels). The rule's annotations are Jinja2 templates rendered for each
+incident (`alertd.render.annotations`: `{{ value }}`, `{{ $labels.x }}`, `humanize`, ...);
+the notice's own layout is the notifiers' templates' job.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 
 from ..model import Incident, Notification
+from ..render.annotations import render_annotation, render_annotations  # noqa: F401 (re-exported)
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(value|rule|severity|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
 _HIDDEN = {"rule", "alertname", "severity"}
-
-
-def render_annotation(text: str, incident: Incident) -> str:
-    """Fill `{{ value }}`, `{{ rule }}`, `{{ severity }}`, `{{ labels.x }}` as plain text."""
-
-    def repl(match):
-        if match.group(2):
-            return incident.labels.get(match.group(2), "")
-        if match.group(1) == "value":
-            v = incident.last_value
-            return "" if v is None else f"{v:.4g}"
-        return str(getattr(incident, match.group(1)))
-
-    return _PLACEHOLDER.sub(repl, text)
 
 
 def describe(incident: Incident) -> str:
@@ -54,14 +40,16 @@ def member_status(incident: Incident) -> str:
 
 
 def build_notification(receiver: str, kind: str, key: str, incidents: list[Incident],
-                       group_key: str, group_labels: dict[str, str], now: float) -> Notification:
-    """A notification for one group flush; incidents are copied with annotations filled."""
+                       group_key: str, group_labels: dict[str, str], now: float, *,
+                       external_url: str = "", log=None) -> Notification:
+    """A notification for one group flush; incidents are copied with annotations rendered.
+    `external_url` is where alertd's pages are (`http.external_url`): notices link there."""
     shown = []
     for incident in sorted(incidents, key=lambda i: (i.state == "resolved", i.rule, sorted(i.labels.items()))):
         inc = object.__new__(Incident)  # a shallow snapshot: the state machine keeps changing the original
         inc.__dict__.update(incident.__dict__)
         if incident.annotations:
-            inc.annotations = {k: render_annotation(v, incident) for k, v in incident.annotations.items()}
+            inc.annotations = render_annotations(incident, external_url=external_url, log=log)
         shown.append(inc)
     firing = sum(1 for i in shown if i.state != "resolved")
     tag = kind.upper() + (f":{firing}" if kind in ("firing", "flapping") and len(shown) > 1 else "")
