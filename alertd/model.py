@@ -271,6 +271,7 @@ class Notification:
     created_at: float
     group_key: str = ""  # the alert group, as Alertmanager's groupKey
     group_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""  # where alertd's pages are (`http.external_url`): notices link there
 
     def as_dict(self) -> dict:
         data = {name: getattr(self, name) for name in _NOTIFICATION_FIELDS}

@@ -128,7 +128,7 @@ ALERTD_WEBHOOK = {
         "status": {"type": "string"}, "idempotency_key": {"type": "string", "minLength": 1},
         "created_at": _RFC3339, "title": {"type": "string", "minLength": 1},
         "text": {"type": "string"}, "common_labels": _STR_MAP,
-        "silence_command": {"type": ["string", "null"]},
+        "silence_command": {"type": ["string", "null"]}, "silence_url": {"type": ["string", "null"]},
         "truncated": {"type": "integer", "minimum": 1},
         "incidents": {"type": "array", "items": {
             "type": "object", "additionalProperties": False,
@@ -145,7 +145,7 @@ ALERTD_WEBHOOK = {
                 "expected_high": _NUM, "score": _NUM, "peak_score": _NUM, "threshold": _NUM,
                 "reason": {"type": "string"}, "count": {"type": "integer"},
                 "silence_command": {"type": ["string", "null"]},
-                "ack_command": {"type": ["string", "null"]}}}},
+                "ack_command": {"type": ["string", "null"]}, "url": {"type": ["string", "null"]}}}},
     },
 }
 

@@ -79,3 +79,45 @@ def test_bad_listen_addresses(text, problem):
     with pytest.raises(ValueError) as info:
         parse_listen(text)
     assert problem in str(info.value)
+
+
+def test_pages_keys_external_url_login_and_cookie(write_config, registry):
+    config = load(write_config, registry, "http:\n  external_url: https://alertd.example.com/ops/\n"
+                  "  login: {method: header, user_header: X-Remote-User, trusted_proxies: [10.0.0.0/8],"
+                  " session_ttl: 1h, pages: login}\n")
+    hc = config.http
+    assert hc.external_url == "https://alertd.example.com/ops" and hc.cookie_secure is True
+    login = hc.login
+    assert (login.method, login.user_header, login.session_ttl, login.pages_need_login) == \
+        ("header", "x-remote-user", 3600.0, True)
+    assert login.trusts("10.1.2.3") and not login.trusts("192.168.0.1") and not login.trusts("junk")
+    plain = load(write_config, registry, "http: {external_url: 'http://10.0.0.5:9464', cookie_secure: true}\n").http
+    assert plain.cookie_secure is True and plain.login.method == "token" and not plain.login.pages_need_login
+    assert load(write_config, registry, "sources: {}\n").http.external_url == ""
+
+
+@pytest.mark.parametrize("text, message", [
+    ("http: {external_url: alertd.example.com}", 'http.external_url: "alertd.example.com" is not an absolute http(s) URL'),
+    ("http: {external_url: 'https://a.example/?x=1'}", "http.external_url: \"https://a.example/?x=1\" has a query"),
+    ("http: {login: {method: cookie}}", 'http.login.method: \'cookie\' is not allowed; valid ones are "basic", "header", "token"'),
+    ("http: {login: {trusted_proxies: [proxy.local]}}", 'http.login.trusted_proxies: "proxy.local" is not an IP'),
+    ("http: {login: {session_ttl: 0s}}", "http.login.session_ttl: session_ttl must be more than 0s"),
+    ("http: {cookie_secure: sometimes}", "http.cookie_secure: expected auto, true or false"),
+])
+def test_pages_keys_errors(write_config, registry, text, message):
+    assert any(message in e for e in errors(write_config, registry, text + "\n")), \
+        errors(write_config, registry, text + "\n")
+
+
+def test_notices_link_to_the_pages_at_the_external_url(write_config, registry, clock, tmp_path):
+    import json
+
+    from routing_helpers import BASE, Shop
+    shop = Shop(write_config, registry, clock, tmp_path,
+                "http: {external_url: 'https://alertd.example.com'}\n" + BASE.replace("group_wait: 30s", "group_wait: 0s"))
+    try:
+        shop.feed({"a": 95})
+        (row,) = shop.rows()
+        assert json.loads(row["payload"])["external_url"] == "https://alertd.example.com"
+    finally:
+        shop.close()

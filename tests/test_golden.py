@@ -26,8 +26,12 @@ from alertd.render.renderer import SAMPLE_T0, sample_notification
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("ALERTD_UPDATE_GOLDEN") == "1"
-CASES = {"firing": sample_notification("firing"), "resolved": sample_notification("resolved"),
-         "grouped": sample_notification("firing", group=True)}
+# as a production alertd sends them: with `http.external_url`, notices link to its pages
+# (tests/test_render.py checks the CLI lines that stand in for the links without it)
+PAGES = "https://alertd.example.com"
+CASES = {"firing": sample_notification("firing", external_url=PAGES),
+         "resolved": sample_notification("resolved", external_url=PAGES),
+         "grouped": sample_notification("firing", group=True, external_url=PAGES)}
 
 
 def check_golden(name: str, text: str) -> None:

@@ -160,6 +160,23 @@ def test_the_silence_line_round_trips_through_a_shell_and_the_matcher_parser():
         ("rule", "=", "payment_success_drop"), ("provider", "=", EVIL)]
 
 
+def test_without_an_external_url_notices_print_the_cli_lines():
+    from urllib.parse import parse_qsl, urlsplit
+
+    from alertd.render.renderer import plain_text, sample_notification
+    from alertd.routing.silences import parse_silence_matchers
+    plain = plain_text(sample_notification("firing"), Renderer(UTC))
+    assert "Ack:     alertd incidents ack 17" in plain and "Silence: alertd silence add" in plain
+    assert "/incidents/" not in plain and "/silences/" not in plain
+    linked = plain_text(sample_notification("firing", external_url="https://a.example/alertd"), Renderer(UTC))
+    assert "Open:    https://a.example/alertd/incidents/17" in linked and "alertd incidents ack" not in linked
+    # the group's silence link carries matchers the silence form parses back
+    view = Renderer(UTC).view(sample_notification("firing", group=True, external_url="https://a.example"))
+    query = parse_qsl(urlsplit(view["silence_url"]).query)
+    matchers = parse_silence_matchers([v for k, v in query if k == "matcher"])
+    assert [(m.name, m.value) for m in matchers] == [("rule", "payment_success_drop"), ("region", "eu")]
+
+
 def test_the_sandbox_refuses_python_internals():
     with pytest.raises(ValueError, match="fails on a sample incident.*SecurityError|unsafe"):
         TemplateText.from_config("{{ ''.__class__.__mro__[1].__subclasses__() }}")

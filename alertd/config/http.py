@@ -7,6 +7,7 @@
         username: prometheus
         password: "${ALERTD_API_PASSWORD}"   # or password_file: /path
       enabled: true                   # false: no HTTP server at all
+      external_url: https://alertd.example.com   # pages, login, cookie: alertd/config/http_pages.py
 
 Without `token` or `token_file`, the `ALERTD_API_TOKEN` environment variable is used; with no
 token and no basic_auth the API's mutating calls (acknowledge, silences, posted alerts) are
@@ -20,7 +21,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
+from typing import Any
 
+from .http_pages import LoginConfig, build_cookie_secure, build_external_url, build_login
 from .schema import Secret, Where, build, fields_of, suggest
 from .yamlsrc import YamlMap
 
@@ -38,6 +41,9 @@ class HttpCore:
     token: Secret | None = None
     token_file: str | None = None
     basic_auth: Any = None
+    external_url: str | None = None
+    login: Any = None
+    cookie_secure: Any = "auto"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class HttpConfig:
     token: Secret | None = None
     where: str = field(default="", compare=False)
     basic_auth: tuple[str, Secret] | None = None  # (username, password)
+    external_url: str = ""  # where people reach alertd's pages ("" unknown: notices print CLI lines)
+    login: LoginConfig = LoginConfig()
+    cookie_secure: bool = False
 
     @property
     def writes_enabled(self) -> bool:
@@ -132,7 +141,13 @@ def build_http(raw, where: Where, environ=None) -> HttpConfig:
                 "random characters (for example the output of: openssl rand -hex 32)")
         where.secrets.add(str(token))
     basic = _basic_auth(core.basic_auth, where.child("basic_auth", _line(raw, "basic_auth")))
-    return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}", basic)
+    external_url = build_external_url(core.external_url, where.child("external_url", _line(raw, "external_url")))
+    login = build_login(raw.get("login") if isinstance(raw, dict) else None,
+                        where.child("login", _line(raw, "login")))
+    secure = build_cookie_secure(core.cookie_secure, external_url,
+                                 where.child("cookie_secure", _line(raw, "cookie_secure")))
+    return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}", basic, external_url, login,
+                      secure)
 
 
 def _basic_auth(raw, where: Where) -> tuple[str, Secret] | None:

@@ -8,6 +8,7 @@ dataclass, resolves cross references (rule -> source, route -> receiver) and rai
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,8 +215,6 @@ def _nested_detectors(registry, params, raw, where: Where):
     mappings; each is checked like a rule's detector (errors at `detector.detectors[0].key`)
     and replaced by a DetectorConfig carrying its class.
     """
-    import dataclasses
-
     changes = {}
     for f in dataclasses.fields(params):
         if not f.metadata.get("detectors"):
@@ -290,7 +289,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
             where.child("shard", raw.line_of("shard")).error(str(exc))
     http = build_http(raw.get("http"), where.child("http", raw.line_of("http")), environ)
     if "http" not in raw:
-        http = HttpConfig(http.enabled, http.host, http.port, http.token, "", http.basic_auth)
+        http = dataclasses.replace(http, where="")
     for key in raw:
         if key not in fields_of(TopCore):
             where.child(str(key), raw.line_of(key)).error(

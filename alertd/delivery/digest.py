@@ -30,4 +30,6 @@ def digest_of(rows, receiver: str, now: float) -> Notification:
              f"({firing} firing, {len(incidents) - firing} resolved)")
     text = "Folded into one message because the receiver's rate limit was reached:\n" + "\n".join(titles)
     key = f"digest:{ids[0]}-{ids[-1]}:{len(ids)}"
-    return Notification(receiver, "digest", key, tuple(incidents), title, text, now)
+    urls = {row.notification.external_url for row in rows}
+    return Notification(receiver, "digest", key, tuple(incidents), title, text, now,
+                        external_url=urls.pop() if len(urls) == 1 else "")

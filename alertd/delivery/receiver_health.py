@@ -11,7 +11,7 @@ and tells the fallback. A fallback is never told about its own failures (no loop
 from __future__ import annotations
 
 from ..model import Incident, fingerprint, make_labels
-from ..routing.notices import build_notification, idempotency_key
+from ..routing.notices import build_notification, external_url_of, idempotency_key
 from ..store.history import Event
 
 RULE = "alertd_receiver_failing"
@@ -88,7 +88,7 @@ class ReceiverHealth:
         targets = [(index, notifier) for (receiver, index), notifier in sorted(self.notifier_types.items())
                    if receiver == fallback]
         note = build_notification(fallback, kind, idempotency_key(incident.fingerprint, kind, incident.id),
-                                  [incident], "", {}, now)
+                                  [incident], "", {}, now, external_url=external_url_of(self.config))
         self.store.outbox.enqueue(note, targets, now, deadline=self.config.delivery(fallback).deadline)
         self.store.history.add([Event(incident.id, incident.fingerprint, now, "notified",
                                       {"receiver": fallback, "kind": kind, "reason": "receiver failing"})])

@@ -16,7 +16,7 @@ import re
 
 from alertd.matchers import go_quote
 from alertd.model import Incident, Notification
-from alertd.render.view import fmt_iso, status_of
+from alertd.render.view import fmt_iso, incident_url, status_of
 
 _BAD_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
@@ -50,12 +50,14 @@ def alertd_payload(n: Notification, view: dict, title: str, text: str) -> dict:
             "score": inc.score, "peak_score": inc.peak_score, "threshold": inc.threshold,
             "reason": inc.reason, "count": inc.count,
             "silence_command": v["silence_command"], "ack_command": v["ack_command"] or None,
+            "url": v["url"] or None,
         })
     return {
         "version": "1", "receiver": n.receiver, "kind": n.kind, "status": view["headline"].lower(),
         "idempotency_key": n.idempotency_key, "created_at": fmt_iso(n.created_at),
         "title": title, "text": text, "common_labels": view["common_labels"],
-        "silence_command": view["silence_command"] or None, "incidents": incidents,
+        "silence_command": view["silence_command"] or None, "silence_url": view["silence_url"] or None,
+        "incidents": incidents,
     }
 
 
@@ -104,11 +106,11 @@ def _common(dicts: list[dict]) -> dict:
     return dict(sorted(common.items()))
 
 
-def generator_url(incident: Incident, external_url: str | None) -> str:
+def generator_url(incident: Incident, external_url: str | None, pages_url: str = "") -> str:
     """The link of an alert: its sender's (a posted alert's generatorURL), the incident's
-    dashboard, or the configured external URL."""
+    dashboard, its page in alertd (`http.external_url`), or the notifier's external URL."""
     return (getattr(incident, "generator_url", None) or incident.annotations.get("dashboard_url")
-            or external_url or "")
+            or incident_url(pages_url, incident.id) or external_url or "")
 
 
 def _label_set_before(a: dict, b: dict) -> int:
@@ -154,7 +156,7 @@ def alertmanager_webhook(n: Notification, *, external_url: str = "", max_alerts:
             "startsAt": fmt_iso(inc.started_at),
             "endsAt": fmt_iso(inc.resolved_at if inc.resolved_at is not None else n.created_at)
             if resolved else ZERO_TIME,
-            "generatorURL": generator_url(inc, external_url),
+            "generatorURL": generator_url(inc, external_url, n.external_url),
             "fingerprint": inc.fingerprint,
         })
     alerts.sort(key=functools.cmp_to_key(_am_before))
@@ -167,7 +169,7 @@ def alertmanager_webhook(n: Notification, *, external_url: str = "", max_alerts:
         "receiver": re.sub(r"([.+*?()|\[\]{}^$\\])", r"\\\1", n.receiver), "groupLabels": groups,
         "commonLabels": _common([a["labels"] for a in alerts]),
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
-        "externalURL": external_url, "alerts": shown,
+        "externalURL": external_url or n.external_url, "alerts": shown,
     }
 
 
@@ -195,7 +197,7 @@ def alertmanager_alerts(n: Notification, *, ends_after: float, external_url: str
             end = n.created_at + ends_after
         alert = {"labels": am_labels(inc), "annotations": annotations,
                  "startsAt": fmt_iso(start), "endsAt": fmt_iso(end)}
-        url = generator_url(inc, external_url)
+        url = generator_url(inc, external_url, n.external_url)
         if url:
             alert["generatorURL"] = url
         out.append(alert)

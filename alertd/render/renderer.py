@@ -266,13 +266,13 @@ def sample_incident(n: int = 0, *, state: str = "firing", t0: float = SAMPLE_T0,
 
 
 def sample_notification(kind: str = "firing", *, group: bool = False, receiver: str = "oncall",
-                        now: float = SAMPLE_T0, test: bool = False) -> Notification:
+                        now: float = SAMPLE_T0, test: bool = False, external_url: str = "") -> Notification:
     """A notification of the sample incident (or a group of three) at time `now`."""
     state = "resolved" if kind == "resolved" else "firing"
     incidents = tuple(sample_incident(i, state=state, t0=now, test=test)
                       for i in range(3 if group else 1))
     key = f"{incidents[0].fingerprint}:{incidents[0].id}:{kind}" + (":group" if group else "")
-    return Notification(receiver, kind, key, incidents, "", "", now)
+    return Notification(receiver, kind, key, incidents, "", "", now, external_url=external_url)
 
 
 def plain_text(n: Notification, renderer: Renderer | None = None) -> str:

@@ -3,8 +3,9 @@
 `notification_view(n, tz, limit)` turns a notification into the variables every template
 gets (documented in docs/notifications.md): the kind and status, the incidents (each an
 `incident_view`: subject, value against the expected range, score, since when, links from
-annotations, the CLI lines to silence and acknowledge), counts, common labels and the group
-silence line. Numbers and times are formatted here, once, so templates stay short; raw
+annotations, links to the incident page and a prefilled silence form when `http.external_url`
+is set, else the CLI lines to silence and acknowledge), counts, common labels and the group
+silence link or line. Numbers and times are formatted here, once, so templates stay short; raw
 values are there too (`value_raw`, `started_ts`, ...) for templates of one's own.
 
 Label values are only ever passed as data: nothing here is compiled as a template.
@@ -13,8 +14,10 @@ Label values are only ever passed as data: nothing here is compiled as a templat
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from datetime import datetime, timezone, tzinfo
+from urllib.parse import urlencode
 
 from ..durations import format_duration
 from ..model import Incident, Notification
@@ -120,7 +123,34 @@ def ack_command(incident_id: int | None) -> str:
     return f"alertd incidents ack {incident_id}" if incident_id is not None else ""
 
 
-def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None) -> dict:
+def incident_url(external_url: str, incident_id: int | None) -> str:
+    """The incident's page (history, chart, ack and silence buttons), or "" when unknown."""
+    return f"{external_url}/incidents/{incident_id}" if external_url and incident_id is not None else ""
+
+
+def silence_url(external_url: str, *, incident_id: int | None = None, rule: str | None = None,
+                labels: dict[str, str] | None = None) -> str:
+    """The silence form prefilled for one incident, or for a rule and labels; "" when unknown."""
+    if not external_url:
+        return ""
+    if incident_id is not None:
+        return f"{external_url}/silences/new?" + urlencode({"incident": incident_id})
+    pairs = ([("rule", rule)] if rule else []) + list(shown_labels(labels or {}).items())
+    if not pairs:
+        return ""  # no matcher: a silence would hide everything; offer none
+    return f"{external_url}/silences/new?" + urlencode([("matcher", _matcher_text(k, v)) for k, v in pairs],
+                                                        safe='="')
+
+
+def _matcher_text(name: str, value: str) -> str:
+    """`name=value`, quoted only where the value needs it (the form reads both)."""
+    if re.fullmatch(r"[\w.:/-]+", value):
+        return f"{name}={value}"
+    value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}="{value}"'
+
+
+def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None, external_url: str = "") -> dict:
     """One incident as templates see it (see the module docstring)."""
     status = status_of(inc, kind)
     labels = shown_labels(inc.labels)
@@ -157,6 +187,8 @@ def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None) -> di
         "started_iso": fmt_iso(inc.started_at), "resolved_iso": fmt_iso(end),
         "silence_command": silence_command(inc.rule, inc.labels),
         "ack_command": ack_command(inc.id) if status != "resolved" else "",
+        "url": incident_url(external_url, inc.id),
+        "silence_url": silence_url(external_url, incident_id=inc.id) if status != "resolved" else "",
     }
 
 
@@ -166,7 +198,8 @@ def _severity_rank(severity: str) -> int:
 
 def notification_view(n: Notification, tz: tzinfo | None, limit: int = 0) -> dict:
     """Every variable a notification template gets; `limit` caps `listed` (0: no cap)."""
-    views = [incident_view(i, n.kind, n.created_at, tz) for i in n.incidents]
+    external = getattr(n, "external_url", "") or ""
+    views = [incident_view(i, n.kind, n.created_at, tz, external) for i in n.incidents]
     views.sort(key=lambda v: (v["status"] == "resolved", _severity_rank(v["severity"]),
                               v["started_ts"], v["subject"]))
     listed = views[:limit] if limit and len(views) > limit else views
@@ -206,4 +239,6 @@ def notification_view(n: Notification, tz: tzinfo | None, limit: int = 0) -> dic
         "created": fmt_time(n.created_at, tz), "created_ts": n.created_at,
         "created_iso": fmt_iso(n.created_at),
         "silence_command": silence_command(rule or None, common) if views else "",
+        "external_url": external,
+        "silence_url": silence_url(external, rule=rule or None, labels=common) if views else "",
     }

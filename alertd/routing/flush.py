@@ -81,12 +81,15 @@ class GroupFlush:
 
     `routes_by_id`: the route tree's nodes by id; `integrations`: receiver -> [(index,
     notifier type, send_resolved)]; `time_muted(route_config, now)`: why a route is muted
-    by its time intervals (or None); `deadline(receiver)`: the receiver's delivery deadline.
+    by its time intervals (or None); `deadline(receiver)`: the receiver's delivery deadline;
+    `external_url`: where alertd's pages are, for the notices' links.
     """
 
-    def __init__(self, routes_by_id: dict, integrations: dict, time_muted, deadline):
+    def __init__(self, routes_by_id: dict, integrations: dict, time_muted, deadline, *,
+                 external_url: str = "", log=None):
         self.routes_by_id, self.integrations = routes_by_id, integrations
         self.time_muted, self.deadline = time_muted, deadline
+        self.external_url, self.log = external_url, log
 
     def run(self, groups, members: dict[str, list[Member]], incidents: dict, log: dict,
             silences, inhibitor, now: float) -> CycleWrites:
@@ -202,7 +205,7 @@ class GroupFlush:
             kind = notice_kind(reason, entry, firing, flapping)
             key = idempotency_key(group_fingerprint(g.key, g.created_at), kind, sequence)
             note = build_notification(receiver, kind, key, shown, am_group_key(route.key, g.labels),
-                                      g.labels, now)
+                                      g.labels, now, external_url=self.external_url, log=self.log)
             w.notices.append((note, [(index, notifier)], deadline, reason))
             sent = True
             detail = SharedDetail(receiver=receiver, kind=kind, reason=reason, integration=index)

@@ -16,6 +16,11 @@ from ..render.annotations import render_annotation, render_annotations  # noqa: 
 _HIDDEN = {"rule", "alertname", "severity"}
 
 
+def external_url_of(config) -> str:
+    """`http.external_url` of a config ("" when there is none, or no config)."""
+    return getattr(getattr(config, "http", None), "external_url", "") or ""
+
+
 def describe(incident: Incident) -> str:
     """`rule label=value ...` for one incident."""
     labels = " ".join(f"{k}={v}" for k, v in sorted(incident.labels.items()) if k not in _HIDDEN)
@@ -63,4 +68,4 @@ def build_notification(receiver: str, kind: str, key: str, incidents: list[Incid
         text = inc.annotations.get("summary") or inc.reason
         lines.append(f"[{member_status(inc).upper()}] {describe(inc)}: {text}" if len(shown) > 1 else text)
     return Notification(receiver, kind, key, tuple(shown), f"[{tag}] {subject}", "\n".join(lines), now,
-                        group_key, dict(group_labels))
+                        group_key, dict(group_labels), external_url)

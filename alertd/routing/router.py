@@ -21,7 +21,7 @@ from ..store.history import Event
 from ..store.incidents import ACTIONS_KEY
 from .flush import GroupFlush
 from .inhibit import Inhibitor
-from .notices import member_status, render_annotation  # noqa: F401 (re-exported)
+from .notices import external_url_of, member_status, render_annotation  # noqa: F401 (re-exported)
 from .silences import SilenceCache, SilenceService
 from .tree import alert_labels, compile_tree, group_key, routing_labels
 
@@ -42,7 +42,8 @@ class Router:
             name: [(i, n.type, n.send_resolved) for i, n in enumerate(items) if n.enabled]
             for name, items in config.receivers.items()}
         self.silences = SilenceCache(SilenceService(store, clock))
-        self._flush = GroupFlush(self.routes_by_id, self.integrations, self.time_muted, self.deadline)
+        self._flush = GroupFlush(self.routes_by_id, self.integrations, self.time_muted, self.deadline,
+                                 external_url=external_url_of(config), log=log)
         self._match_cache: dict[tuple, list] = {}
         self._epochs: dict[str, tuple] = {}  # group key -> silences/inhibition at its last evaluation
         # Incidents of group members by id: the state machine's own objects (always current),

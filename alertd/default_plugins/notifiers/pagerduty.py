@@ -94,7 +94,8 @@ class PagerDutyNotifier(HttpNotifier):
         details = {"value": v["value"], "expected": v["expected"], "score": v["score"],
                    "threshold": v["threshold"], "since": v["since"], "labels": v["labels"],
                    "reason": v["reason"], "count": v["count"], "incident": v["id"],
-                   "silence": v["silence_command"], "ack": v["ack_command"]}
+                   "silence": v["silence_url"] or v["silence_command"],
+                   "ack": v["url"] or v["ack_command"]}
         details.update(v["other_annotations"])
         if v["description"]:
             details["description"] = v["description"]
@@ -108,9 +109,11 @@ class PagerDutyNotifier(HttpNotifier):
             if value:
                 payload[key] = value
         body = {"payload": payload, "client": "alertd"}
-        if self.params.client_url:
-            body["client_url"] = self.params.client_url
+        if self.params.client_url or v["url"]:
+            body["client_url"] = self.params.client_url or v["url"]
         links = [{"href": url, "text": name} for name, url in v["links"]]
+        if v["url"]:
+            links.append({"href": v["url"], "text": "alertd"})
         if links:
             body["links"] = links
         return body
