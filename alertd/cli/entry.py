@@ -21,7 +21,7 @@ from ..store.errors import StoreError
 from .common import CommandError
 
 # The command modules, in the order `alertd --help` lists them.
-COMMANDS = ("backtest", "backup", "incidents", "notifications", "notify_sample", "plugins", "run",
+COMMANDS = ("backtest", "backup", "incidents", "notifications", "notify_sample", "plugins", "routes", "run",
             "silence", "validate")
 
 

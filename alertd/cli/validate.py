@@ -57,6 +57,10 @@ def run(args) -> int:
         print(f"  routes   {nodes} route{'s' if nodes != 1 else ''}, {len(config.inhibit_rules)} inhibit "
               f"rule{'s' if len(config.inhibit_rules) != 1 else ''}, {len(config.time_intervals)} time "
               f"interval{'s' if len(config.time_intervals) != 1 else ''}")
+        if args.verbose:  # the tree (`alertd routes test LABELS...` says who gets an alert)
+            from ..routing.route_match import tree_lines
+            for line in tree_lines(compile_tree(config.routes))[1:]:
+                print(f"           {line}")
     hc = config.http
     if hc.enabled:
         writes = "API changes enabled (token set)" if hc.token else "API changes disabled (no token)"
