@@ -140,3 +140,30 @@ class _StateCollector:
         yield owned
         yield GaugeMetricFamily("alertd_config_rules", "Rules in the config file (all shards)",
                                 value=len(config.all_rules or config.rules))
+        yield from _rule_families(engine.rule_health())
+
+
+RULE_STATES = ("normal", "pending", "firing", "warming_up", "nodata", "error")
+
+
+def _rule_families(healths):
+    """Per rule: its state (1 for the current one), last evaluation, warm-up, series by state
+    (alertd/engine/rule_health.py)."""
+    state = GaugeMetricFamily("alertd_rule_state", "1 for the rule's current state (normal, pending, "
+                              "firing, warming_up, nodata, error), 0 for the others", labels=["rule", "state"])
+    last = GaugeMetricFamily("alertd_rule_last_evaluation_timestamp_seconds",
+                             "When the rule's detector last scored a batch", labels=["rule"])
+    points = GaugeMetricFamily("alertd_rule_warmup_points", "Points of the rule's least advanced series, "
+                               "up to the min_history it needs", labels=["rule"])
+    needed = GaugeMetricFamily("alertd_rule_warmup_points_required", "Points a series needs before its "
+                               "first verdict (min_history)", labels=["rule"])
+    series = GaugeMetricFamily("alertd_rule_series", "The rule's series by state", labels=["rule", "state"])
+    for h in healths:
+        for name in RULE_STATES:
+            state.add_metric([h.name, name], 1.0 if h.state == name else 0.0)
+            series.add_metric([h.name, name], h.series_states.get(name, 0))
+        if h.last_evaluation is not None:
+            last.add_metric([h.name], h.last_evaluation)
+        points.add_metric([h.name], h.warmup_points)
+        needed.add_metric([h.name], h.warmup_needed)
+    yield from (state, last, points, needed, series)

@@ -131,7 +131,17 @@ class Daemon(Polling, Reloading, DaemonHealth):
                         metrics=self.metrics, health=self.health_problems, readiness=self.readiness,
                         status=self.status, draining=lambda: self.draining,
                         rules=lambda per_rule=6: self.engine.rule_views(per_rule) if self.engine else [],
-                        changed=self.changed, reload=self.request_reload, post_alerts=self.post_alerts)
+                        changed=self.changed, reload=self.request_reload, post_alerts=self.post_alerts,
+                        rule_health=lambda: self.engine.rule_health() if self.engine else [],
+                        rule_series=lambda name, **kw: self.engine.rule_series(name, **kw) if self.engine else None,
+                        series_of=lambda rule, fp: self.engine.series_of(rule, fp) if self.engine else None,
+                        chart_marks=self.chart_marks)
+
+    def chart_marks(self, rule: str, key: str) -> tuple:
+        """(detections, expected band) the engine remembers for one series (for its chart)."""
+        if self.engine is None:
+            return (), ()
+        return self.engine.detections.of(rule, key), self.engine.detections.band_of(rule, key)
 
     async def post_alerts(self, alerts, batch: int = 500) -> int:
         """Alerts posted to the Alertmanager API, in transactions of `batch` alerts with a turn

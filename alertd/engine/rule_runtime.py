@@ -80,8 +80,17 @@ class RuleRuntime:
         self.nodata_fp = nodata.nodata_fingerprint(rule.name)
         self.has_unlabelled = False  # a real series without labels shares nodata_fp
         self.warming = np.zeros(0, dtype=bool)  # per row: the last verdict was WARMING_UP
+        self.last_status = np.zeros(0, dtype=np.int8)  # per row: the last verdict's Status (-1: none)
         self.last_counts: dict[str, int] = {}  # verdicts of the last scored batch, by status
         self.known_seeded = False  # the series the store knows were added (absence rules)
+        # for the rule's health (alertd/engine/rule_health.py): the daemon clock of the last
+        # scored batch, the detector's last error, and how training goes (`note_fit`)
+        self.last_evaluated_at: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.training: dict = {}
+        self.polls = 0  # polls that brought this rule data, and the last of them each row was in
+        self.seen_poll = np.zeros(0, dtype=np.int64)
 
     def add_series(self, key: str, labels, is_tracked) -> int:
         """A new series of this rule: its window row, with its incident fingerprint and
@@ -100,11 +109,53 @@ class RuleRuntime:
             grown = np.ones(max(n, 2 * len(self.warming)), dtype=bool)  # new series start warming
             grown[:len(self.warming)] = self.warming
             self.warming = grown
+        if len(self.last_status) < len(self.warming):
+            grown = np.full(len(self.warming), -1, dtype=np.int8)
+            grown[:len(self.last_status)] = self.last_status
+            self.last_status = grown
         before = int(self.warming[:n].sum())
         self.warming[rows] = status == Status.WARMING_UP
+        self.last_status[rows] = status
         counts = np.bincount(status.astype(np.int64), minlength=len(Status))
         self.last_counts = {s.name.lower(): int(counts[s]) for s in Status}
         return before, int(self.warming[:n].sum())
+
+    def note_present(self, rows: np.ndarray) -> None:
+        """A poll brought points of these rows (for the series' no-data state)."""
+        self.polls += 1
+        n = len(self.windows.keys)
+        if len(self.seen_poll) < n:
+            grown = np.zeros(max(n, 2 * len(self.seen_poll)), dtype=np.int64)
+            grown[:len(self.seen_poll)] = self.seen_poll
+            self.seen_poll = grown
+        self.seen_poll[rows] = self.polls
+
+    def polls_missed(self) -> np.ndarray:
+        """Per row: polls with data for this rule in a row that did not have this series."""
+        n = len(self.windows.keys)
+        seen = np.zeros(n, dtype=np.int64)
+        k = min(n, len(self.seen_poll))
+        seen[:k] = self.seen_poll[:k]
+        return np.where(seen > 0, self.polls - seen, 0)
+
+    def note_scored(self, now: float, error: str | None = None) -> None:
+        """A score call ended at `now`: answered (error None) or failed with `error`."""
+        if error is None:
+            self.last_evaluated_at, self.last_error = now, None
+        else:
+            self.last_error, self.last_error_at = error, now
+
+    def note_fit(self, result: str, now: float, *, error: str | None = None, reason: str | None = None) -> None:
+        """The trainer's news (ok, restored, skipped, error) for the rule's health."""
+        t = self.training
+        t["last_result"], t["last_attempt_at"], t["last_reason"] = result, now, reason
+        if result in ("ok", "restored"):
+            t["fitted_at"], t["last_error"] = now, None
+            t["fits"] = t.get("fits", 0) + (result == "ok")
+        elif result == "error":
+            t["last_error"], t["failures"] = error, t.get("failures", 0) + 1
+        elif result == "skipped":
+            t["last_result"] = "skipped: no series has enough usable points yet"
 
     def state(self) -> dict:
         """What the rule is doing, for /metrics and the status page."""

@@ -31,7 +31,8 @@ from . import absence
 from . import missing_data as nodata
 from .alert_stage import AlertStage
 from .detections import Detections
-from .rule_runtime import RuleRuntime, RuleView, SeriesView, SourceHealth, TickResult
+from .rule_health import RuleHealthViews
+from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 from .scoring import Scorer
 
 
@@ -65,8 +66,9 @@ def _keys(samples: list[Sample], last: list) -> list[str]:
     return keys
 
 
-class Engine:
-    """Runs ticks for every source against the rules that read it."""
+class Engine(RuleHealthViews):
+    """Runs ticks for every source against the rules that read it (its read side for pages,
+    the API and /metrics: `alertd.engine.rule_health`)."""
 
     def __init__(self, config, registry, store, clock, metrics, log, integrations=None):
         self.config, self.store, self.clock, self.metrics, self.log = config, store, clock, metrics, log
@@ -356,9 +358,11 @@ class Engine:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 self.log.error("detector_failed", rule=rt.rule.name, error=error)
                 self.detector_errors[rt.rule.name] = error
+                rt.note_scored(self.clock.now(), error)
                 win.push(rows, ts, values)
                 continue
             self.detector_errors.pop(rt.rule.name, None)
+            rt.note_scored(self.clock.now())
             self.metrics.detector_seconds.labels(rt.rule.name).observe(self.scorer.last_seconds)
             for observe in self.observers:
                 observe(rt, batch, scores)
@@ -376,11 +380,14 @@ class Engine:
                 verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
                                               metric or batch.keys[i].split("{")[0])
                 win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
+                self.detections.band(rt.rule.name, verdict.key, verdict.ts, verdict.lower, verdict.upper)
         if not alerts or not present:
             return
         rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()
         nodata.data_is_back(rt, self.alerting, newest)
-        nodata.resolve_missing(rt, self.alerting, np.concatenate(present), newest)
+        present = np.concatenate(present)
+        rt.note_present(present)
+        nodata.resolve_missing(rt, self.alerting, present, newest)
 
     def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
         """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""
@@ -390,23 +397,6 @@ class Engine:
                           min_history=getattr(rt.detector, "min_history", 0))
         elif before and not after:
             self.log.info("rule_warmed_up", rule=rt.rule.name, series=len(rt.windows.keys))
-
-    def rule_views(self, per_rule: int = 6) -> list[RuleView]:
-        """Every rule with up to `per_rule` of its series, those with open incidents first."""
-        views = []
-        for rt in self.runtimes():
-            keys = list(rt.windows.keys)
-            rows = rt.windows.rows
-            is_open = {k: self.tracker.is_open(rt.fingerprints[rows[k]]) for k in keys}
-            keys.sort(key=lambda k: not is_open[k])
-            series = [SeriesView(k, rt.windows.labels[rows[k]], rt.fingerprints[rows[k]], is_open[k],
-                                 self.detections.of(rt.rule.name, k)) for k in keys[:per_rule]]
-            views.append(RuleView(rt.rule, series, len(keys)))
-        return views
-
-    def rule_states(self) -> dict[str, dict]:
-        """Per rule: series, how many are warming up, the last tick's verdicts, the model."""
-        return {rt.rule.name: rt.state() for rts in self.rules_by_source.values() for rt in rts}
 
     # -- absence ----------------------------------------------------------------------------
     def check_absent(self, source: str | None = None) -> TickResult:

@@ -166,6 +166,7 @@ class Trainer:
             self.log.warning("model_load_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
             return
         st.fitted_clock = self.clock.now()
+        st.runtime.note_fit("restored", st.fitted_clock, reason="stored model")
         st.seen_at_fit = st.runtime.windows.seen[:len(st.runtime.windows.keys)].copy()
         # counts as an attempt: without this, the first tick after a start refitted the
         # model it had just restored (a full fit's CPU and memory at every start)
@@ -275,17 +276,20 @@ class Trainer:
             st.retry_later = True
             st.last_error = f"{type(exc).__name__}: {exc}"[:300]
             self._count(st.name, "error")
+            st.runtime.note_fit("error", self.clock.now(), error=st.last_error)
             self.log.error("model_fit_failed", rule=st.name, error=st.last_error, failures=st.failures)
             return
         if model is None:
             st.retry_later = True
             self._count(st.name, "skipped")
+            st.runtime.note_fit("skipped", self.clock.now())
             self.log.info("model_fit_skipped", rule=st.name, reason="no series has enough usable points yet")
             return
         det.install(model)
         st.fits += 1
         st.fitted_clock, st.seen_at_fit, st.last_error = self.clock.now(), seen, None
         self._count(st.name, "ok")
+        st.runtime.note_fit("ok", self.clock.now(), reason=st.last_reason)
         info = det.model_info()
         try:
             self.store.models.save(StoredModel(

@@ -4,6 +4,7 @@
     GET  /readyz                        200 once config, store and a first tick are done
     GET  /metrics                       Prometheus exposition (OpenMetrics if asked for)
     GET  /api/v1/status                 uptime, last reload, sources, counts
+    GET  /api/v1/rules                  every rule's health: state, warm-up, last evaluation, errors
     GET  /api/v1/incidents              ?state=open|all|pending|firing|resolved &rule= &limit=
     GET  /api/v1/incidents/{id}         by id or fingerprint, with its notifications
     POST /api/v1/reload                 reload the config as SIGHUP does (needs the token)
@@ -100,6 +101,11 @@ class Api:
     # -- reads ------------------------------------------------------------------------------------
     def status(self, request: Request) -> Response:
         return Response.json(self.state.status())
+
+    def rules(self, request: Request) -> Response:
+        """Every rule's health (alertd/engine/rule_health.py): state, why, warm-up, last
+        evaluation and error, training, series by state, open incidents."""
+        return Response.json({"rules": [h.as_dict() for h in self.state.rule_health()]})
 
     def incidents(self, request: Request) -> Response:
         store = self.state.open_store()

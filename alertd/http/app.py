@@ -34,6 +34,7 @@ def make_app(state) -> Routes:
     app.add("GET", "/readyz", api.readyz)
     app.add("GET", "/metrics", api.metrics)
     app.add("GET", "/api/v1/status", api.status)
+    app.add("GET", "/api/v1/rules", api.rules)
     app.add("GET", "/api/v1/incidents", api.incidents)
     app.add("GET", "/api/v1/incidents/{ident}", api.incident)
     app.add("POST", "/api/v1/reload", api.reload)

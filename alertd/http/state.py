@@ -32,6 +32,13 @@ class AppState:
     reload: Callable[[], Awaitable]  # reload the config as SIGHUP does; its ReloadOutcome
     # alerts posted to the Alertmanager API (alertd.engine.intake.PostedAlert), in batches
     post_alerts: Callable[[list], Awaitable[int]] | None = None
+    # The pages' read side of the engine (alertd/engine/rule_health.py); empty while starting.
+    rule_health: Callable[[], list] = lambda: []  # every rule's RuleHealth
+    # rule_series(name, state=, offset=, limit=): (RuleHealth, count, [SeriesHealth]) or None
+    rule_series: Callable[..., Any] = lambda name, **kw: None
+    series_of: Callable[[str, str], Any] = lambda rule, fp: None  # (key, labels) of an incident's series
+    # chart_marks(rule, key): (detections [(ts, value)], expected band [(ts, low, high)])
+    chart_marks: Callable[[str, str], tuple] = lambda rule, key: ((), ())
 
     def open_store(self):
         """The store, or a 503 while alertd is starting or stopping."""
