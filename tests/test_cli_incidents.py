@@ -85,8 +85,14 @@ def test_silence_add_list_expire(shop, capsys):
     code, out, _ = cli(capsys, "silence", "add", "--incident", "2", "--for", "30m", "--json", "--store", store)
     data = json.loads(out)
     assert data["matchers"] == ['rule="cpu_high"', 'host="b"'] and data["open_incidents_matched"] == [2]
-    code, out, _ = cli(capsys, "silence", "expire", silence_id[:8], "--store", store)
+    code, out, _ = cli(capsys, "silence", "extend", silence_id[:8], "--for", "5h", "--by", "erin", "--store", store)
+    assert code == 0 and out.strip().startswith(f"silence {silence_id} now ends") and out.strip().endswith("ends 5h from now")
+    code, out, err = cli(capsys, "silence", "extend", silence_id[:8], "--store", store)
+    assert code == 1 and "say when the silence ends: --for 2h (from now) or --until TIME" in err
+    code, out, _ = cli(capsys, "silence", "expire", silence_id[:8], "--by", "frank", "--store", store)
     assert code == 0 and out.strip() == f"expired {silence_id}"
+    actors = [(e.event, e.actor) for e in shop.store.history.of(1) if e.event.startswith("silence_")]
+    assert actors == [("silence_added", "carol"), ("silence_extended", "erin"), ("silence_expired", "frank")]
     code, out, _ = cli(capsys, "silence", "list", "--json", "--store", store)
     assert [s["state"] for s in json.loads(out)] == ["active"]
     code, out, err = cli(capsys, "silence", "expire", silence_id, "--store", store)

@@ -79,7 +79,12 @@ def test_silences_add_list_expire_and_seen_by_the_cli(write_config, registry, cl
         answers["page"] = (await client.get("/")).text
         ident = answers["add"].json()["silence"]["id"]
         cli_list = [str(daemon.store.path)]
-        answers["expire"] = await client.delete(f"{base}/{ident}", headers=AUTH)
+        answers["extend_no_token"] = await client.post(f"{base}/{ident}/extend", json={"duration": "3h"})
+        answers["extend"] = await client.post(f"{base}/{ident}/extend", headers=AUTH,
+                                              json={"duration": "3h", "by": "bob"})
+        answers["extend_bad"] = await client.post(f"{base}/{ident}/extend", headers=AUTH, json={"by": "bob"})
+        answers["expire"] = await client.delete(f"{base}/{ident}?by=carol", headers=AUTH)
+        answers["history"] = [(e.event, e.actor) for e in daemon.store.history.of(1) if e.event.startswith("silence_")]
         answers["expire_again"] = await client.delete(f"{base}/{ident}", headers=AUTH)
         answers["expire_unknown"] = await client.delete(f"{base}/ffffffff", headers=AUTH)
         answers["active"] = await client.get(base)
@@ -100,6 +105,10 @@ def test_silences_add_list_expire_and_seen_by_the_cli(write_config, registry, cl
     assert [s["id"] for s in a["list"].json()["silences"]] == [silence["id"]]
     page = a["page"][a["page"].index("<h2>Silences</h2>"):]
     assert silence["id"][:8] in page and "maintenance" in page and "2h left" in page
+    assert a["extend_no_token"].status_code == 401 and a["extend_bad"].status_code == 400
+    extended = a["extend"].json()["silence"]
+    assert extended["ends_at"] - silence["starts_at"] == 3 * 3600
+    assert a["history"] == [("silence_added", "alice"), ("silence_extended", "bob"), ("silence_expired", "carol")]
     assert a["expire"].json()["silence"]["state"] == "expired"
     assert a["expire_again"].status_code == 409 and a["expire_unknown"].status_code == 404
     assert a["active"].json()["silences"] == [] and len(a["all"].json()["silences"]) == 1

@@ -104,11 +104,33 @@ def test_an_expired_silence_lets_the_incident_through_at_the_next_tick(shop):
     shop.feed({"a": 95})
     assert notified(shop) == set()
     shop.advance(30, {"a": 95})
-    service.expire(silence.id)
+    service.expire(silence.id, by="bob")
     shop.advance(30, {"a": 95})  # the group's next tick (group_interval 1m)
     assert notified(shop) == {("cpu_high", "a")}
-    events = [e.event for e in shop.store.history.of(open_incident(shop, "cpu_high", "a").id)]
-    assert events == ["pending", "fired", "silenced", "suppressed", "unsilenced", "notified"]
+    events = [(e.event, e.actor) for e in shop.store.history.of(open_incident(shop, "cpu_high", "a").id)]
+    assert events == [("pending", None), ("fired", None), ("silenced", None), ("suppressed", None),
+                      ("silence_expired", "bob"), ("unsilenced", None), ("notified", None)]
+
+
+def test_silence_changes_name_their_actor_in_the_incidents_history(shop):
+    shop.feed({"a": 95, "b": 95})
+    service = SilenceService(shop.store, shop.clock)
+    silence = service.add(['host="a"'], duration=3600, author="alice", comment="deploy")
+    extended = service.extend(silence.id[:6], ends_at=shop.clock.now() + 7200, by="carol")
+    assert extended.ends_at == shop.clock.now() + 7200 and extended.comment == "deploy"
+    service.expire(silence.id, by="dave")
+    a = open_incident(shop, "cpu_high", "a")
+    history = [(e.event, e.actor, e.detail.get("silence")) for e in shop.store.history.of(a.id)
+               if e.event.startswith("silence_")]
+    assert history == [("silence_added", "alice", silence.id), ("silence_extended", "carol", silence.id),
+                       ("silence_expired", "dave", silence.id)]
+    b = open_incident(shop, "cpu_high", "b")
+    assert not [e for e in shop.store.history.of(b.id) if e.event.startswith("silence_")]
+    with pytest.raises(SilenceError, match="already expired; add a new one instead"):
+        service.extend(silence.id, ends_at=shop.clock.now() + 60, by="x")
+    other = service.add(['host="b"'], duration=60)
+    with pytest.raises(SilenceError, match="the new end is not after now"):
+        service.extend(other.id, ends_at=shop.clock.now() - 1, by="x")
 
 
 def test_a_silence_added_after_the_first_notice_stops_repeats(shop):

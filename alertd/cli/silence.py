@@ -6,6 +6,7 @@ Matchers are written as in Alertmanager's amtool:
         --for 2h --comment "provider maintenance"
     alertd silence add --incident 42 --for 30m      # exactly that incident's labels
     alertd silence list [--all] [--json]
+    alertd silence extend ID --for 2h               # or --until TIME; expire ID... ends them now
     alertd silence expire 3f2a9c1e
 """
 
@@ -23,7 +24,7 @@ from .common import CommandError, add_config_arg, add_store_arg, open_store
 from .output import ago, print_json, when, whoami
 
 NAME = "silence"
-HELP = "add, list or expire silences (matchers as in Alertmanager)"
+HELP = "add, list, extend or expire silences (matchers as in Alertmanager)"
 
 
 def configure(parser) -> None:
@@ -45,7 +46,14 @@ def configure(parser) -> None:
     lst.add_argument("--all", action="store_true", help="include expired silences")
     exp = sub.add_parser("expire", help="end silences now")
     exp.add_argument("ids", nargs="+", help="silence ids (or unique prefixes of at least 4 characters)")
-    for p in (add, lst, exp):
+    ext = sub.add_parser("extend", help="move a silence's end: --for 2h (from now) or --until TIME")
+    ext.add_argument("id", help="the silence id (or a unique prefix of at least 4 characters)")
+    ext.add_argument("--for", dest="duration", help="end this long from now, e.g. 2h")
+    ext.add_argument("--until", help="end at this ISO time")
+    ext.add_argument("--comment", "-m", default=None, help="a new comment")
+    for p in (exp, ext):
+        p.add_argument("--by", default=None, help="who (default: $USER)")
+    for p in (add, lst, exp, ext):
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="the config file")
         p.add_argument("--store", default=argparse.SUPPRESS, help="the SQLite store")
@@ -55,7 +63,7 @@ def run(args) -> int:
     store = open_store(args)
     try:
         service = SilenceService(store, SystemClock())
-        return {"add": _add, "list": _list, "expire": _expire}[args.action](args, store, service)
+        return {"add": _add, "list": _list, "expire": _expire, "extend": _extend}[args.action](args, store, service)
     except SilenceError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -139,10 +147,28 @@ def _expire(args, store, service: SilenceService) -> int:
     for silence in [service.get(ident) for ident in args.ids]:  # check them all before changing any
         if silence.state(now) == "expired":
             raise SilenceError(f"the silence {silence.id} already expired; nothing was changed")
-    expired = [service.expire(ident) for ident in args.ids]
+    expired = [service.expire(ident, by=args.by or whoami()) for ident in args.ids]
     if args.json:
         print_json([s.as_dict(service.clock.now()) for s in expired])
     else:
         for s in expired:
             print(f"expired {s.id}")
+    return 0
+
+
+def _extend(args, store, service: SilenceService) -> int:
+    if (args.duration is None) == (args.until is None):
+        raise CommandError("say when the silence ends: --for 2h (from now) or --until TIME")
+    if args.duration is not None:
+        try:
+            ends_at = service.clock.now() + parse_duration(args.duration)
+        except ValueError:
+            raise CommandError(f'--for "{args.duration}" is not a duration; write a value such as 30m or 2h') from None
+    else:
+        ends_at = _time(args.until, "--until")
+    silence = service.extend(args.id, ends_at=ends_at, by=args.by or whoami(), comment=args.comment)
+    if args.json:
+        print_json(silence.as_dict(service.clock.now()))
+    else:
+        print(f"silence {silence.id} now ends {ago(silence.ends_at, service.clock.now())}")
     return 0

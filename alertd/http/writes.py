@@ -11,7 +11,8 @@ They call the very code the CLI calls (`alertd.incidents.actions.IncidentActions
     GET    /api/v1/silences                 ?all=1 includes expired ones
     POST   /api/v1/silences                 {"matchers": ["rule=x", "provider=~\"a|b\""], "duration": "2h",
                                              "comment": "...", "by": "alice", "expire_on_resolve": false}
-    DELETE /api/v1/silences/{id}            expire now
+    POST   /api/v1/silences/{id}/extend     {"duration": "2h"} (from now) or {"ends_at": <epoch>}, "by", "comment"
+    DELETE /api/v1/silences/{id}            expire now (?by=alice names who)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def add_write_routes(app, state, api) -> None:
     app.add("GET", "/api/v1/silences", writes.list_silences)
     app.add("POST", "/api/v1/silences", writes.add_silence)
     app.add("DELETE", "/api/v1/silences/{ident}", writes.expire_silence)
+    app.add("POST", "/api/v1/silences/{ident}/extend", writes.extend_silence)
 
 
 def _body(request: Request) -> dict:
@@ -111,6 +113,7 @@ class Writes:
             raise HttpError(400, str(exc)) from None
         self.state.log.info("silence_added", silence=silence.id, matchers=[str(m) for m in silence.matchers],
                              by=by, peer=request.peer)
+        self.state.changed()
         now = self.state.clock.now()
         return Response.json({"silence": silence.as_dict(now),
                               "matches_open_incidents": service.open_incidents_matching(silence)}, 201)
@@ -118,11 +121,37 @@ class Writes:
     def expire_silence(self, request: Request) -> Response:
         self.api.authorize(request)
         service = SilenceService(self._store(), self.state.clock)
+        by = request.query.get("by") or "api"
         try:
-            silence = service.expire(request.params["ident"])
+            silence = service.expire(request.params["ident"], by=by)
         except SilenceError as exc:
             status = 404 if str(exc).startswith("no silence") else 409
             raise HttpError(status, str(exc)) from None
-        self.state.log.info("silence_expired", silence=silence.id, peer=request.peer)
+        self.state.log.info("silence_expired", silence=silence.id, by=by, peer=request.peer)
         self.state.changed()
         return Response.json({"silence": silence.as_dict(self.state.clock.now())})
+
+    def extend_silence(self, request: Request) -> Response:
+        self.api.authorize(request)
+        body = _body(request)
+        now = self.state.clock.now()
+        try:
+            if body.get("duration") is not None:
+                ends_at = now + parse_duration(body["duration"])
+            elif body.get("ends_at") is not None:
+                ends_at = float(body["ends_at"])
+            else:
+                raise ValueError("say when the silence ends")
+        except (TypeError, ValueError) as exc:
+            raise HttpError(400, f"{exc}; write \"duration\": \"2h\" (from now) or \"ends_at\": <epoch seconds>") from None
+        by = _text(body, "by") or "api"
+        service = SilenceService(self._store(), self.state.clock)
+        try:
+            silence = service.extend(request.params["ident"], ends_at=ends_at, by=by,
+                                     comment=_text(body, "comment") or None)
+        except SilenceError as exc:
+            status = 404 if str(exc).startswith("no silence") else 409
+            raise HttpError(status, str(exc)) from None
+        self.state.log.info("silence_extended", silence=silence.id, by=by, ends_at=silence.ends_at, peer=request.peer)
+        self.state.changed()
+        return Response.json({"silence": silence.as_dict(now)})

@@ -5,8 +5,11 @@ author and a comment, and optionally `expire_on_resolve`: it ends by itself once
 incidents it matches is open any more. Silenced incidents are still tracked, stored and
 listed (as silenced); only their notifications are held back.
 
-`SilenceService` is the one place silences are added, listed and expired: the CLI and the
-HTTP API both call it.
+`SilenceService` is the one place silences are added, listed, extended and expired: the CLI,
+the HTTP API and the pages all call it. Each of those changes is written into the history of
+every open incident the silence matches, with who did it (`silence_added`,
+`silence_extended`, `silence_expired`), so an incident's history names the actor of every
+change; the flush then records `silenced` / `unsilenced` as the notices are held back or not.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 from ..durations import format_duration
 from ..matchers import Matcher, parse_matcher, parse_matchers
+from ..store.history import Event
 from .tree import alert_labels, routing_labels
 
 
@@ -108,12 +112,32 @@ class SilenceService:
             raise SilenceError("the silence would end in the past; check --until")
         silence = Silence(str(uuid.uuid4()), matchers, start, float(ends_at), author or "unknown",
                           comment or "", bool(expire_on_resolve), now, now)
-        self.store.silences.insert({
-            "id": silence.id, "matchers": json.dumps([str(m) for m in matchers]),
-            "starts_at": silence.starts_at, "ends_at": silence.ends_at, "created_by": silence.created_by,
-            "comment": silence.comment, "expire_on_resolve": int(silence.expire_on_resolve),
-            "created_at": now, "updated_at": now})
+        with self.store.atomic():
+            self.store.silences.insert({
+                "id": silence.id, "matchers": json.dumps([str(m) for m in matchers]),
+                "starts_at": silence.starts_at, "ends_at": silence.ends_at, "created_by": silence.created_by,
+                "comment": silence.comment, "expire_on_resolve": int(silence.expire_on_resolve),
+                "created_at": now, "updated_at": now})
+            self._tell_incidents(silence, "silence_added", silence.created_by,
+                                 {"comment": silence.comment, "ends_at": silence.ends_at,
+                                  "matchers": [str(m) for m in matchers]})
         return silence
+
+    def _tell_incidents(self, silence: Silence, event: str, actor: str, detail: dict) -> None:
+        """Write `event` into the history of every open incident `silence` matches."""
+        events = [Event(incident_id, fp, self.clock.now(), event, {"silence": silence.id, **detail}, actor)
+                  for incident_id, fp, labels in self._open_matching(silence)]
+        self.store.history.add(events)
+
+    def _open_matching(self, silence: Silence) -> list[tuple[int, str, dict]]:
+        out = []
+        for incident_id, labels, rule, severity in self.store.incidents.open_labels():
+            if silence.matches(routing_labels(labels, rule, severity)):
+                out.append((incident_id, None, labels))
+        if not out:
+            return []
+        found = self.store.incidents.by_ids([i for i, _, _ in out])
+        return [(i, found[i].fingerprint, labels) for i, _, labels in out if i in found]
 
     def list(self, *, include_expired: bool = False) -> list[Silence]:
         rows = self.store.silences.rows(ending_after=None if include_expired else self.clock.now())
@@ -129,7 +153,7 @@ class SilenceService:
             raise SilenceError(f'"{ident}" is the start of {len(rows)} silence ids; give more of the id')
         return _from_row(rows[0])
 
-    def expire(self, ident: str, *, reason: str | None = None) -> Silence:
+    def expire(self, ident: str, *, reason: str | None = None, by: str = "alertd") -> Silence:
         """End a silence now; SilenceError if it is unknown or already expired."""
         silence = self.get(ident)
         now = self.clock.now()
@@ -140,7 +164,27 @@ class SilenceService:
             values["starts_at"] = now
         if reason:
             values["comment"] = f"{silence.comment} [{reason}]".strip()
-        self.store.silences.update(silence.id, values)
+        with self.store.atomic():
+            self.store.silences.update(silence.id, values)
+            self._tell_incidents(silence, "silence_expired", by, {"reason": reason} if reason else {})
+        return self.get(silence.id)
+
+    def extend(self, ident: str, *, ends_at: float, by: str, comment: str | None = None) -> Silence:
+        """Move a pending or active silence's end to `ends_at` (later or earlier, but after now
+        and its start); SilenceError if it is unknown, expired, or the end is not usable."""
+        silence = self.get(ident)
+        now = self.clock.now()
+        if silence.state(now) == "expired":
+            raise SilenceError(f"the silence {silence.id} already expired; add a new one instead")
+        if ends_at <= max(now, silence.starts_at):
+            raise SilenceError("the new end is not after now and the silence's start; give a later time")
+        values = {"ends_at": float(ends_at), "updated_at": now}
+        if comment is not None and comment.strip():
+            values["comment"] = comment.strip()
+        with self.store.atomic():
+            self.store.silences.update(silence.id, values)
+            self._tell_incidents(silence, "silence_extended", by,
+                                 {"ends_at": float(ends_at), "before": silence.ends_at})
         return self.get(silence.id)
 
     def update(self, ident: str, matchers, *, starts_at: float, ends_at: float, author: str,
@@ -157,12 +201,15 @@ class SilenceService:
         if not in_place:
             new = self.add(matchers, starts_at=starts_at, ends_at=ends_at, author=author, comment=comment)
             if state != "expired":
-                self.expire(old.id)
+                self.expire(old.id, by=author)
             return new
         if ends_at <= starts_at:
             raise SilenceError("the silence would end before it starts; check its start and end")
-        self.store.silences.update(old.id, {"starts_at": starts_at, "ends_at": ends_at, "created_by": author,
-                                            "comment": comment, "updated_at": now})
+        with self.store.atomic():
+            self.store.silences.update(old.id, {"starts_at": starts_at, "ends_at": ends_at, "created_by": author,
+                                                "comment": comment, "updated_at": now})
+            if ends_at != old.ends_at:
+                self._tell_incidents(old, "silence_extended", author, {"ends_at": ends_at, "before": old.ends_at})
         return self.get(old.id)
 
     def active(self) -> list[Silence]:

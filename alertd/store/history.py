@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 EVENTS = ("pending", "fired", "peak", "flapping", "settled", "no_data", "resolved", "acknowledged",
           "unacknowledged", "silenced", "unsilenced", "inhibited", "uninhibited", "notified",
-          "suppressed", "silence_expired")
+          "suppressed", "silence_added", "silence_extended", "silence_expired")
 
 
 @dataclass(frozen=True)
