@@ -151,32 +151,32 @@ def test_incidents_list_show_and_errors(write_config, registry, clock, tmp_path)
     assert status["sources"]["app"]["consecutive_errors"] == 0 and status["api_writes"] is False
 
 
-def test_status_page_shows_the_shop_demo_incident_with_its_chart(write_config, registry, clock, tmp_path):
+def test_pages_show_the_shop_demo_incident_with_its_chart(write_config, registry, clock, tmp_path):
     async def scenario(daemon, client):
         for _ in range(16):  # 16 polls = 32 shop minutes: the payment outage runs 20m..35m
             clock.advance(2)
             await daemon.poll("shop")
         await daemon.pass_once()
-        return await client.get("/"), [(i.rule, i.state) for i in daemon.engine.tracker.open.values()]
+        return (await client.get("/"), await client.get("/rules/payment_success_drop"),
+                [(i.rule, i.state) for i in daemon.engine.tracker.open.values()])
 
-    page, open_incidents = serve(write_config, registry, clock, tmp_path, SHOP, scenario)
+    page, rule_page, open_incidents = serve(write_config, registry, clock, tmp_path, SHOP, scenario)
     assert ("payment_success_drop", "firing") in open_incidents
     html = page.text
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-    row = re.search(r'<tr><td><span class="state firing">firing</span></td>.*?</tr>', html).group(0)
+    row = re.search(r'<tr class="firing">.*?</tr>', html, re.S).group(0)
     assert "payment_success_drop" in row and "provider=stripe" in row
     assert re.search(r"Payment success 0\.\d+ at stripe", row)  # the rendered summary
-    card = html[html.index('<article class="rule"><h3>payment_success_drop'):]
-    card = card[:card.index("</article>")]
-    assert card.count("<svg") == 3  # stripe, adyen, paypal
-    stripe = card[card.index("provider=stripe"):]
+    cards = rule_page.text[rule_page.text.index('<div class="series-grid">'):]
+    assert cards.count("<svg") == 3  # stripe, adyen, paypal
+    stripe = cards[cards.index("provider=stripe"):]
     stripe = stripe[:stripe.index("</svg>")]
-    assert stripe.count('stroke="#dc2626"') >= 3  # the detections, as red dots
+    assert stripe.count('fill="#dc2626"') >= 3  # the detections, as red dots
     assert '<rect' in stripe and "incident firing" in stripe  # the incident band
     assert "<script" not in html
 
 
-def test_status_page_escapes_labels(write_config, registry, clock, tmp_path):
+def test_pages_escape_labels(write_config, registry, clock, tmp_path):
     async def scenario(daemon, client):
         t = clock.now()
         daemon.sources["app"].pending = [cpu("<script>alert(1)</script>", t, 95)]

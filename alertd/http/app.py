@@ -1,23 +1,24 @@
 """The daemon's HTTP app: every route, and the handlers behind them.
 
-    GET  /                              status page (HTML, read-only)
     GET  /healthz /readyz /metrics      health, readiness, Prometheus exposition
     GET  /api/v1/...                    the JSON API (alertd/http/api.py)
     POST|DELETE /api/v1/...             actions that need the token (alertd/http/writes.py)
     /api/v2/...  POST /api/v1/alerts    Alertmanager's API: alerts, groups, silences, status,
                                         receivers (alertd/http/am_alerts.py, am_silences.py, am_status.py)
+    /  /incidents  /silences  /rules  /routes  /login ...
+                                        the pages people use in a browser (alertd/http/web.py)
 
 The app gets the daemon's `AppState` (alertd/http/state.py), never the daemon itself.
 """
 
 from __future__ import annotations
 
-from . import status_page
 from .am_alerts import ALERTS_MAX_BODY, AlertsApi
 from .am_silences import SilencesApi
 from .am_status import StatusApi
 from .api import Api
-from .server import Response, Routes
+from .server import Routes
+from .web import add_page_routes
 from .writes import add_write_routes
 
 
@@ -25,11 +26,6 @@ def make_app(state) -> Routes:
     """The routes serving `state` (read per request, so reloads apply)."""
     api = Api(state)
     app = Routes()
-
-    async def page(request):
-        return Response.html(await status_page.render(state))
-
-    app.add("GET", "/", page)
     app.add("GET", "/healthz", api.healthz)
     app.add("GET", "/readyz", api.readyz)
     app.add("GET", "/metrics", api.metrics)
@@ -40,6 +36,7 @@ def make_app(state) -> Routes:
     app.add("POST", "/api/v1/reload", api.reload)
     add_write_routes(app, state, api)
     add_alertmanager_routes(app, state, api)
+    add_page_routes(app, state)
     return app
 
 
