@@ -2,7 +2,9 @@
 # Debian packages some tests use (real servers and tools). Installs what is missing when run
 # as root with apt-get available; otherwise says what to install and carries on.
 set -u
-PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze"
+# chromium: the browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright,
+# whose own browser download cannot be fetched here
+PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze chromium:chromium"
 missing=""
 for entry in $PACKAGES; do
     pkg=${entry%%:*}; cmd=${entry#*:}

@@ -43,6 +43,8 @@ def write(write_config, routes=ROUTES, receivers=RECEIVERS):
 
 
 def amtool(tmp_path, routes, receivers, labels: list[str]) -> str:
+    # amtool comes with Debian's prometheus-alertmanager (scripts/system-deps.sh installs it)
+    assert shutil.which("amtool"), "amtool is missing: run scripts/system-deps.sh"
     am = tmp_path / "alertmanager.yml"
     am.write_text(yaml.safe_dump({"route": routes, "receivers": [{"name": r} for r in receivers]}))
     done = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={am}", *labels],
@@ -56,11 +58,6 @@ def alertd_answer(capsys, path, labels: list[str]) -> str:
     return capsys.readouterr().out.splitlines()[0]
 
 
-needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None,
-                                  reason="needs Debian's prometheus-alertmanager (scripts/system-deps.sh)")
-
-
-@needs_amtool
 @pytest.mark.parametrize("labels", CASES)
 def test_routes_test_answers_as_amtool(write_config, tmp_path, capsys, labels):
     words = labels.split()
@@ -91,7 +88,6 @@ def random_tree(rng: random.Random, depth: int = 0) -> dict:
     return node
 
 
-@needs_amtool
 def test_random_trees_answer_as_amtool(write_config, tmp_path, capsys):
     rng = random.Random(19)
     compared = 0
@@ -107,7 +103,6 @@ def test_random_trees_answer_as_amtool(write_config, tmp_path, capsys):
     assert compared >= 40
 
 
-@needs_amtool
 def test_routes_show_draws_the_tree_as_amtool(write_config, tmp_path, capsys):
     # (match_re is left out: amtool shows the anchored regex Alertmanager builds from it)
     routes = {**ROUTES, "routes": [r for r in ROUTES["routes"] if "match_re" not in json.dumps(r)]}
