@@ -45,6 +45,8 @@ def shop_config(store: Path, port: int, push_port: int) -> str:
              "detector": {"type": "threshold", "below": 0.9, "clear_below": 0.95}, "severity": "critical",
              "annotations": {"summary": "Payment success {{ $value | humanizePercentage }} at {{ $labels.provider }}",
                              "runbook_url": "https://runbooks.example.com/payments/{{ $labels.provider }}"}},
+            {"name": "orders_anomaly", "source": "shop", "series": "orders_per_minute",
+             "detector": {"type": "zscore", "window": 60, "min_history": 60, "threshold": 6}, "severity": "warning"},
             {"name": "checkout_latency_high", "source": "shop", "series": "checkout_latency_p95_ms",
              "detector": {"type": "threshold", "above": 800, "clear_above": 600}, "severity": "warning",
              "annotations": {"summary": "Checkout p95 {{ $value }} ms in {{ $labels.region }}"}},
@@ -86,7 +88,8 @@ class OnCallShop:
 
     def feed(self, minutes: int = 30, outage_from: int = 20) -> None:
         """`minutes` of one-minute samples ending now: payments fall at stripe and adyen and
-        checkout latency rises in eu for the last minutes."""
+        checkout latency rises in eu for the last minutes; orders (a rule that wants an hour of
+        history) are still warming up."""
         now = time.time()
         for m in range(minutes):
             ts = now - (minutes - 1 - m) * 60
@@ -99,6 +102,7 @@ class OnCallShop:
                             "value": 1250.0 if bad else 420.0 + 10 * (m % 4)})
             samples.append({"name": "checkout_latency_p95_ms", "labels": {"region": "us"}, "ts": ts,
                             "value": 380.0 + 5 * (m % 3)})
+            samples.append({"name": "orders_per_minute", "labels": {}, "ts": ts, "value": 120.0 + 7 * (m % 6)})
             self.push(samples)
         self.wait_open(3)
 

@@ -4,7 +4,7 @@ sources, silences), each linking to its page."""
 from __future__ import annotations
 
 from ...render.annotations import render_annotations
-from ...routing.silences import SilenceService
+from ...routing.silences import SilenceCache, SilenceService
 from ..server import Request
 from .common import Pages
 from .incidents import SEVERITY_ORDER
@@ -30,8 +30,9 @@ class OverviewPage:
                                    silences=[], now=self.state.clock.now())
         incidents = store.incidents.open()
         incidents.sort(key=lambda i: (i.state != "firing", SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
-        rows = [{"incident": i, "silenced": [], "summary": render_annotations(i).get("summary") or i.reason}
-                for i in incidents[:SHOWN]]
+        active = SilenceCache(SilenceService(store, self.state.clock)).active(self.state.clock.now())
+        rows = [{"incident": i, "silenced": SilenceCache.matching(active, i),
+                 "summary": render_annotations(i).get("summary") or i.reason} for i in incidents[:SHOWN]]
         attention = [h for h in healths if h.state not in ("normal", "firing", "pending")]
         silences = SilenceService(store, self.state.clock).list()
         return self.pages.page(request, "overview.html", title="Overview", nav="overview", session=session,
