@@ -44,6 +44,7 @@ class MemorySource(Source):
     @dataclass(frozen=True)
     class Params:
         series: int = 1000
+        anomalous_every: int = 100  # every n-th series jumps (series 0, n, 2n, ...: dc0 and dc2)
 
     def __init__(self, params, context):
         super().__init__(params, context)
@@ -52,7 +53,7 @@ class MemorySource(Source):
         self.rng = np.random.default_rng(1)
         self.tick = 0
         self.anomalous = np.zeros(n, dtype=bool)
-        self.anomalous[:: 100] = True
+        self.anomalous[:: params.anomalous_every] = True
 
     async def collect(self):
         self.tick += 1

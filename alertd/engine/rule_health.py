@@ -74,26 +74,29 @@ class SeriesHealth:
     missed: int  # polls in a row (that brought the rule data) without a point of this series
 
 
-def _series_states(rt, open_by_fp: dict, failing: bool) -> np.ndarray:
-    """The state of every series of `rt`, as an array of state names."""
+CODES = {name: i for i, name in enumerate(SERIES_STATES)}
+
+
+def _series_codes(rt, incidents: list, failing: bool) -> np.ndarray:
+    """The state of every series of `rt` as codes into SERIES_STATES (`incidents`: the rule's
+    open ones). Vectorised: 10,000 series cost a few numpy operations, not a Python loop."""
     n = len(rt.windows.keys)
     status = rt.last_status[:n] if len(rt.last_status) >= n else np.full(n, -1, dtype=np.int8)
     need = max(getattr(rt.detector, "min_history", 0), 1)
-    out = np.full(n, "normal", dtype=object)
-    never = status < 0
-    out[(status == Status.WARMING_UP) | (never & (rt.windows.seen[:n] < need))] = "warming_up"
-    out[(status == Status.SKIPPED) | (rt.polls_missed() >= NODATA_POLLS)] = "nodata"
+    codes = np.zeros(n, dtype=np.int8)
+    codes[(status == Status.WARMING_UP) | ((status < 0) & (rt.windows.seen[:n] < need))] = CODES["warming_up"]
+    codes[(status == Status.SKIPPED) | (rt.polls_missed() >= NODATA_POLLS)] = CODES["nodata"]
     if failing:
-        out[:] = "error"
-    for row, fp in enumerate(rt.fingerprints[:n]):
-        incident = open_by_fp.get(fp)
-        if incident is not None:
-            out[row] = incident.state
-    return out
+        codes[:] = CODES["error"]
+    for incident in incidents:
+        row = rt.row_of_fp.get(incident.fingerprint)
+        if row is not None and row < n and incident.state in CODES:
+            codes[row] = CODES[incident.state]
+    return codes
 
 
-def rule_health(rt, open_by_fp: dict, source_health, now: float) -> RuleHealth:
-    """The health of one rule runtime (see the module docstring)."""
+def rule_health(rt, incidents: list, source_health, now: float) -> RuleHealth:
+    """The health of one rule runtime (see the module docstring); `incidents`: its open ones."""
     rule, win = rt.rule, rt.windows
     n = len(win.keys)
     error = rt.last_error
@@ -101,13 +104,13 @@ def rule_health(rt, open_by_fp: dict, source_health, now: float) -> RuleHealth:
     if source_health is not None and source_health.consecutive_errors:
         source_error = (f'the source "{rule.source}" failed its last {source_health.consecutive_errors} '
                         f"poll{'s' if source_health.consecutive_errors != 1 else ''}: {source_health.last_error}")
-    states = _series_states(rt, open_by_fp, error is not None)
-    counts = Counter(states.tolist())
+    bins = np.bincount(_series_codes(rt, incidents, error is not None), minlength=len(SERIES_STATES))
+    counts = {name: int(bins[i]) for i, name in enumerate(SERIES_STATES)}
     need = max(getattr(rt.detector, "min_history", 0), 1)
     points = int(min(win.seen[:n].min(), need)) if n else 0
     training = dict(rt.training)
     unfitted = getattr(rt.detector, "trainable", False) and not training.get("fitted_at")
-    opened = {"pending": counts.get("pending", 0), "firing": counts.get("firing", 0)}
+    opened = {"pending": counts["pending"], "firing": counts["firing"]}
     if error is not None:
         state, reason = "error", f"the detector failed: {error}"
     elif source_error is not None:
@@ -118,9 +121,9 @@ def rule_health(rt, open_by_fp: dict, source_health, now: float) -> RuleHealth:
         state, reason = "pending", f"{opened['pending']} of {n} series anomalous, waiting for `for`"
     elif not n:
         state, reason = "nodata", f"no series matching {rule.series} has come from {rule.source} yet"
-    elif counts.get("nodata", 0) == n:
+    elif counts["nodata"] == n:
         state, reason = "nodata", "no series came in the last polls"
-    elif counts.get("warming_up", 0) == n or unfitted:
+    elif counts["warming_up"] == n or unfitted:
         state = "warming_up"
         if unfitted and points >= need:
             why = training.get("last_error") or training.get("last_result") or "no fit has run yet"
@@ -128,46 +131,49 @@ def rule_health(rt, open_by_fp: dict, source_health, now: float) -> RuleHealth:
         else:
             reason = f"{n} series warming up: {points} of {need} points before the first verdict"
     else:
-        warming = counts.get("warming_up", 0)
+        warming = counts["warming_up"]
         state = "normal"
         reason = f"judging {n - warming} series" + (f"; {warming} still warming up" if warming else "")
     return RuleHealth(
-        rule.name, state, reason, rule.source, rule.detector.type, rule.severity, n,
-        {s: counts.get(s, 0) for s in SERIES_STATES}, points, need, rt.last_evaluated_at, rt.last_data_ts,
-        error or source_error, rt.last_error_at if error else (source_health.last_error_at if source_error else None),
+        rule.name, state, reason, rule.source, rule.detector.type, rule.severity, n, counts, points, need,
+        rt.last_evaluated_at, rt.last_data_ts, error or source_error,
+        rt.last_error_at if error else (source_health.last_error_at if source_error else None),
         opened, training, rt.detector.model_info())
 
 
-def series_health(rt, open_by_fp: dict, rows) -> list[SeriesHealth]:
-    """The given rows of `rt` as SeriesHealth."""
+def series_health(rt, incidents: list, codes: np.ndarray, rows) -> list[SeriesHealth]:
+    """The given rows of `rt` as SeriesHealth (`codes`: `_series_codes` of the rule)."""
     win = rt.windows
-    states = _series_states(rt, open_by_fp, rt.last_error is not None)
+    by_fp = {i.fingerprint: i for i in incidents}
     missed = rt.polls_missed()
     out = []
     for row in rows:
         fp = rt.fingerprints[row]
-        incident = open_by_fp.get(fp)
+        incident = by_fp.get(fp)
         last = float(win.values[row, -1])
-        out.append(SeriesHealth(win.keys[row], dict(win.labels[row]), fp, str(states[row]), int(win.seen[row]),
-                                float(win.last_ts[row]) if np.isfinite(win.last_ts[row]) else None,
+        out.append(SeriesHealth(win.keys[row], dict(win.labels[row]), fp, SERIES_STATES[int(codes[row])],
+                                int(win.seen[row]), float(win.last_ts[row]) if np.isfinite(win.last_ts[row]) else None,
                                 last if np.isfinite(last) else None,
                                 incident.id if incident is not None else None, int(missed[row])))
     return out
 
 
-_ORDER = {"error": 0, "firing": 1, "pending": 2, "nodata": 3, "warming_up": 4, "normal": 5}
+_ORDER = np.array([5, 2, 1, 4, 3, 0], dtype=np.int8)  # by code: error, firing, pending, nodata, warming, normal
 
 
 class RuleHealthViews:
     """The Engine's read side for pages, the API and /metrics (mixed into `Engine`)."""
 
-    def _open_by_fp(self) -> dict:
-        return {i.fingerprint: i for i in list(self.tracker.open.values())}
+    def _open_by_rule(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for incident in list(self.tracker.open.values()):
+            out.setdefault(incident.rule, []).append(incident)
+        return out
 
     def rule_health(self) -> list[RuleHealth]:
         """Every rule's health, in config order."""
-        now, open_by_fp = self.clock.now(), self._open_by_fp()
-        return [rule_health(rt, open_by_fp, self.source_health.get(rt.rule.source), now)
+        now, by_rule = self.clock.now(), self._open_by_rule()
+        return [rule_health(rt, by_rule.get(rt.rule.name, []), self.source_health.get(rt.rule.source), now)
                 for rt in self.runtimes()]
 
     def rule_series(self, name: str, *, state: str | None = None, offset: int = 0, limit: int = 50):
@@ -176,12 +182,12 @@ class RuleHealthViews:
         rt = next((rt for rt in self.runtimes() if rt.rule.name == name), None)
         if rt is None:
             return None
-        open_by_fp = self._open_by_fp()
-        health = rule_health(rt, open_by_fp, self.source_health.get(rt.rule.source), self.clock.now())
-        states = _series_states(rt, open_by_fp, rt.last_error is not None)
-        rows = [r for r in range(len(states)) if state in (None, "", states[r])]
-        rows.sort(key=lambda r: (_ORDER.get(states[r], 9), rt.windows.keys[r]))
-        return health, len(rows), series_health(rt, open_by_fp, rows[offset:offset + limit])
+        incidents = self._open_by_rule().get(name, [])
+        health = rule_health(rt, incidents, self.source_health.get(rt.rule.source), self.clock.now())
+        codes = _series_codes(rt, incidents, rt.last_error is not None)
+        rows = np.arange(len(codes)) if not state else np.flatnonzero(codes == CODES.get(state, -1))
+        rows = rows[np.argsort(_ORDER[codes[rows]], kind="stable")]
+        return health, len(rows), series_health(rt, incidents, codes, rows[offset:offset + limit].tolist())
 
     def series_of(self, rule: str, fingerprint: str):
         """(series key, labels) of the rule's series with this incident fingerprint, or None."""

@@ -67,6 +67,7 @@ class RuleRuntime:
         self.detector = detector
         self.windows = SeriesWindows(max(detector.window, 1))
         self.fingerprints: list[str] = []
+        self.row_of_fp: dict[str, int] = {}
         self._matches: dict[str, bool] = {}
         self._selected: tuple = (None, None, None)  # last keys, picked indices, picked keys
         # The engine's memory of the last poll's key list (the same list object when a poll
@@ -98,6 +99,7 @@ class RuleRuntime:
         row = self.windows.add(key, labels)
         fp = fingerprint(self.rule.name, labels)
         self.fingerprints.append(fp)
+        self.row_of_fp[fp] = row
         self.has_unlabelled = self.has_unlabelled or not labels
         self.windows.active[row] = is_tracked(fp)
         return row

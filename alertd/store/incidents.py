@@ -170,6 +170,37 @@ class IncidentStore:
                 self.db.execute("SELECT id, labels, rule, severity FROM incidents "
                                 "WHERE state IN ('pending', 'firing')")]
 
+    def summaries(self, *, open_only: bool = True, state: str | None = None, rule: str | None = None,
+                  limit: int | None = None) -> list[tuple]:
+        """(id, rule, labels, severity, state, started_at) of open incidents (or all, newest
+        first): enough to filter and sort a list page before loading the rows it shows."""
+        clauses, params = [], []
+        if state:
+            clauses.append("state = ?")
+            params.append(state)
+        elif open_only:
+            clauses.append("state IN ('pending', 'firing')")
+        if rule:
+            clauses.append("rule = ?")
+            params.append(rule)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        cursor = self.db.conn.execute(f"SELECT id, rule, labels, severity, state, started_at FROM incidents{where} "
+                                      f"ORDER BY id DESC{tail}", params)
+        return [(i, r, json.loads(labels or "{}"), sev, st, started) for i, r, labels, sev, st, started in cursor]
+
+    def spans_of(self, fingerprints) -> dict[str, list[tuple]]:
+        """{fingerprint: [(started_at, resolved_at, state)]} of these fingerprints' incidents."""
+        fps, out = list(fingerprints), {}
+        for i in range(0, len(fps), 500):
+            chunk = fps[i:i + 500]
+            cursor = self.db.conn.execute(
+                f"SELECT fingerprint, started_at, resolved_at, state FROM incidents WHERE fingerprint IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY id", chunk)
+            for fp, started, resolved, state in cursor:
+                out.setdefault(fp, []).append((started, resolved, state))
+        return out
+
     def resolve_by_hand(self, incident_id: int, now: float, by: str) -> None:
         """Resolve an open incident by hand (`alertd incidents resolve`, the API)."""
         self.db.execute(

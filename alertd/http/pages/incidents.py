@@ -23,6 +23,7 @@ from .common import PAGE_SIZE, Pages, read_recent, redirect
 STATES = ("open", "firing", "pending", "resolved", "all")
 SEVERITY_ORDER = {"critical": 0, "page": 0, "error": 1, "warning": 2, "info": 3}
 CLOSED_LIMIT = 2000  # resolved incidents searched by a filter (newest first)
+CHART_POINTS = 240  # points of the series drawn around an incident (read in a thread)
 ACTIONS = {"ack": "acknowledge", "unack": "unacknowledge", "resolve": "resolve"}
 DONE = {"ack": "Acknowledged: repeat notices stop; the resolve is still sent.",
         "unack": "No longer acknowledged: repeat notices resume.",
@@ -45,23 +46,32 @@ def parse_filters(query: dict) -> dict:
     return f
 
 
-def select(store, f: dict) -> list:
-    """The incidents the filters pick, in the order on-call reads them."""
+def select(store, f: dict) -> list[int]:
+    """The ids of the incidents the filters pick, in the order on-call reads them (filtered on
+    a light summary of each; only the shown page is loaded in full)."""
     if f["state"] in ("open", "firing", "pending"):
-        found = [i for i in store.incidents.open() if f["state"] == "open" or i.state == f["state"]]
-        found.sort(key=lambda i: (i.state != "firing", SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
+        found = [r for r in store.incidents.summaries(rule=f["rule"] or None)
+                 if f["state"] == "open" or r[4] == f["state"]]
+        found.sort(key=lambda r: (r[4] != "firing", SEVERITY_ORDER.get(r[3], 9), -(r[5] or 0)))
     else:
-        found = store.incidents.list(include_closed=True, limit=CLOSED_LIMIT,
-                                     state="resolved" if f["state"] == "resolved" else None,
-                                     rule=f["rule"] or None)
+        found = store.incidents.summaries(open_only=False, state="resolved" if f["state"] == "resolved" else None,
+                                          rule=f["rule"] or None, limit=CLOSED_LIMIT)
     out = []
-    for i in found:
-        if f["rule"] and i.rule != f["rule"] or f["severity"] and i.severity != f["severity"]:
+    for incident_id, rule, labels, severity, _, _ in found:
+        if f["severity"] and severity != f["severity"]:
             continue
-        if f["parsed"] and not all(m.matches(alert_labels(i)) for m in f["parsed"]):
-            continue
-        out.append(i)
+        if f["parsed"]:
+            full = {**labels, "rule": rule, "alertname": rule, "severity": severity}
+            if not all(m.matches(full) for m in f["parsed"]):
+                continue
+        out.append(incident_id)
     return out
+
+
+def load(store, ids: list[int]) -> list:
+    """The incidents of `ids`, in that order."""
+    found = store.incidents.by_ids(ids)
+    return [found[i] for i in ids if i in found]
 
 
 class IncidentPages:
@@ -77,7 +87,7 @@ class IncidentPages:
         f = parse_filters(request.query)
         found = select(store, f)
         page = max(1, int(request.query.get("page", "1"))) if request.query.get("page", "1").isdigit() else 1
-        shown = found[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+        shown = load(store, found[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
         now = self.state.clock.now()
         active = SilenceCache(SilenceService(store, self.state.clock)).active(now)
         rows = [{"incident": i, "silenced": SilenceCache.matching(active, i) if i.state != "resolved" else [],
@@ -136,7 +146,7 @@ class IncidentPages:
         lasted = max((incident.resolved_at or incident.last_anomalous_at or incident.started_at)
                      - incident.started_at, 60.0)
         before = None if incident.resolved_at is None else incident.resolved_at + max(lasted * 0.5, 300.0)
-        history = await read_recent(store, [key], 360, before=before)
+        history = await read_recent(store, [key], CHART_POINTS, before=before)
         ts, values, _ = history.get(key, ((), (), 0))
         start = incident.started_at - max(lasted, 600.0)
         end = float(ts[-1]) if len(ts) else (before or now)

@@ -7,7 +7,7 @@ from ...render.annotations import render_annotations
 from ...routing.silences import SilenceCache, SilenceService
 from ..server import Request
 from .common import Pages
-from .incidents import SEVERITY_ORDER
+from .incidents import load, parse_filters, select
 
 SHOWN = 15
 
@@ -28,14 +28,14 @@ class OverviewPage:
             return self.pages.page(request, "overview.html", title="Overview", nav="overview", session=session,
                                    starting=True, rows=[], open_count=0, healths=healths, attention=[],
                                    silences=[], now=self.state.clock.now())
-        incidents = store.incidents.open()
-        incidents.sort(key=lambda i: (i.state != "firing", SEVERITY_ORDER.get(i.severity, 9), -(i.started_at or 0)))
+        ids = select(store, parse_filters({}))
+        incidents = load(store, ids[:SHOWN])
         active = SilenceCache(SilenceService(store, self.state.clock)).active(self.state.clock.now())
         rows = [{"incident": i, "silenced": SilenceCache.matching(active, i),
-                 "summary": render_annotations(i).get("summary") or i.reason} for i in incidents[:SHOWN]]
+                 "summary": render_annotations(i).get("summary") or i.reason} for i in incidents]
         attention = [h for h in healths if h.state not in ("normal", "firing", "pending")]
         silences = SilenceService(store, self.state.clock).list()
         return self.pages.page(request, "overview.html", title="Overview", nav="overview", session=session,
-                               starting=False, rows=rows, open_count=len(incidents), healths=healths,
+                               starting=False, rows=rows, open_count=len(ids), healths=healths,
                                attention=attention, silences=silences, sources=info["sources"],
                                now=self.state.clock.now())

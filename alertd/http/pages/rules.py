@@ -4,7 +4,6 @@ its settings and its series, each with a state and (for a page of them) a chart 
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from urllib.parse import urlencode
 
 from ...engine.rule_health import SERIES_STATES
@@ -46,10 +45,8 @@ class RulePages:
         store = self.pages.store()
         drawn = series[:CHARTS]
         history = await read_recent(store, [s.key for s in drawn], POINTS)
-        spans = defaultdict(list)
-        for incident in store.incidents.list(include_closed=True, limit=500, rule=name):
-            spans[incident.fingerprint].append((incident.started_at, incident.resolved_at,
-                                                incident.state if incident.state != "resolved" else "firing"))
+        spans = {fp: [(a, b, "firing" if state == "resolved" else state) for a, b, state in items]
+                 for fp, items in store.incidents.spans_of([s.fingerprint for s in drawn]).items()}
         charts = {}
         for s in drawn:
             ts, values, _ = history.get(s.key, ((), (), 0))

@@ -15,7 +15,6 @@ from ...incidents.actions import ActionError, IncidentActions
 from ...render.annotations import render_annotations
 from ...render.view import shown_labels
 from ...routing.silences import SilenceError, SilenceService, parse_silence_matchers
-from ...routing.tree import alert_labels
 from ..forms import parse_form
 from ..page_auth import clean_name
 from ..server import HttpError, Request
@@ -55,10 +54,13 @@ def preview(store, text: str) -> dict:
     if all(m.matches({}) for m in matchers):
         out["error"] = ("every matcher also matches a missing label, so it would silence everything; "
                         "add one that names a value")
-    found = [i for i in store.incidents.open() if all(m.matches(alert_labels(i)) for m in matchers)]
-    found.sort(key=lambda i: (i.state != "firing", i.rule, sorted(i.labels.items())))
+    found = [r for r in store.incidents.summaries()
+             if all(m.matches({**r[2], "rule": r[1], "alertname": r[1], "severity": r[3]}) for m in matchers)]
+    found.sort(key=lambda r: (r[4] != "firing", r[1], sorted(r[2].items())))
+    shown = store.incidents.by_ids([r[0] for r in found[:PREVIEW_LIMIT]])
     out.update(matchers=matchers, count=len(found),
-               incidents=[(i, render_annotations(i).get("summary") or i.reason) for i in found[:PREVIEW_LIMIT]])
+               incidents=[(shown[r[0]], render_annotations(shown[r[0]]).get("summary") or shown[r[0]].reason)
+                          for r in found[:PREVIEW_LIMIT] if r[0] in shown])
     return out
 
 
