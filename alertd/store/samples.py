@@ -114,8 +114,12 @@ class SampleStore:
         ts_out = np.full((len(ids), limit), np.nan)
         val_out = np.full((len(ids), limit), np.nan)
         count = np.zeros(len(ids), dtype=np.int64)
+        # A few series are a few rows of each time step: fetch in small chunks, so the scan
+        # (which walks every series' rows of a step) stops once each has `limit` points,
+        # instead of running through the whole history to fill one big chunk.
+        chunk_rows = max(16, 2 * len(ids)) if few else 20_000
         while (count < limit).any():
-            rows = cursor.fetchmany(20_000)
+            rows = cursor.fetchmany(chunk_rows)
             if not rows:
                 break
             chunk = np.array(rows, dtype=float).reshape(-1, 3)  # NULL values become nan
