@@ -118,11 +118,14 @@ def test_rules_api_and_metrics(write_config, registry, clock, tmp_path):
             daemon.sources["app"].pending = [Sample("cpu", make_labels({"host": "a"}), clock.now(), 95.0)]
             await daemon.poll("app")
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.web.port}") as client:
-                return (await client.get("/api/v1/rules")).json(), (await client.get("/metrics")).text
+                status = (await client.get("/api/v1/status")).json()
+                return (await client.get("/api/v1/rules")).json(), (await client.get("/metrics")).text, status
         finally:
             await daemon.drain()
 
-    rules, metrics = asyncio.run(main())
+    rules, metrics, status = asyncio.run(main())
+    assert status["rules"]["states"] == {"firing": 1, "error": 1}
+    assert status["rules"]["not_judging"] == {"cpu_broken": "error: the detector failed: ValueError: detector bug"}
     by_name = {r["name"]: r for r in rules["rules"]}
     assert by_name["cpu_high"]["state"] == "firing" and by_name["cpu_high"]["open_incidents"]["firing"] == 1
     assert by_name["cpu_broken"]["state"] == "error" and "detector bug" in by_name["cpu_broken"]["last_error"]

@@ -48,6 +48,16 @@ class DaemonHealth:
         return (f"{prefix}{len(states)} open incidents ({firing} firing, {len(states) - firing} pending), "
                 f"{tick}, outbox {self.store.outbox.pending_count()}")
 
+    def rule_summary(self) -> dict:
+        """How many rules are in each state, and those not judging (error, nodata, warming_up)
+        with why (alertd/engine/rule_health.py; /api/v1/rules has every detail)."""
+        healths = self.engine.rule_health() if self.engine else []
+        counts: dict[str, int] = {}
+        for h in healths:
+            counts[h.state] = counts.get(h.state, 0) + 1
+        return {"states": counts, "not_judging": {h.name: f"{h.state}: {h.reason}" for h in healths
+                                                   if h.state in ("error", "nodata", "warming_up")}}
+
     def status(self) -> dict:
         """What the daemon is doing: for /api/v1/status and the status page."""
         now = self.clock.now()
@@ -76,5 +86,6 @@ class DaemonHealth:
             "outbox_pending": self.store.outbox.pending_count() if self.store else None,
             "api_writes": self.config.http.writes_enabled,
             "sources": sources,
+            "rules": self.rule_summary(),
             "shard": describe_shard(self.config),
         }
