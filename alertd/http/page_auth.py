@@ -116,6 +116,9 @@ class PageAuth:
         """Whether `token` is the API token (constant time), counting failures per address."""
         peer = self._peer_host(request)
         now = time.monotonic()
+        if len(self._failures) > 10_000:  # many addresses: forget the quiet ones (bounded memory)
+            for key in [k for k, v in self._failures.items() if not v or now - v[-1] > FAILURE_WINDOW]:
+                del self._failures[key]
         failures = self._failures[peer]
         while failures and now - failures[0] > FAILURE_WINDOW:
             failures.popleft()
