@@ -15,9 +15,8 @@ import sys
 import httpx
 import pytest
 from browser import TOKEN, OnCallShop, chromium
-from playwright.sync_api import expect, sync_playwright
-
 from daemon_process import ROOT
+from playwright.sync_api import expect, sync_playwright
 
 
 @pytest.fixture

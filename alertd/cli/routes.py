@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..durations import format_duration
-from ..routing.route_match import matching_routes, matchers_text, parse_labels, tree_lines
+from ..routing.route_match import matchers_text, matching_routes, parse_labels, tree_lines
 from ..routing.tree import compile_tree
 from .common import CommandError, add_config_arg, load
 from .output import print_json

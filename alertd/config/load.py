@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..matchers import parse_selector
-from .http import HttpConfig, build_http
+from .http import build_http
 from .routing import (
     ReceiverSettings,
     build_inhibit_rules,

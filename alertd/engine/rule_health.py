@@ -20,7 +20,6 @@ the header badge. `RuleHealthViews` is mixed into the Engine.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from datetime import datetime, timezone
+from decimal import Decimal
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")

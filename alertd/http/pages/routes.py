@@ -4,7 +4,7 @@ which receivers, grouped how", answered by `alertd.routing.route_match` (the sam
 
 from __future__ import annotations
 
-from ...routing.route_match import matching_routes, matchers_text, parse_labels
+from ...routing.route_match import matchers_text, matching_routes, parse_labels
 from ...routing.tree import compile_tree
 from ..server import Request
 from .common import Pages
