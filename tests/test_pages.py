@@ -346,3 +346,16 @@ def test_forms_take_only_urlencoded_bodies(write_config, registry, clock, tmp_pa
         return await client.post("/incidents/1/ack", content=b"csrf=x", headers={"content-type": kind})
 
     assert run(write_config, registry, clock, tmp_path, cfg(), scenario).status_code == 415
+
+
+def test_the_basic_auth_user_of_the_api_logs_in_too(write_config, registry, clock, tmp_path):
+    async def scenario(daemon, client):
+        wrong_user = await login(client, name="mallory", token="ops-password-0123456789")
+        ok = await login(client, name="ops", token="ops-password-0123456789")
+        page = await client.get("/incidents/1")
+        return wrong_user, ok, page
+
+    text = cfg({"basic_auth": {"username": "ops", "password": "ops-password-0123456789"}})
+    wrong_user, ok, page = run(write_config, registry, clock, tmp_path, text, scenario)
+    assert wrong_user.status_code == 403 and ok.status_code == 303
+    assert "Acknowledge as ops" in page.text

@@ -3,8 +3,9 @@
 Three ways to log in (`http.login.method`, alertd/config/http_pages.py):
 
 - `token` (default): a form asking for your name and the API token (`http.token`); the name
-  is who the history names.
-- `basic`: the browser's own prompt (HTTP basic auth): user = your name, password = the token.
+  is who the history names. With `http.basic_auth` set, its user and password log in too.
+- `basic`: the browser's own prompt (HTTP basic auth): user = your name, password = the token
+  (or the user and password of `http.basic_auth`).
 - `header`: a reverse proxy that did the login names the user in a header
   (`X-Forwarded-User`), believed only from `trusted_proxies`; no session needed.
 
@@ -28,6 +29,12 @@ from .session import COOKIE, Session, Signer, credential_tag, read_cookie, set_c
 LOGIN_COOKIE = "alertd_login"  # the nonce a login form's CSRF token is bound to
 MAX_FAILURES, FAILURE_WINDOW = 10, 600.0
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@- +")
+
+
+def credentials_tag(hc) -> str:
+    """A fingerprint of the credentials a login may use (token, basic auth password)."""
+    basic = getattr(hc, "basic_auth", None)
+    return credential_tag(f"{hc.token or ''}\n{basic[1] if basic else ''}" if hc.token or basic else "")
 
 
 def clean_name(name: str) -> str:
@@ -74,8 +81,8 @@ class PageAuth:
                     return None
             return None
         session = self.signer.read(read_cookie(request.headers.get("cookie"), COOKIE), self.state.clock.now())
-        if session is None or session.method != hc.login.method or session.tag != credential_tag(hc.token):
-            return None  # another login method now, or the token changed: log in again
+        if session is None or session.method != hc.login.method or session.tag != credentials_tag(hc):
+            return None  # another login method now, or the credentials changed: log in again
         return session
 
     def csrf_for(self, session: Session | None) -> str:
@@ -112,8 +119,9 @@ class PageAuth:
             self._refused(request, "login_csrf")
             raise HttpError(403, "the login form's security token is missing or old; open the login page again")
 
-    def verify(self, request: Request, token: str) -> bool:
-        """Whether `token` is the API token (constant time), counting failures per address."""
+    def verify(self, request: Request, token: str, user: str = "") -> bool:
+        """Whether `token` is the API token, or `user` and `token` those of `http.basic_auth`
+        (constant time), counting failures per address."""
         peer = self._peer_host(request)
         now = time.monotonic()
         if len(self._failures) > 10_000:  # many addresses: forget the quiet ones (bounded memory)
@@ -125,8 +133,13 @@ class PageAuth:
         if len(failures) >= MAX_FAILURES:
             raise HttpError(429, "too many failed logins from this address; wait ten minutes",
                             {"Retry-After": str(int(FAILURE_WINDOW))})
-        expected = self.settings.token
-        if expected and hmac.compare_digest(str(token).encode(), str(expected).encode()):
+        hc = self.settings
+        expected, basic = hc.token, getattr(hc, "basic_auth", None)
+        ok = bool(expected) and hmac.compare_digest(str(token).encode(), str(expected).encode())
+        if basic is not None:
+            ok |= (hmac.compare_digest(str(user).encode(), str(basic[0]).encode())
+                   & hmac.compare_digest(str(token).encode(), str(basic[1]).encode()))
+        if ok:
             failures.clear()
             return True
         failures.append(now)
@@ -148,7 +161,7 @@ class PageAuth:
         """A Set-Cookie value for a session of `user` (the configured method and TTL)."""
         hc = self.settings
         ttl = hc.login.session_ttl
-        value = self.signer.issue(user, hc.login.method, self.state.clock.now() + ttl, credential_tag(hc.token))
+        value = self.signer.issue(user, hc.login.method, self.state.clock.now() + ttl, credentials_tag(hc))
         return set_cookie(COOKIE, value, max_age=int(ttl), secure=hc.cookie_secure)
 
     def end_session(self) -> str:

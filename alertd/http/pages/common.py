@@ -80,7 +80,7 @@ class Pages:
         hc = self.state.config().http
         return render(template, status=status, headers=headers, title=title, nav=nav, base=self.base, info=info,
                       badge=badge(info, rules), session=session, csrf=self.auth.csrf_for(session),
-                      writes_enabled=bool(hc.token) or hc.login.method == "header",
+                      writes_enabled=hc.writes_enabled or hc.login.method == "header",
                       login_method=hc.login.method, request_target=request.target, **context)
 
     def error_page(self, request: Request, status: int, message: str, session=None) -> Response:

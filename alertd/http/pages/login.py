@@ -22,14 +22,15 @@ class LoginPages:
         session = self.auth.session(request)
         return self.pages.page(request, "login.html", title="Log in", nav="login", session=session, status=status,
                                headers={"Set-Cookie": cookie} if cookie else None, method=hc.login.method,
-                               has_token=bool(hc.token), login_csrf=self.auth.signer.csrf("login:" + nonce),
+                               has_token=hc.writes_enabled, login_csrf=self.auth.signer.csrf("login:" + nonce),
                                next=safe_next(request.query.get("next"), self.pages.base), name=name, error=error)
 
     def show(self, request: Request) -> Response:
         hc = self.state.config().http
-        if hc.login.method == "basic" and hc.token:
+        if hc.login.method == "basic" and hc.writes_enabled:
             credentials = self.auth.basic_credentials(request)
-            if credentials is not None and credentials[0].strip() and self.auth.verify(request, credentials[1]):
+            if credentials is not None and credentials[0].strip() and \
+                    self.auth.verify(request, credentials[1], credentials[0]):
                 try:
                     name = clean_name(credentials[0])
                 except ValueError as exc:
@@ -48,14 +49,14 @@ class LoginPages:
             raise HttpError(405, f"log in with the {hc.login.method} method here (see the login page)")
         self.auth.check_login_form(request, form)
         name = form.get("name")
-        if not hc.token:
+        if not hc.writes_enabled:
             return self._form(request, name=name, error="changes from the pages are disabled because no API "
                               "token is configured; set http.token and reload alertd", status=403)
         try:
             name = clean_name(name)
         except ValueError as exc:
             return self._form(request, name=name, error=str(exc), status=400)
-        if not self.auth.verify(request, form.get("token")):
+        if not self.auth.verify(request, form.get("token"), name):
             return self._form(request, name=name, error="that is not the API token (http.token of alertd's config)",
                               status=403)
         self.state.log.info("login", user=name, peer=request.peer)
