@@ -19,7 +19,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
 from typing import Any
 
