@@ -97,3 +97,41 @@ def test_kv_round_trip(tmp_path):
     store.set_kv("k", {"a": [1, 2]})
     store.close()
     assert Store(tmp_path / "s.db").get_kv("k") == {"a": [1, 2]}
+
+
+def test_recent_walks_timestamps_for_a_few_series_and_answers_as_the_scan():
+    """A few series of many that share each poll's timestamp are read by walking the
+    timestamps (index seeks); the answer must be the scan's: gaps, NaN values, series that
+    start late, series of another source on timestamps of their own."""
+    import numpy as np
+
+    from alertd.store import samples as samples_module
+    rng = np.random.default_rng(3)
+    store = Store()
+    polls = []
+    for step in range(120):
+        ts = 1000.0 + 10 * step
+        poll = [Sample("m", make_labels({"h": str(i)}), ts, float(rng.normal())) for i in range(200)
+                if not (i == 5 and step % 3 == 0) and not (i == 7 and step < 100)]
+        poll[0] = poll[0]._replace(value=float("nan")) if step == 50 else poll[0]
+        poll.append(Sample("other", make_labels({}), ts + 3.5, float(step)))  # another source's own times
+        polls.append(poll)
+    with store.atomic():
+        for poll in polls:
+            store.samples.append(poll, "src")
+    keys = ['m{h="0"}', 'm{h="5"}', 'm{h="7"}', 'm{h="199"}', 'other', 'm{h="none"}']
+    assert 90 < store.samples._rows_per_step(float("inf")) < 110  # a poll: about 200 rows at 2 timestamps
+    threshold = samples_module.STEP_WALK_ROWS
+    for limit, before in ((5, None), (30, 1500.0), (90, 2000.5), (500, None)):
+        try:
+            samples_module.STEP_WALK_ROWS = 0  # always walk
+            walked = store.samples.recent(keys, limit, before=before)
+            samples_module.STEP_WALK_ROWS = 10**9  # always scan
+            scanned = store.samples.recent(keys, limit, before=before)
+        finally:
+            samples_module.STEP_WALK_ROWS = threshold
+        assert walked.keys() == scanned.keys() and 'm{h="none"}' not in walked
+        for key in walked:
+            (ts_w, v_w, n_w), (ts_s, v_s, n_s) = walked[key], scanned[key]
+            assert n_w == n_s and list(ts_w) == list(ts_s), (key, limit, before)
+            assert np.array_equal(v_w, v_s, equal_nan=True)

@@ -21,6 +21,9 @@ _INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
 # bind 750 values, under the 999 that the oldest SQLite builds allow.
 _ROWS_PER_INSERT = 250
 _INSERT_MANY = _INSERT + ", ".join(["(?, ?, ?)"] * _ROWS_PER_INSERT)
+# `recent` for a few series walks timestamps (index seeks) instead of scanning rows once a
+# timestamp holds at least this many samples (see SampleStore._recent_by_steps).
+STEP_WALK_ROWS = 64
 
 
 class SampleStore:
@@ -100,9 +103,11 @@ class SampleStore:
         if not wanted or limit <= 0:
             return {}
         lower = min(self._first[sid] for sid in wanted)
-        # A few series out of many (the status page, a new series): let SQLite skip the rows
+        # A few series out of many (the pages' charts, a new series): let SQLite skip the rows
         # of the others, instead of handing every row of the time range to Python.
         few = len(wanted) <= 256
+        if few and self._rows_per_step(cutoff) >= STEP_WALK_ROWS:
+            return self._recent_by_steps(wanted, limit, cutoff, lower)
         only = f" AND series_id IN ({','.join('?' * len(wanted))})" if few else ""
         cursor = self.db.execute("SELECT ts, series_id, value FROM samples WHERE ts < ? AND ts >= ?"
                                  f"{only} ORDER BY ts DESC", [cutoff, lower, *(wanted if few else ())])
@@ -141,6 +146,48 @@ class SampleStore:
         for i in np.flatnonzero(count):
             k = int(min(count[i], limit))
             out[wanted[int(ids[i])]] = (ts_out[i, limit - k:], val_out[i, limit - k:], k)
+        return out
+
+    def _rows_per_step(self, cutoff: float) -> float:
+        """How many samples share a timestamp, on average over the newest 4,096 before
+        `cutoff` (thousands when big polls dominate the store, about 1 when series have
+        timestamps of their own)."""
+        rows, steps = self.db.execute("SELECT COUNT(*), COUNT(DISTINCT ts) FROM (SELECT ts FROM samples "
+                                      "WHERE ts < ? ORDER BY ts DESC LIMIT 4096)", [cutoff]).fetchone()
+        return rows / steps if steps else 0.0
+
+    def _recent_by_steps(self, wanted: dict[int, str], limit: int, cutoff: float, lower: float) -> dict:
+        """`recent` for a few series when many share each timestamp (a poll of thousands):
+        walk the distinct timestamps backwards, one index seek each, and read only the
+        wanted series' rows at them (seeks too), instead of scanning every series' rows of
+        the time range. Same answer as the scan."""
+        points: dict[int, list] = {sid: [] for sid in wanted}
+        step_ts = cutoff
+        while True:
+            missing = [sid for sid, got in points.items() if len(got) < limit]
+            if not missing:
+                break
+            steps = []
+            while len(steps) < 64:
+                ts = self.db.execute("SELECT MAX(ts) FROM samples WHERE ts < ?", [step_ts]).fetchone()[0]
+                if ts is None or ts < lower:
+                    break
+                steps.append(ts)
+                step_ts = ts
+            if not steps:
+                break
+            rows = self.db.execute(
+                f"SELECT ts, series_id, value FROM samples WHERE ts IN ({','.join('?' * len(steps))}) "
+                f"AND series_id IN ({','.join('?' * len(missing))}) ORDER BY ts DESC", [*steps, *missing])
+            for ts, sid, value in rows:
+                if len(points[sid]) < limit:
+                    points[sid].append((ts, np.nan if value is None else value))
+        out = {}
+        for sid, got in points.items():
+            if got:
+                got.reverse()  # oldest first
+                ts, values = np.array(got, dtype=float).reshape(-1, 2).T
+                out[wanted[sid]] = (ts.copy(), values.copy(), len(got))
         return out
 
     def histories(self, keys: list[str], start: float | None = None, end: float | None = None):

@@ -13,7 +13,7 @@ from .common import Pages, read_recent
 
 SERIES_PAGE = 50  # series listed per page
 CHARTS = 12  # of which drawn
-POINTS = 60  # points per chart (a longer view: the incident page, 240)
+POINTS = 90  # points per chart (a longer view: the incident page, 240)
 
 
 class RulePages:
