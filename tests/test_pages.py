@@ -97,6 +97,7 @@ def test_incidents_filter_by_state_rule_severity_and_labels(write_config, regist
     async def scenario(daemon, client):
         queries = {"open": "", "firing": "?state=firing", "pending": "?state=pending", "rule": "?rule=cpu_watch",
                    "severity": "?severity=critical", "labels": '?matchers=host%3D~"a|b"%2C+dc!%3D"eu"',
+                   "alertname": "?matchers=alertname%3Dcpu_watch%2C+severity%3Dwarning",
                    "bad": "?matchers=host%3D~%22(%22", "resolved": "?state=resolved"}
         return {k: (await client.get("/incidents" + q)) for k, q in queries.items()}
 
@@ -109,6 +110,7 @@ def test_incidents_filter_by_state_rule_severity_and_labels(write_config, regist
     assert shown("firing") == ["#1 cpu_high"] and shown("pending") == ["#2 cpu_watch", "#3 cpu_watch"]
     assert shown("rule") == ["#2 cpu_watch", "#3 cpu_watch"] and shown("severity") == ["#1 cpu_high"]
     assert shown("labels") == ["#3 cpu_watch"]  # host=b, dc=us
+    assert shown("alertname") == ["#2 cpu_watch", "#3 cpu_watch"]  # the routing labels, as silences see them
     assert r["bad"].status_code == 400 and "the label matchers are not valid" in r["bad"].text
     assert "No open incidents" in r["resolved"].text
 
@@ -187,15 +189,16 @@ def test_acting_from_the_pages_names_the_actor_in_the_history(write_config, regi
                                                     "return_to": "/incidents/1"})
         bad = await client.post("/silences", data={"csrf": csrf, "matchers": 'host=~".*"', "duration": "2h"})
         (silence,) = daemon.store.silences.rows()
+        listed = await client.get("/silences")
         extend = await client.post(f"/silences/{silence['id']}/extend", data={"csrf": csrf, "duration": "1d"})
         expire = await client.post(f"/silences/{silence['id']}/expire", data={"csrf": csrf})
         unack = await client.post("/incidents/1/unack", data={"csrf": csrf})
         resolve = await client.post("/incidents/1/resolve", data={"csrf": csrf, "comment": "fixed"})
         page = await client.get("/incidents/1")
         history = [(e.event, e.actor) for e in daemon.store.history.of(1)]
-        return ack, shown, again, preview, add, bad, extend, expire, unack, resolve, page, history, silence
+        return ack, shown, again, preview, add, bad, listed, extend, expire, unack, resolve, page, history, silence
 
-    ack, shown, again, preview, add, bad, extend, expire, unack, resolve, page, history, silence = run(
+    ack, shown, again, preview, add, bad, listed, extend, expire, unack, resolve, page, history, silence = run(
         write_config, registry, clock, tmp_path, cfg(), scenario)
     assert ack.status_code == 303 and ack.headers["location"] == "/incidents/1?done=ack"
     assert "Acknowledged: repeat notices stop" in shown.text and "Acknowledged by <b>alice</b>" in shown.text
@@ -204,6 +207,7 @@ def test_acting_from_the_pages_names_the_actor_in_the_history(write_config, regi
     assert add.status_code == 303 and add.headers["location"] == "/incidents/1?done=silenced"
     assert bad.status_code == 400 and "would silence everything" in bad.text
     assert silence["created_by"] == "alice" and silence["comment"] == "deploy"
+    assert re.search(r'matches 1 open incident <a href="/incidents/1">#1</a></div>', listed.text)
     assert extend.headers["location"] == "/silences?done=extended" and expire.headers["location"] == "/silences?done=expired"
     assert resolve.status_code == 303
     mine = [(e, a) for e, a in history if a is not None]

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from ...incidents.actions import ActionError, IncidentActions
 from ...render.annotations import render_annotations
 from ...routing.silences import SilenceCache, SilenceService, parse_silence_matchers
-from ...routing.tree import alert_labels
+from ...routing.tree import alert_labels, routing_labels
 from ..charts import chart
 from ..forms import parse_form
 from ..page_auth import clean_name
@@ -61,7 +61,7 @@ def select(store, f: dict) -> list[int]:
         if f["severity"] and severity != f["severity"]:
             continue
         if f["parsed"]:
-            full = {**labels, "rule": rule, "alertname": rule, "severity": severity}
+            full = routing_labels(labels, rule, severity)
             if not all(m.matches(full) for m in f["parsed"]):
                 continue
         out.append(incident_id)

@@ -15,6 +15,7 @@ from ...incidents.actions import ActionError, IncidentActions
 from ...render.annotations import render_annotations
 from ...render.view import shown_labels
 from ...routing.silences import SilenceError, SilenceService, parse_silence_matchers
+from ...routing.tree import routing_labels
 from ..forms import parse_form
 from ..page_auth import clean_name
 from ..server import HttpError, Request
@@ -54,8 +55,7 @@ def preview(store, text: str) -> dict:
     if all(m.matches({}) for m in matchers):
         out["error"] = ("every matcher also matches a missing label, so it would silence everything; "
                         "add one that names a value")
-    found = [r for r in store.incidents.summaries()
-             if all(m.matches({**r[2], "rule": r[1], "alertname": r[1], "severity": r[3]}) for m in matchers)]
+    found = [r for r in store.incidents.summaries() if all(m.matches(routing_labels(r[2], r[1], r[3])) for m in matchers)]
     found.sort(key=lambda r: (r[4] != "firing", r[1], sorted(r[2].items())))
     shown = store.incidents.by_ids([r[0] for r in found[:PREVIEW_LIMIT]])
     out.update(matchers=matchers, count=len(found),
@@ -78,11 +78,11 @@ class SilencePages:
         session = self.pages.reader_guard(request)
         include = request.query.get("all") == "1"
         silences = self.service().list(include_expired=include)
-        store = self.pages.store()
-        counts = {s.id: self.service().open_incidents_matching(s) for s in silences[:200]}
+        open_now = [(r[0], routing_labels(r[2], r[1], r[3])) for r in self.pages.store().incidents.summaries()]
+        counts = {s.id: [i for i, labels in open_now if s.matches(labels)] for s in silences[:200]}
         return self.pages.page(request, "silences.html", title="Silences", nav="silences", session=session,
                                silences=silences, counts=counts, now=self.state.clock.now(), include=include,
-                               durations=DURATIONS, message=_done(request), store=store)
+                               durations=DURATIONS, message=_done(request))
 
     def new(self, request: Request, *, form=None, error: str = "", status: int = 200):
         session = self.pages.reader_guard(request)
