@@ -34,6 +34,20 @@ def test_validate_good_file_prints_a_summary_and_redacts_secrets(write_config, c
     assert "very-secret-hook" not in out and "***" in out
 
 
+def test_validate_says_who_may_change_things_over_http(write_config, capsys, monkeypatch):
+    monkeypatch.setenv("HOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.delenv("ALERTD_API_TOKEN", raising=False)
+    shown = {}
+    for name, http in {"none": "", "token": "http: {token: s3cret-0123456789abcdef}\n",
+                       "header": "http: {login: {method: header, pages: login}}\n"}.items():
+        assert main(["validate", "-c", str(write_config(http + CONFIG))]) == 0
+        shown[name] = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  http"))
+    assert shown["none"].endswith("pages (reads open), /metrics, /healthz, JSON API; changes disabled (no token or basic_auth)")
+    assert shown["token"].endswith("changes from the API, and from the pages after a login (token)")
+    assert "pages (reads need a login)" in shown["header"] and "from the pages as the proxy's user" in shown["header"]
+    assert "s3cret" not in shown["token"]
+
+
 def test_validate_bad_file_exits_1_with_every_error_and_no_traceback(write_config, capsys, monkeypatch):
     monkeypatch.delenv("HOOK_URL", raising=False)
     path = write_config(CONFIG.replace("every: 5s", "every: often").replace("below: 0.9", "belwo: 0.9"))

@@ -63,8 +63,14 @@ def run(args) -> int:
                 print(f"           {line}")
     hc = config.http
     if hc.enabled:
-        writes = "API changes enabled (token set)" if hc.token else "API changes disabled (no token)"
-        print(f"  http     {hc.listen}: status page, /metrics, /healthz, JSON API; {writes}")
+        if hc.writes_enabled:
+            writes = f"changes from the API, and from the pages after a login ({hc.login.method})"
+        elif hc.login.method == "header":
+            writes = "changes from the pages as the proxy's user; API changes disabled (no token or basic_auth)"
+        else:
+            writes = "changes disabled (no token or basic_auth)"
+        reads = "need a login" if hc.login.pages_need_login else "open"
+        print(f"  http     {hc.listen}: pages (reads {reads}), /metrics, /healthz, JSON API; {writes}")
     else:
         print("  http     disabled")
     for name, items in config.receivers.items():

@@ -11,7 +11,8 @@
 
 Without `token` or `token_file`, the `ALERTD_API_TOKEN` environment variable is used; with no
 token and no basic_auth the API's mutating calls (acknowledge, silences, posted alerts) are
-disabled. Reads, /metrics, the health checks and the status page need no token.
+disabled. Reads, /metrics, the health checks and the pages need no token (`login.pages: login`
+puts the pages behind a login).
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ async def open_server(state, hc) -> HttpServer:
     except OSError as exc:
         raise ListenError(listen_error(hc, exc)) from None
     log.info("http_listening", address=f"{hc.host}:{server.port}", port=server.port,
-                    api_writes="enabled" if hc.writes_enabled else "disabled (no token)")
+                    api_writes="enabled" if hc.writes_enabled else "disabled (no token or basic_auth)")
     if not hc.loopback:
         log.warning("http_public", address=hc.listen,
-                           note="the status page, /metrics and the read API need no token")
+                           note="the read pages, /metrics and the read API need no login")
     return server
 
 
