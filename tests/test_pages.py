@@ -363,3 +363,27 @@ def test_the_basic_auth_user_of_the_api_logs_in_too(write_config, registry, cloc
     wrong_user, ok, page = run(write_config, registry, clock, tmp_path, text, scenario)
     assert wrong_user.status_code == 403 and ok.status_code == 303
     assert "Acknowledge as ops" in page.text
+
+
+def test_the_silences_list_counts_each_silences_open_incidents_as_a_full_check_would():
+    import random
+
+    from alertd.http.pages.silences import open_matches
+    from alertd.routing.silences import Silence, parse_silence_matchers
+    from alertd.routing.tree import routing_labels
+
+    rnd = random.Random(19)
+    values = ["", "a", "b", "c"]
+    open_now = []
+    for i in range(300):
+        labels = {k: v for k in ("host", "dc", "team") if (v := rnd.choice(values))}
+        open_now.append((i, routing_labels(labels, rnd.choice(["r1", "r2"]), rnd.choice(["", "critical"]))))
+    silences = []
+    for n in range(200):
+        lines = [f'{rnd.choice(["host", "dc", "team", "rule", "severity"])}{rnd.choice(["=", "!=", "=~", "!~"])}'
+                 f'"{rnd.choice(values + ["r1", "critical", "a|b", ".*"])}"' for _ in range(rnd.randint(1, 3))]
+        silences.append(Silence(f"s{n}", parse_silence_matchers(lines), 0.0, 1.0, "t", ""))
+    got = open_matches(silences, open_now)
+    for s in silences:
+        assert got[s.id] == [i for i, labels in open_now if s.matches(labels)], [str(m) for m in s.matchers]
+    assert sum(map(len, got.values())) > 100  # the draw matches plenty
