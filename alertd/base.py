@@ -200,6 +200,10 @@ class Detector(Plugin):
         new home (alertd/_compat.py), so an upgrade keeps every fitted model."""
         return loads(blob)
 
+    def forget_series(self, keys: list[str]) -> None:
+        """The daemon dropped these series (silent for longer than `retention`): forget any
+        per-series state kept for them, so memory follows the series that exist. Optional."""
+
     # -- absence (optional) ------------------------------------------------------------------
     def score_absent(self, batch: Batch, now: float) -> Scores:
         """Judge series that sent nothing in a poll (`checks_absence` detectors only).

@@ -85,6 +85,16 @@ class Metrics:
                                "1 if the last config load or reload succeeded, else 0", registry=r)
         self.reload_ok_at = Gauge("alertd_config_last_reload_success_timestamp_seconds",
                                   "When the config was last loaded successfully", registry=r)
+        # The store's retention and the daemon's health (issue 16).
+        self.samples_pruned = Counter("alertd_samples_pruned_total",
+                                      "Samples deleted because they were older than retention", registry=r)
+        self.series_dropped = Counter("alertd_series_dropped_total",
+                                      "Series dropped because no poll had them for longer than retention",
+                                      registry=r)
+        self.healthy = Gauge("alertd_healthy", "1 while /healthz says ok (the daemon makes progress), else 0",
+                             registry=r)
+        self.last_commit = Gauge("alertd_store_last_commit_timestamp_seconds",
+                                 "When a write to the store last committed", registry=r)
         Gauge("alertd_build_info", "alertd's version (the value is always 1)", ["version"],
               registry=r).labels(__version__).set(1)
         ProcessCollector(registry=r)

@@ -108,7 +108,7 @@ async def soak(hours: float, series: int, every: int, workdir: Path, web: Record
         await daemon.pass_once()
         ticks += 1
         if clock.now() >= next_prune:
-            daemon.prune()
+            await daemon.prune()
             next_prune += 600
         if clock.now() >= next_sample:
             delivered += len(web.requests)

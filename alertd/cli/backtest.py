@@ -2,7 +2,8 @@
 
     alertd backtest -c alertd.yaml --rule orders_anomaly --csv orders.csv \\
         [--labels windows.json] [--plot out.png] [--out scores.csv] [--threshold 0.999]
-    alertd backtest -c alertd.yaml --rule orders_anomaly --series 'orders_per_minute{region="eu"}'
+    alertd backtest -c alertd.yaml --rule orders_anomaly --series 'orders_per_minute{region="eu"}' \
+        [--source shop] [--out scores.csv]
     alertd backtest --nab DIR --results OUT [-c alertd.yaml --rule NAME] [--threshold T] [--jobs 2]
     alertd backtest --sim-week [-c alertd.yaml] [--rule NAME] [--labels-out labels.json] [--json]
 
@@ -40,10 +41,13 @@ def configure(parser) -> None:
     what.add_argument("--sim-week", action="store_true", help="replay the shop simulator's labelled week through "
                       "every rule of the config (or --rule) and report incident precision and recall")
     parser.add_argument("--store", help="the store to read --series from (default: the config's store)")
+    parser.add_argument("--source", help="with --series: the source whose series it is (default: the rule's "
+                        "source, or the only source that has it)")
     parser.add_argument("--labels", help="label windows as JSON: [[start, end], ...] or NAB's "
                         "{\"file.csv\": [[start, end], ...]}")
     parser.add_argument("--plot", help="draw a PNG: series, score, threshold, labels, detections")
-    parser.add_argument("--out", help="write per-row scores to this CSV (default: <input>.scores.csv)")
+    parser.add_argument("--out", help="write per-row scores to this CSV (default with --csv: <input>.scores.csv "
+                        "beside it; with --series: none)")
     parser.add_argument("--results", help="with --nab: the folder to write <category>/<file>.csv results to")
     parser.add_argument("--threshold", type=float, help="replay with this threshold instead of the rule's")
     parser.add_argument("--jobs", type=int, default=1, help="with --nab: files replayed in parallel; with "
@@ -66,15 +70,18 @@ def run(args) -> int:
             raise CommandError("--nab needs --results OUT, the folder for the per-file scores")
         return _run_nab(args)
     rule, registry = _rule(args)
-    ts, values, name = _input(args)
+    ts, values, name = _input(args, rule)
     if len(ts) == 0:
         raise CommandError(f"{name} has no rows to replay")
     from ..backtest.replay import replay
     progress = None if args.quiet else Progress(f"replaying {Path(name).name}")
     result = replay(rule, registry, ts, values, progress=progress)
     windows = _windows(args, ts, name)
-    out = args.out or (f"{Path(args.csv).with_suffix('')}.scores.csv" if args.csv else "series.scores.csv")
-    _write_scores(out, result)
+    # beside the CSV; a stored series has no file to sit beside, and the working directory
+    # (often /, or the store's) is no place for it: only where --out says
+    out = args.out or (f"{Path(args.csv).with_suffix('')}.scores.csv" if args.csv else None)
+    if out is not None:
+        _write_scores(out, result)
     _report(result, rule, name, windows, out)
     if args.plot:
         from ..backtest.plot import plot_replay
@@ -99,7 +106,7 @@ def _rule(args):
         raise CommandError(str(exc)) from None
 
 
-def _input(args):
+def _input(args, rule):
     from ..backtest.nab import read_series_csv
 
     if args.csv:
@@ -113,7 +120,15 @@ def _input(args):
     from .common import open_store
     store = open_store(args)
     try:
-        ts, values = store.samples.history(args.series)
+        source = args.source or (rule.source if args.rule else None)
+        sources = store.samples.sources_of(args.series)
+        if source is None and len(sources) > 1:
+            raise CommandError(f"the sources {', '.join(sources)} each have a series {args.series}; "
+                               "pick one with --source")
+        if source is not None and sources and source not in sources:
+            raise CommandError(f"the source {source} has no series {args.series}; the sources that have "
+                               f"it: {', '.join(sources)} (pick one with --source)")
+        ts, values = store.samples.history(args.series, source=source)
     finally:
         store.close()
     if not len(ts):
@@ -189,7 +204,7 @@ def _report(result, rule, name, windows, out) -> None:
                              for p in PROFILES)
             print(f"NAB score at threshold {thr:g}: {fixed}")
             print(f"NAB score at the best threshold on this data: {best}")
-    print(f"scores: {out}")
+    print(f"scores: {out}" if out else "per-row scores: not written (pass --out FILE to write them)")
 
 
 # -- a NAB corpus -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ async def backfill(daemon) -> None:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 daemon.log.warning("backfill_failed", source=name, error=error[:300])
                 continue
-            samples = _unstored(daemon.store, samples, todo)
+            samples = _unstored(daemon.store, samples, todo, name)
             if samples:
                 daemon.engine.ingest(name, samples, alerts=False)
                 daemon.log.info("backfilled", source=name, samples=len(samples),
@@ -41,12 +41,12 @@ async def backfill(daemon) -> None:
             daemon.store.set_kv(_backfill_key(name, rt.rule), now)
 
 
-def _unstored(store, samples, runtimes) -> list:
+def _unstored(store, samples, runtimes, source: str) -> list:
     """The back-filled samples the rules in `runtimes` read and the store lacks."""
     selectors = [rt.rule.series for rt in runtimes]
     wanted = [s for s in samples or () if isinstance(s, Sample)
               and any(sel.matches(s.name, dict(s.labels)) for sel in selectors)]
-    stored = store.samples.recent(list({s.key for s in wanted}), 1)
+    stored = store.samples.recent(list({s.key for s in wanted}), 1, source=source)
     return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
 
 

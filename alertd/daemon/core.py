@@ -32,7 +32,6 @@ from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..log import add_secrets, get_logger
 from ..metrics import Metrics
 from ..routing.timer import GroupTimer
-from ..store import Store
 from ..store.errors import StoreError, explain, is_store_error
 from .backfill import backfill
 from .clock_steps import ClockStepGuard
@@ -41,8 +40,10 @@ from .health import DaemonHealth
 from .lifecycle import Lifecycle
 from .plugin_health import PluginHealth
 from .polls import Polling
+from .progress import Progress
 from .reload import Reloading
-from .scheduler import make_scheduler, schedule_source
+from .scheduler import follow_clock_step, make_scheduler, schedule_daemon_jobs, schedule_source
+from .store_guard import StoreGuard
 
 
 class StartupError(Exception):
@@ -65,6 +66,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.sources, self.notifiers = {}, {}
         self.store = self.http = self.engine = self.delivery = self.scheduler = self.web = None
         self.trainer = self.group_timer = self.clock_guard = self.intake = None
+        self.store_guard: StoreGuard | None = None
+        self.progress = Progress()
         self.tasks: dict[str, asyncio.Task] = {}  # the daemon's own loops: delivery, groups, clock
         self.started_at: float | None = None
         self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
@@ -178,10 +181,11 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.scheduler = make_scheduler()
         self.scheduler.add_listener(self._on_job_event,
                                     EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self.progress = Progress()
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
-        self.scheduler.add_job(self.prune, "interval", minutes=10, id="store:prune")
-        self.scheduler.add_job(self.housekeeping, "interval", seconds=10, id="detect:housekeeping")
+            self.progress.expect(sc.name)
+        schedule_daemon_jobs(self.scheduler, self)
         self.scheduler.start()
         self.tasks = {"delivery": asyncio.create_task(self.delivery.run_forever(self.stopping)),
                       "group timer": asyncio.create_task(self.group_timer.run_forever(self.stopping)),
@@ -191,10 +195,12 @@ class Daemon(Polling, Reloading, DaemonHealth):
     async def open(self) -> None:
         """Store, HTTP client, plugin instances, engine, group timer and delivery; sources started."""
         self.started_at = self.clock.now()
+        self.store_guard = StoreGuard(self.store_path, self.log, self.config.path)
         try:
-            self.store = Store(self.store_path, check_writable=True)
+            self.store = self.store_guard.open()
         except StoreError as exc:
             raise StartupError(str(exc)) from None
+        self.store.samples.index.granularity = min(60.0, self.config.retention / 4)
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,
@@ -250,12 +256,20 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.group_timer.wake()
 
     def check_clock(self) -> float:
-        """Undo a backward wall-clock step for every timer (alertd.daemon.clock_steps)."""
+        """Undo a backward wall-clock step for every timer (alertd.daemon.clock_steps) and
+        every scheduled job (alertd.daemon.scheduler.follow_clock_step)."""
         step = self.clock_guard.check(self.clock.now())
         if step:
             self.delivery.shift(step)
             self.group_timer.wake()
+            if self.scheduler is not None and self.scheduler.running:
+                moved = follow_clock_step(self.scheduler, step)
+                self.log.info("jobs_rescheduled", seconds=round(step, 3), jobs=moved)
         return step
+
+    def check_store_file(self) -> str | None:
+        """The store file is still the one opened (see alertd.daemon.store_guard)."""
+        return self.store_guard.check() if self.store_guard is not None else None
 
     async def watch_clock(self, every: float = 1.0) -> None:
         """Check for clock steps every second until stopping."""
@@ -347,6 +361,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
             self.store.close()
             self.store = None
+        if self.store_guard is not None:
+            self.store_guard.release()  # last: no second daemon opens the store before it is closed
 
     async def run(self, systemd=None) -> int:
         """Start, serve until SIGTERM/SIGINT, drain; returns the exit code (see lifecycle)."""

@@ -10,9 +10,20 @@ class DaemonHealth:
     """Health and readiness of a running `Daemon` (mixed into it; reads its parts)."""
 
     def health_problems(self) -> list[str]:
-        """Why the daemon is not healthy (empty when it is): dead parts of the running loop."""
+        """Why the daemon is not healthy (empty when it is): dead parts of the running loop,
+        and work that stopped committing (alertd.daemon.progress), each in one sentence."""
         if not self.ready or self.draining:
             return []
+        problems = self._loop_problems()
+        if self.store is not None:
+            problems += self.progress.problems(self.store.health, self.config.sources)
+        lost = self.check_store_file()
+        if lost:
+            problems.append(lost)
+        self.metrics.healthy.set(0 if problems else 1)
+        return problems
+
+    def _loop_problems(self) -> list[str]:
         problems = []
         if self.scheduler is not None and not self.scheduler.running:
             problems.append("the scheduler is not running")
@@ -25,10 +36,10 @@ class DaemonHealth:
         return problems
 
     def readiness(self) -> dict[str, bool]:
-        """The checks of /readyz: all must be true."""
+        """The checks of /readyz: all must be true (`healthy`: /healthz names the problems)."""
         return {"config_loaded": self.config is not None, "store_open": self.store is not None,
                 "started": self.ready, "first_tick_done": self.first_poll_at is not None,
-                "not_draining": not self.draining}
+                "not_draining": not self.draining, "healthy": not self.health_problems()}
 
     def last_tick_age(self) -> float | None:
         """Seconds since the last poll of any source returned samples (None before the first)."""

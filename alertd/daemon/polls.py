@@ -2,9 +2,10 @@
 
 `Polling` is mixed into `Daemon`: `poll(name)` is what the scheduler runs for each source
 (collect with a time limit, then the tick: samples, scores, alert states, all in one
-transaction with the source's read position), `prune` and `housekeeping` are the daemon's
-periodic jobs. Errors are logged, counted and survived: one source or tick never takes the
-daemon down.
+transaction with the source's read position), `prune` and `housekeeping_job` are the daemon's
+periodic jobs (coroutines: they run on the event loop, where the store lives; see
+alertd/daemon/scheduler.py). Errors are logged, counted and survived: one source or tick
+never takes the daemon down.
 """
 
 from __future__ import annotations
@@ -18,16 +19,54 @@ from ..base import SourceError
 from ..log import redact_text
 from ..store.errors import explain, is_store_error
 
+PRUNE_STEP = 20_000  # samples deleted per transaction; the loop runs other work between steps
+
 
 class Polling:
     """Source polls, ticks and the periodic jobs of a `Daemon`."""
 
-    def prune(self) -> int:
-        """Drop samples older than the config's `retention` (runs every 10 minutes)."""
-        deleted = self.store.samples.prune(self.clock.now() - self.config.retention)
-        if deleted:
-            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention)
+    async def prune(self) -> int:
+        """Drop samples older than the config's `retention`, then the series silent for
+        longer than that (store rows and the engine's windows). Runs every 10 minutes (or
+        half the retention), on the event loop, in steps of PRUNE_STEP rows so that a big
+        delete does not hold up ticks. Returns the samples deleted."""
+        cutoff = self.clock.now() - self.config.retention
+        deleted = 0
+        try:
+            while True:
+                with self.store.atomic():
+                    step = self.store.samples.prune(cutoff, limit=PRUNE_STEP)
+                deleted += step
+                if not step or self.store is None:
+                    break
+                await asyncio.sleep(0)
+            dropped = self.engine.drop_silent(cutoff)
+            self.trainer.series_dropped(dropped)
+            with self.store.atomic():
+                gone = self.store.samples.drop_silent(cutoff)
+        except Exception as exc:
+            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            self.log.error("prune_failed", error=error, deleted=deleted, retry="next prune")
+            return deleted
+        self.metrics.samples_pruned.inc(deleted)
+        self.metrics.series_dropped.inc(len(gone))
+        forgotten = sum(len(keys) for _, keys in dropped.values())
+        if deleted or gone or forgotten:
+            self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention,
+                          series_dropped=len(gone), window_rows_dropped=forgotten)
         return deleted
+
+    async def housekeeping_job(self) -> None:
+        """Every 10 s: due fits and silence checks for all sources, and a heartbeat write,
+        so health knows whether the store takes writes even when no source is due."""
+        self.housekeeping()
+        try:
+            with self.store.atomic():
+                self.store.set_kv("heartbeat", self.clock.now())
+            self.metrics.last_commit.set(self.clock.now())
+        except Exception as exc:  # noted in store.health; health reports it after a while
+            self.log.warning("heartbeat_failed", error=explain(exc, str(self.store_path)))
+        self.check_store_file()
 
     def housekeeping(self, source: str | None = None) -> None:
         """Due model fits and silence checks: after each poll of `source`, and every 10 s for
@@ -58,6 +97,7 @@ class Polling:
         if sc is None or self.draining:
             return  # removed by a reload, or stopping
         self._polls[name] = asyncio.current_task()
+        self.progress.poll_started(name)
         due = self._scheduled.pop(name, None)
         if due is not None:
             self.metrics.tick_lag.labels(name).observe(max(0.0, time.time() - due))
@@ -98,11 +138,14 @@ class Polling:
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
             if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
-                self.log.error("tick_failed", source=name, error=explain(exc, str(self.store_path)),
-                               retry="next poll")
+                error = explain(exc, str(self.store_path))
+                self.log.error("tick_failed", source=name, error=error, retry="next poll")
             else:
-                self.log.exception("tick_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                self.log.exception("tick_failed", source=name, error=error)
+            self.progress.tick_failed(name, error)
             return
+        self.progress.tick_ok(name)
         if not result.stored:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
@@ -124,7 +167,11 @@ class Polling:
             with self.store.atomic():
                 source.commit()
         except Exception as exc:
-            self.log.warning("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
+            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            self.log.warning("source_commit_failed", source=name, error=error)
+            self.progress.tick_failed(name, error)
+        else:
+            self.progress.tick_ok(name)
 
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
         error = redact_text(error)  # an excerpt of an answer may echo a token back

@@ -33,7 +33,7 @@ from ..config.shards import apply_shard
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..plugins import PluginError, load_registry
 from ..render.annotations import check_annotation
-from .scheduler import schedule_source, trigger_for
+from .scheduler import schedule_daemon_jobs, schedule_source, trigger_for
 
 RELOAD_FAILED_RULE = MetaRule(CONFIG_RELOAD_FAILED, severity="warning", annotations={
     "summary": "alertd could not reload its config; it keeps running the previous one"})
@@ -204,8 +204,15 @@ class Reloading:
             await self.backfill()
         for name in new_sources:
             schedule_source(self.scheduler, config.sources[name], self.poll)
+            self.progress.expect(name)
         for name in plan.rescheduled():
             self.scheduler.reschedule_job(f"source:{name}", trigger=trigger_for(config.sources[name]))
+            self.progress.expect(name)
+        for name in src["removed"]:
+            self.progress.forget(name)
+        if old.retention != config.retention:
+            self.store.samples.index.granularity = min(60.0, config.retention / 4)
+            schedule_daemon_jobs(self.scheduler, self)
         if old.store != config.store and self.store_path != config.store_path():
             self.log.warning("config_needs_restart", key="store",
                              note="the store stays where it was until alertd restarts")

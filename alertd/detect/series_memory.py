@@ -46,3 +46,17 @@ class SeriesMemory:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
+
+    def forget(self, keys) -> None:
+        """Drop the rows of `keys` (series the daemon no longer sees); the rest are renumbered."""
+        gone = {k for k in keys if k in self.index}
+        if not gone:
+            return
+        kept = [(k, r) for k, r in self.index.items() if k not in gone]
+        rows = np.fromiter((r for _, r in kept), dtype=np.int64, count=len(kept))
+        self.index = {k: i for i, (k, _) in enumerate(kept)}
+        for name, col in self.columns.items():
+            fresh = np.full(max(16, len(kept)), self.defaults[name], dtype=float)
+            fresh[:len(kept)] = col[rows]
+            self.columns[name] = fresh
+        self._last_keys = self._last_rows = None

@@ -17,7 +17,7 @@ from ..model import Status, Verdict, make_labels
 def judge(rt, stage, store, metrics, log, now: float) -> None:
     """Score the rule's series for silence and feed the verdicts to the alert stage."""
     if not rt.windows.keys:
-        seed_known(rt, store, stage.tracker.is_tracked)
+        seed_known(rt, store, stage.tracker.is_tracked, now)
     n = len(rt.windows.keys)
     if not n:
         return
@@ -39,7 +39,7 @@ def judge(rt, stage, store, metrics, log, now: float) -> None:
         rt.windows.active[i] = stage.observe(rt.rule, verdict, rt.fingerprints[i])
 
 
-def seed_known(rt, store, is_tracked) -> None:
+def seed_known(rt, store, is_tracked, now: float | None = None) -> None:
     """Add the series of this rule that the store knows (once per rule)."""
     if rt.known_seeded:
         return
@@ -49,4 +49,4 @@ def seed_known(rt, store, is_tracked) -> None:
             continue
         if row["key"] in rt.windows.rows:
             continue
-        rt.add_series(row["key"], make_labels(row["labels"]), is_tracked)
+        rt.add_series(row["key"], make_labels(row["labels"]), is_tracked, now)

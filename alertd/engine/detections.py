@@ -47,6 +47,12 @@ class Detections:
     def of(self, rule: str, key: str) -> list[tuple[float, float]]:
         return list(self._by_rule.get(rule, {}).get(key, ()))
 
+    def forget_keys(self, rule: str, keys) -> None:
+        """Drop the detections of some series of a rule (series the daemon dropped)."""
+        series = self._by_rule.get(rule)
+        for key in keys if series else ():
+            series.pop(key, None)
+
     def forget(self, rule: str) -> None:
         """Drop a rule's detections (it was removed or changed by a reload)."""
         self._by_rule.pop(rule, None)

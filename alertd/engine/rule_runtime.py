@@ -93,16 +93,39 @@ class RuleRuntime:
         self.polls = 0  # polls that brought this rule data, and the last of them each row was in
         self.seen_poll = np.zeros(0, dtype=np.int64)
 
-    def add_series(self, key: str, labels, is_tracked) -> int:
+    def add_series(self, key: str, labels, is_tracked, now: float | None = None) -> int:
         """A new series of this rule: its window row, with its incident fingerprint and
-        whether the alert stage tracks that fingerprint (`is_tracked(fp)`)."""
-        row = self.windows.add(key, labels)
+        whether the alert stage tracks that fingerprint (`is_tracked(fp)`); `now`: the poll."""
+        row = self.windows.add(key, labels, now)
         fp = fingerprint(self.rule.name, labels)
         self.fingerprints.append(fp)
         self.row_of_fp[fp] = row
         self.has_unlabelled = self.has_unlabelled or not labels
         self.windows.active[row] = is_tracked(fp)
         return row
+
+    def drop_silent(self, before: float) -> tuple[np.ndarray, list[str]]:
+        """Forget the series not polled since `before` (daemon clock) that no incident
+        tracks; returns the rows kept (old numbers, ascending) and the keys dropped."""
+        win = self.windows
+        n = len(win.keys)
+        gone = (win.polled[:n] < before) & ~win.active[:n]
+        if not gone.any():
+            return np.arange(n), []
+        kept = np.flatnonzero(~gone)
+        dropped = [win.keys[r] for r in np.flatnonzero(gone)]
+        win.keep(kept)
+        renumber = {int(old): new for new, old in enumerate(kept)}
+        self.fingerprints = [self.fingerprints[r] for r in kept]
+        self.missed = {renumber[r]: k for r, k in self.missed.items() if r in renumber}
+        warming = np.ones(n, dtype=bool)  # (rows past its end have not been judged: warming)
+        warming[:min(n, len(self.warming))] = self.warming[:n]
+        self.warming = warming[kept]
+        for key in dropped:
+            self._matches.pop(key, None)
+        self._selected, self.seeded_keys, self.layout = (None, None, None), None, (None, None, None)
+        self.has_unlabelled = any(not labels for labels in win.labels)
+        return kept, dropped
 
     def note_statuses(self, rows: np.ndarray, status: np.ndarray) -> tuple[int, int]:
         """Record a batch's verdicts; returns (series warming up before, after)."""

@@ -25,45 +25,17 @@ import numpy as np
 from ..base import PluginContext
 from ..incidents.actions import IncidentActions
 from ..incidents.meta import MetaRule, meta_verdict
-from ..model import Sample, Status, Verdict, fingerprint, make_labels, series_key
+from ..model import Sample, Status, Verdict, fingerprint, make_labels
 from ..sources.sample_checks import clean_samples
-from . import absence
+from . import absence, forget
 from . import missing_data as nodata
 from .alert_stage import AlertStage
 from .detections import Detections
+from .reuse import Once as _Once
+from .reuse import poll_keys as _keys
 from .rule_health import RuleHealthViews
 from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 from .scoring import Scorer
-
-
-class _Once:
-    """A call made at most once, by whichever caller comes first; `error` is what it raised."""
-
-    def __init__(self, call):
-        self.call = call
-        self.error: BaseException | None = None
-
-    def __call__(self) -> None:
-        call, self.call = self.call, None
-        if call is not None:
-            try:
-                call()
-            except BaseException as exc:
-                self.error = exc
-                raise
-
-
-def _keys(samples: list[Sample], last: list) -> list[str]:
-    """The series key of every sample. `last` holds the names, labels and keys of the
-    source's previous poll: a poll of the same series (the usual case) reuses its keys."""
-    if not samples:
-        return []
-    names, labels, _, _ = zip(*samples)
-    if last and names == last[0] and labels == last[1]:
-        return last[2]
-    keys = list(map(series_key, names, labels))
-    last[:] = [names, labels, keys]
-    return keys
 
 
 class Engine(RuleHealthViews):
@@ -255,7 +227,7 @@ class Engine(RuleHealthViews):
                 if alerts:
                     self.alerting.sync()
                 # stored beside the first score call (see Scorer.score), or here if none runs
-                store_samples = _Once(lambda: self.store.samples.append(good, source, keys))
+                store_samples = _Once(lambda: self.store.samples.append(good, source, keys, self.clock.now()))
                 if not alerts:
                     store_samples()  # a back-fill only fills windows: store first, as they follow
                 for rt, matched, mkeys in per_rule:
@@ -289,9 +261,10 @@ class Engine(RuleHealthViews):
             return
         before = min(s.ts for s in new.values())
         need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
-        stored = self.store.samples.recent(list(new), need, before=before)
+        stored = self.store.samples.recent(list(new), need, before=before, source=rt.rule.source)
+        now = self.clock.now()
         for key, s in new.items():
-            row = rt.add_series(key, s.labels, self.tracker.is_tracked)
+            row = rt.add_series(key, s.labels, self.tracker.is_tracked, now)
             if key in stored:
                 rt.windows.seed(row, *stored[key])
         rt.seeded_keys = keys
@@ -323,10 +296,11 @@ class Engine(RuleHealthViews):
 
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
                   alerts: bool, meanwhile=None) -> None:
-        win = rt.windows
+        win, now = rt.windows, self.clock.now()
         present, newest = [], -math.inf
         for rows, ts, values in self._layers(rt, samples, keys):
             present.append(rows)
+            win.touch(rows, now)
             newest = max(newest, float(ts.max()))
             last = win.last_ts[rows]
             fresh = ts > last  # repeated or out-of-order points are skipped
@@ -397,6 +371,10 @@ class Engine(RuleHealthViews):
                           min_history=getattr(rt.detector, "min_history", 0))
         elif before and not after:
             self.log.info("rule_warmed_up", rule=rt.rule.name, series=len(rt.windows.keys))
+
+    def drop_silent(self, before: float) -> dict:
+        """Forget series not polled since `before` (see alertd.engine.forget)."""
+        return forget.drop_silent(self, before)
 
     # -- absence ----------------------------------------------------------------------------
     def check_absent(self, source: str | None = None) -> TickResult:

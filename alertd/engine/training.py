@@ -48,10 +48,10 @@ def params_json(params) -> str:
 
 
 def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
-                 now: float, span: float | None = None) -> TrainingSet:
-    """The latest `points` points of each series (within `span` of its latest point), minus
-    those inside firing incidents."""
-    recent = samples.recent(keys, points)
+                 now: float, span: float | None = None, source: str | None = None) -> TrainingSet:
+    """The latest `points` points of each series of `source` (within `span` of its latest
+    point), minus those inside firing incidents."""
+    recent = samples.recent(keys, points, source=source)
     if span is not None:
         recent = {k: (ts[ts >= ts[-1] - span], v[ts >= ts[-1] - span])
                   for k, (ts, v, *_) in recent.items() if len(ts)}
@@ -236,6 +236,7 @@ class Trainer:
             return
         future = self.executor.submit(self._job, st, keys, labels, now, True)
         st.in_flight = future
+        seen = (seen, keys, rt.windows.epoch)  # rows may be renumbered before it ends
         loop = self.loop
         if loop is not None:
             future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, st, f, seen))
@@ -257,16 +258,26 @@ class Trainer:
         started = time.perf_counter()
         samples, incidents = self._readers(use_own)
         plan = det.training_plan()
-        data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span)
+        data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span,
+                            st.runtime.rule.source)
         model = det.fit(data)
         blob = det.dump_model(model) if model is not None else b""
         return model, blob, data, time.perf_counter() - started
 
-    def _finish(self, st: RuleTraining, future: Future, seen: np.ndarray) -> None:
+    def _finish(self, st: RuleTraining, future: Future, seen) -> None:
         """On the loop: install and persist the model, or log and count the failure."""
         st.in_flight = None
         if st.detached:
             return  # the rule changed or went away in a reload
+        if isinstance(seen, tuple):  # (seen, keys, windows epoch) of the submit
+            seen, keys, epoch = seen
+            win = st.runtime.windows
+            if epoch != win.epoch:  # series were dropped meanwhile: renumber by key
+                again = np.zeros(len(win.keys), dtype=np.int64)
+                for key, count in zip(keys, seen):
+                    if key in win.rows:
+                        again[win.rows[key]] = count
+                seen = again
         det = st.runtime.detector
         st.retry_later = False
         try:
@@ -300,6 +311,14 @@ class Trainer:
             self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
         self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=len(data),
                       excluded_points=data.excluded, seconds=round(seconds, 3), size=len(blob))
+
+    def series_dropped(self, dropped: dict) -> None:
+        """Rows of some rules' windows were renumbered ({rule: (rows kept, keys dropped)},
+        alertd.engine.forget): the points seen at the last fit follow them."""
+        for st in self.rules:
+            if st.name in dropped:
+                kept = dropped[st.name][0]
+                st.seen_at_fit = st.seen_at_fit[kept[kept < len(st.seen_at_fit)]]
 
     def _count(self, rule: str, result: str) -> None:
         counter = getattr(self.metrics, "model_fits", None)

@@ -21,6 +21,7 @@ class SeriesWindows:
         self.rows: dict[str, int] = {}
         self.keys: list[str] = []
         self.labels: list[Labels] = []
+        self.epoch = 0  # bumped when rows are dropped (row numbers change then)
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
@@ -30,17 +31,20 @@ class SeriesWindows:
         self.last_ts = np.full(capacity, -np.inf)
         self.was_anomalous = np.zeros(capacity, dtype=bool)
         self.active = np.zeros(capacity, dtype=bool)  # an incident is open for this series
+        self.polled = np.full(capacity, -np.inf)  # daemon clock of the last poll that had the series
 
-    def _grow(self) -> None:
-        old = (self.values, self.times, self.seen, self.last_ts, self.was_anomalous, self.active)
+    def _columns(self) -> tuple:
+        return (self.values, self.times, self.seen, self.last_ts, self.was_anomalous, self.active, self.polled)
+
+    def _grow(self, capacity: int | None = None) -> None:
+        old = self._columns()
         n = len(self.keys)
-        self._alloc(max(64, 2 * old[0].shape[0]))
-        for new, prev in zip((self.values, self.times, self.seen, self.last_ts, self.was_anomalous,
-                              self.active), old):
+        self._alloc(capacity or max(64, 2 * old[0].shape[0]))
+        for new, prev in zip(self._columns(), old):
             new[:n] = prev[:n]
 
-    def add(self, key: str, labels: Labels) -> int:
-        """The row of `key`, adding an empty one for a new series."""
+    def add(self, key: str, labels: Labels, now: float | None = None) -> int:
+        """The row of `key`, adding an empty one for a new series (polled at `now`)."""
         row = self.rows.get(key)
         if row is None:
             row = len(self.keys)
@@ -49,7 +53,24 @@ class SeriesWindows:
             self.rows[key] = row
             self.keys.append(key)
             self.labels.append(labels)
+            if now is not None:
+                self.polled[row] = now
         return row
+
+    def touch(self, rows: np.ndarray, now: float) -> None:
+        """The series `rows` were in a poll at `now`."""
+        self.polled[rows] = now
+
+    def keep(self, kept: np.ndarray) -> None:
+        """Keep only the rows `kept` (ascending), renumbered 0..len(kept)-1 in that order."""
+        old = self._columns()
+        self.keys = [self.keys[r] for r in kept]
+        self.labels = [self.labels[r] for r in kept]
+        self.rows = {k: i for i, k in enumerate(self.keys)}
+        self._alloc(max(64, 2 * len(kept)))
+        for new, prev in zip(self._columns(), old):
+            new[:len(kept)] = prev[kept]
+        self.epoch += 1
 
     def seed(self, row: int, ts: np.ndarray, values: np.ndarray, total: int) -> None:
         """Load stored history (oldest first) into a new row."""

@@ -1,7 +1,8 @@
 """The read endpoints: health, readiness, /metrics and the JSON API (see alertd/http/app.py).
 
-    GET  /healthz                       200 while the loop and its parts are alive, else 503
-    GET  /readyz                        200 once config, store and a first tick are done
+    GET  /healthz                       200 while the loop and its parts are alive and work commits,
+                                        else 503 with the problems, one sentence each
+    GET  /readyz                        200 once config, store and a first tick are done, while healthy
     GET  /metrics                       Prometheus exposition (OpenMetrics if asked for)
     GET  /api/v1/status                 uptime, last reload, sources, counts
     GET  /api/v1/rules                  every rule's health: state, warm-up, last evaluation, errors
@@ -89,7 +90,10 @@ class Api:
     def readyz(self, request: Request) -> Response:
         checks = self.state.readiness()
         ready = all(checks.values())
-        return Response.json({"ready": ready, "checks": checks}, 200 if ready else 503)
+        body = {"ready": ready, "checks": checks}
+        if not checks.get("healthy", True):
+            body["problems"] = self.state.health()
+        return Response.json(body, 200 if ready else 503)
 
     def metrics(self, request: Request) -> Response:
         store, metrics = self.state.store(), self.state.metrics

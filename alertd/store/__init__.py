@@ -20,7 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .alert_states import AlertStateStore
-from .errors import StoreError, explain
+from .errors import StoreError, explain, is_store_error
 from .fitted_model_migrations import model_migrations
 from .fitted_models import ModelStore
 from .groups import GroupStore
@@ -47,6 +47,25 @@ def create_private(path: str | Path) -> None:
         pass
 
 
+class StoreHealth:
+    """Whether writes commit: the monotonic time of the last commit, and since when (and
+    why) writes have failed without one committing since. Health checks read it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.last_ok: float | None = None
+        self.failing_since: float | None = None
+        self.error: str | None = None
+
+    def committed(self) -> None:
+        self.last_ok, self.failing_since, self.error = time.monotonic(), None, None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        self.error = explain(exc, self.path)
+
+
 class Store:
     """The daemon's durable state in one SQLite file.
 
@@ -58,6 +77,7 @@ class Store:
     def __init__(self, path: str | Path = ":memory:", *, busy_timeout: float = 5.0, check_writable: bool = False):
         self.path = str(path)
         self.db = None
+        self.health = StoreHealth(self.path)
         try:
             self._open(busy_timeout)
             if check_writable:
@@ -98,13 +118,17 @@ class Store:
 
     @contextlib.contextmanager
     def atomic(self):
-        """One transaction: everything inside commits together or not at all."""
+        """One transaction: everything inside commits together or not at all. Whether it
+        committed, or failed in SQLite, is noted in `health`."""
         try:
             with self.db.atomic():
                 yield
-        except BaseException:
+        except BaseException as exc:
             self.samples.forget_ids()  # series rows made inside were rolled back with it
+            if is_store_error(exc):
+                self.health.failed(exc)
             raise
+        self.health.committed()
 
     def get_kv(self, key: str, default=None):
         row = self.db["kv"].get(key) if self._has_kv(key) else None

@@ -39,3 +39,25 @@ def m002_incident_expected_range(db):
     # What notifications show as "value against the expected range" and "score".
     for column in ("expected_low", "expected_high", "score", "threshold"):
         db["incidents"].add_column(column, float)
+
+
+@migrations()
+def m003_series_of_a_source(db):
+    # A series is identified with its source: two sources emitting the same name and labels
+    # no longer share one series (issue 16). Ids stay, so every sample keeps its series; ids
+    # are never reused (AUTOINCREMENT), because series silent past `retention` are dropped
+    # and a point stamped ahead of its poll may outlive its row until it is pruned.
+    # `last_ts`: when the series was last in a poll (daemon clock), seeded from its newest
+    # sample (one grouped scan of the samples).
+    db.execute("CREATE TABLE series_new (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+               "name TEXT, labels TEXT, source TEXT NOT NULL DEFAULT '', first_ts FLOAT, last_ts FLOAT)")
+    db.execute("CREATE TEMP TABLE series_last AS SELECT series_id, MAX(ts) AS last_ts FROM samples "
+               "GROUP BY series_id")
+    db.execute("INSERT INTO series_new (id, key, name, labels, source, first_ts, last_ts) "
+               "SELECT s.id, s.key, s.name, s.labels, COALESCE(s.source, ''), s.first_ts, l.last_ts "
+               "FROM series s LEFT JOIN series_last l ON l.series_id = s.id")
+    db.execute("DROP TABLE series_last")
+    db.execute("DROP TABLE series")
+    db.execute("ALTER TABLE series_new RENAME TO series")
+    db.execute("CREATE UNIQUE INDEX idx_series_source_key ON series (source, key)")
+    db.execute("CREATE INDEX idx_series_key ON series (key)")

@@ -14,6 +14,7 @@ from itertools import chain
 import numpy as np
 
 from ..model import Labels, Sample
+from .series_index import SeriesIndex
 
 _INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
 # Rows per INSERT statement: one statement of many rows costs SQLite and the sqlite3 module
@@ -27,59 +28,58 @@ STEP_WALK_ROWS = 64
 
 
 class SampleStore:
-    """Append samples, read the recent history of series, prune old samples."""
+    """Append samples, read the recent history of series, prune old samples and silent series.
+
+    Series are a source's: reads take the `source` whose series to read (None: the key in
+    any source, for people's reads such as `alertd backtest --series`).
+    """
 
     def __init__(self, db):
         self.db = db
-        self._ids: dict[str, int] = {}
-        self._first: dict[int, float] = {}
-        self._last: tuple = (None, None)  # the last all-known key list and its ids
+        self.index = SeriesIndex(db)
+        self._last: dict[str, tuple] = {}  # per source: its last key list, their ids and id array
 
     def forget_ids(self) -> None:
         """Drop the cached series ids (after a rollback: ids handed out inside it are void);
         they are read again from the series table when next needed."""
-        self._ids, self._first, self._last = {}, {}, (None, None)
+        self.index.forget()
+        self._last = {}
 
     def series_ids(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> list[int]:
-        """The id of each sample's series, creating series rows for new keys."""
+        """The id of each sample's series of `source`, creating series rows for new keys."""
+        return self._ids(samples, source, keys, None)[0]
+
+    def _ids(self, samples, source: str, keys, now: float | None):
         keys = keys if keys is not None else [s.key for s in samples]
-        if keys is self._last[0]:  # the engine hands the same key list for the same series
-            return self._last[1]
-        known = self._ids
+        last = self._last.get(source)
+        if last is not None and keys is last[0]:  # the engine hands the same key list for the same series
+            return last[1], last[2]
+        known = self.index.of(source)
         try:  # the usual tick: every series is known
             ids = list(map(known.__getitem__, keys))
-            self._last = (keys, ids)
-            return ids
         except KeyError:
-            pass
-        missing: dict[str, Sample] = {}
-        for k, s in zip(keys, samples):
-            if k not in known and (k not in missing or s.ts < missing[k].ts):
-                missing[k] = s  # the earliest sample gives the series' first_ts
-        if missing:
-            self._load_ids(list(missing))
-            new = [s for k, s in missing.items() if k not in self._ids]
+            missing: dict[str, Sample] = {}
+            for k, s in zip(keys, samples):
+                if k not in known and (k not in missing or s.ts < missing[k].ts):
+                    missing[k] = s  # the earliest sample gives the series' first_ts
+            self.index.load(list(missing), source)
+            new = {k: s for k, s in missing.items() if k not in known}
             if new:
-                self.db["series"].insert_all(
-                    ({"key": s.key, "name": s.name, "labels": json.dumps(dict(s.labels)),
-                      "source": source, "first_ts": s.ts} for s in new), ignore=True)
-                self._load_ids([s.key for s in new])
-        return [known[k] for k in keys]
+                self.index.create(new, source, now)
+            ids = [known[k] for k in keys]
+        arr = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        self._last[source] = (keys, ids, arr)
+        return ids, arr
 
-    def _load_ids(self, keys: list[str]) -> None:
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            for sid, key, first in self.db.execute(
-                    f"SELECT id, key, first_ts FROM series WHERE key IN ({marks})", chunk):
-                self._ids[key] = sid
-                self._first[sid] = first if first is not None else float("-inf")
-
-    def append(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> None:
-        """Store samples (call inside `Store.atomic()` to group a tick in one transaction)."""
+    def append(self, samples: list[Sample], source: str, keys: list[str] | None = None,
+               now: float | None = None) -> None:
+        """Store samples (call inside `Store.atomic()` to group a tick in one transaction);
+        `now` (daemon clock) is when their series were polled, for dropping silent series."""
         if not samples:
             return
-        ids = self.series_ids(samples, source, keys)
+        ids, id_array = self._ids(samples, source, keys, now)
+        if now is not None:
+            self.index.polled(id_array, now)
         _, _, stamps, values = zip(*samples)  # named tuples: the columns in one C pass
         rows = list(zip(stamps, ids, values))
         whole = len(rows) - len(rows) % _ROWS_PER_INSERT
@@ -90,19 +90,20 @@ class SampleStore:
         if whole < len(rows):
             self.db.conn.executemany(_INSERT + "(?, ?, ?)", rows[whole:])
 
-    def recent(self, keys: list[str], limit: int, before: float | None = None):
-        """Up to `limit` latest points per series key before `before`, oldest first.
+    def recent(self, keys: list[str], limit: int, before: float | None = None, source: str | None = None):
+        """Up to `limit` latest points per series key of `source` before `before`, oldest first.
 
         Returns {key: (ts array, value array, number of points returned)} for keys with data.
         Scans backwards in time and stops once every series has `limit` points or its first
         sample has been passed.
         """
-        self._load_ids([k for k in keys if k not in self._ids])
+        ids = self.index.lookup(keys, source)
+        first = self.index.first
         cutoff = float("inf") if before is None else before
-        wanted = {self._ids[k]: k for k in keys if k in self._ids and self._first[self._ids[k]] < cutoff}
+        wanted = {sid: k for k, sid in ids.items() if first[sid] < cutoff}
         if not wanted or limit <= 0:
             return {}
-        lower = min(self._first[sid] for sid in wanted)
+        lower = min(first[sid] for sid in wanted)
         # A few series out of many (the pages' charts, a new series): let SQLite skip the rows
         # of the others, instead of handing every row of the time range to Python.
         few = len(wanted) <= 256
@@ -190,10 +191,11 @@ class SampleStore:
                 out[wanted[sid]] = (ts.copy(), values.copy(), len(got))
         return out
 
-    def histories(self, keys: list[str], start: float | None = None, end: float | None = None):
-        """All stored points of several series in [start, end): {key: (ts array, value array)}."""
-        self._load_ids([k for k in keys if k not in self._ids])
-        by_id = {self._ids[k]: k for k in keys if k in self._ids}
+    def histories(self, keys: list[str], start: float | None = None, end: float | None = None,
+                  source: str | None = None):
+        """All stored points of several series of `source` in [start, end): {key: (ts, values)}."""
+        ids = self.index.lookup(keys, source)
+        by_id = {sid: k for k, sid in ids.items()}
         got: dict[int, list] = defaultdict(list)
         cursor = self.db.execute("SELECT ts, series_id, value FROM samples WHERE ts >= ? AND ts < ? "
                                  "ORDER BY ts", [start if start is not None else float("-inf"),
@@ -204,14 +206,14 @@ class SampleStore:
                     got[sid].append((ts, np.nan if value is None else value))
         out = {}
         for key in keys:
-            points = got.get(self._ids.get(key), [])
+            points = got.get(ids.get(key), [])
             arr = np.array(points, dtype=float).reshape(-1, 2)
             out[key] = (arr[:, 0], arr[:, 1])
         return out
 
-    def history(self, key: str, start: float | None = None, end: float | None = None):
+    def history(self, key: str, start: float | None = None, end: float | None = None, source: str | None = None):
         """All stored (ts, value) of one series in [start, end), as two arrays."""
-        return self.histories([key], start, end)[key]
+        return self.histories([key], start, end, source)[key]
 
     def series(self) -> list[dict]:
         """All known series: key, name, labels, source."""
@@ -221,6 +223,27 @@ class SampleStore:
         row = next(self.db["series"].rows_where("key = ?", [key]), None)
         return tuple(sorted(json.loads(row["labels"]).items())) if row else ()
 
-    def prune(self, before: float) -> int:
-        """Delete samples older than `before` (a range delete along the primary key)."""
-        return self.db.execute("DELETE FROM samples WHERE ts < ?", [before]).rowcount
+    def sources_of(self, key: str) -> list[str]:
+        """The sources that have a series `key`."""
+        return self.index.sources_of(key)
+
+    def prune(self, before: float, limit: int | None = None) -> int:
+        """Delete samples older than `before` (a range delete along the primary key); with
+        `limit`, only about that many of the oldest (so a big delete can be done in steps)."""
+        if limit is None:
+            return self.db.execute("DELETE FROM samples WHERE ts < ?", [before]).rowcount
+        # the ts of the limit-th oldest row bounds the step (an index seek: the key starts with ts)
+        bound = self.db.execute("SELECT ts FROM samples ORDER BY ts LIMIT 1 OFFSET ?", [limit]).fetchone()
+        if bound is None or bound[0] >= before:
+            return self.db.execute("DELETE FROM samples WHERE ts < ?", [before]).rowcount
+        deleted = self.db.execute("DELETE FROM samples WHERE ts < ?", [bound[0]]).rowcount
+        if not deleted:  # more than `limit` rows share the oldest timestamp: take them all
+            deleted = self.db.execute("DELETE FROM samples WHERE ts <= ?", [bound[0]]).rowcount
+        return deleted
+
+    def drop_silent(self, before: float) -> list[tuple[str, str]]:
+        """Delete the series not polled since `before`; their (source, key)."""
+        gone = self.index.silent(before)
+        self.index.drop(gone)
+        self._last = {}
+        return [(source, key) for _, source, key in gone]

@@ -65,6 +65,9 @@ class Absent(Detector):
         return Scores(status, np.zeros(n), np.full(n, 0.5), np.full(n, np.nan), np.full(n, np.nan),
                       [""] * n)
 
+    def forget_series(self, keys: list[str]) -> None:
+        self.memory.forget(keys)
+
     def score_absent(self, batch: Batch, now: float) -> Scores:
         n = len(batch)
         rows = self.memory.rows(batch.keys)

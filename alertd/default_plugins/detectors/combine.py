@@ -66,6 +66,10 @@ class _Combine(Detector):
     def fit_wanted(self, value: bool) -> None:  # the base class sets it; the parts own it
         pass
 
+    def forget_series(self, keys: list[str]) -> None:
+        for part in self.parts:
+            part.forget_series(keys)
+
     # -- training: delegated to the parts that train ------------------------------------------
     def training_plan(self) -> TrainingPlan | None:
         plans = [p.training_plan() for p in self.parts if p.trainable]

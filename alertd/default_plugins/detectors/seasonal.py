@@ -92,6 +92,9 @@ class Seasonal(Detector):
         self._texts: dict = {}
         self.first_seen = SeriesMemory(ts=np.nan)  # to ask for a fit only once a series can have a baseline
 
+    def forget_series(self, keys: list[str]) -> None:
+        self.first_seen.forget(keys)  # (the baseline drops them at its next fit)
+
     # -- training ------------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan:
         return TrainingPlan(points=self.params.max_points, every=self.params.retrain,

@@ -112,16 +112,18 @@ def safe_next(target: str | None, base: str) -> str:
     return quote(target, safe="/?=&%:@-._~+,;")
 
 
-async def read_recent(store, keys: list[str], points: int, before: float | None = None) -> dict:
-    """The last `points` samples of `keys` (before a time), read on a connection of its own in a
-    thread: thousands of rows would otherwise hold up the event loop and the ticks on it."""
+async def read_recent(store, keys: list[str], points: int, before: float | None = None,
+                      source: str | None = None) -> dict:
+    """The last `points` samples of `keys` of `source` (a rule's: series belong to their
+    source), before a time, read on a connection of its own in a thread: thousands of rows
+    would otherwise hold up the event loop and the ticks on it."""
     if not keys:
         return {}
     if store.path == ":memory:":
-        return store.samples.recent(keys, points, before=before)
+        return store.samples.recent(keys, points, before=before, source=source)
 
     def read():
         with store.reader() as reader:
-            return reader.samples.recent(keys, points, before=before)
+            return reader.samples.recent(keys, points, before=before, source=source)
 
     return await asyncio.to_thread(read)

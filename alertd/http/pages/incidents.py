@@ -146,7 +146,9 @@ class IncidentPages:
         lasted = max((incident.resolved_at or incident.last_anomalous_at or incident.started_at)
                      - incident.started_at, 60.0)
         before = None if incident.resolved_at is None else incident.resolved_at + max(lasted * 0.5, 300.0)
-        history = await read_recent(store, [key], CHART_POINTS, before=before)
+        rule = next((r for r in self.state.config().rules if r.name == incident.rule), None)
+        history = await read_recent(store, [key], CHART_POINTS, before=before,
+                                    source=rule.source if rule is not None else None)
         ts, values, _ = history.get(key, ((), (), 0))
         start = incident.started_at - max(lasted, 600.0)
         end = float(ts[-1]) if len(ts) else (before or now)

@@ -44,7 +44,7 @@ class RulePages:
         health, total, series = found
         store = self.pages.store()
         drawn = series[:CHARTS]
-        history = await read_recent(store, [s.key for s in drawn], POINTS)
+        history = await read_recent(store, [s.key for s in drawn], POINTS, source=rule.source)
         spans = {fp: [(a, b, "firing" if state == "resolved" else state) for a, b, state in items]
                  for fp, items in store.incidents.spans_of([s.fingerprint for s in drawn]).items()}
         charts = {}

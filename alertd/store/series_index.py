@@ -1,0 +1,133 @@
+"""The series table: one row per series of a source, its id, and when it was last polled.
+
+A series is a source's metric name and labels: two sources that emit the same name and
+labels keep two series (migration m003 made `(source, key)` the unique identity; series
+rows of older stores kept the source that first wrote them).
+
+Ids are cached per source (a tick looks up the same keys again and again). Each series also
+remembers when it was last in a poll (`last_ts`, daemon clock), so that series silent for
+longer than `retention` can be dropped with their rows (`silent`, `drop`). Writing that
+time for every series at every tick would cost an UPDATE per series per poll; it is
+written when it moved on by more than `granularity` seconds, inside the tick's own
+transaction, so what the store holds is never older than the truth by more than that.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+DEFAULT_GRANULARITY = 60.0
+
+
+class SeriesIndex:
+    """Series ids by source and key; first sample and last poll time per id."""
+
+    def __init__(self, db):
+        self.db = db
+        self.granularity = DEFAULT_GRANULARITY
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop every cached id (after a rollback: ids handed out inside it are void)."""
+        self.ids: dict[str, dict[str, int]] = {}  # source -> key -> id
+        self.first: dict[int, float] = {}
+        self.seen = np.full(0, -np.inf)  # id -> last poll time known here
+        self.saved = np.full(0, -np.inf)  # id -> last poll time the store holds
+
+    def of(self, source: str) -> dict[str, int]:
+        return self.ids.setdefault(source, {})
+
+    def _room(self, top: int) -> None:
+        if top >= len(self.seen):
+            size = max(top + 1, 2 * len(self.seen), 64)
+            for name in ("seen", "saved"):
+                grown = np.full(size, -np.inf)
+                old = getattr(self, name)
+                grown[:len(old)] = old
+                setattr(self, name, grown)
+
+    def load(self, keys: list[str], source: str) -> None:
+        """Read the ids of `keys` of `source` that the store has into the cache."""
+        known = self.of(source)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id, key, first_ts, last_ts FROM series WHERE source = ? "
+                                   f"AND key IN ({marks})", [source, *chunk]).fetchall()
+            if rows:
+                self._room(max(r[0] for r in rows))
+            for sid, key, first, last in rows:
+                known[key] = sid
+                self.first[sid] = first if first is not None else float("-inf")
+                if last is not None:
+                    self.saved[sid] = last
+                    self.seen[sid] = max(self.seen[sid], last)
+
+    def create(self, new: dict, source: str, now: float | None) -> None:
+        """Series rows for new keys ({key: earliest Sample}), then their ids."""
+        self.db["series"].insert_all(
+            ({"key": k, "name": s.name, "labels": json.dumps(dict(s.labels)), "source": source,
+              "first_ts": s.ts, "last_ts": now} for k, s in new.items()), ignore=True)
+        self.load(list(new), source)
+
+    def lookup(self, keys: list[str], source: str | None) -> dict[str, int]:
+        """{key: id} for the keys the store has: of `source`, or (None) of any source (the
+        first by id when several sources have it; reads for people, not for the engine)."""
+        if source is not None:
+            known = self.of(source)
+            missing = [k for k in keys if k not in known]
+            if missing:
+                self.load(missing, source)
+            return {k: known[k] for k in keys if k in known}
+        out: dict[str, int] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for sid, key, first in self.db.execute(
+                    f"SELECT id, key, first_ts FROM series WHERE key IN ({marks}) ORDER BY id DESC", chunk):
+                out[key] = sid
+                self.first[sid] = first if first is not None else float("-inf")
+        return out
+
+    def sources_of(self, key: str) -> list[str]:
+        """The sources that have a series `key`."""
+        return [r[0] for r in self.db.execute("SELECT source FROM series WHERE key = ? ORDER BY source", [key])]
+
+    # -- last poll times --------------------------------------------------------------------
+    def polled(self, ids: np.ndarray, now: float) -> None:
+        """The series `ids` were in a poll at `now`: write the time where it moved on by more
+        than `granularity` (call inside the tick's transaction)."""
+        if not len(ids):
+            return
+        self._room(int(ids.max()))
+        self.seen[ids] = np.maximum(self.seen[ids], now)
+        stale = ids[self.seen[ids] - self.saved[ids] > self.granularity]
+        if len(stale):
+            stale = np.unique(stale)
+            self.db.conn.executemany("UPDATE series SET last_ts = ? WHERE id = ?",
+                                     [(now, int(i)) for i in stale])
+            self.saved[stale] = now
+
+    def silent(self, before: float) -> list[tuple[int, str, str]]:
+        """(id, source, key) of series whose last poll was before `before` (by what the store
+        holds, plus `granularity` for the writes it may not have seen)."""
+        rows = self.db.execute("SELECT id, source, key FROM series WHERE COALESCE(last_ts, first_ts) < ?",
+                               [before - self.granularity]).fetchall()
+        return [(sid, src, key) for sid, src, key in rows
+                if sid >= len(self.seen) or self.seen[sid] < before - self.granularity]
+
+    def drop(self, series: list[tuple[int, str, str]]) -> None:
+        """Delete series rows. Their samples are older than their last poll, so pruned
+        already; a point stamped ahead of its poll may outlive its row until pruned, and is
+        never read (ids are never reused: the table is AUTOINCREMENT)."""
+        for i in range(0, len(series), 500):
+            chunk = [sid for sid, _, _ in series[i:i + 500]]
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM series WHERE id IN ({marks})", chunk)
+        for sid, source, key in series:
+            self.of(source).pop(key, None)
+            self.first.pop(sid, None)
+            if sid < len(self.seen):
+                self.seen[sid] = self.saved[sid] = -np.inf
