@@ -3,8 +3,9 @@
 # as root with apt-get available; otherwise says what to install and carries on.
 set -u
 # chromium: the browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright,
-# whose own browser download cannot be fetched here
-PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze chromium:chromium"
+# whose own browser download cannot be fetched here; faketime: libfaketime steps the wall
+# clock under the real daemon (tests/test_clock_step_system.py, bench/clock_step.py)
+PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze chromium:chromium faketime:faketime"
 missing=""
 for entry in $PACKAGES; do
     pkg=${entry%%:*}; cmd=${entry#*:}

@@ -14,6 +14,7 @@ notifications stay in the outbox for the next start.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
@@ -54,11 +55,12 @@ class Daemon(Polling, Reloading, DaemonHealth):
     """One running alertd: store, plugin instances, engine, scheduler, group timer and delivery."""
 
     def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
-                 shard=None):
+                 shard=None, monotonic=None):
         self.shard_override = shard  # --shard: wins over the config's `shard`, also on reloads
         self.config, self.registry = apply_shard(config, shard), registry
         self.store_path = store_path or config.store_path()
         self.clock = clock or SystemClock()
+        self.monotonic = monotonic or time.monotonic  # health's clock: wall-clock steps must not move it
         self._shutdown_timeout = shutdown_timeout
         self.log = get_logger()
         self.metrics = Metrics()
@@ -67,7 +69,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.store = self.http = self.engine = self.delivery = self.scheduler = self.web = None
         self.trainer = self.group_timer = self.clock_guard = self.intake = None
         self.store_guard: StoreGuard | None = None
-        self.progress = Progress()
+        self.progress = Progress(clock=self.monotonic)
         self.tasks: dict[str, asyncio.Task] = {}  # the daemon's own loops: delivery, groups, clock
         self.started_at: float | None = None
         self.ready = False  # start-up finished (config loaded, store open, jobs scheduled)
@@ -181,7 +183,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.scheduler = make_scheduler()
         self.scheduler.add_listener(self._on_job_event,
                                     EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
-        self.progress = Progress()
+        self.progress = Progress(clock=self.monotonic)
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)
             self.progress.expect(sc.name)
@@ -201,6 +203,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         except StoreError as exc:
             raise StartupError(str(exc)) from None
         self.store.samples.index.granularity = min(60.0, self.config.retention / 4)
+        self.store.health.clock = self.monotonic
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
         # polls would open a new connection every time
         self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=512,

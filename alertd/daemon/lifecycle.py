@@ -11,18 +11,21 @@ Signal handlers only set flags and wake the main loop; the main loop acts on the
   only be cancelled between them.
 
 A heartbeat task sends WATCHDOG=1 every half `WatchdogSec` while the daemon is healthy (a
-blocked loop or a dead scheduler, group timer, delivery worker or HTTP server stops the pings, and systemd
+blocked loop, a dead scheduler, group timer, delivery worker or HTTP server, or work that
+stopped committing for a minute (alertd/daemon/progress.py) stops the pings, and systemd
 restarts the service) and STATUS= with open incidents and the last tick's age.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 
 from .sdnotify import SystemdNotifier
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_DIGITS = re.compile(r"\d+")
 STATUS_EVERY = 5.0  # seconds between STATUS= updates when there is no watchdog
 
 
@@ -148,19 +151,24 @@ class Lifecycle:
     async def _heartbeat(self) -> None:
         """WATCHDOG=1 while healthy, STATUS= always; every `beat_every` seconds."""
         while True:
-            problems = tuple(self.daemon.health_problems())
-            if not problems:
-                if self.sd.watchdog_interval:
-                    self.sd.watchdog()
-            if problems != self._unhealthy:
-                if problems:
-                    self.log.error("daemon_unhealthy", problems=list(problems),
-                                   note="watchdog pings stopped; systemd will restart alertd")
-                else:
-                    self.log.info("daemon_healthy")
-                self._unhealthy = problems
-            try:
-                self.sd.status(self.daemon.status_line())
-            except Exception as exc:  # the store may be closing; never let the beat die
-                self.log.debug("status_failed", error=str(exc))
+            self.beat()
             await asyncio.sleep(self.beat_every)
+
+    def beat(self) -> None:
+        """One heartbeat: ping the watchdog if healthy, log a change of health, send STATUS=."""
+        problems = self.daemon.health_problems()
+        if not problems:
+            if self.sd.watchdog_interval:
+                self.sd.watchdog()
+        kinds = tuple(_DIGITS.sub("N", p) for p in problems)  # "failed for 61s" is not news at 66s
+        if kinds != self._unhealthy:
+            if problems:
+                self.log.error("daemon_unhealthy", problems=list(problems),
+                               note="watchdog pings stopped; systemd will restart alertd")
+            else:
+                self.log.info("daemon_healthy")
+            self._unhealthy = kinds
+        try:
+            self.sd.status(self.daemon.status_line())
+        except Exception as exc:  # the store may be closing; never let the beat die
+            self.log.debug("status_failed", error=str(exc))

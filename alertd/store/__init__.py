@@ -51,18 +51,18 @@ class StoreHealth:
     """Whether writes commit: the monotonic time of the last commit, and since when (and
     why) writes have failed without one committing since. Health checks read it."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, clock=time.monotonic):
+        self.path, self.clock = path, clock
         self.last_ok: float | None = None
         self.failing_since: float | None = None
         self.error: str | None = None
 
     def committed(self) -> None:
-        self.last_ok, self.failing_since, self.error = time.monotonic(), None, None
+        self.last_ok, self.failing_since, self.error = self.clock(), None, None
 
     def failed(self, exc: BaseException) -> None:
         if self.failing_since is None:
-            self.failing_since = time.monotonic()
+            self.failing_since = self.clock()
         self.error = explain(exc, self.path)
 
 
