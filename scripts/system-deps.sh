@@ -4,8 +4,9 @@
 set -u
 # chromium: the browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright,
 # whose own browser download cannot be fetched here; faketime: libfaketime steps the wall
-# clock under the real daemon (tests/test_clock_step_system.py, bench/clock_step.py)
-PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze chromium:chromium faketime:faketime"
+# clock under the real daemon (tests/test_clock_step_system.py, bench/clock_step.py); jq reads
+# the daemon's journal (tests/test_journal_json.py)
+PACKAGES="prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool systemd:systemd-analyze chromium:chromium faketime:faketime jq:jq"
 missing=""
 for entry in $PACKAGES; do
     pkg=${entry%%:*}; cmd=${entry#*:}

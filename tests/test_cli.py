@@ -63,8 +63,14 @@ def test_validate_bad_file_exits_1_with_every_error_and_no_traceback(write_confi
 
 def test_run_with_a_bad_config_exits_1_before_starting(write_config, capsys):
     path = write_config("sources: {x: {type: nope, every: 1s}}\n")
-    assert main(["run", "-c", str(path)]) == 1
+    assert main(["run", "-c", str(path), "--log-format", "console"]) == 1
     assert 'unknown source type "nope"' in capsys.readouterr().err
+    # with JSON log lines (not a TTY, as under systemd), the error is JSON too
+    assert main(["run", "-c", str(path)]) == 1
+    event = json.loads(capsys.readouterr().err)
+    assert event["event"] == "config_invalid" and event["level"] == "error"
+    assert event["error"] == "1 error in the config; nothing was started."
+    assert any('unknown source type "nope"' in p for p in event["problems"])
 
 
 def test_incidents_lists_open_then_all_as_text_and_json(tmp_path, capsys):

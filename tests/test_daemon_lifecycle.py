@@ -229,8 +229,8 @@ def test_a_port_in_use_is_one_clear_startup_error(site):
             http:
               listen: 127.0.0.1:{port}
             """))
-        run = subprocess.run([sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(site.config)],
-                             capture_output=True, text=True, timeout=30, cwd=ROOT)
+        run = subprocess.run([sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(site.config),
+                              "--log-format", "console"], capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: cannot listen on 127.0.0.1:{port}: port {port} is already in use by "

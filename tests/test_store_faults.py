@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import sqlite3
 import subprocess
@@ -88,12 +89,14 @@ def test_a_read_only_store_stops_the_start_with_one_sentence(site, what):
     finally:
         target.chmod(mode)
     assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
+    lines = proc.stderr.strip().splitlines()  # one JSON line: stdout is no TTY, as under systemd
     # (a read-only directory: the lock file beside the store cannot be made, before SQLite tries)
     why = "attempt to write a readonly database" if what == "file" else \
         f"cannot create {site.store}.lock beside it: Permission denied"
-    assert lines == [f"error: the store {site.store} is read-only ({why}); "
-                     "make the file, its -wal/-shm files and its directory writable by the user alertd runs as"]
+    assert len(lines) == 1 and json.loads(lines[0])["event"] == "daemon_start_failed"
+    assert json.loads(lines[0])["error"] == (
+        f"the store {site.store} is read-only ({why}); "
+        "make the file, its -wal/-shm files and its directory writable by the user alertd runs as")
     assert site.store.read_bytes() == before and integrity(site.store) == "ok"
 
 

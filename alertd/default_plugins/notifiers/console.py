@@ -1,4 +1,9 @@
-"""The `console` notifier: one readable line per incident on stdout or stderr."""
+"""The `console` notifier: one readable line per incident on stdout or stderr.
+
+When the daemon logs JSON lines (stdout is not a TTY, as under systemd), a notice is a log
+event instead, `console_notice`, with the same lines in `lines`: a plain `[FIRING] ...`
+line in the journal would stop every `journalctl ... | jq` at it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Literal
 
 from alertd import hookimpl
 from alertd.base import Notifier, PermanentError, RetryableError
+from alertd.log import json_mode
 from alertd.model import Notification
 from alertd.render.renderer import Renderer, TemplateParams
 
@@ -37,9 +43,16 @@ class ConsoleNotifier(Notifier):
         return [line for line in text.splitlines() if line.strip()]
 
     async def send(self, notification: Notification) -> str:
+        lines = self.lines(notification)
+        n = f"{len(lines)} line{'s' if len(lines) != 1 else ''}"
+        if json_mode() and self.context.log is not None:
+            self.context.log.info("console_notice", kind=notification.kind, title=notification.title,
+                                  lines=lines, group=dict(notification.group_labels),
+                                  incidents=[{"id": i.id, "rule": i.rule, "state": i.state, "labels": dict(i.labels)}
+                                             for i in notification.incidents])
+            return f"logged {n} as a console_notice event"
         # Looked up at send time, so a redirected sys.stdout (tests, daemons) is honoured.
         stream = sys.stderr if self.params.stream == "stderr" else sys.stdout
-        lines = self.lines(notification)
         try:
             stream.write("".join(line + "\n" for line in lines))
             stream.flush()
@@ -47,7 +60,7 @@ class ConsoleNotifier(Notifier):
             raise PermanentError(f"cannot write to {self.params.stream}: {exc}") from None
         except OSError as exc:  # EAGAIN, a full pipe, ...
             raise RetryableError(f"cannot write to {self.params.stream}: {exc}") from None
-        return f"printed {len(lines)} line{'s' if len(lines) != 1 else ''}"
+        return f"printed {n}"
 
 
 @hookimpl
