@@ -1,0 +1,131 @@
+"""Series belong to their source, and series silent past `retention` are forgotten.
+
+Before issue 16 two sources emitting the same metric name and labels shared one stored
+series (the second's back-fill was skipped as "already stored"), and series rows and the
+engine's window rows never left the store or memory: a source with churning labels grew both
+without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import sqlite_utils
+from configs import config_text, rule
+
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
+from alertd.model import Sample, make_labels
+from alertd.store import Store
+from alertd.store.migrations import migrations
+
+
+def cpu(host: str, ts: float, value: float = 1.0) -> Sample:
+    return Sample("cpu", make_labels({"host": host}), ts, value)
+
+
+def test_two_sources_with_the_same_series_keep_two_series():
+    store = Store()
+    with store.atomic():
+        store.samples.append([cpu("a", t, 1.0) for t in range(10)], "app")
+        store.samples.append([cpu("a", t, 2.0) for t in range(5, 15)], "other")
+    key = 'cpu{host="a"}'
+    assert sorted((r["source"], r["key"]) for r in store.samples.series()) == [("app", key), ("other", key)]
+    app = store.samples.recent([key], 100, source="app")[key]
+    other = store.samples.recent([key], 100, source="other")[key]
+    assert list(app[0]) == list(range(10)) and set(app[1]) == {1.0}
+    assert list(other[0]) == list(range(5, 15)) and set(other[1]) == {2.0}
+    assert list(store.samples.history(key, source="other")[0]) == list(range(5, 15))
+    assert store.samples.sources_of(key) == ["app", "other"]
+
+
+def test_a_rule_is_seeded_from_its_own_sources_series(write_config, registry, tmp_path, clock):
+    config = load_config(write_config(config_text(
+        sources={"app": {"type": "test_list", "cron": "0 0 1 1 *"}, "other": {"type": "test_list", "cron": "0 0 1 1 *"}},
+        rules=[{"name": "cpu_odd", "source": "other", "series": "cpu", "detector": {"type": "zscore", "window": 20}}])),
+        registry, environ={})
+    store = Store(tmp_path / "alertd.db")
+    now = clock.now()
+    with store.atomic():  # history of the same series name and labels from the other source
+        store.samples.append([cpu("a", now - 100 + t, 500.0) for t in range(10)], "app")
+        store.samples.append([cpu("a", now - 100 + t, 5.0) for t in range(10)], "other")
+    store.close()
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        d.sources["other"].pending = [cpu("a", now, 6.0)]
+        await d.poll("other")
+        rt = d.engine.rules_by_source["other"][0]
+        history = rt.windows.values[0].copy()
+        await d.drain()
+        return history
+
+    history = asyncio.run(main())
+    assert set(history[np.isfinite(history)]) == {5.0, 6.0}  # never the other source's 500s
+
+
+def test_an_old_store_migrates_on_start_keeping_every_sample(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="m003_series_of_a_source")  # a store of the last release
+    db["series"].insert_all([{"id": 1, "key": 'cpu{host="a"}', "name": "cpu", "labels": json.dumps({"host": "a"}),
+                              "source": "app", "first_ts": 100.0},
+                             {"id": 2, "key": "up", "name": "up", "labels": "{}", "source": "probe",
+                              "first_ts": 100.0}])
+    db["samples"].insert_all([{"ts": 100.0 + i, "series_id": 1 + i % 2, "value": float(i)} for i in range(20)])
+    db.close()
+    store = Store(path)
+    rows = {r["key"]: r for r in store.samples.series()}
+    assert rows['cpu{host="a"}']["id"] == 1 and rows["up"]["id"] == 2
+    assert rows['cpu{host="a"}']["last_ts"] == 118.0 and rows["up"]["last_ts"] == 119.0
+    ts, values = store.samples.history('cpu{host="a"}', source="app")
+    assert list(ts) == [100.0 + i for i in range(0, 20, 2)]
+    with store.atomic():  # the same key from another source is a series of its own now
+        store.samples.append([cpu("a", 200.0, 7.0)], "other")
+    assert store.samples.sources_of('cpu{host="a"}') == ["app", "other"]
+    assert len(store.samples.history('cpu{host="a"}', source="app")[0]) == 10
+    store.close()
+
+
+def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(write_config, registry, tmp_path, clock):
+    config = load_config(write_config(config_text(
+        retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
+        rules=[rule("cpu_high", series="cpu", limit=90),
+               {"name": "cpu_seasonal", "source": "app", "series": "cpu", "detector": {"type": "seasonal"}}])),
+        registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        src = d.sources["app"]
+        src.pending = [cpu(f"h{i}", clock.now(), 99.0 if i == 9 else 1.0) for i in range(10)]
+        await d.poll("app")  # h9 fires (above 90): its incident keeps it while it is open
+        for _ in range(12):  # then only h0-h4 report, for 12 minutes
+            clock.advance(60)
+            src.pending = [cpu(f"h{i}", clock.now()) for i in range(5)]
+            await d.poll("app")
+        await d.prune()
+        rules = {rt.rule.name: rt for rt in d.engine.runtimes()}
+        out = {"store": sorted(r["key"] for r in d.store.samples.series()),
+               "windows": {name: sorted(rt.windows.keys) for name, rt in rules.items()},
+               "memory": sorted(rules["cpu_seasonal"].detector.first_seen.index),
+               "fingerprints": len(rules["cpu_high"].fingerprints)}
+        clock.advance(60)  # the windows were renumbered: the next poll still scores the right series
+        src.pending = [cpu("h0", clock.now(), 95.0), *(cpu(f"h{i}", clock.now()) for i in range(1, 5))]
+        await d.poll("app")
+        out["open"] = sorted(dict(i.labels)["host"] for i in d.engine.tracker.open.values())
+        await d.drain()
+        return out
+
+    out = asyncio.run(main())
+    kept = [f'cpu{{host="h{i}"}}' for i in range(5)]
+    # h5-h9 were silent for 12 minutes (retention 10m, and the minute by which the store may be
+    # behind the polls): their rows went with their samples
+    assert out["store"] == kept
+    assert out["windows"]["cpu_high"] == sorted(kept + ['cpu{host="h9"}'])  # h9's incident is still open
+    assert out["windows"]["cpu_seasonal"] == kept
+    assert out["memory"] == kept and out["fingerprints"] == 6
+    assert out["open"] == ["h0", "h9"]
