@@ -93,7 +93,7 @@ def test_an_old_store_migrates_on_start_keeping_every_sample(tmp_path):
 def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(write_config, registry, tmp_path, clock):
     config = load_config(write_config(config_text(
         retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
-        rules=[rule("cpu_high", series="cpu", limit=90),
+        rules=[rule("cpu_high", series="cpu", limit=90, keep_firing_for="1h"),
                {"name": "cpu_seasonal", "source": "app", "series": "cpu", "detector": {"type": "seasonal"}}])),
         registry, environ={})
 
@@ -102,7 +102,7 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
         await d.open()
         src = d.sources["app"]
         src.pending = [cpu(f"h{i}", clock.now(), 99.0 if i == 9 else 1.0) for i in range(10)]
-        await d.poll("app")  # h9 fires (above 90): its incident keeps it while it is open
+        await d.poll("app")  # h9 fires (above 90); keep_firing_for keeps its incident open an hour
         for _ in range(12):  # then only h0-h4 report, for 12 minutes
             clock.advance(60)
             src.pending = [cpu(f"h{i}", clock.now()) for i in range(5)]
