@@ -111,13 +111,20 @@ class TrainingPlan:
     `points`: up to this many latest points per series are read from the store;
     `every`: refit after this many seconds of the daemon clock (None: not by time);
     `every_points`: refit once a series has this many new points (None: not by count);
-    `span`: only points within this many seconds (data time) of a series' latest point.
+    `span`: only points within this many seconds (data time) of a series' latest point;
+    `min_span`: the least history (seconds of data time) a fit can work with at all (a weekly
+    baseline needs two weeks, say); None: `min_history` points are enough.
+
+    The daemon back-fills what the plan reads (`span`, or `points` at the source's interval)
+    and keeps that much in the store: `retention` is chosen to cover it when not set, and
+    `alertd validate` says what to change when a set one is too short (alertd/config/history.py).
     """
 
     points: int
     every: float | None = None
     every_points: int | None = None
     span: float | None = None
+    min_span: float | None = None
 
 
 @dataclass(frozen=True)

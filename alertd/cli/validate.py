@@ -35,6 +35,9 @@ def run(args) -> int:
     config, _ = load(args)
     print(f"{config.path} is valid: {len(config.sources)} sources, {len(config.rules)} rules, "
           f"{len(config.receivers)} receivers.")
+    from ..durations import format_duration
+    how = "" if config.retention_given else " (not set: what the rules read, at least 7d)"
+    print(f"  store    {config.store}, retention {format_duration(config.retention)}{how}")
     mine = apply_shard(config, shard)
     if mine.shard is not None:
         print(f"  shard    {mine.shard}: this instance runs {len(mine.rules)} of {len(config.rules)} rules "
@@ -80,4 +83,6 @@ def run(args) -> int:
             for n in items:
                 if n.enabled:
                     print(f"           {n.type}: {redacted_params(n.params, config.secrets)}")
+    for warning in config.warnings:
+        print(f"warning: {warning}")
     return 0

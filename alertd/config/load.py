@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..matchers import parse_selector
+from . import history
+from .history import DEFAULT_RETENTION, choose_retention
 from .http import build_http
 from .routing import (
     ReceiverSettings,
@@ -82,7 +84,7 @@ class RuleCore:
 class TopCore:
     store: str = "alertd.db"
     plugin_dirs: list[str] = ("plugins",)
-    retention: Duration = Duration(7 * 86400)
+    retention: Duration | None = None  # None: what the rules read, at least 7d (config/history.py)
     shutdown_timeout: Duration = Duration(10)
     detector_timeout: Duration = Duration(10)
     shard: Any = None
@@ -397,12 +399,18 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
                              receivers, intervals, None)
 
     posted = _posted_alerts(raw.get("posted_alerts"), where.child("posted_alerts", raw.line_of("posted_alerts")))
+    retention, warnings = DEFAULT_RETENTION, []
+    if top is not None:
+        given = None if top.retention is None else float(top.retention)
+        retention, warnings = choose_retention(
+            given, history.needs(rules, sources, registry), where.child("retention", raw.line_of("retention")))
     if where.problems:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
-    return Config(path, top.store, tuple(top.plugin_dirs), float(top.retention), sources,
+    return Config(path, top.store, tuple(top.plugin_dirs), retention, sources,
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
                   inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
-                  detector_timeout=float(top.detector_timeout), posted_alerts=posted)
+                  detector_timeout=float(top.detector_timeout), posted_alerts=posted, warnings=tuple(warnings),
+                  retention_given=top.retention is not None)
 
 
 def load_with_plugins(path, *, environ=None, annotation_check=None):

@@ -118,6 +118,8 @@ class Config:
     all_rules: tuple[str, ...] = ()  # with a shard applied: every rule name of the file
     detector_timeout: float = 10.0  # a score call past this is abandoned (alertd/engine/scoring.py)
     posted_alerts: PostedAlertsConfig = PostedAlertsConfig()
+    warnings: tuple[str, ...] = ()  # "file:line: key: sentence": valid, but worth changing
+    retention_given: bool = True  # False: chosen from what the rules read (alertd/config/history.py)
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""

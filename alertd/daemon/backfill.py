@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import asyncio
 
+from ..config.history import need_of
 from ..model import Sample
+
+CHUNK_POINTS = 10_000  # points per series per back-fill call: memory stays bounded, whatever the span
 
 
 async def backfill(daemon) -> None:
     """Load history once per rule so detectors skip warm-up (on first start, new rules).
 
     Each rule is remembered in the store's kv under its source, name and selector, so a
-    rule added later (or changed to read other series) gets its own back-fill. Only
-    samples of series the store does not have yet, or newer than the last stored point
-    (a gap while the daemon was down), are ingested: nothing is stored twice.
+    rule added later (or changed to read other series) gets its own back-fill. The span is
+    what the rules' detectors read (their training plans: a weekly baseline's weeks, a
+    model's training points at the source's interval; alertd/config/history.py), never
+    more than `retention`. It is fetched in chunks of CHUNK_POINTS points per series, oldest
+    first, each stored before the next is asked for, with the loop free between chunks. Only
+    samples of series the store does not have yet, or newer than the last stored point (a
+    gap while the daemon was down), are ingested: nothing is stored twice.
     """
     now = daemon.clock.now()
     for name, sc in daemon.config.sources.items():
@@ -22,23 +29,38 @@ async def backfill(daemon) -> None:
             continue
         todo = [rt for rt in daemon.engine.rules_by_source.get(name, [])
                 if not daemon.store.get_kv(_backfill_key(name, rt.rule))]
-        points = max([_history_wanted(rt.detector) for rt in todo] or [0])
-        if points:
-            span = points * (sc.every or 60) * 1.2
-            try:
-                samples = await asyncio.wait_for(daemon.sources[name].backfill(now - span, now),
-                                                 sc.timeout)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                daemon.log.warning("backfill_failed", source=name, error=error[:300])
-                continue
-            samples = _unstored(daemon.store, samples, todo, name)
-            if samples:
-                daemon.engine.ingest(name, samples, alerts=False)
-                daemon.log.info("backfilled", source=name, samples=len(samples),
-                            rules=[rt.rule.name for rt in todo])
+        span = min(max([history_span(rt, sc) for rt in todo] or [0.0]), daemon.config.retention)
+        if span > 0:
+            stored = await _fetch(daemon, name, sc, todo, now - span, now)
+            if stored is None:
+                continue  # failed: logged; tried again at the next start
+            if stored:
+                daemon.log.info("backfilled", source=name, samples=stored, seconds=round(span),
+                                rules=[rt.rule.name for rt in todo])
         for rt in todo:
             daemon.store.set_kv(_backfill_key(name, rt.rule), now)
+
+
+async def _fetch(daemon, name: str, sc, todo, start: float, end: float) -> int | None:
+    """Ask the source for [start, end) in chunks and ingest each; the samples stored, or None
+    when a call failed."""
+    chunk = CHUNK_POINTS * (sc.every or 60.0)
+    stored, at = 0, start
+    while at < end:
+        upto = min(end, at + chunk)
+        try:
+            samples = await asyncio.wait_for(daemon.sources[name].backfill(at, upto), sc.timeout)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            daemon.log.warning("backfill_failed", source=name, error=error[:300])
+            return None
+        samples = _unstored(daemon.store, samples, todo, name)
+        if samples:
+            daemon.engine.ingest(name, samples, alerts=False)
+            stored += len(samples)
+        at = upto
+        await asyncio.sleep(0)  # the HTTP server and the watchdog between chunks
+    return stored
 
 
 def _unstored(store, samples, runtimes, source: str) -> list:
@@ -50,11 +72,11 @@ def _unstored(store, samples, runtimes, source: str) -> list:
     return [s for s in wanted if s.key not in stored or s.ts > stored[s.key][0][-1]]
 
 
-def _history_wanted(detector) -> int:
-    """Points of history a detector wants on first start: its window and warm-up, and for a
-    trainable one the history it fits on (capped, so start-up stays quick)."""
-    plan = detector.training_plan() if getattr(detector, "trainable", False) else None
-    return max(detector.window, detector.min_history, min(plan.points, 10_000) if plan else 0)
+def history_span(rt, sc) -> float:
+    """Seconds of history a rule's detector reads (window, warm-up, training plan), with a
+    fifth more for gaps in the data."""
+    need = need_of(rt.rule, type(rt.detector), sc.every or 60.0)
+    return 1.2 * need.wanted if need is not None else 0.0
 
 
 def _backfill_key(source: str, rule) -> str:

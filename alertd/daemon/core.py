@@ -236,6 +236,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
                       open_incidents=len(self.engine.tracker.open), outbox_pending=pending)
         if self.config.shard is not None:
             self.log.info("shard_owned", **describe_shard(self.config))
+        for warning in self.config.warnings:
+            self.log.warning("config_warning", warning=warning)
         await self._start_sources()
 
     async def _start_sources(self) -> None:

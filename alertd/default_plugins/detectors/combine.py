@@ -78,9 +78,10 @@ class _Combine(Detector):
         every = [x.every for x in plans if x.every is not None]
         every_points = [x.every_points for x in plans if x.every_points is not None]
         spans = [x.span for x in plans]
+        least = [x.min_span for x in plans if x.min_span is not None]
         return TrainingPlan(points=max(x.points for x in plans), every=min(every) if every else None,
                             every_points=min(every_points) if every_points else None,
-                            span=None if None in spans else max(spans))
+                            span=None if None in spans else max(spans), min_span=max(least) if least else None)
 
     def fit(self, data: TrainingSet):
         return [p.fit(data) if p.trainable else None for p in self.parts]

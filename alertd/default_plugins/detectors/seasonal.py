@@ -98,7 +98,7 @@ class Seasonal(Detector):
     # -- training ------------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan:
         return TrainingPlan(points=self.params.max_points, every=self.params.retrain,
-                            span=self.params.weeks * WEEK)
+                            span=self.params.weeks * WEEK, min_span=self.params.min_periods * self.period)
 
     def fit(self, data: TrainingSet) -> SlotBaseline | None:
         p = self.params

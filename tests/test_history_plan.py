@@ -1,0 +1,123 @@
+"""Back-fill and retention follow each rule's training plan.
+
+Before issue 16, back-fill was capped at 10,000 points x `every`: a weekly `seasonal` rule on a
+30 s source got 4.2 of its 28 days and stayed silent about 10 days; the default `retention: 7d`
+was shorter than such a rule's 2-4 weeks, and `alertd validate` did not say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from configs import config_text
+from structlog.testing import capture_logs
+
+from alertd import Sample, Source, make_labels
+from alertd.cli.entry import main
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
+from alertd.testing import registry_with
+
+DAY = 86400.0
+
+
+class History(Source):
+    """A source with a long memory: one point every `every` seconds over whatever range is asked."""
+
+    type_name = "history"
+    calls: list = []
+
+    @dataclass(frozen=True)
+    class Params:
+        pass
+
+    async def collect(self):
+        return [Sample("orders", make_labels({"region": "eu"}), self.context.now(), 100.0)]
+
+    async def backfill(self, start, end):
+        History.calls.append((start, end))
+        step = self.context.interval
+        first = start + (-start % step)
+        return [Sample("orders", make_labels({"region": "eu"}), first + i * step, 100.0)
+                for i in range(int((end - first) // step) + 1) if first + i * step < end]
+
+
+def weekly(**top) -> str:
+    return config_text(**top, sources={"shop": {"type": "history", "every": "5m"}},
+                       rules=[{"name": "weekly_orders", "source": "shop", "series": "orders",
+                               "detector": {"type": "seasonal"}}],
+                       receivers={"rec": [{"type": "console"}]})
+
+
+def line_of(path, key: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(key))
+
+
+def test_back_fill_reads_what_a_weekly_rule_needs_in_chunks(write_config, tmp_path, clock):
+    registry = registry_with(History)
+    config = load_config(write_config(weekly()), registry, environ={})
+    assert config.retention == 28 * DAY and not config.retention_given  # chosen: the rule reads 4 weeks
+    History.calls.clear()
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        with capture_logs() as logs:
+            await d.backfill()
+        span = d.store.db.execute("SELECT min(ts), max(ts), count(*) FROM samples").fetchone()
+        await d.drain()
+        return span, logs
+
+    (oldest, newest, count), logs = asyncio.run(main())
+    now = clock.now()
+    assert oldest < now - 27.9 * DAY and newest > now - 300  # the 4 weeks the rule reads
+    assert count == len({t for t in range(int(oldest), int(newest) + 1, 300)})  # every point once
+    # 28 days at 5 minutes is 8,064 points: one call; the chunks are 10,000 points of each series
+    assert len(History.calls) == 1 and History.calls[0] == (now - 28 * DAY, now)
+    assert [e for e in logs if e["event"] == "backfilled"][0]["samples"] == count
+
+
+def test_back_fill_of_a_fast_source_comes_in_bounded_chunks(write_config, tmp_path, clock):
+    registry = registry_with(History)
+    text = weekly().replace("every: 5m", "every: 30s")
+    config = load_config(write_config(text), registry, environ={})
+    History.calls.clear()
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        await d.backfill()
+        rows = d.store.db.execute("SELECT min(ts), count(*) FROM samples").fetchone()
+        await d.drain()
+        return rows
+
+    oldest, count = asyncio.run(main())
+    now = clock.now()
+    # 28 days at 30 s: 80,640 points, in chunks of 10,000 (3.47 days): 9 calls, oldest first,
+    # not the 4.2 days (10,000 x 30 s x 1.2) the old cap gave
+    assert len(History.calls) == 9 and History.calls[0][0] == now - 28 * DAY and History.calls[-1][1] == now
+    assert all(a[1] == b[0] for a, b in zip(History.calls, History.calls[1:]))
+    assert oldest < now - 27.9 * DAY and count == 80_640
+
+
+def test_validate_says_what_to_change_when_retention_is_shorter_than_a_rule_needs(write_config, capsys,
+                                                                                 monkeypatch):
+    registry = registry_with(History)
+    monkeypatch.setattr("alertd.plugins.load_registry", lambda *a, **k: registry)
+    path = write_config(weekly(retention="7d"))
+    assert main(["validate", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (f'error: {path}:{line_of(path, "retention")}: retention: the rule "weekly_orders" (seasonal detector) reads 28d of history and '
+            "needs at least 14d, but retention is 7d: its fits read the store, so it would never fit and never "
+            "fire; set retention: 28d (or more), or remove the key to let alertd choose") in err
+    path = write_config(weekly(retention="21d"))
+    assert main(["validate", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  store    alertd.db, retention 21d\n" in out
+    assert (f'warning: {path}:{line_of(path, "retention")}: retention: the rule "weekly_orders" (seasonal detector) reads 28d of history, '
+            "but retention is 21d: it would fit on less history than it was made for; set retention: 28d, or "
+            "remove the key to let alertd choose") in out
+    path = write_config(weekly())
+    assert main(["validate", "-c", str(path)]) == 0
+    assert "retention 28d (not set: what the rules read, at least 7d)" in capsys.readouterr().out
