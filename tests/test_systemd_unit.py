@@ -54,6 +54,7 @@ def test_the_unit_uses_notify_watchdog_reload_and_its_own_directories():
                  "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service"]:
         assert line in text + "\n", line
     assert re.search(r"^WatchdogSec=\d+", text, re.M)
+    assert int(re.search(r"^LimitNOFILE=(\d+)$", text, re.M).group(1)) >= 65536  # not systemd's 1,024
     assert re.search(r"^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$", text, re.M)
     assert "--store /var/lib/alertd/alertd.db" in text
 

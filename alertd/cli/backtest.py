@@ -21,8 +21,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .common import CommandError
 
 NAME = "backtest"
@@ -175,11 +173,15 @@ def _write_scores(path: str, result) -> None:
 
 
 def _num(x) -> str:
+    import numpy as np
+
     return "" if x is None or not np.isfinite(x) else f"{x:.6g}"
 
 
 def _report(result, rule, name, windows, out) -> None:
     from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
+    import numpy as np
+
     from ..backtest.replay import window_metrics
     from ..model import Status
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..store import create_private
-from ..store.backup import backup
-from ..store.errors import StoreError
 from .common import CommandError, add_config_arg, add_store_arg
 
 NAME = "backup"
@@ -32,6 +29,10 @@ def _source_path(args) -> Path:
 
 
 def run(args) -> int:
+    from ..store import create_private
+    from ..store.backup import backup
+    from ..store.errors import StoreError
+
     source = _source_path(args)
     dest = Path(args.destination)
     if dest.exists():

@@ -14,10 +14,6 @@ import sys
 import traceback
 
 from .. import __version__
-from ..base import SourceError
-from ..config.schema import ConfigError
-from ..plugins import PluginError
-from ..store.errors import StoreError
 from .common import CommandError
 
 # The command modules, in the order `alertd --help` lists them.
@@ -48,24 +44,36 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        report(exc, args)
+    return 1
+
+
+def report(exc: Exception, args) -> None:
+    """A command's error as one sentence on stderr (a config's: one per problem)."""
+    # (imported here: a command that ends well never pays for these modules)
+    from ..base import SourceError
+    from ..config.schema import ConfigError
+    from ..plugins import PluginError
+    from ..store.errors import StoreError
+
+    if isinstance(exc, ConfigError):
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         n = len(exc.problems)
         print(f"{n} error{'s' if n != 1 else ''} in the config; nothing was started.", file=sys.stderr)
-    except PluginError as exc:
+    elif isinstance(exc, PluginError):
         print(f"error: {exc}", file=sys.stderr)
         if args.debug and exc.details:
             print(exc.details, file=sys.stderr)
-    except (CommandError, SourceError, StoreError) as exc:
+    elif isinstance(exc, (CommandError, SourceError, StoreError)):
         print(f"error: {exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
+    else:
         if args.debug or os.environ.get("ALERTD_DEBUG"):
-            traceback.print_exc()
+            traceback.print_exception(exc)
         print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..clock import SystemClock
-from ..incidents.actions import ActionError, IncidentActions
 from ..render.annotations import render_annotations
-from ..routing.silences import SilenceCache, SilenceService
 from .common import CommandError, add_config_arg, add_store_arg, open_store
 from .output import ago, incident_status, labels_text, print_json, when, whoami
 
@@ -71,6 +69,8 @@ def run(args) -> int:
 
 
 def _list(args, store) -> int:
+    from ..routing.silences import SilenceCache, SilenceService
+
     clock = SystemClock()
     incidents = store.incidents.list(include_closed=args.all, limit=args.limit or 100,
                                      state=args.state, rule=args.rule)
@@ -92,6 +92,8 @@ def _list(args, store) -> int:
 
 
 def _show(args, store) -> int:
+    from ..incidents.actions import ActionError, IncidentActions
+
     actions = IncidentActions(store, SystemClock())
     try:
         incident = actions.find(args.incident)
@@ -134,6 +136,8 @@ def _show(args, store) -> int:
 
 
 def _act(args, store) -> int:
+    from ..incidents.actions import ActionError, IncidentActions
+
     actions = IncidentActions(store, SystemClock())
     by = args.by or whoami()
     try:

@@ -12,6 +12,8 @@ from .common import add_config_arg, add_store_arg, open_store
 from .output import print_json, when
 
 NAME = "notifications"
+OUTCOMES = {"sent": "sent", "retry": "failed, to be retried", "failed": "failed for good",
+            "gave_up": "given up", "folded": "folded into a digest"}
 HELP = "list notifications and their delivery (the outbox and the delivery ledger)"
 
 
@@ -60,6 +62,7 @@ def run(args) -> int:
             print(f"       last error: {r['last_error']}")
         for a in attempts.get(r["id"], []):
             detail = a.error or a.answer or ""
-            took = f" in {a.duration_ms:.0f}ms" if a.duration_ms is not None else ""
-            print(f"       {when(a.at)}  attempt {a.attempt}: {a.outcome}{took}  {detail}")
+            # "retry in 74ms" read as a retry due in 74 ms: say what happened, then how long it took
+            took = f" (took {a.duration_ms:.0f}ms)" if a.duration_ms is not None else ""
+            print(f"       {when(a.at)}  attempt {a.attempt}: {OUTCOMES.get(a.outcome, a.outcome)}{took}  {detail}")
     return 0

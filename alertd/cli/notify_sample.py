@@ -13,11 +13,6 @@ import asyncio
 import sys
 import time
 
-from ..base import DeliveryError, PluginContext
-from ..config.schema import suggest
-from ..log import add_secrets, get_logger, redact_text
-from ..log import configure as configure_logging
-from ..render.renderer import sample_notification
 from .common import CommandError, add_config_arg, load
 
 NAME = "notify-test"
@@ -35,6 +30,8 @@ def configure(parser) -> None:
 
 
 def _integrations(config, name: str) -> list:
+    from ..config.schema import suggest
+
     if name not in config.receivers:
         raise CommandError(f'there is no receiver "{name}" in {config.path}'
                            f"{suggest(name, config.receivers)}")
@@ -53,6 +50,8 @@ def _integrations(config, name: str) -> list:
 async def _send_all(config, registry, name: str, notices, dry_run: bool) -> int:
     import httpx
 
+    from ..base import DeliveryError, PluginContext
+    from ..log import get_logger, redact_text
     from ..store import Store
 
     log = get_logger(receiver=name)
@@ -100,6 +99,10 @@ class _Stderr:
 
 
 def run(args) -> int:
+    from ..log import add_secrets
+    from ..log import configure as configure_logging
+    from ..render.renderer import sample_notification
+
     config, registry = load(args)
     add_secrets(config.secrets)
     configure_logging("warning", json_lines=False, stream=_Stderr())  # template fallbacks

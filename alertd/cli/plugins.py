@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config.load import plugin_dirs_of, read_config_file
-from ..plugins import load_registry
 from .common import add_config_arg
 
 NAME = "plugins"
@@ -19,6 +17,9 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from ..config.load import plugin_dirs_of, read_config_file
+    from ..plugins import load_registry
+
     dirs, base = ("plugins",), Path.cwd()
     if Path(args.config).exists():
         dirs, base = plugin_dirs_of(read_config_file(args.config)), Path(args.config).resolve().parent

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+import sys
+
 from ..clock import SystemClock
 from ..durations import parse_duration
-from ..incidents.actions import ActionError, IncidentActions
 from ..matchers import Matcher
-from ..routing.silences import SilenceError, SilenceService
 from .common import CommandError, add_config_arg, add_store_arg, open_store
 from .output import ago, print_json, when, whoami
 
@@ -60,6 +60,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from ..routing.silences import SilenceError, SilenceService
+
     store = open_store(args)
     try:
         service = SilenceService(store, SystemClock())
@@ -79,13 +81,18 @@ def _time(text: str, option: str) -> float:
     return value.timestamp() if value.tzinfo else value.astimezone().timestamp()
 
 
-def _add(args, store, service: SilenceService) -> int:
+def _add(args, store, service) -> int:
+    from ..incidents.actions import ActionError, IncidentActions
+
     matchers: list = list(args.matchers)
     if args.incident:
         try:
             incident = IncidentActions(store, service.clock).find(args.incident)
         except ActionError as exc:
             raise CommandError(str(exc)) from None
+        if args.expire_on_resolve and incident.state == "resolved":
+            raise CommandError(f"incident #{incident.id} is resolved, so --expire-on-resolve would end the silence "
+                               "at once; leave it out (with --for or --until) to mute its labels for a while")
         matchers = [Matcher.make("rule", "=", incident.rule),
                     *(Matcher.make(k, "=", v) for k, v in sorted(incident.labels.items()))] + \
             list(_parse(matchers))
@@ -105,6 +112,7 @@ def _add(args, store, service: SilenceService) -> int:
                           author=args.author or whoami(), comment=args.comment,
                           expire_on_resolve=args.expire_on_resolve)
     matched = service.open_incidents_matching(silence)
+    _hint_unknown_rules(args, store, silence, matched)
     if args.json:
         print_json({**silence.as_dict(service.clock.now()), "open_incidents_matched": matched})
         return 0
@@ -113,6 +121,29 @@ def _add(args, store, service: SilenceService) -> int:
           f"it matches {len(matched)} open incident{'s' if len(matched) != 1 else ''}"
           + (f" ({', '.join(f'#{i}' for i in matched[:10])}{', ...' if len(matched) > 10 else ''})" if matched else ""))
     return 0
+
+
+def _hint_unknown_rules(args, store, silence, matched) -> None:
+    """A note on stderr when `rule=NAME` names no rule the config or the store knows: the
+    silence is kept (a rule may come later), but a typo should not pass unseen."""
+    if matched:
+        return
+    named = [m.value for m in silence.matchers if m.name in ("rule", "alertname") and m.op == "="]
+    if not named:
+        return
+    known = set(store.incidents.rule_names())
+    try:
+        from .common import load
+
+        known |= {r.name for r in load(args)[0].rules}
+    except Exception:  # no config at hand (only --store): the store's rules must do
+        pass
+    from ..config.schema import suggest
+
+    for name in named:
+        if name not in known and not name.startswith("alertd_"):
+            print(f'note: no rule is named "{name}" in {args.config} or the store{suggest(name, known)} '
+                  "The silence was added; it mutes nothing until such a rule fires.", file=sys.stderr)
 
 
 def _parse(matchers) -> tuple:
@@ -125,7 +156,7 @@ def _parse(matchers) -> tuple:
         raise CommandError(str(exc)) from None
 
 
-def _list(args, store, service: SilenceService) -> int:
+def _list(args, store, service) -> int:
     now = service.clock.now()
     silences = service.list(include_expired=args.all)
     if args.json:
@@ -142,7 +173,9 @@ def _list(args, store, service: SilenceService) -> int:
     return 0
 
 
-def _expire(args, store, service: SilenceService) -> int:
+def _expire(args, store, service) -> int:
+    from ..routing.silences import SilenceError
+
     now = service.clock.now()
     for silence in [service.get(ident) for ident in args.ids]:  # check them all before changing any
         if silence.state(now) == "expired":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config.shards import apply_shard, rule_shard
 from .common import add_config_arg, add_shard_arg, load, shard_arg
 
 NAME = "validate"
@@ -31,6 +30,8 @@ def redacted_params(params, secrets) -> dict:
 
 
 def run(args) -> int:
+    from ..config.shards import apply_shard, rule_shard
+
     shard = shard_arg(args)
     config, _ = load(args)
     print(f"{config.path} is valid: {len(config.sources)} sources, {len(config.rules)} rules, "

@@ -265,6 +265,24 @@ def _posted_alerts(raw, where: Where) -> PostedAlertsConfig:
     return PostedAlertsConfig(float(core.resolve_timeout), flapping or FlapSettings())
 
 
+def _check_plugin_dirs(dirs, raw, path: str, where: Where) -> None:
+    """Every directory `plugin_dirs` names must exist: a missing one hid its plugins silently,
+    and the config then failed on their types with no hint why."""
+    items = raw.get("plugin_dirs")
+    base = Path(path).resolve().parent
+    for i, entry in enumerate(dirs):
+        full = Path(entry) if Path(entry).is_absolute() else base / entry
+        try:
+            ok = full.is_dir()
+        except OSError:
+            ok = False
+        if not ok:
+            line = items.line_of(i) if isinstance(items, YamlList) else raw.line_of("plugin_dirs")
+            where.child("plugin_dirs", raw.line_of("plugin_dirs")).item(i, line).error(
+                f"the plugin directory {full} does not exist; create it (and put the site's plugins in it), "
+                "fix the path (a relative one is taken from the config file's directory), or remove the entry")
+
+
 def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_check=None) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem.
 
@@ -283,6 +301,8 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
     if top is not None and top.detector_timeout <= 0:
         where.child("detector_timeout", raw.line_of("detector_timeout")).error(
             "the time a detector may take to score a tick must be more than 0s; write for example 10s")
+    if top is not None and "plugin_dirs" in raw:
+        _check_plugin_dirs(top.plugin_dirs, raw, path, where)
     shard = None
     if raw.get("shard") is not None:
         try:

@@ -80,6 +80,9 @@ class IncidentActions:
 
     def unacknowledge(self, ident, *, by: str) -> ActionResult:
         incident = self.find(ident)
+        if incident.state == "resolved":
+            raise ActionError(f"incident #{incident.id} is already resolved; an acknowledgement only matters while "
+                              "an incident is open (it holds back repeats), so there is nothing to undo")
         if not incident.acknowledged:
             return ActionResult(incident, False, f"incident #{incident.id} is not acknowledged")
         now = self.clock.now()

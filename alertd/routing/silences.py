@@ -110,6 +110,9 @@ class SilenceService:
             raise SilenceError("the silence would end before it starts; check --start and --until")
         if ends_at <= now:
             raise SilenceError("the silence would end in the past; check --until")
+        if expire_on_resolve and start <= now and not self.open_matching(matchers):
+            raise SilenceError("the silence matches no open incident, so expire-on-resolve would end it at once; "
+                               "leave expire-on-resolve out to mute these labels for the time given")
         silence = Silence(str(uuid.uuid4()), matchers, start, float(ends_at), author or "unknown",
                           comment or "", bool(expire_on_resolve), now, now)
         with self.store.atomic():
@@ -218,9 +221,14 @@ class SilenceService:
 
     def open_incidents_matching(self, silence: Silence) -> list[int]:
         """Ids of open incidents this silence matches (to tell the user what it will mute)."""
+        return self.open_matching(silence.matchers)
+
+    def open_matching(self, matchers) -> list[int]:
+        """Ids of open incidents all of `matchers` match."""
         out = []
         for incident_id, labels, rule, severity in self.store.incidents.open_labels():
-            if silence.matches(routing_labels(labels, rule, severity)):
+            labels = routing_labels(labels, rule, severity)
+            if all(m.matches(labels) for m in matchers):
                 out.append(incident_id)
         return out
 

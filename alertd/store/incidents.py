@@ -224,6 +224,10 @@ class IncidentStore:
                 sets = ", ".join(f"{c} = ?" for c in columns)
                 self.db.conn.executemany(f"UPDATE incidents SET {sets} WHERE id = ?", rows)
 
+    def rule_names(self) -> list[str]:
+        """Every rule that has had an incident."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT rule FROM incidents ORDER BY rule")]
+
     def count_open(self) -> int:
         return self.db["incidents"].count_where("state in ('pending', 'firing')")
 
