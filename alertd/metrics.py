@@ -91,6 +91,8 @@ class Metrics:
         self.series_dropped = Counter("alertd_series_dropped_total",
                                       "Series dropped because no poll had them for longer than retention",
                                       registry=r)
+        self.jobs = Counter("alertd_scheduler_jobs_total", "Runs of the scheduler's jobs (polls, prune, "
+                            "housekeeping) by job and outcome (ok, error)", ["job", "outcome"], registry=r)
         self.healthy = Gauge("alertd_healthy", "1 while /healthz says ok (the daemon makes progress), else 0",
                              registry=r)
         self.last_commit = Gauge("alertd_store_last_commit_timestamp_seconds",

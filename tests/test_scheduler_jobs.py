@@ -52,11 +52,13 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
             counts = d.store.db.execute("SELECT count(*), min(ts) FROM samples").fetchone()
             series = [r["key"] for r in d.store.samples.series()]
             heartbeat = d.store.get_kv("heartbeat")
-            return jobs, events, counts, series, heartbeat, d.health_problems()
+            ran = {job: d.metrics.registry.get_sample_value("alertd_scheduler_jobs_total",
+                                                            {"job": job, "outcome": "ok"}) for job in jobs}
+            return jobs, events, counts, series, heartbeat, d.health_problems(), ran
         finally:
             await d.drain()
 
-    jobs, events, (count, oldest), series, heartbeat, problems = asyncio.run(main())
+    jobs, events, (count, oldest), series, heartbeat, problems, ran = asyncio.run(main())
     assert set(jobs) == {"source:app", "store:prune", "daemon:housekeeping"}
     # coroutine functions run as tasks on the loop; a plain function would go to the thread pool
     assert all(asyncio.iscoroutinefunction(job.func) for job in jobs.values())
@@ -65,6 +67,7 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
     assert count == 10 and oldest >= now - 120  # the day of old samples is gone; the last 2 minutes stay
     assert series == ['cpu{host="a"}']  # the series silent for a day went with its samples
     assert heartbeat is not None and heartbeat >= now and problems == []
+    assert all(n >= 1 for n in ran.values()), ran  # alertd_scheduler_jobs_total{job, outcome="ok"}
 
 
 def test_the_prune_interval_follows_a_short_retention():

@@ -179,9 +179,9 @@ def _num(x) -> str:
 
 
 def _report(result, rule, name, windows, out) -> None:
-    from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
     import numpy as np
 
+    from ..backtest.nab import PROFILES, LabelledFile, best_threshold, score_corpus
     from ..backtest.replay import window_metrics
     from ..model import Status
 

@@ -13,9 +13,8 @@ Matchers are written as in Alertmanager's amtool:
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
-
 import sys
+from datetime import datetime
 
 from ..clock import SystemClock
 from ..durations import parse_duration

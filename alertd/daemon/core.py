@@ -17,7 +17,13 @@ import asyncio
 import time
 
 import httpx
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+)
 
 from ..base import PluginContext, SourceError
 from ..clock import SystemClock
@@ -181,8 +187,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.trainer.poll()  # first fits on the back-filled history, in the worker
         tune_gc()
         self.scheduler = make_scheduler()
-        self.scheduler.add_listener(self._on_job_event,
-                                    EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED |
+                                    EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.progress = Progress(clock=self.monotonic)
         for sc in self.config.sources.values():
             schedule_source(self.scheduler, sc, self.poll)

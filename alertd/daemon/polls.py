@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
 
 from ..base import SourceError
 from ..log import redact_text
@@ -78,7 +78,15 @@ class Polling:
             self.log.exception("housekeeping_failed", source=source, error=f"{type(exc).__name__}: {exc}")
 
     def _on_job_event(self, event) -> None:
-        """APScheduler events: when each poll was due (for the lag), and polls that never ran."""
+        """APScheduler events: every job's runs (counted), when each poll was due (for the
+        lag), and polls that never ran."""
+        if event.code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR):
+            failed = event.code == EVENT_JOB_ERROR
+            self.metrics.jobs.labels(event.job_id, "error" if failed else "ok").inc()
+            if failed:  # (the jobs catch their own errors: this is a bug)
+                self.log.error("job_failed", job=event.job_id, error=f"{type(event.exception).__name__}: "
+                               f"{event.exception}", exception=event.traceback)
+            return
         if not event.job_id.startswith("source:"):
             return
         name = event.job_id.split(":", 1)[1]
