@@ -198,3 +198,27 @@ print(descriptor_problem())
     assert out[0] == "None"
     assert "of the" in out[1] and "file descriptors alertd may open are in use; raise LimitNOFILE" in out[1]
     assert out[2].startswith("no file descriptor is left (the limit is ")
+
+
+def test_only_the_outermost_block_that_commits_counts_as_a_commit():
+    """A tick's inner transaction blocks end well before its outer one fails at commit: the
+    store has not committed, and health must go on counting from the first failure."""
+    from alertd.store import Store
+
+    mono = Mono()
+    store = Store()
+    store.health.clock = mono
+    with pytest.raises(sqlite3.OperationalError):
+        with store.atomic():
+            raise sqlite3.OperationalError("database or disk is full")
+    since = store.health.failing_since
+    mono.t += 30
+    with pytest.raises(sqlite3.OperationalError):
+        with store.atomic():
+            with store.atomic():
+                store.set_kv("a", 1)  # ends well, inside a transaction that fails
+            raise sqlite3.OperationalError("database or disk is full")
+    assert since == 1000.0 and store.health.failing_since == since and "is full" in store.health.error
+    with store.atomic():
+        store.set_kv("a", 2)
+    assert store.health.failing_since is None and store.health.last_ok == 1030.0

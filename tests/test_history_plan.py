@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import pytest
 from configs import config_text
 from structlog.testing import capture_logs
 
@@ -121,3 +122,16 @@ def test_validate_says_what_to_change_when_retention_is_shorter_than_a_rule_need
     path = write_config(weekly())
     assert main(["validate", "-c", str(path)]) == 0
     assert "retention 28d (not set: what the rules read, at least 7d)" in capsys.readouterr().out
+
+
+def test_a_retention_shorter_than_two_polls_is_an_error(write_config):
+    from alertd.config.schema import ConfigError
+
+    registry = registry_with(History)
+    path = write_config(config_text(retention="90s", sources={"shop": {"type": "history", "every": "1m"}},
+                                    rules=[], receivers={"rec": [{"type": "console"}]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry, environ={})
+    assert [p.message for p in caught.value.problems] == [
+        'retention (1m30s) is shorter than two polls of the source "shop" (every 1m): its series would be '
+        "dropped as silent between polls; set retention: 7d or more"]

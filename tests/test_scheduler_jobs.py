@@ -38,7 +38,7 @@ def _seed(path, now: float) -> None:
 
 def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_series(write_config, registry, tmp_path):
     config = load_config(write_config(config_text(
-        retention="2m", sources={"app": {"type": "test_list", "every": "1h"}})), registry, environ={})
+        retention="2m", sources={"app": {"type": "test_list", "every": "1m"}})), registry, environ={})
     store_path = tmp_path / "alertd.db"
     now = time.time()
     _seed(store_path, now)

@@ -69,15 +69,21 @@ def needs(rules, sources: dict, registry) -> list[HistoryNeed]:
     return out
 
 
-def choose_retention(given: float | None, rule_needs: list[HistoryNeed], where) -> tuple[float, list[str]]:
-    """The retention to use and warnings; errors (a set retention below a rule's least) go to
-    `where` (the `retention` key's position)."""
+def choose_retention(given: float | None, rule_needs: list[HistoryNeed], where,
+                     intervals: dict[str, float] | None = None) -> tuple[float, list[str]]:
+    """The retention to use and warnings; errors (a set retention below a rule's least, or
+    below two polls of a source) go to `where` (the `retention` key's position)."""
     if given is None:
         wanted = max([DEFAULT_RETENTION, *(n.wanted for n in rule_needs)])
         return wanted, []
     if given <= 0:
         where.error("retention must be more than 0s (samples older than it are deleted); write for example 7d")
         return given, []
+    for name, every in (intervals or {}).items():
+        if every and given < 2 * every:
+            where.error(f'retention ({format_duration(given)}) is shorter than two polls of the source "{name}" '
+                        f"(every {format_duration(every)}): its series would be dropped as silent between polls; "
+                        f"set retention: {format_duration(max(2 * every, DEFAULT_RETENTION))} or more")
     warnings = []
     for n in rule_needs:
         text = f'the rule "{n.rule}" ({n.detector} detector) reads {format_duration(n.wanted)} of history'

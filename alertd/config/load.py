@@ -423,7 +423,8 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
     if top is not None:
         given = None if top.retention is None else float(top.retention)
         retention, warnings = choose_retention(
-            given, history.needs(rules, sources, registry), where.child("retention", raw.line_of("retention")))
+            given, history.needs(rules, sources, registry), where.child("retention", raw.line_of("retention")),
+            {name: sc.every for name, sc in sources.items() if sc.every})
     if where.problems:
         raise ConfigError(sorted(where.problems, key=lambda p: p.line))
     return Config(path, top.store, tuple(top.plugin_dirs), retention, sources,

@@ -78,6 +78,7 @@ class Store:
         self.path = str(path)
         self.db = None
         self.health = StoreHealth(self.path)
+        self._depth = 0  # nested atomic() blocks: only the outermost one commits
         try:
             self._open(busy_timeout)
             if check_writable:
@@ -119,7 +120,9 @@ class Store:
     @contextlib.contextmanager
     def atomic(self):
         """One transaction: everything inside commits together or not at all. Whether it
-        committed, or failed in SQLite, is noted in `health`."""
+        committed, or failed in SQLite, is noted in `health` (for the outermost block: an inner
+        one that ends well has committed nothing yet)."""
+        self._depth += 1
         try:
             with self.db.atomic():
                 yield
@@ -128,7 +131,11 @@ class Store:
             if is_store_error(exc):
                 self.health.failed(exc)
             raise
-        self.health.committed()
+        else:
+            if self._depth == 1:
+                self.health.committed()
+        finally:
+            self._depth -= 1
 
     def get_kv(self, key: str, default=None):
         row = self.db["kv"].get(key) if self._has_kv(key) else None
