@@ -54,18 +54,20 @@ def test_a_silence_on_a_rule_nobody_knows_gets_a_note(shop, capsys):
     assert code == 0 and err == ""  # a known rule: no note
 
 
-def test_expire_on_resolve_that_would_end_at_once_is_refused(shop, capsys):
+def test_expire_on_resolve_on_what_is_not_open_is_refused_or_explained(shop, capsys):
     store = str(shop.path)
     code, _, _ = cli(capsys, "incidents", "resolve", "1", "--store", store)
     assert code == 0
     code, out, err = cli(capsys, "silence", "add", "--incident", "1", "--expire-on-resolve", "--for", "1h",
                          "--store", store)
     assert code == 1 and out == ""
-    assert err.strip() == ("error: incident #1 is resolved, so --expire-on-resolve would end the silence at once; "
-                           "leave it out (with --for or --until) to mute its labels for a while")
-    code, out, err = cli(capsys, "silence", "add", "host=zzz", "--expire-on-resolve", "--for", "1h", "--store", store)
-    assert code == 1 and "matches no open incident, so expire-on-resolve would end it at once" in err
+    assert err.strip() == ("error: incident #1 is already resolved, so --expire-on-resolve would not end with it "
+                           "(the silence would wait for the next incident of these labels to resolve); leave it "
+                           "out and give --for or --until to mute its labels for a while")
     assert shop.store.silences.rows() == []
+    code, out, err = cli(capsys, "silence", "add", "host=zzz", "--expire-on-resolve", "--for", "1h", "--store", store)
+    assert code == 0 and err.startswith("note: the silence matches no open incident, so --expire-on-resolve ends "
+                                        "it only when the next matching incident resolves (or at ")
     code, out, err = cli(capsys, "silence", "add", "host=b", "--expire-on-resolve", "--for", "1h", "--store", store)
     assert code == 0 and "matches 1 open incident (#2)" in out
 

@@ -270,12 +270,13 @@ def test_a_list_as_a_key_is_a_syntax_error_with_its_line(tmp_path, registry):
 
 def test_plugin_dirs_that_is_not_a_list_is_checked_not_crashed(tmp_path, capsys):
     """Was: TypeError ('int' object is not iterable), and OSError (file name too long) for a
-    mapping in the list, in `alertd validate` before the config was even checked."""
+    mapping in the list, in `alertd validate` before the config was even checked. (A
+    directory that does not exist, "1" or a 5,000-character name, is an error since issue 16.)"""
     from alertd.config.load import plugin_dirs_of
 
     assert plugin_dirs_of({}) == ("plugins",) and plugin_dirs_of({"plugin_dirs": ["a", 2, {}]}) == ("a", "2")
     path = tmp_path / "alertd.yaml"
-    for value, code in (("1", 0), ("{a: b}", 1), ("", 0), ("[{a: b}]", 1), ("[" + "x" * 5000 + "]", 0)):
+    for value, code in (("1", 1), ("{a: b}", 1), ("", 0), ("[{a: b}]", 1), ("[" + "x" * 5000 + "]", 1)):
         path.write_text(f"plugin_dirs: {value}\n")
         assert cli.main(["validate", "-c", str(path)]) == code
         err = capsys.readouterr().err

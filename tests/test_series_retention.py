@@ -94,7 +94,7 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
     config = load_config(write_config(config_text(
         retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
         rules=[rule("cpu_high", series="cpu", limit=90, keep_firing_for="1h"),
-               {"name": "cpu_seasonal", "source": "app", "series": "cpu", "detector": {"type": "seasonal"}}])),
+               {"name": "cpu_absent", "source": "app", "series": "cpu", "detector": {"type": "absent", "after": "1h"}}])),
         registry, environ={})
 
     async def main():
@@ -111,7 +111,7 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
         rules = {rt.rule.name: rt for rt in d.engine.runtimes()}
         out = {"store": sorted(r["key"] for r in d.store.samples.series()),
                "windows": {name: sorted(rt.windows.keys) for name, rt in rules.items()},
-               "memory": sorted(rules["cpu_seasonal"].detector.first_seen.index),
+               "memory": sorted(rules["cpu_absent"].detector.memory.index),
                "fingerprints": len(rules["cpu_high"].fingerprints)}
         clock.advance(60)  # the windows were renumbered: the next poll still scores the right series
         src.pending = [cpu("h0", clock.now(), 95.0), *(cpu(f"h{i}", clock.now()) for i in range(1, 5))]
@@ -126,6 +126,6 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
     # behind the polls): their rows went with their samples
     assert out["store"] == kept
     assert out["windows"]["cpu_high"] == sorted(kept + ['cpu{host="h9"}'])  # h9's incident is still open
-    assert out["windows"]["cpu_seasonal"] == kept
+    assert out["windows"]["cpu_absent"] == kept
     assert out["memory"] == kept and out["fingerprints"] == 6
     assert out["open"] == ["h0", "h9"]

@@ -90,8 +90,9 @@ def _add(args, store, service) -> int:
         except ActionError as exc:
             raise CommandError(str(exc)) from None
         if args.expire_on_resolve and incident.state == "resolved":
-            raise CommandError(f"incident #{incident.id} is resolved, so --expire-on-resolve would end the silence "
-                               "at once; leave it out (with --for or --until) to mute its labels for a while")
+            raise CommandError(f"incident #{incident.id} is already resolved, so --expire-on-resolve would not end "
+                               "with it (the silence would wait for the next incident of these labels to resolve); "
+                               "leave it out and give --for or --until to mute its labels for a while")
         matchers = [Matcher.make("rule", "=", incident.rule),
                     *(Matcher.make(k, "=", v) for k, v in sorted(incident.labels.items()))] + \
             list(_parse(matchers))
@@ -112,6 +113,9 @@ def _add(args, store, service) -> int:
                           expire_on_resolve=args.expire_on_resolve)
     matched = service.open_incidents_matching(silence)
     _hint_unknown_rules(args, store, silence, matched)
+    if silence.expire_on_resolve and not matched:
+        print("note: the silence matches no open incident, so --expire-on-resolve ends it only when the next "
+              f"matching incident resolves (or at {when(silence.ends_at)} UTC)", file=sys.stderr)
     if args.json:
         print_json({**silence.as_dict(service.clock.now()), "open_incidents_matched": matched})
         return 0

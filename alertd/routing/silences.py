@@ -110,9 +110,6 @@ class SilenceService:
             raise SilenceError("the silence would end before it starts; check --start and --until")
         if ends_at <= now:
             raise SilenceError("the silence would end in the past; check --until")
-        if expire_on_resolve and start <= now and not self.open_matching(matchers):
-            raise SilenceError("the silence matches no open incident, so expire-on-resolve would end it at once; "
-                               "leave expire-on-resolve out to mute these labels for the time given")
         silence = Silence(str(uuid.uuid4()), matchers, start, float(ends_at), author or "unknown",
                           comment or "", bool(expire_on_resolve), now, now)
         with self.store.atomic():
