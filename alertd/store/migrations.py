@@ -1,5 +1,7 @@
 """Schema migrations of the store (sqlite-utils `Migrations`): append, never edit."""
 
+import time
+
 from sqlite_utils import Migrations
 
 migrations = Migrations("alertd")
@@ -47,16 +49,14 @@ def m003_series_of_a_source(db):
     # no longer share one series (issue 16). Ids stay, so every sample keeps its series; ids
     # are never reused (AUTOINCREMENT), because series silent past `retention` are dropped
     # and a point stamped ahead of its poll may outlive its row until it is pruned.
-    # `last_ts`: when the series was last in a poll (daemon clock), seeded from its newest
-    # sample (one grouped scan of the samples).
+    # `last_ts`: when the series was last in a poll (daemon clock). Existing series start at
+    # the time of the migration: a scan of every sample for the newest of each would hold the
+    # first start of a big store (16 GiB at the default retention) past systemd's start
+    # timeout; a series silent since is dropped one retention later.
     db.execute("CREATE TABLE series_new (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
                "name TEXT, labels TEXT, source TEXT NOT NULL DEFAULT '', first_ts FLOAT, last_ts FLOAT)")
-    db.execute("CREATE TEMP TABLE series_last AS SELECT series_id, MAX(ts) AS last_ts FROM samples "
-               "GROUP BY series_id")
     db.execute("INSERT INTO series_new (id, key, name, labels, source, first_ts, last_ts) "
-               "SELECT s.id, s.key, s.name, s.labels, COALESCE(s.source, ''), s.first_ts, l.last_ts "
-               "FROM series s LEFT JOIN series_last l ON l.series_id = s.id")
-    db.execute("DROP TABLE series_last")
+               "SELECT id, key, name, labels, COALESCE(source, ''), first_ts, ? FROM series", [time.time()])
     db.execute("DROP TABLE series")
     db.execute("ALTER TABLE series_new RENAME TO series")
     db.execute("CREATE UNIQUE INDEX idx_series_source_key ON series (source, key)")
