@@ -6,11 +6,12 @@
 intervals: `retention: 2m` (so the prune job runs every minute), two sources polled every 2
 and 5 s (the shop simulator at real speed, and bench/plugins/churn.py: steady queues, three
 that spike for a minute in every five, and 50 pod series whose names change every 2
-minutes), rules with thresholds, a z-score and a PyOD model refitted every 2 minutes, and
+minutes), rules with thresholds, z-scores and a PyOD model refitted every 2 minutes, and
 notices to a local webhook. Every `--sample` seconds it records the daemon's RSS and open
 descriptors (/proc/PID), the scheduler's job counts (`alertd_scheduler_jobs_total` from
 /metrics), and the store (a read-only connection: samples, their oldest timestamp, series,
-`PRAGMA integrity_check`). At the end: SIGTERM, `integrity_check`, and one JSON summary:
+`PRAGMA integrity_check`, and the pages of the samples and series tables apart from the
+rest, which grows with incidents and notices, not with samples). At the end: SIGTERM, `integrity_check`, and one JSON summary:
 first/last/max and the least-squares slope per hour (after the first 5 minutes) of RSS and
 descriptors, every job's run count, the oldest sample's age against retention, series in
 the store against the ones a poll has within retention.
@@ -57,7 +58,7 @@ def soak_config(store: Path, port: int, hook: str, retention: str) -> str:
                 "detector": {"type": "zscore", "window": 60, "threshold": 6}},
                {"name": "queue_high", "source": "churn", "series": "queue_depth",
                 "detector": {"type": "threshold", "above": 100}, "flapping": False},
-               {"name": "queue_odd", "source": "churn", "series": "queue_depth",
+               {"name": "queue_odd", "source": "churn", "series": "queue_depth", "for": "1m",
                 "detector": {"type": "pyod", "model": "KNN", "min_history": 20, "train_points": 24,
                              "retrain": "2m", "threshold": 0.999}},
                {"name": "pod_requests", "source": "churn", "series": "requests",
@@ -93,11 +94,15 @@ def store_stats(path: Path) -> dict:
         count, oldest = db.execute("SELECT count(*), min(ts) FROM samples").fetchone()
         series = db.execute("SELECT count(*) FROM series").fetchone()[0]
         pages = db.execute("PRAGMA page_count").fetchone()[0]
+        try:  # pages of the samples table and its series (the rest: incidents, notices, models)
+            sample_pages = db.execute("SELECT count(*) FROM dbstat WHERE name IN ('samples', 'series')").fetchone()[0]
+        except sqlite3.OperationalError:  # SQLite built without dbstat
+            sample_pages = None
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         db.close()
     return {"samples": count, "oldest_age_s": None if oldest is None else round(time.time() - oldest, 1),
-            "series": series, "pages": pages, "integrity": integrity}
+            "series": series, "pages": pages, "sample_pages": sample_pages, "integrity": integrity}
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
@@ -158,6 +163,9 @@ def soak(minutes: float, retention: str, every: float, workdir: Path, web: Recor
         "store_series": {"after_warmup": steady[0]["series"] if steady else None, "last": rows[-1]["series"],
                          "max": max(r["series"] for r in rows)},
         "store_pages": {"after_warmup": steady[0]["pages"] if steady else None, "last": rows[-1]["pages"]},
+        "samples_and_series_pages": {"after_warmup": steady[0]["sample_pages"] if steady else None,
+                                     "last": rows[-1]["sample_pages"],
+                                     "max": max((r["sample_pages"] or 0) for r in rows)},
         "notices_delivered": len(web.requests), "errors_logged": len(errors),
         "error_events": sorted({e.get("event") for e in errors}), "daemon_unhealthy": unhealthy,
         "rows": rows,
