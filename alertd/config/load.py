@@ -18,6 +18,7 @@ from ..matchers import parse_selector
 from . import history
 from .history import DEFAULT_RETENTION, choose_retention
 from .http import build_http
+from .plugin_dirs import check_plugin_dirs, plugin_dirs_of  # noqa: F401  (plugin_dirs_of: for callers)
 from .routing import (
     ReceiverSettings,
     build_inhibit_rules,
@@ -130,16 +131,6 @@ def read_config_file(path: str | os.PathLike):
         raise ConfigError([Problem(path, 1, "(top level)", "the file must be a mapping of keys "
                                    "such as sources, rules, receivers")])
     return raw
-
-
-def plugin_dirs_of(raw) -> tuple[str, ...]:
-    """The plugin_dirs of a raw config (needed before plugins can be checked)."""
-    dirs = raw.get("plugin_dirs", ("plugins",)) if isinstance(raw, dict) else ("plugins",)
-    if isinstance(dirs, dict):
-        return ()  # a config error, reported by load_config
-    if not isinstance(dirs, (list, tuple)):  # one directory, as load_config reads it
-        return (str(dirs),) if dirs is not None else ()
-    return tuple(str(d) for d in dirs if isinstance(d, (str, int, float)))  # others: config errors
 
 
 def _subset(mapping, keys) -> YamlMap:
@@ -265,24 +256,6 @@ def _posted_alerts(raw, where: Where) -> PostedAlertsConfig:
     return PostedAlertsConfig(float(core.resolve_timeout), flapping or FlapSettings())
 
 
-def _check_plugin_dirs(dirs, raw, path: str, where: Where) -> None:
-    """Every directory `plugin_dirs` names must exist: a missing one hid its plugins silently,
-    and the config then failed on their types with no hint why."""
-    items = raw.get("plugin_dirs")
-    base = Path(path).resolve().parent
-    for i, entry in enumerate(dirs):
-        full = Path(entry) if Path(entry).is_absolute() else base / entry
-        try:
-            ok = full.is_dir()
-        except OSError:
-            ok = False
-        if not ok:
-            line = items.line_of(i) if isinstance(items, YamlList) else raw.line_of("plugin_dirs")
-            where.child("plugin_dirs", raw.line_of("plugin_dirs")).item(i, line).error(
-                f"the plugin directory {full} does not exist; create it (and put the site's plugins in it), "
-                "fix the path (a relative one is taken from the config file's directory), or remove the entry")
-
-
 def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_check=None) -> Config:
     """Load and validate a config file; raise ConfigError listing every problem.
 
@@ -302,7 +275,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
         where.child("detector_timeout", raw.line_of("detector_timeout")).error(
             "the time a detector may take to score a tick must be more than 0s; write for example 10s")
     if top is not None and "plugin_dirs" in raw:
-        _check_plugin_dirs(top.plugin_dirs, raw, path, where)
+        check_plugin_dirs(top.plugin_dirs, raw, path, where)
     shard = None
     if raw.get("shard") is not None:
         try:
