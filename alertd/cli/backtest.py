@@ -39,8 +39,6 @@ def configure(parser) -> None:
     what.add_argument("--sim-week", action="store_true", help="replay the shop simulator's labelled week through "
                       "every rule of the config (or --rule) and report incident precision and recall")
     parser.add_argument("--store", help="the store to read --series from (default: the config's store)")
-    parser.add_argument("--source", help="with --series: the source whose series it is (default: the rule's "
-                        "source, or the only source that has it)")
     parser.add_argument("--labels", help="label windows as JSON: [[start, end], ...] or NAB's "
                         "{\"file.csv\": [[start, end], ...]}")
     parser.add_argument("--plot", help="draw a PNG: series, score, threshold, labels, detections")

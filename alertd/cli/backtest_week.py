@@ -28,7 +28,8 @@ _DEFAULTS = {"history": "7d", "tolerance": "15m"}
 def configure(parser) -> None:
     """The options only --sim-week takes."""
     week = parser.add_argument_group("--sim-week")
-    week.add_argument("--source", help="the shop_sim source to replay (default: the config's only one)")
+    week.add_argument("--source", help="the shop_sim source to replay (default: the config's only one); with "
+                      "--series: the source whose series it is (default: the rule's, or the only one that has it)")
     week.add_argument("--history", help="normal days back-filled before the week, for training (default 7d)")
     week.add_argument("--tolerance", help="how long after a label's end a page still matches it (default 15m)")
     week.add_argument("--lead", action="append", metavar="[RULE=]DURATION",
@@ -42,6 +43,8 @@ def configure(parser) -> None:
 def reject_week_options(args) -> None:
     """A --sim-week option without --sim-week is a mistake: say so rather than ignore it."""
     for name in ("source", "history", "tolerance", "lead", "labels_out", "labels_only", "json"):
+        if name == "source" and getattr(args, "series", None):
+            continue  # (--series takes it too: the source whose series to replay)
         if getattr(args, name, None):
             raise CommandError(f"--{name.replace('_', '-')} goes with --sim-week")
 
