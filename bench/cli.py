@@ -1,12 +1,13 @@
 """Benchmark: how long `alertd` commands take and how much memory they use.
 
-    .venv/bin/python bench/cli.py [--runs 7] [--root PATH]
+    .venv/bin/python bench/cli.py [--runs 7] [--root PATH [--root PATH ...]]
 
 Each command runs `--runs` times as a fresh `python -m alertd.cli.entry` process in a copy of
-the demo site (alertd.yaml, plugins/, an empty store) made from `--root` (default: this
-checkout; give another checkout, e.g. a `git worktree` of an older commit, to compare with
-it, run by the same Python). It prints the median wall time, the median peak RSS (the
-child's ru_maxrss) and whether PyOD was imported, as one JSON line per command.
+the demo site (alertd.yaml, plugins/, an empty store) made from each `--root` (default: this
+checkout; give another checkout too, e.g. a `git worktree` of an older commit, to compare
+with it, run by the same Python: the checkouts take turns, run by run, so that both see the
+same load). It prints the median wall time, the median peak RSS (the child's ru_maxrss) and
+whether PyOD was imported, as one JSON line per command and checkout.
 """
 
 from __future__ import annotations
@@ -53,23 +54,30 @@ def once(root: Path, where: Path, args: list[str]) -> tuple[float, float, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose alertd to run")
+    parser.add_argument("--root", type=Path, action="append",
+                        help="a checkout whose alertd to run (repeat to compare; default: this one)")
     args = parser.parse_args()
-    root = args.root.resolve()
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    roots = [r.resolve() for r in (args.root or [ROOT])]
+    commits = [subprocess.run(["git", "-C", str(r), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip() or str(r) for r in roots]
     with tempfile.TemporaryDirectory(prefix="alertd-cli-") as tmp:
-        where = Path(tmp)
-        site(root, where)
+        sites = [Path(tmp) / str(i) for i in range(len(roots))]
+        for root, where in zip(roots, sites):
+            where.mkdir()
+            site(root, where)
         for command in COMMANDS:
-            runs = [once(root, where, command) for _ in range(args.runs)]
-            print(json.dumps({
-                "command": "alertd " + " ".join(command), "commit": commit, "runs": args.runs,
-                "median_seconds": round(statistics.median(r[0] for r in runs), 3),
-                "median_peak_rss_mib": round(statistics.median(r[1] for r in runs), 1),
-                "imports_pyod": any(r[2] for r in runs),
-                "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
-                "loadavg": round(os.getloadavg()[0], 2)}), flush=True)
+            runs: list[list] = [[] for _ in roots]
+            for _ in range(args.runs):  # the checkouts take turns: the same load for each
+                for i, (root, where) in enumerate(zip(roots, sites)):
+                    runs[i].append(once(root, where, command))
+            for commit, got in zip(commits, runs):
+                print(json.dumps({
+                    "command": "alertd " + " ".join(command), "commit": commit, "runs": args.runs,
+                    "median_seconds": round(statistics.median(r[0] for r in got), 3),
+                    "median_peak_rss_mib": round(statistics.median(r[1] for r in got), 1),
+                    "imports_pyod": any(r[2] for r in got),
+                    "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
+                    "loadavg": round(os.getloadavg()[0], 2)}), flush=True)
     return 0
 
 
