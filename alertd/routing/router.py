@@ -168,9 +168,17 @@ class Router:
         return queued
 
     def remember(self, incidents) -> None:
-        """Keep the state machine's incident objects for flushes (they stay current)."""
+        """Keep the state machine's incident objects for flushes (they stay current).
+
+        An incident that resolved without firing (a blip shorter than `for`), or without a
+        route to notify, never joins a group, so no flush would drop it: it is let go here, or
+        every such blip stays in memory for the daemon's lifetime."""
         for incident in incidents:
-            if incident.id is not None:
+            if incident.id is None:
+                continue
+            if incident.state == "resolved" and (incident.fired_at is None or self.tree is None):
+                self._incidents.pop(incident.id, None)
+            else:
                 self._incidents[incident.id] = incident
 
     def forget_incidents(self) -> None:
