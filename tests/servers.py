@@ -150,6 +150,13 @@ class RecordingHTTPServer:
                 raise AssertionError(f"expected {n} requests, got {len(self.requests)}")
             return list(self.requests)
 
+    def wait_until(self, predicate, timeout: float = 10.0, what: str = "a condition") -> list[Recorded]:
+        """Block until `predicate(requests)` holds; return the requests (AssertionError on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.requests), timeout):
+                raise AssertionError(f"timed out waiting for {what} ({len(self.requests)} requests)")
+            return list(self.requests)
+
     @property
     def port(self) -> int:
         return self._httpd.server_address[1]

@@ -38,7 +38,7 @@ def run(write_config, registry, clock, tmp_path, scenario, text=CONFIG, store="p
         await daemon.open_http()
         await daemon.start()
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.web.port}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.web.port}", timeout=60) as client:
                 return await scenario(daemon, client)
         finally:
             await daemon.drain()
@@ -182,7 +182,7 @@ def test_ten_thousand_alerts_in_one_post_are_taken_without_stalling_the_loop(
 
         watcher = asyncio.create_task(meanwhile())
         r = await client.post("/api/v2/alerts", content=json.dumps(body).encode(), headers=AUTH)
-        await asyncio.wait_for(watcher, 5)
+        await asyncio.wait_for(watcher, 30)
         assert r.status_code == 200 and daemon.store.incidents.count_open() == 10_000
         assert any(0 < n < 10_000 for n in seen)  # the loop ran between two batches
     run(write_config, registry, clock, tmp_path, scenario)

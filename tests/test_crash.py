@@ -17,6 +17,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_keeps_the_store_sound(tmp_p
     assert report.kills == 4 and report.integrity == ["ok"] * 5
     # kills 2 and 4 fell between a send and its commit: those notices came twice, same key and body
     assert len(report.held_keys) == 2 and all(report.duplicates[k] == 2 for k in report.held_keys)
-    assert sum(n - 1 for n in report.duplicates.values()) == 2
+    # a random kill may also fall between a send and its commit (more likely on a loaded machine):
+    # that notice comes twice too, but a kill interrupts at most one send
+    assert 2 <= sum(n - 1 for n in report.duplicates.values()) <= report.kills
+    assert max(report.duplicates.values()) == 2
     assert report.fired > 0 and report.delivered >= report.fired  # there was something to lose
     assert report.lost == []
