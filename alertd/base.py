@@ -19,6 +19,8 @@ import numpy as np
 from ._compat import loads
 from .model import Batch, Labels, Notification, Sample, Scores
 
+FUTURE_TOLERANCE = 300.0  # seconds a sample may be ahead of the clock (hosts' clocks drift)
+
 
 @dataclass(frozen=True)
 class NoParams:
@@ -66,11 +68,21 @@ class Source(Plugin):
     Override `collect`. Raise `SourceError` (or any exception) when the other end misbehaves;
     the engine logs it with the source name, counts it and marks the source's series as
     no-data, and the daemon goes on.
+
+    A source that consumes something (a read position, a queue of pushed samples) must not
+    consume it in `collect`: the tick that stores the samples can still fail (store full,
+    locked, out of descriptors) and roll back. `commit` persists progress inside the tick's
+    transaction; `committed` runs once that transaction has committed, and is where memory
+    moves on. Without it, the next `collect` hands out the same data again, with what came since.
     """
 
     #: True where a poll with nothing is normal (samples exist only when events happen:
     #: pushes, matching log lines); the daemon then does not count it as a failed poll.
     empty_ok: ClassVar[bool] = False
+    #: How many seconds a sample may be stamped ahead of the daemon's clock; later points are
+    #: refused (`future_timestamp`). None for a source with a clock of its own (a simulator,
+    #: a replay at speed), whose timestamps run ahead by design.
+    future_tolerance: ClassVar[float | None] = FUTURE_TOLERANCE
 
     async def collect(self) -> list[Sample]:
         """Return the samples of one poll. Timestamps are epoch seconds."""
@@ -98,6 +110,14 @@ class Source(Plugin):
         The daemon calls it inside the transaction that stores the samples of the last
         `collect()`, so a crash either keeps both or neither: a restart neither re-reads
         nor skips. It is also called after a poll that returned nothing.
+        """
+
+    def committed(self) -> None:
+        """Forget what the last `collect()` handed over: its tick has committed.
+
+        Called after the transaction in which `commit()` ran, never when it rolled back; a
+        source moves its in-memory position or empties its queue here, so a failed tick
+        loses nothing (the next `collect()` returns the same data again).
         """
 
     async def close(self) -> None:

@@ -2,7 +2,8 @@
 
 `parse_matcher('provider=~"adyen|stripe"')` -> Matcher; `parse_selector('orders{region!="eu"}')`
 -> Selector. Regexes are fully anchored, as in Alertmanager. Errors raise ValueError with a
-sentence naming the exact token.
+sentence naming the exact token. Regexes run on RE2 (`alertd.regex`, linear time, as in
+Prometheus and Alertmanager): a label value that comes from data cannot stall a match.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from . import regex as re2
+
 OPS = ("=~", "!~", "!=", "=")
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-_MATCHER = re.compile(rf'\s*({_NAME})\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^,}}]*?)\s*(?:,|$)')
-_SELECTOR = re.compile(rf"^\s*({_NAME}(?::{_NAME})*)?\s*(?:\{{(.*)\}})?\s*$", re.S)
+# parsed with RE2 too: a silence's matchers come over the API, and Python's re took minutes
+# on 'a=' followed by thousands of spaces and a '}'
+_MATCHER = re2.compile(rf'\s*({_NAME})\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^,}}]*?)\s*(?:,|$)')
+_ONE = re2.compile(rf'(?s)\s*({_NAME})\s*(=~|!~|!=|=)\s*(.*?)\s*')
+_SELECTOR = re2.compile(rf"(?s)\s*({_NAME}(?::{_NAME})*)?\s*(?:\{{(.*)\}})?\s*")
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    regex: re2.Regex | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def make(cls, name: str, op: str, value: str) -> "Matcher":
@@ -33,10 +39,9 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                re.compile(value)  # report errors at positions the user can see
-                regex = re.compile(f"^(?:{value})$")
-            except re.error as exc:
-                raise ValueError(f'the regex "{value}" of label "{name}" is invalid: {exc}') from None
+                regex = re2.compile(value)  # anchored by fullmatch, as Alertmanager's ^(?:value)$
+            except re2.RegexError as exc:
+                raise ValueError(f'the regex "{value}" of label "{name}" {exc.why}') from None
         return cls(name, op, value, regex)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -45,7 +50,7 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        hit = self.regex.match(actual) is not None
+        hit = self.regex.fullmatch(actual)
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:
@@ -93,11 +98,11 @@ def _escaped_end(raw: str) -> bool:
 
 def parse_matcher(text: str) -> Matcher:
     """Parse one matcher such as `severity="critical"` or `provider=~adyen|stripe`."""
-    match = re.fullmatch(rf'\s*({_NAME})\s*(=~|!~|!=|=)\s*(.*?)\s*', text, re.S)
-    if not match:
+    groups = _ONE.fullmatch_groups(text)
+    if groups is None:
         raise ValueError(f'"{text}" is not a matcher; write label=value, label!=value, '
                          'label=~regex or label!~regex')
-    return Matcher.make(match.group(1), match.group(2), _unquote(match.group(3), text.strip()))
+    return Matcher.make(groups[0], groups[1], _unquote(groups[2], text.strip()))
 
 
 def parse_matchers(text: str) -> tuple[Matcher, ...]:
@@ -105,14 +110,18 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
     text = text.strip()
     if text.startswith("{") and text.endswith("}"):
         text = text[1:-1]
-    out, pos = [], 0
-    while pos < len(text.rstrip()):
-        match = _MATCHER.match(text, pos)
-        if not match or match.end() == pos:
-            raise ValueError(f'"{text[pos:].strip()}" is not a matcher; write label=value, '
+    data = text.encode("utf-8", "surrogatepass")
+    out, pos, size = [], 0, len(data.rstrip())
+    while pos < size:
+        found = _MATCHER.prefix(data, pos)
+        if found is None or found[0] == pos:
+            rest = data[pos:].decode("utf-8", "surrogatepass").strip()
+            raise ValueError(f'"{rest}" is not a matcher; write label=value, '
                              'label!=value, label=~regex or label!~regex')
-        out.append(Matcher.make(match.group(1), match.group(2), _unquote(match.group(3), match.group(0).strip(' ,'))))
-        pos = match.end()
+        end, (name, op, value) = found
+        whole = data[pos:end].decode("utf-8", "surrogatepass").strip(" ,")
+        out.append(Matcher.make(name.decode(), op.decode(), _unquote(value.decode("utf-8", "surrogatepass"), whole)))
+        pos = end
     return tuple(out)
 
 
@@ -135,9 +144,9 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     """Parse `metric{label="v",other=~"re"}`, `metric`, or `{label="v"}`."""
-    match = _SELECTOR.match(text or "")
-    if not match or (match.group(1) is None and match.group(2) is None):
+    groups = _SELECTOR.fullmatch_groups(text or "")
+    if groups is None or (groups[0] is None and groups[1] is None):
         raise ValueError(f'"{text}" is not a series selector; write metric_name or '
                          'metric_name{label="value"}')
-    matchers = parse_matchers(match.group(2)) if match.group(2) else ()
-    return Selector(match.group(1), matchers)
+    matchers = parse_matchers(groups[1]) if groups[1] else ()
+    return Selector(groups[0], matchers)

@@ -90,6 +90,7 @@ def collect_once(source_cls, params: dict | None = None, *, clock=None, http=Non
             await source.start()
             samples = await source.collect()
             source.commit()
+            source.committed()
             return samples
         finally:
             await source.close()

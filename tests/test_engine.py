@@ -198,3 +198,25 @@ def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
     assert poll("a", "c", "b")[1] == picked  # the same series again: the same answer
     keys, picked = poll("c", "a")
     assert keys == ['cpu{host="c"}', 'cpu{host="a"}'] and picked == ['cpu{host="a"}']
+
+
+def test_a_tick_that_fails_at_its_commit_leaves_the_windows_as_the_store_has_them(setup, clock):
+    """The source brings the points of a failed tick again (Source.committed): they must be
+    scored then, not skipped as repeated because the failed tick had pushed them already."""
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    tick(engine, [cpu("a", t, 10), cpu("b", t, 10)])
+    real_commit = engine.alerting.commit
+
+    def disk_full():
+        raise OSError("database or disk is full")
+    engine.alerting.commit = disk_full  # after scoring and pushing: the last step of the tick
+    with pytest.raises(OSError):
+        tick(engine, [cpu("a", t + 5, 95), cpu("b", t + 5, 10)])
+    engine.alerting.commit = real_commit
+    rt = engine.rules_by_source["app"][0]
+    assert list(rt.windows.last_ts[:2]) == [t, t] and list(rt.windows.seen[:2]) == [1, 1]
+    result = tick(engine, [cpu("a", t + 5, 95), cpu("b", t + 5, 10)])  # the same points again
+    assert result.scored == 2 and result.skipped == 0
+    assert [(i.labels["host"], i.state) for i in store.incidents.open()] == [("a", "pending")]

@@ -74,6 +74,7 @@ def poll(source, sink, target: str) -> None:
         tally(f"source {target} refused")
         return
     source.commit()
+    source.committed()
     sink.ingest(samples)
     tally(f"source {target} " + ("samples" if samples else "empty"))
 

@@ -22,6 +22,7 @@ T0 = 1396310400.0  # 2014-04-01 00:00:00 UTC
 def poll(source):
     samples = asyncio.run(source.collect())
     source.commit()
+    source.committed()
     return [(s.ts, s.value) for s in samples]
 
 

@@ -37,6 +37,7 @@ def run(coro):
 def poll(source) -> dict[str, float]:
     samples = run(source.collect())
     source.commit()
+    source.committed()
     return {s.key: s.value for s in samples}
 
 

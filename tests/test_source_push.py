@@ -29,6 +29,13 @@ def serve(registry, clock, test, **params):
     asyncio.run(main())
 
 
+async def take(source):
+    """One poll whose tick committed: the samples handed over, then forgotten by the source."""
+    samples = await source.collect()
+    source.committed()
+    return samples
+
+
 def test_json_lines_are_accepted_and_handed_over_on_the_next_poll(registry, clock):
     async def test(source, client, metrics):
         body = "\n".join(json.dumps(x) for x in [
@@ -39,11 +46,11 @@ def test_json_lines_are_accepted_and_handed_over_on_the_next_poll(registry, cloc
         assert (r.status_code, r.json()) == (202, {"accepted": 3})
         r = await client.post("/push", json=[{"name": "orders_total", "value": 5}])  # a JSON array too
         assert r.status_code == 202
-        samples = await source.collect()
+        samples = await take(source)
         assert [(s.key, s.ts, s.value) for s in samples] == [
             ('orders_total{region="eu"}', clock.now(), 1.0), ('orders_total{region="us"}', 1_700_000_000.0, 2.0),
             ("refund_amount", 1717401600.0, 19.99), ("orders_total", clock.now(), 5.0)]
-        assert await source.collect() == []
+        assert await take(source) == []
         assert counter(metrics, "push_samples", "events") == 4
         assert counter(metrics, "push_requests", "events", "202") == 2
     serve(registry, clock, test)
@@ -58,7 +65,7 @@ def test_prometheus_text_and_pushgateway_clients(registry, clock):
         Counter("checkouts", "Checkouts", ["shop"], registry=reg).labels("main").inc(3)
         await asyncio.to_thread(push_to_gateway, f"127.0.0.1:{source.port}", job="batch",
                                 registry=reg, grouping_key={"instance": "web1"})
-        samples = {s.key: s.value for s in await source.collect()}
+        samples = {s.key: s.value for s in await take(source)}
         assert samples['signups_total{plan="pro"}'] == 7
         assert samples['checkouts_total{instance="web1",job="batch",shop="main"}'] == 3
     serve(registry, clock, test)
@@ -82,7 +89,7 @@ def test_malformed_bodies_get_400_with_a_reason_and_nothing_is_stored(registry, 
         assert r.status_code == 400
         error = r.json()["error"]
         assert error.startswith("nothing was stored: ") and all(w in error for w in words), error
-        assert await source.collect() == []
+        assert await take(source) == []
         assert counter(metrics, "push_requests", "events", "400") == 1
         r = await client.post("/push", json={"name": "after", "value": 1})  # the server goes on
         assert r.status_code == 202
@@ -108,9 +115,9 @@ def test_too_large_unauthorised_and_unknown_requests(registry, clock):
         assert (await client.get("/push")).status_code == 401  # authorisation comes first
         assert (await client.get("/push", headers={"Authorization": "Bearer tok-123"})).status_code == 405
         assert (await client.get("/healthz")).status_code == 200
-        assert await source.collect() == []
+        assert await take(source) == []
         r = await client.post("/push", json={"name": "x", "value": 1}, headers={"Authorization": "Bearer tok-123"})
-        assert r.status_code == 202 and len(await source.collect()) == 1
+        assert r.status_code == 202 and len(await take(source)) == 1
     serve(registry, clock, test, token="tok-123", max_body=2048)
 
 
@@ -119,7 +126,7 @@ def test_a_full_buffer_answers_503_with_retry_after(registry, clock):
         assert (await client.post("/push", json=[{"name": "x", "value": 1}] * 3)).status_code == 202
         r = await client.post("/push", json=[{"name": "x", "value": 1}] * 2)
         assert r.status_code == 503 and r.headers["retry-after"] == "10"
-        assert len(await source.collect()) == 3
+        assert len(await take(source)) == 3
     serve(registry, clock, test, max_pending=4)
 
 

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import threading
 
+import httpx
 import pytest
-from configs import config_text
+from configs import config_text, rule
 from daemon_process import ROOT
 from structlog.testing import capture_logs
 
@@ -205,3 +206,62 @@ def test_a_full_disk_fails_ticks_clearly_keeps_running_and_loses_nothing_committ
     notified = [dict(i.labels)["host"] for n in sent for i in n.incidents]
     assert sorted(set(notified)) == sorted(fired) and pending == 0
     assert integrity(site.store) == "ok"
+
+
+# -- what push and logfile collected during a fault ----------------------------------------------
+
+@pytest.mark.parametrize("fault", ["locked", "full"])
+def test_a_failed_tick_keeps_what_push_and_logfile_had_collected(write_config, registry, tmp_path, clock, fault):
+    """A push answered 202 and a log line written while ticks fail still fire afterwards: the
+    sources hand the same data over again until a tick commits (Source.committed)."""
+    log = tmp_path / "app.log"
+    log.write_text("started\n")
+    path = write_config(config_text(
+        plugin_dirs=[str(ROOT / "tests" / "plugins")], store=str(tmp_path / "alertd.db"),
+        sources={"shop": {"type": "push", "port": 0, "cron": "0 0 1 1 *"},
+                 "web": {"type": "logfile", "path": str(log), "cron": "0 0 1 1 *",
+                         "metrics": [{"name": "app_errors", "regex": "ERROR"}]}},
+        rules=[rule("checkout_failing", source="shop", series="checkout_failures", limit=0),
+               rule("app_erroring", source="web", series="app_errors", limit=0)]), "alertd.yaml")
+    config = load_config(path, registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, clock=clock)
+        await d.open()
+        d.store.db.execute("PRAGMA busy_timeout = 100")
+        for name in ("shop", "web"):
+            await d.poll(name)  # the log's end is where reading starts
+        other = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
+        if fault == "locked":
+            other.execute("BEGIN EXCLUSIVE")
+        else:
+            pages = d.store.db.execute("PRAGMA page_count").fetchone()[0]
+            d.store.db.execute(f"PRAGMA max_page_count = {pages}")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.sources['shop'].port}") as client:
+            filler = [{"name": "queue_depth", "value": 1, "labels": {"queue": f"q{i}"}} for i in range(300)]
+            answer = await client.post("/push", json=[{"name": "checkout_failures", "value": 7, "ts": clock.now()},
+                                                      *filler])  # (300 new series: the full disk shows)
+        with open(log, "a") as f:
+            f.write("ERROR payment declined\n")
+        with capture_logs() as logs:
+            for _ in range(2):  # the fault lasts two polls
+                clock.advance(10)
+                await d.poll("shop")
+                await d.poll("web")
+        if fault == "locked":
+            other.execute("COMMIT")
+        else:
+            d.store.db.execute("PRAGMA max_page_count = 1073741823")
+        other.close()
+        clock.advance(10)
+        await d.poll("shop")
+        await d.poll("web")
+        fired = {r[0] for r in d.store.db.execute("SELECT rule FROM incidents WHERE fired_at IS NOT NULL")}
+        await d.drain()
+        return answer.status_code, [e for e in logs if e["event"] == "tick_failed"], fired
+
+    status, failed, fired = asyncio.run(main())
+    # a lock fails every tick; a full disk the push's (300 new series), not the one log line's
+    assert status == 202 and {e["source"] for e in failed} == ({"shop", "web"} if fault == "locked" else {"shop"})
+    assert fired == {"checkout_failing", "app_erroring"}
+    assert integrity(tmp_path / "alertd.db") == "ok"

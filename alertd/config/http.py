@@ -8,6 +8,12 @@
         password: "${ALERTD_API_PASSWORD}"   # or password_file: /path
       enabled: true                   # false: no HTTP server at all
       external_url: https://alertd.example.com   # pages, login, cookie: alertd/config/http_pages.py
+      allowed_hosts: [alertd.example.com]   # names in the Host header besides IP addresses,
+                                      # localhost and this machine's name (`*.example.com`, `*`)
+
+Requests whose Host header names another host are refused (403), and so are writes from
+another web page's Origin: a web page must not reach the API by DNS rebinding or a cross-site
+form (`alertd.hostcheck`).
 
 Without `token` or `token_file`, the `ALERTD_API_TOKEN` environment variable is used; with no
 token and no basic_auth the API's mutating calls (acknowledge, silences, posted alerts) are
@@ -44,6 +50,7 @@ class HttpCore:
     external_url: str | None = None
     login: Any = None
     cookie_secure: Any = "auto"
+    allowed_hosts: list[str] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class HttpConfig:
     external_url: str = ""  # where people reach alertd's pages ("" unknown: notices print CLI lines)
     login: LoginConfig = LoginConfig()
     cookie_secure: bool = False
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def writes_enabled(self) -> bool:
@@ -146,8 +154,13 @@ def build_http(raw, where: Where, environ=None) -> HttpConfig:
                         where.child("login", _line(raw, "login")))
     secure = build_cookie_secure(core.cookie_secure, external_url,
                                  where.child("cookie_secure", _line(raw, "cookie_secure")))
+    allowed = tuple(str(h).strip() for h in core.allowed_hosts or ())
+    for name in allowed:
+        if not name or "/" in name or " " in name:
+            where.child("allowed_hosts", _line(raw, "allowed_hosts")).error(
+                f'"{name}" is not a host name; write names such as alertd.example.com or *.example.com')
     return HttpConfig(core.enabled, host, port, token, f"{where.file}:{listen_line}", basic, external_url, login,
-                      secure)
+                      secure, allowed)
 
 
 def _basic_auth(raw, where: Where) -> tuple[str, Secret] | None:

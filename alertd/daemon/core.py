@@ -33,6 +33,7 @@ from ..delivery.worker import OutboxWorker
 from ..engine.intake import AlertIntake, IntakeError
 from ..engine.tick import Engine
 from ..engine.training import Trainer
+from ..hostcheck import HostCheck
 from ..http.listen import ListenError, open_server
 from ..http.state import AppState
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
@@ -123,6 +124,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
     async def rebind_http(self, old, new) -> None:
         """After a reload: serve on the new address (the old server keeps serving on failure)."""
         if (old.enabled, old.host, old.port) == (new.enabled, new.host, new.port):
+            if self.web is not None and old.allowed_hosts != new.allowed_hosts:
+                self.web.hosts = HostCheck(new.allowed_hosts, new.host)
             return
         previous, server = self.web, None
         if new.enabled:

@@ -152,8 +152,9 @@ class Polling:
                 error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("tick_failed", source=name, error=error)
             self.progress.tick_failed(name, error)
-            return
+            return  # the source did not consume: its next collect brings these samples again
         self.progress.tick_ok(name)
+        self._committed(source, name)
         if not result.stored:
             self._poll_failed(name, "unusable", f"none of the {result.skipped} samples had a usable value")
             return
@@ -178,8 +179,16 @@ class Polling:
             error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
             self.log.warning("source_commit_failed", source=name, error=error)
             self.progress.tick_failed(name, error)
-        else:
-            self.progress.tick_ok(name)
+            return
+        self.progress.tick_ok(name)
+        self._committed(source, name)
+
+    def _committed(self, source, name: str) -> None:
+        """The tick committed: the source may now forget what it handed over (Source.committed)."""
+        try:
+            source.committed()
+        except Exception as exc:
+            self.log.exception("source_commit_failed", source=name, error=f"{type(exc).__name__}: {exc}")
 
     def _poll_failed(self, name: str, reason: str, error: str) -> None:
         error = redact_text(error)  # an excerpt of an answer may echo a token back

@@ -31,6 +31,7 @@ from . import absence, forget
 from . import missing_data as nodata
 from .alert_stage import AlertStage
 from .detections import Detections
+from .layers import Skips, layers
 from .reuse import Once as _Once
 from .reuse import poll_keys as _keys
 from .rule_health import RuleHealthViews
@@ -193,12 +194,20 @@ class Engine(RuleHealthViews):
 
     # -- cleaning ---------------------------------------------------------------------------
     def _clean(self, source: str, samples) -> tuple[list[Sample], int]:
-        good, bad = clean_samples(samples)
+        good, bad = clean_samples(samples, self._not_after(source))
         for reason, items in bad.items():
             self.metrics.samples_skipped.labels(source, reason).inc(len(items))
             self.log.warning("samples_skipped", source=source, count=len(items), reason=reason,
                              excerpt=repr(items[0])[:80])
         return good, sum(len(v) for v in bad.values())
+
+    def _not_after(self, source: str) -> float | None:
+        """The latest timestamp a point of `source` may carry: the clock plus the source
+        class's `future_tolerance` (None: a simulator or replay with a clock of its own)."""
+        sc = self.config.sources.get(source)
+        cls = self.registry.get("source", sc.type) if sc is not None else None
+        tolerance = getattr(cls, "future_tolerance", None)
+        return None if tolerance is None else self.clock.now() + tolerance
 
     # -- the tick ---------------------------------------------------------------------------
     def source_failed(self, source: str, reason: str) -> TickResult:
@@ -222,6 +231,7 @@ class Engine(RuleHealthViews):
         per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
         for rt, matched, mkeys in per_rule:
             self._seed_new(rt, matched, mkeys)
+            rt.windows.begin()
         try:
             with self.store.atomic():
                 if alerts:
@@ -242,7 +252,11 @@ class Engine(RuleHealthViews):
                     result.transitions = self.alerting.commit()
         except BaseException:
             self.alerting.reset()
+            for rt, _, _ in per_rule:  # as the store has them: the source brings these points again
+                rt.windows.rollback()
             raise
+        for rt, _, _ in per_rule:
+            rt.windows.end()
         self.metrics.source_samples.labels(source).inc(len(good))
         if alerts and good:
             health = self.source_health.setdefault(source, SourceHealth())
@@ -269,57 +283,26 @@ class Engine(RuleHealthViews):
                 rt.windows.seed(row, *stored[key])
         rt.seeded_keys = keys
 
-    def _layers(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]):
-        """Split samples into batches with at most one point per series, in time order."""
-        if keys is not rt.layout[0]:  # (the key list of the last poll keeps its rows)
-            index = rt.windows.rows
-            row_list = [index[k] for k in keys]
-            n = len(row_list)
-            distinct = np.fromiter(row_list, dtype=np.int64, count=n) if len(set(row_list)) == n else None
-            rt.layout = (keys, row_list, distinct)
-        _, row_list, distinct = rt.layout
-        if distinct is not None:  # the usual tick: one point per series
-            _, _, stamps, values = zip(*samples)
-            yield distinct, np.array(stamps, dtype=float), np.array(values, dtype=float)
-            return
-        by_row: dict[int, list[Sample]] = defaultdict(list)
-        for r, s in zip(row_list, samples):
-            by_row[r].append(s)
-        depth = max(len(v) for v in by_row.values())
-        for items in by_row.values():
-            items.sort(key=lambda s: s.ts)
-        for k in range(depth):
-            layer = [(r, v[k]) for r, v in by_row.items() if len(v) > k]
-            yield (np.array([r for r, _ in layer], dtype=np.int64),
-                   np.array([s.ts for _, s in layer], dtype=float),
-                   np.array([s.value for _, s in layer], dtype=float))
-
     def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
                   alerts: bool, meanwhile=None) -> None:
         win, now = rt.windows, self.clock.now()
         present, newest = [], -math.inf
-        for rows, ts, values in self._layers(rt, samples, keys):
+        skips = Skips()  # reported once for the tick, whatever the number of batches
+        for rows, ts, values, scored in layers(rt, samples, keys, skips):
             present.append(rows)
             win.touch(rows, now)
             newest = max(newest, float(ts.max()))
             last = win.last_ts[rows]
             fresh = ts > last  # repeated or out-of-order points are skipped
             if not fresh.all():
+                first = win.keys[int(rows[int(np.flatnonzero(~fresh)[0])])]
                 repeated = int((ts == last).sum())
-                if repeated:
-                    self.metrics.samples_skipped.labels(rt.rule.source, "repeated_timestamp").inc(repeated)
-                if int((~fresh).sum()) > repeated:
-                    self.metrics.samples_skipped.labels(rt.rule.source, "out_of_order").inc(
-                        int((~fresh).sum()) - repeated)
-                if alerts:  # (a back-fill overlapping stored history is expected: no noise)
-                    first = int(np.flatnonzero(~fresh)[0])
-                    self.log.warning("samples_skipped", source=rt.rule.source, rule=rt.rule.name,
-                                     reason="repeated_timestamp" if repeated else "out_of_order",
-                                     count=int((~fresh).sum()), series=win.keys[int(rows[first])])
+                skips.add("repeated_timestamp", repeated, first)
+                skips.add("out_of_order", int((~fresh).sum()) - repeated, first)
                 rows, ts, values = rows[fresh], ts[fresh], values[fresh]
                 if not len(rows):
                     continue
-            if not alerts:
+            if not alerts or not scored:
                 win.push(rows, ts, values)
                 continue
             batch = win.batch(rows, ts, values)
@@ -355,6 +338,7 @@ class Engine(RuleHealthViews):
                                               metric or batch.keys[i].split("{")[0])
                 win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
                 self.detections.band(rt.rule.name, verdict.key, verdict.ts, verdict.lower, verdict.upper)
+        skips.report(self.metrics, self.log, rt.rule.source, rt.rule.name, alerts)
         if not alerts or not present:
             return
         rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()

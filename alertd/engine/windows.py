@@ -4,6 +4,10 @@
 array, so a tick turns its samples into a `Batch` with a few vectorised copies instead of a
 Python loop per point. History is only ever appended in time order, which keeps scoring
 causal: a batch never contains a point later than its current one.
+
+A tick's pushes can be undone (`begin`, then `rollback` or `end`): a tick whose transaction
+fails must leave the windows as the store has them, or the same points brought again by the
+source at the next poll would be skipped as repeated.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class SeriesWindows:
         self.keys: list[str] = []
         self.labels: list[Labels] = []
         self.epoch = 0  # bumped when rows are dropped (row numbers change then)
+        self._undo: list | None = None  # during a tick: what each push overwrote
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
@@ -99,11 +104,32 @@ class SeriesWindows:
                      ts=ts, values=values, history=self.values[sel].copy(), history_ts=self.times[sel].copy(),
                      seen=self.seen[sel] + 1, was_anomalous=self.was_anomalous[sel].copy())
 
+    def begin(self) -> None:
+        """Start recording pushes so that `rollback` can undo them."""
+        self._undo = []
+
+    def end(self) -> None:
+        """The tick committed: forget the record."""
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Undo the pushes since `begin` (the tick failed), newest first."""
+        for rows, first_v, first_t, seen, last_ts, anomalous in reversed(self._undo or ()):
+            if self.window > 1:
+                self.values[rows, 1:] = self.values[rows, :-1]
+                self.times[rows, 1:] = self.times[rows, :-1]
+            self.values[rows, 0], self.times[rows, 0] = first_v, first_t
+            self.seen[rows], self.last_ts[rows], self.was_anomalous[rows] = seen, last_ts, anomalous
+        self._undo = None
+
     def push(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray,
              status: np.ndarray | None = None) -> None:
         """Append the current points to the history of `rows` (after scoring them)."""
         rows_in = rows
         rows = self._all(rows)
+        if self._undo is not None:  # the oldest point falls out: keep it, and what else changes
+            self._undo.append((rows, self.values[rows, 0].copy(), self.times[rows, 0].copy(),
+                               self.seen[rows].copy(), self.last_ts[rows].copy(), self.was_anomalous[rows].copy()))
         if self.window > 1:
             self.values[rows, :-1] = self.values[rows, 1:]
             self.times[rows, :-1] = self.times[rows, 1:]

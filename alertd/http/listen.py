@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+from ..hostcheck import HostCheck
 from .app import make_app
 from .server import HttpServer
 
@@ -16,7 +17,7 @@ async def open_server(state, hc) -> HttpServer:
     """A started server for the daemon's `state` (an AppState) on `hc` (an HttpConfig);
     ListenError if it cannot bind."""
     log = state.log
-    server = HttpServer(make_app(state), hc.host, hc.port, log)
+    server = HttpServer(make_app(state), hc.host, hc.port, log, hosts=HostCheck(hc.allowed_hosts, hc.host))
     try:
         await server.start()
     except OSError as exc:

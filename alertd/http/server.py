@@ -2,8 +2,9 @@
 
 h11 (the sans-I/O HTTP/1.1 library httpx is built on, so no new dependency) does the
 protocol: request parsing, keep-alive, framing, HEAD. This module adds the I/O on
-`asyncio.start_server`, limits (header and body size, idle time, connections), a tiny
-router with `{name}` path parameters, and JSON/HTML/text responses. Handlers are plain or
+`asyncio.start_server`, limits (header and body size, connections with deadlines per request,
+`alertd.connslots`), the Host and Origin guard (`alertd.hostcheck`), a tiny router with
+`{name}` path parameters, and JSON/HTML/text responses. Handlers are plain or
 async functions `handler(request) -> Response`; raising `HttpError` answers with its status
 and a JSON `{"error": ...}` body. A handler bug answers 500 and is logged; the server goes on.
 """
@@ -14,6 +15,7 @@ import asyncio
 import inspect
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,6 +23,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 from .. import __version__, jsontext
+from ..connslots import Deadline, Slots
+from ..hostcheck import HostCheck
+from ..logthrottle import LogThrottle
 
 SERVER_HEADER = f"alertd/{__version__}".encode()
 
@@ -117,13 +122,27 @@ class Routes:
 
 
 class HttpServer:
-    """Serves `app(request) -> Response` on host:port until `close()`."""
+    """Serves `app(request) -> Response` on host:port until `close()`.
+
+    `max_connections` slots (the slowest idle or reading connection makes room for a new
+    one, see `alertd.connslots`); a request's head must arrive within `head_timeout` of its
+    first byte and all of it within `request_timeout`; a kept-alive connection may wait
+    `idle_timeout` for its next request. `hosts` checks Host and Origin (`alertd.hostcheck`;
+    `host_setting` is the config key a refusal names).
+    """
 
     def __init__(self, app, host: str, port: int, log, *, max_body: int = 1 << 20,
-                 idle_timeout: float = 30.0, max_connections: int = 64, body_limits: dict | None = None):
+                 idle_timeout: float = 30.0, max_connections: int = 64, body_limits: dict | None = None,
+                 head_timeout: float = 10.0, request_timeout: float = 30.0, hosts: HostCheck | None = None,
+                 host_setting: str = "http.allowed_hosts"):
         self.app, self.host, self.port, self.log = app, host, port, log
         self.max_body, self.idle_timeout, self.max_connections = max_body, idle_timeout, max_connections
         self.body_limits = body_limits or getattr(app, "body_limits", {})
+        self.head_timeout, self.request_timeout = head_timeout, request_timeout
+        self.hosts = hosts if hosts is not None else HostCheck((), host)
+        self.host_setting = host_setting
+        self.slots = Slots(max_connections)
+        self._refusals = LogThrottle(60.0)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task] = set()
         self._busy: set[asyncio.Task] = set()  # connections in the middle of a request
@@ -155,24 +174,26 @@ class HttpServer:
         task = asyncio.current_task()
         self._connections.add(task)
         try:
-            if len(self._connections) > self.max_connections:
+            if not self.slots.admit(task):  # every slot is answering a request
                 await self._send_bare(writer, 503, "too many connections; try again later")
                 return
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, task)
         except (asyncio.CancelledError, ConnectionError, asyncio.TimeoutError, TimeoutError):
-            pass
+            pass  # cancelled (shed for a newcomer, or closing), gone, or too slow
         finally:
+            self.slots.release(task)
             self._connections.discard(task)
             self._busy.discard(task)
             writer.close()
 
-    async def _serve(self, reader, writer) -> None:
+    async def _serve(self, reader, writer, task) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
         peer = writer.get_extra_info("peername")
         peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
         while True:
+            self.slots.set(task, "idle")
             try:
-                request = await self._read_request(conn, reader, peer)
+                request = await self._read_request(conn, reader, peer, task)
             except h11.RemoteProtocolError as exc:
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     status = exc.error_status_hint or 400
@@ -183,10 +204,12 @@ class HttpServer:
                 return
             if request is None:
                 return
-            self._busy.add(asyncio.current_task())
-            response = await self._respond(request)
+            self.slots.set(task, "busy")
+            self._busy.add(task)
+            response = self._guard(request) or await self._respond(request)
+            self.slots.set(task, "sending")  # up to the client now: sheddable again
             await self._send(conn, writer, response, head=request.method == "HEAD")
-            self._busy.discard(asyncio.current_task())
+            self._busy.discard(task)
             if conn.our_state is h11.MUST_CLOSE or self._server is None:
                 return
             try:
@@ -194,18 +217,46 @@ class HttpServer:
             except h11.LocalProtocolError:
                 return
 
-    async def _next_event(self, conn, reader):
-        while True:
-            event = conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
-            conn.receive_data(data)
+    def _guard(self, request: Request) -> Response | None:
+        """403 for a Host this server does not answer to, or a write from another web page."""
+        host, origin = request.headers.get("host"), request.headers.get("origin")
+        if not self.hosts.host_ok(host):
+            message, cause = self.hosts.refusal(host, self.host_setting), "host"
+        elif not self.hosts.origin_ok(request.method, origin, host):
+            message, cause = self.hosts.origin_refusal(origin, self.host_setting), "origin"
+        else:
+            return None
+        held = self._refusals.allow(cause)
+        if held is not None:
+            self.log.warning("http_request_refused", method=request.method, path=request.path[:100],
+                             peer=request.peer, error=message, similar_before=held)
+        return _error(403, message)
 
-    async def _read_request(self, conn, reader, peer) -> Request | None:
-        head = await self._next_event(conn, reader)
+    async def _read_request(self, conn, reader, peer, task) -> Request | None:
+        deadline: Deadline | None = None  # set by the request's first byte
+        first = 0.0
+
+        async def next_event():
+            nonlocal deadline, first
+            while True:
+                event = conn.next_event()
+                if event is not h11.NEED_DATA:
+                    return event
+                wait = self.idle_timeout if deadline is None else deadline.remaining()
+                data = await asyncio.wait_for(reader.read(65536), wait)
+                if deadline is None and data:
+                    first = time.monotonic()
+                    deadline = Deadline(min(self.head_timeout, self.request_timeout))
+                    self.slots.set(task, "reading")
+                conn.receive_data(data)
+
+        head = await next_event()
         if not isinstance(head, h11.Request):
             return None  # the client closed the connection
+        self.slots.set(task, "reading")
+        if deadline is None:  # the head was already read with the previous request
+            first, deadline = time.monotonic(), Deadline(self.request_timeout)
+        deadline.at = first + self.request_timeout  # the head is in: the body has what is left
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
         length = headers.get("content-length", "0")
         limit = self.body_limits.get(urlsplit(head.target.decode("latin-1")).path, self.max_body)
@@ -213,7 +264,7 @@ class HttpServer:
             raise HttpError(413, f"the request body is larger than {limit} bytes")
         chunks, size = [], 0
         while True:
-            event = await self._next_event(conn, reader)
+            event = await next_event()
             if isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > limit:

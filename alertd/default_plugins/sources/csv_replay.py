@@ -38,6 +38,7 @@ class CsvReplay(Source):
     """Replays a CSV of timestamped values at `speed` times real time."""
 
     type_name = "csv_replay"
+    future_tolerance = None  # replayed at speed, its timestamps run ahead of the clock
 
     @dataclass(frozen=True)
     class Params:

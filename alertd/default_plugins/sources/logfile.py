@@ -19,22 +19,27 @@ seen before, so a quiet interval reads 0, not "no data".
             aggregate: avg
 
 The file is followed across rotation and truncation (`alertd.sources.follow`); the read position is
-committed in the store with the samples, so a restart neither re-reads nor skips lines.
-Lines that are not UTF-8 are counted and logged once per poll, and still matched with the
-bad bytes replaced.
+committed in the store with the samples and only then moved on in memory, so neither a
+restart nor a tick that fails (store full or locked) re-reads or skips lines. A path that is
+a symbolic link is refused unless `follow_symlinks: true` (a link put where the log was must
+not make alertd read another file). Lines that are not UTF-8 are counted and logged once per
+poll, and still matched with the bad bytes replaced.
+
+Regexes run on RE2 (`alertd.regex`): linear time whatever the line, Python's syntax without
+backreferences and lookaround (refused, with one sentence, when the config is read).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from alertd import hookimpl
+from alertd import regex as re2
 from alertd.base import Source, SourceError
 from alertd.model import Sample, make_labels
 from alertd.sources.common import count, excerpt
-from alertd.sources.follow import Position, Tail
+from alertd.sources.follow import Position, SymlinkRefused, Tail
 
 Aggregate = Literal["count", "sum", "avg", "min", "max", "last"]
 
@@ -49,10 +54,7 @@ class LogMetric:
     aggregate: Aggregate | None = None  # default: count without value, sum with one
 
     def check(self) -> None:
-        try:
-            rx = re.compile(self.regex)
-        except re.error as exc:
-            raise ValueError(f"regex {self.regex!r} is not a regular expression ({exc})") from None
+        rx = re2.compile(self.regex)  # RegexError (a ValueError): one sentence, at the line
         if self.value is not None and self.value not in rx.groupindex:
             raise ValueError(f'value "{self.value}" is not a named group of the regex; write '
                              f"(?P<{self.value}>[0-9.]+) in it")
@@ -97,6 +99,7 @@ class LogFile(Source):
         start_at: Literal["end", "beginning"] = "end"
         max_read: int = 64 << 20
         max_series: int = 1000
+        follow_symlinks: bool = False
 
         def check(self) -> None:
             if not self.metrics:
@@ -106,20 +109,21 @@ class LogFile(Source):
 
     def __init__(self, params, context):
         super().__init__(params, context)
-        self.tail = Tail(params.path, params.start_at, params.max_read)
-        self.rules = [(m.name, re.compile(m.regex).search, m.value,
-                       m.aggregate or ("sum" if m.value else "count")) for m in params.metrics]
-        # per metric: search, index of the value group in m.groups(), (index, name) of label
-        # groups, and a cache from group tuples to labels (a match costs no dict or sort)
+        self.tail = Tail(params.path, params.start_at, params.max_read, follow_symlinks=params.follow_symlinks)
+        self.rules = [(m.name, m.value, m.aggregate or ("sum" if m.value else "count")) for m in params.metrics]
+        # per metric: the regex's search, index of the value group in its groups, (index, name)
+        # of label groups, and a cache from group tuples to labels (a match costs no dict or sort)
         self._matchers = []
         for m in params.metrics:
-            rx = re.compile(m.regex)
+            rx = re2.compile(m.regex)
             names = sorted((j - 1, n) for n, j in rx.groupindex.items() if n != m.value)
             value_at = rx.groupindex[m.value] - 1 if m.value else None
             self._matchers.append((rx.search, value_at, names, {}))
+        # with several metrics, one pass tells which of them match a line at all
+        self._any = re2.RegexSet([m.regex for m in params.metrics]).matching if len(params.metrics) > 1 else None
         self.seen: list[set] = [set() for _ in self.rules]  # label sets that report 0 when quiet
-        for i, (_, search, value, how) in enumerate(self.rules):
-            if how == "count" and not search.__self__.groupindex:
+        for i, m in enumerate(params.metrics):
+            if self.rules[i][2] == "count" and not self._matchers[i][2]:
                 self.seen[i].add(())
         self._pending: tuple | None = None
         self._kv = f"logfile:{context.name}"
@@ -133,13 +137,14 @@ class LogFile(Source):
                 self.seen[i].update(tuple(map(tuple, ls)) for ls in saved.get("seen", {}).get(name, ()))
 
     async def collect(self) -> list[Sample]:
+        # reads from the committed position and moves nothing: the position moves on in
+        # `committed()`, once the tick that stores these samples has committed
         run = self.context.run_blocking
         chunk, found = await run(self._read_and_match) if run else self._read_and_match()
         self._pending = (chunk.position, [set(s) for s in self.seen])
-        self.tail.advance(chunk.position)  # the next poll goes on from here; commit() saves it
         now = self.context.now()
         out = []
-        for i, (name, _, _, how) in enumerate(self.rules):
+        for i, (name, _, how) in enumerate(self.rules):
             for labels in self.seen[i] - found[i].keys() if how == "count" else ():
                 out.append(Sample(name, labels, now, 0.0))
             for labels, agg in found[i].items():
@@ -154,6 +159,11 @@ class LogFile(Source):
             "path": self.params.path, **position.as_dict(),
             "seen": {name: sorted(seen[i]) for i, (name, *_r) in enumerate(self.rules) if seen[i]}})
 
+    def committed(self) -> None:
+        if self._pending is not None:
+            self.tail.advance(self._pending[0])  # the next poll goes on from here
+            self._pending = None
+
     async def close(self) -> None:
         self.tail.close()
 
@@ -163,6 +173,8 @@ class LogFile(Source):
             chunk = self.tail.read()
         except FileNotFoundError:
             raise SourceError(f"the log file {self.params.path} does not exist; check path", "missing") from None
+        except SymlinkRefused as exc:
+            raise SourceError(str(exc), "symlink") from None
         except OSError as exc:
             raise SourceError(f"cannot read the log file {self.params.path}: {exc.strerror or exc}",
                               "read") from None
@@ -180,25 +192,28 @@ class LogFile(Source):
         found: list[dict] = [{} for _ in self.rules]
         matched = unmatched = bad = dropped = 0
         first_bad = None
+        matchers, which, every = self._matchers, self._any, range(len(self._matchers))
         for block in blocks:
             if not block:
                 continue
             try:
-                lines = block.decode("utf-8").split("\n")
+                if not block.isascii():
+                    block.decode("utf-8")  # RE2 wants UTF-8: check once per block
+                lines = block.split(b"\n")
             except UnicodeDecodeError:
                 lines, n_bad, first = _decode_lines(block)
                 bad += n_bad
                 first_bad = first_bad or first
-            if lines and lines[-1] == "":
+            if lines and lines[-1] == b"":
                 lines.pop()
             for line in lines:
                 hit = False
-                for i, (search, value_at, names, cache) in enumerate(self._matchers):
-                    m = search(line)
-                    if m is None:
+                for i in which(line) if which is not None else every:
+                    search, value_at, names, cache = matchers[i]
+                    groups = search(line)
+                    if groups is None:
                         continue
                     hit = True
-                    groups = m.groups()
                     if value_at is not None:
                         try:
                             x = float(groups[value_at])
@@ -215,7 +230,7 @@ class LogFile(Source):
                             dropped += 1
                             continue
                         agg = found[i][labels] = _Agg()
-                        if self.rules[i][3] == "count":
+                        if self.rules[i][2] == "count":
                             self.seen[i].add(labels)
                     agg.add(x)
                 if hit:
@@ -239,23 +254,26 @@ class LogFile(Source):
     def _labels(self, i: int, groups: tuple):
         """Labels of a match from its groups (named ones only, the value group left out)."""
         search, value_at, names, cache = self._matchers[i]
-        labels = make_labels({name: groups[j] for j, name in names if groups[j] is not None})
+        labels = make_labels({name: groups[j].decode("utf-8", "replace") for j, name in names
+                              if groups[j] is not None})
         key = groups if value_at is None else groups[:value_at] + groups[value_at + 1:]
         if len(cache) < 100_000:
             cache[key] = labels
         return labels
 
 
-def _decode_lines(block: bytes) -> tuple[list[str], int, bytes | None]:
-    """Lines of a block with some non-UTF-8 bytes: (lines, how many were bad, the first bad)."""
+def _decode_lines(block: bytes) -> tuple[list[bytes], int, bytes | None]:
+    """Lines of a block with some non-UTF-8 bytes, those replaced by U+FFFD: (lines, how many
+    were bad, the first bad one as it was)."""
     lines, bad, first = [], 0, None
     for raw in block.split(b"\n"):
         try:
-            lines.append(raw.decode("utf-8"))
+            raw.decode("utf-8")
+            lines.append(raw)
         except UnicodeDecodeError:
             bad += 1
             first = first or raw
-            lines.append(raw.decode("utf-8", errors="replace"))
+            lines.append(raw.decode("utf-8", errors="replace").encode("utf-8"))
     return lines, bad, first
 
 

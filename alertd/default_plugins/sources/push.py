@@ -70,6 +70,7 @@ class Push(Source):
     def __init__(self, params, context):
         super().__init__(params, context)
         self.pending: list[Sample] = []
+        self._handed = 0  # how many of `pending` the last collect handed over
         self.server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task] = set()
 
@@ -89,10 +90,16 @@ class Push(Source):
             self.context.log.info("push_listening", source=self.context.name, address=f"{p.host}:{self.port}")
 
     async def collect(self) -> list[Sample]:
+        # hands over what is pending and keeps it: only once the tick storing it commits
+        # (`committed`) is it dropped, so a tick that fails loses no push answered 202
         if self.server is None:
             await self.start()
-        samples, self.pending = self.pending, []
-        return samples
+        self._handed = len(self.pending)
+        return self.pending[:self._handed]
+
+    def committed(self) -> None:
+        del self.pending[:self._handed]  # pushes that came in since stay for the next poll
+        self._handed = 0
 
     async def close(self) -> None:
         if self.server is not None:

@@ -46,6 +46,7 @@ class ShopSim(Source):
     """
 
     type_name = "shop_sim"
+    future_tolerance = None  # sim time runs ahead of the clock by design
 
     @dataclass(frozen=True)
     class Params:
