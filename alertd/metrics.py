@@ -55,6 +55,12 @@ class Metrics:
                                      ["source", "code"], registry=r)
         self.push_samples = Counter("alertd_push_samples_total",
                                     "Samples accepted by push sources", ["source"], registry=r)
+        self.push_refused = Counter("alertd_push_samples_refused_total",
+                                    "Samples refused by push sources, by reason (max_series, future_timestamp)",
+                                    ["source", "reason"], registry=r)
+        self.connections_shed = Counter("alertd_http_connections_shed_total",
+                                        "Slow or idle connections closed to make room for a new one, by "
+                                        "server (api, or the push source's name)", ["server"], registry=r)
         self.last_tick = Gauge("alertd_last_tick_timestamp_seconds", "When the last tick ended",
                                registry=r)
         # Incident lifecycle, routing and delivery (issue 4).

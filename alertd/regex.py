@@ -34,7 +34,7 @@ _NO_SPAN = (-1, -1)
 # what RE2 refuses that Python accepts, by the start of RE2's error -> the name users know
 _UNSUPPORTED = (
     (re.compile(r"invalid escape sequence: \\[0-9]"), "a backreference (\\1)"),
-    (re.compile(r"invalid perl operator: \(\?P="), "a named backreference ((?P=name))"),
+    (re.compile(r"invalid perl operator: \(\?P(=|$)"), "a named backreference ((?P=name))"),
     (re.compile(r"invalid perl operator: \(\?[=!]"), "a lookahead ((?=...) or (?!...))"),
     (re.compile(r"invalid perl operator: \(\?<[=!]"), "a lookbehind ((?<=...) or (?<!...))"),
     (re.compile(r"invalid perl operator: \(\?>"), "an atomic group ((?>...))"),
@@ -42,7 +42,7 @@ _UNSUPPORTED = (
     (re.compile(r"invalid perl operator: \(\?#"), "a comment group ((?#...))"),
     (re.compile(r"invalid perl operator: \(\?[a-z]*x"), "the verbose flag (?x)"),
     (re.compile(r"invalid perl operator: \(\?[a-z]*[aLu]"), "the flags (?a), (?L) and (?u)"),
-    (re.compile(r"bad repetition operator: (\*|\+|\?|\})\+"), "a possessive quantifier (such as a++)"),
+    (re.compile(r"bad repetition operator: (\*|\+|\?|\{[0-9,]*\})\+"), "a possessive quantifier (such as a++)"),
     (re.compile(r"invalid escape sequence: \\Z"), "\\Z (write \\z or $ for the end of the text)"),
     (re.compile(r"invalid escape sequence: \\N"), "\\N{name} (write the character itself)"),
     (re.compile(r"invalid repetition size"), "a repetition count over 1000 (such as a{2000})"),

@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import pytest
+from structlog.testing import capture_logs
 from configs import config_text, rule
 
 from alertd.config.load import load_config
@@ -220,3 +221,37 @@ def test_a_tick_that_fails_at_its_commit_leaves_the_windows_as_the_store_has_the
     result = tick(engine, [cpu("a", t + 5, 95), cpu("b", t + 5, 10)])  # the same points again
     assert result.scored == 2 and result.skipped == 0
     assert [(i.labels["host"], i.state) for i in store.incidents.open()] == [("a", "pending")]
+
+
+def test_a_point_stamped_far_ahead_is_refused_so_later_points_are_not_out_of_order(setup, clock):
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    with capture_logs() as logs:
+        first = tick(engine, [cpu("a", 4_102_444_800.0, 10), cpu("b", t + 200, 10)])  # 2100-01-01; 200 s: drift
+        later = [tick(engine, [cpu("a", t + 5 * i, 10), cpu("b", t + 200 + 5 * i, 10)]) for i in range(1, 4)]
+    assert (first.stored, first.skipped) == (1, 1)
+    assert all(r.stored == 2 and r.skipped == 0 and r.scored == 2 for r in later)
+    skipped = [e for e in logs if e["event"] == "samples_skipped"]
+    assert [(e["reason"], e["count"]) for e in skipped] == [("future_timestamp", 1)]
+    assert engine.metrics.samples_skipped.labels("app", "future_timestamp")._value.get() == 1
+
+
+def test_a_burst_of_one_series_is_one_batch_and_one_log_line(setup, clock):
+    """190,000 points of one series pushed without `ts` once made 190,000 detector calls
+    (7.5 s with the loop frozen) and 190,000 log lines."""
+    _, store, make = setup
+    engine = make()
+    t = clock.now()
+    calls = []
+    rt = engine.rules_by_source["app"][0]
+    score = rt.detector.score
+    rt.detector.score = lambda batch: calls.append(len(batch)) or score(batch)
+    with capture_logs() as logs:
+        same_ts = tick(engine, [cpu("a", t, float(i)) for i in range(20_000)])
+        distinct = tick(engine, [cpu("a", t + 1 + i / 1000, 95.0) for i in range(1_000)])
+    assert len(calls) == 1 + 100 and same_ts.scored == 1 and distinct.scored == 100
+    # the store and the windows keep the last value of a repeated timestamp
+    assert store.samples.recent(['cpu{host="a"}'], 1, before=t + 1)['cpu{host="a"}'][1][-1] == 19_999.0
+    skipped = [(e["reason"], e["count"]) for e in logs if e["event"] == "samples_skipped"]
+    assert skipped == [("repeated_timestamp", 19_999), ("too_many_points", 900)]

@@ -180,6 +180,78 @@ def test_config_checks_regexes_and_value_groups(write_config, registry):
     with pytest.raises(ConfigError) as info:
         load_config(path, registry, environ={})
     text = str(info.value)
-    assert "alertd.yaml:7: sources.nginx.metrics[0]: regex" in text and "is not a regular expression" in text
+    assert 'alertd.yaml:7: sources.nginx.metrics[0]: the regex "(?P<status>5\\d\\d" is invalid: missing ), ' \
+        "unterminated subpattern at position 0" in text
     assert 'alertd.yaml:8: sources.nginx.metrics[1]: value "seconds" is not a named group' in text
     assert 'alertd.yaml:9: sources.nginx.metrics[2]: aggregate "avg" needs "value"' in text
+
+
+# -- hostile lines and files ----------------------------------------------------------------------
+
+FREEZE = {"name": "host_5xx", "regex": r"host=(?P<host>([a-z0-9-]+\.?)+) status=5\d\d"}
+
+
+@pytest.mark.timeout(30)  # Python's re took 11+ minutes on the first line (exponential backtracking)
+def test_a_backtracking_regex_on_a_long_line_returns_at_once(log, registry, clock):
+    source = make_source(registry, "logfile", {"path": str(log), "metrics": [FREEZE]}, clock, name="nginx")
+    run(source.start())
+    poll(source)
+    append(log, "host=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa status=200 path=/\n" * 100,
+           f"host={'a' * 5000}.{'b' * 5000} status=200\n", "host=api.example status=503 path=/\n")
+    assert poll(source) == {'host_5xx{host="api.example"}': 1.0}
+
+
+@pytest.mark.parametrize("regex, what", [
+    (r"(?P<u>\w+) \1", r"a backreference (\1)"),
+    (r"(?<=GET )/checkout", "a lookbehind ((?<=...) or (?<!...))"),
+    (r"status=(?!200)\d+", "a lookahead ((?=...) or (?!...))"),
+    (r"(?>a+)b", "an atomic group ((?>...))"),
+    (r"a++", "a possessive quantifier (such as a++)"),
+])
+def test_regexes_re2_cannot_run_are_config_errors_at_their_line(write_config, registry, regex, what):
+    path = write_config(f"""
+        sources:
+          nginx:
+            type: logfile
+            every: 1m
+            path: /var/log/nginx/access.log
+            metrics:
+              - {{name: a, regex: '{regex}'}}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, registry, environ={})
+    assert str(info.value).splitlines()[-1].endswith(
+        f'alertd.yaml:7: sources.nginx.metrics[0]: the regex "{regex}" uses {what}, which alertd does not '
+        "support: its regexes run on RE2 (as Prometheus, Alertmanager and Loki do), which matches in linear "
+        "time; rewrite it without that")
+
+
+def test_a_symlink_at_the_path_is_refused_unless_the_source_follows_links(log, registry, clock, tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text(line(500, "root:$6$hash") * 2)
+    source = source_for(registry, clock, log)
+    poll(source)
+    append(log, line(500, "a"))
+    os.rename(log, str(log) + ".1")
+    os.symlink(secret, log)  # whoever can write the log directory puts a link there
+    with pytest.raises(SourceError, match=r"access.log is a symbolic link \(to .*shadow\); alertd does not "
+                                          r"follow links unless the source sets follow_symlinks: true"):
+        run(source.collect())
+    linked = source_for(registry, clock, log, start_at="beginning", follow_symlinks=True)
+    assert poll(linked)['http_5xx{status="500",upstream="root:$6$hash"}'] == 2  # as configured
+
+
+def test_copytruncate_then_fast_growth_reads_the_new_lines_from_the_top(log, registry, clock):
+    """The file is truncated and grows past the old offset before the next poll: the size
+    alone cannot tell, the fingerprint of its first bytes does (38 of 100 lines were lost)."""
+    metrics = Metrics()
+    source = source_for(registry, clock, log, metrics=metrics)
+    poll(source)
+    append(log, *[line(500, "a")] * 100)
+    assert poll(source)['http_5xx{status="500",upstream="a"}'] == 100
+    with open(log, "r+b") as f:  # copytruncate: copied elsewhere, then emptied in place
+        f.truncate(0)
+    append(log, *[line(503, "b", path="/a-longer-path") for _ in range(100)])
+    samples = poll(source)
+    assert samples['http_5xx{status="503",upstream="b"}'] == 100
+    assert counter(metrics, "logfile_reopens", "nginx", "truncated") == 1

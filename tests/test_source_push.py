@@ -153,3 +153,89 @@ def test_a_taken_port_is_one_sentence(registry, clock):
         finally:
             blocker.close()
     asyncio.run(main())
+
+
+# -- hostile pushes --------------------------------------------------------------------------------
+
+def test_a_point_stamped_far_ahead_refuses_the_body_and_later_points_are_fine(registry, clock):
+    async def test(source, client, metrics):
+        r = await client.post("/push", json=[{"name": "orders", "value": 1},
+                                             {"name": "orders", "value": 9, "ts": "2100-01-01T00:00:00Z"}])
+        assert r.status_code == 400
+        assert "1 point(s) are stamped more than 300s ahead of alertd's clock, the first orders at " \
+               "2100-01-01T00:00:00+00:00; check the sender's clock" in r.json()["error"]
+        ok = await client.post("/push", json={"name": "orders", "value": 2, "ts": clock.now() + 60})  # drift: fine
+        assert ok.status_code == 202 and [s.value for s in await take(source)] == [2.0]
+        assert counter(metrics, "push_refused", "events", "future_timestamp") == 1
+    serve(registry, clock, test)
+
+
+def test_new_series_beyond_max_series_are_refused_and_known_ones_go_on(registry, clock):
+    async def test(source, client, metrics):
+        first = [{"name": "cart", "value": 1, "labels": {"user": f"u{i}"}} for i in range(4)]
+        assert (await client.post("/push", json=first)).status_code == 202
+        r = await client.post("/push", json=first[:2] + [{"name": "cart", "value": 1, "labels": {"user": "u9"}},
+                                                         {"name": "cart", "value": 1, "labels": {"user": "u10"}}])
+        assert r.status_code == 400 and "the push adds 2 new series and the source has 4 of its max_series 5" \
+            in r.json()["error"]
+        assert (await client.post("/push", json=first)).status_code == 202  # known series: accepted
+        assert len(await take(source)) == 8
+        assert counter(metrics, "push_refused", "events", "max_series") == 4
+    serve(registry, clock, test, max_series=5)
+
+
+def test_a_poll_takes_at_most_max_per_poll_and_the_rest_waits(registry, clock):
+    async def test(source, client, metrics):
+        assert (await client.post("/push", json=[{"name": "x", "value": i} for i in range(5)])).status_code == 202
+        assert [s.value for s in await take(source)] == [0, 1, 2]
+        assert [s.value for s in await source.collect()] == [3, 4]  # not committed: handed again
+        assert [s.value for s in await take(source)] == [3, 4]
+        assert await take(source) == []
+    serve(registry, clock, test, max_per_poll=3)
+
+
+def test_cross_site_and_rebinding_requests_are_refused_and_nothing_is_stored(registry, clock):
+    async def test(source, client, metrics):
+        # what a web page elsewhere can send without a preflight: a text/plain form post
+        cross = await client.post("/push", content="orders 1\n", headers={
+            "Content-Type": "text/plain", "Origin": "https://evil.example"})
+        rebound = await client.post("/push", content="orders 1\n", headers={"Host": "evil.example:9091"})
+        same = await client.post("/push", content="orders 2\n", headers={
+            "Origin": f"http://127.0.0.1:{source.port}"})
+        listed = await client.post("/push", content="orders 3\n", headers={"Host": "push.shop.example"})
+        assert (cross.status_code, rebound.status_code, same.status_code, listed.status_code) == (403, 403, 202, 202)
+        assert "sources.events.allowed_hosts" in cross.json()["error"]
+        assert [s.value for s in await take(source)] == [2.0, 3.0]
+    serve(registry, clock, test, allowed_hosts=["push.shop.example"])
+
+
+def test_slow_connections_cannot_lock_out_pushes(registry, clock):
+    """1,100 connections sending a header line every 10 s once exhausted the descriptors: now
+    each request has a deadline from its first byte, and the slowest make room for newcomers."""
+    async def test(source, client, metrics):
+        slow = []
+        for _ in range(12):
+            reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+            writer.write(b"POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append((reader, writer))
+        await asyncio.sleep(0.05)
+        answers = [(await client.post("/push", json={"name": "x", "value": i})).status_code for i in range(3)]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+
+        async def trickle():
+            for i in range(100):
+                writer.write(b"X-Slow-%d: 1\r\n" % i)
+                await asyncio.sleep(0.1)
+        trickling = asyncio.create_task(trickle())
+        closed = await asyncio.wait_for(reader.read(), 10)  # request_timeout, not 100 lines
+        held_for = loop.time() - started
+        trickling.cancel()
+        for _, w in slow:
+            w.close()
+        writer.close()
+        assert answers == [202, 202, 202] and closed == b"" and held_for < 3
+        assert counter(metrics, "connections_shed", "events") >= 8
+        assert len(source.slots) <= 4
+    serve(registry, clock, test, max_connections=4, request_timeout="1s", idle_timeout="5s")

@@ -4,7 +4,9 @@ A JSON line is one object: `{"name": "orders_total", "value": 3, "labels": {"reg
 "ts": 1717400000}` (`labels` and `ts` optional; `ts` in epoch seconds, milliseconds or
 ISO 8601; without it, the time of arrival). A JSON array of such objects is accepted too.
 Any bad line rejects the whole body with a `PushError` naming the line, so a client never
-has to guess which part was stored.
+has to guess which part was stored; so does a point stamped after `not_after` (the daemon's
+clock plus a few minutes: one point stamped in 2100 would make every later point of its
+series out of order).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import math
 import re
 import sys
+from datetime import datetime, timezone
+from urllib.parse import unquote
 
 from .. import jsontext
 from ..model import Sample, make_labels
@@ -26,11 +30,51 @@ _KEYS = {"name", "value", "labels", "ts", "timestamp"}
 
 
 class PushError(ValueError):
-    """A push body that cannot be stored; the message says where and what (HTTP 400)."""
+    """A push body that cannot be stored; the message says where and what (HTTP 400).
+    `reason` is "bad_body" or "future_timestamp"; `count` how many points it concerns."""
+
+    def __init__(self, message: str, reason: str = "bad_body", count: int = 0):
+        super().__init__(message)
+        self.reason, self.count = reason, count
 
 
-def parse_body(body: bytes, content_type: str, now: float, extra_labels=None) -> list[Sample]:
-    """Samples of a push body; JSON or Prometheus text by content type (or by a sniff)."""
+def header(request, name: bytes) -> bytes | None:
+    """The value of header `name` (lower-case bytes) of an h11 request, or None."""
+    for key, value in request.headers:
+        if key == name:
+            return value
+    return None
+
+
+def grouping_labels(path: str) -> dict[str, str]:
+    """Labels of a Pushgateway path /metrics/job/<job>/<label>/<value>... (URL-decoded)."""
+    parts = [unquote(p) for p in path[len("/metrics/"):].split("/")]
+    if len(parts) % 2 or not all(parts[0::2]) or not parts[1]:
+        raise PushError("the path must be /metrics/job/<job> followed by /<label>/<value> pairs")
+    labels = {}
+    for key, value in zip(parts[0::2], parts[1::2]):
+        if key.endswith("@base64"):
+            raise PushError("base64-encoded grouping labels are not supported; send the value plainly")
+        labels[key] = value
+    return labels
+
+
+def parse_body(body: bytes, content_type: str, now: float, extra_labels=None,
+               not_after: float | None = None) -> list[Sample]:
+    """Samples of a push body; JSON or Prometheus text by content type (or by a sniff).
+    With `not_after`, a point stamped later refuses the whole body (reason future_timestamp)."""
+    samples = _parse(body, content_type, now, extra_labels)
+    if not_after is not None:
+        late = [s for s in samples if s.ts > not_after]
+        if late:
+            when = datetime.fromtimestamp(late[0].ts, timezone.utc).isoformat(timespec="seconds")
+            raise PushError(f"{len(late)} point(s) are stamped more than {not_after - now:.0f}s ahead of alertd's "
+                            f"clock, the first {late[0].key} at {when}; check the sender's clock or leave "
+                            "ts out (the time of arrival is used)", "future_timestamp", len(late))
+    return samples
+
+
+def _parse(body: bytes, content_type: str, now: float, extra_labels=None) -> list[Sample]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

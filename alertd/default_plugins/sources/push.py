@@ -9,9 +9,20 @@ Endpoints (on `host:port`, 127.0.0.1:9091 by default):
 - `GET /healthz`: 200 while the source runs.
 
 A body is checked completely before anything is kept: a malformed one gets HTTP 400 with
-the reason, one larger than `max_body` 413, a wrong token 401; nothing is stored. Accepted
-samples (HTTP 202) wait in memory until the source's next poll (`every`) hands them to the
-engine, so keep `every` short (1s-10s); a crash loses at most one interval of pushes.
+the reason, one larger than `max_body` 413, a wrong token 401; nothing is stored. So is a
+body with a point stamped more than 5 minutes ahead of the daemon's clock, or one that would
+take the source past `max_series` series (a series counts for an hour after its last point).
+Accepted samples (HTTP 202) wait in memory until a poll (`every`) hands them to the engine,
+at most `max_per_poll` a poll (the rest wait for the next); they are dropped only once the
+tick storing them has committed, so a tick that fails (store full or locked) loses none. A
+crash loses at most what was waiting: keep `every` short (1s-10s).
+
+Hostile clients meet limits, not a frozen daemon: bodies over 64 KiB are parsed in a worker
+thread; at most `max_connections` connections, the slowest idle or half-sent one closed to
+make room for a new one; a request must arrive whole within `request_timeout` of its first
+byte; requests naming another host, and writes from a web page of another origin, get 403
+(`alertd.hostcheck`; list extra names in `allowed_hosts`). Refusals are logged at most once
+a minute per cause, with the number held back.
 
 HTTP/1.1 framing (keep-alive, chunked bodies) is done by `h11`, the sans-IO parser httpx
 itself is built on.
@@ -23,23 +34,29 @@ import asyncio
 import contextlib
 import hmac
 import json
+import time
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 import h11
 
 from alertd import hookimpl
 from alertd.base import Source, SourceError
 from alertd.config.schema import Duration, Secret
+from alertd.connslots import Deadline, Slots
+from alertd.hostcheck import HostCheck
+from alertd.logthrottle import LogThrottle
 from alertd.model import Sample
 from alertd.sources.common import count
-from alertd.sources.push_bodies import PushError, parse_body
+from alertd.sources.push_bodies import PushError, grouping_labels, header, parse_body
+
+IN_THREAD = 64 * 1024  # bodies larger than this are parsed in a worker thread
+ACTIVE = 3600.0  # a series counts toward max_series this long after its last point
 
 
 class _Reject(Exception):
-    def __init__(self, status: int, reason: str, headers=()):
+    def __init__(self, status: int, reason: str, headers=(), cause: str = ""):
         super().__init__(reason)
-        self.status, self.reason, self.headers = status, reason, list(headers)
+        self.status, self.reason, self.headers, self.cause = status, reason, list(headers), cause
 
 
 class Push(Source):
@@ -50,29 +67,43 @@ class Push(Source):
 
     @dataclass(frozen=True)
     class Params:
-        """Where to listen, an optional bearer `token`, and size limits."""
+        """Where to listen, an optional bearer `token`, size, connection and series limits."""
 
         host: str = "127.0.0.1"
         port: int = 9091
         token: Secret | None = None
         max_body: int = 10_000_000
         max_pending: int = 1_000_000
+        max_per_poll: int = 20_000
+        max_series: int = 10_000
+        max_connections: int = 256
         idle_timeout: Duration = Duration(30)
+        request_timeout: Duration = Duration(30)
+        allowed_hosts: list[str] = ()
 
         def check(self) -> None:
             if not 0 <= self.port <= 65535:
                 raise ValueError(f"port {self.port} is not a TCP port (0-65535)")
             if self.max_body < 1024:
                 raise ValueError("max_body must be at least 1024 bytes")
-            if self.max_pending < 1:
-                raise ValueError("max_pending must be at least 1")
+            for key in ("max_pending", "max_per_poll", "max_series", "max_connections"):
+                if getattr(self, key) < 1:
+                    raise ValueError(f"{key} must be at least 1")
+            if self.idle_timeout <= 0 or self.request_timeout <= 0:
+                raise ValueError("idle_timeout and request_timeout must be more than 0s")
 
     def __init__(self, params, context):
         super().__init__(params, context)
         self.pending: list[Sample] = []
         self._handed = 0  # how many of `pending` the last collect handed over
+        self.series: dict[tuple, float] = {}  # (name, labels) -> when its last point came
+        self._swept = time.monotonic()
         self.server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task] = set()
+        self.slots = Slots(params.max_connections)
+        self.hosts = HostCheck(params.allowed_hosts, params.host)
+        self._parsing = asyncio.Semaphore(2)  # big bodies parsed at once (worker threads)
+        self._throttle = LogThrottle(60.0)
 
     @property
     def port(self) -> int:
@@ -94,12 +125,16 @@ class Push(Source):
         # (`committed`) is it dropped, so a tick that fails loses no push answered 202
         if self.server is None:
             await self.start()
-        self._handed = len(self.pending)
+        self._handed = min(len(self.pending), self.params.max_per_poll)
         return self.pending[:self._handed]
 
     def committed(self) -> None:
         del self.pending[:self._handed]  # pushes that came in since stay for the next poll
         self._handed = 0
+        now = time.monotonic()
+        if now - self._swept > 60:  # series silent for an hour no longer count
+            self._swept = now
+            self.series = {k: t for k, t in self.series.items() if now - t < ACTIVE}
 
     async def close(self) -> None:
         if self.server is not None:
@@ -118,30 +153,43 @@ class Push(Source):
         self._connections.add(task)
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=16384)
         try:
+            shed = self.slots.shed
+            if not self.slots.admit(task):  # every slot is answering a push
+                body = b'{"error": "too many connections; retry later"}\n'
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                             b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await asyncio.wait_for(writer.drain(), 5)
+                return
+            count(self.context, "connections_shed", self.context.name, amount=self.slots.shed - shed)
             while True:
-                request, body, problem = await self._read_request(conn, reader)
+                self.slots.set(task, "idle")
+                request, body, problem = await self._read_request(conn, reader, task)
                 if request is None and problem is None:  # the client has gone
                     break
-                status, payload, headers = self._answer(request, body, problem)
+                self.slots.set(task, "busy")
+                status, payload, headers = await self._answer(request, body, problem)
                 keep = problem is None and conn.our_state is h11.SEND_RESPONSE and status < 500
                 self._send(conn, writer, status, payload, headers, keep)
-                await writer.drain()
+                self.slots.set(task, "sending")
+                await asyncio.wait_for(writer.drain(), float(self.params.request_timeout))
                 if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
-        except (ConnectionError, asyncio.TimeoutError, h11.ProtocolError):
-            pass
-        except asyncio.CancelledError:
-            pass
+        except (ConnectionError, asyncio.TimeoutError, h11.ProtocolError, asyncio.CancelledError):
+            pass  # gone, too slow, broken, or shed to make room for a newcomer
         finally:
+            self.slots.release(task)
             self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _read_request(self, conn, reader):
-        """(request, body, problem) of the next request; (None, ...) when the peer is gone."""
+    async def _read_request(self, conn, reader, task):
+        """(request, body, problem) of the next request; (None, ...) when the peer is gone.
+        Waits `idle_timeout` for a request to begin; from its first byte, the head must be
+        in within 10 s and all of it within `request_timeout`."""
         request, body, limit = None, bytearray(), self.params.max_body
+        deadline, first = None, 0.0
         while True:
             try:
                 event = conn.next_event()
@@ -150,40 +198,50 @@ class Push(Source):
                     return None, b"", None
                 hint = "; this endpoint speaks plain HTTP, not HTTPS" if "\\x16\\x03" in str(exc) else ""
                 return request, b"", _Reject(400, f"the request is not valid HTTP/1.1 "
-                                             f"({str(exc)[:100]}){hint}")
+                                             f"({str(exc)[:100]}){hint}", cause="bad_http")
             if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), self.params.idle_timeout)
+                wait = float(self.params.idle_timeout) if deadline is None else deadline.remaining()
+                data = await asyncio.wait_for(reader.read(65536), wait)
+                if deadline is None and data:
+                    first = time.monotonic()
+                    deadline = Deadline(min(10.0, float(self.params.request_timeout)))
+                    self.slots.set(task, "reading")
                 conn.receive_data(data)  # b"" means the peer closed
                 if not data and conn.their_state is h11.IDLE:
                     return None, b"", None
                 continue
             if isinstance(event, h11.Request):
                 request = event
-                declared = _header(event, b"content-length")
+                if deadline is None:
+                    first, deadline = time.monotonic(), Deadline(float(self.params.request_timeout))
+                deadline.at = first + float(self.params.request_timeout)
+                declared = header(event, b"content-length")
                 if declared and declared.isdigit() and int(declared) > limit:
                     return request, b"", _Reject(413, f"the body is {int(declared)} bytes; the limit is "
-                                                 f"{limit} (max_body)")
+                                                 f"{limit} (max_body)", cause="too_large")
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > limit:
-                    return request, b"", _Reject(413, f"the body is larger than {limit} bytes (max_body)")
+                    return request, b"", _Reject(413, f"the body is larger than {limit} bytes (max_body)",
+                                                 cause="too_large")
             elif isinstance(event, h11.EndOfMessage):
                 return request, bytes(body), None
             elif isinstance(event, h11.ConnectionClosed):
                 return None, b"", None
 
-    def _answer(self, request, body: bytes, problem) -> tuple[int, dict, list]:
+    async def _answer(self, request, body: bytes, problem) -> tuple[int, dict, list]:
         name = self.context.name
         try:
             if problem is not None:
                 raise problem
-            accepted = self._route(request, body)
+            accepted = await self._route(request, body)
         except _Reject as exc:
             count(self.context, "push_requests", name, str(exc.status))
-            if self.context.log is not None and exc.status != 404:
+            held = self._throttle.allow(exc.cause or exc.status)
+            if self.context.log is not None and exc.status != 404 and held is not None:
                 self.context.log.warning("push_rejected", source=name, status=exc.status,
                                          path=request.target.decode("latin-1")[:100] if request else "",
-                                         error=exc.reason)
+                                         error=exc.reason, similar_before=held)
             return exc.status, {"error": exc.reason}, exc.headers
         count(self.context, "push_requests", name, "202" if accepted is not None else "200")
         if accepted is None:
@@ -191,42 +249,83 @@ class Push(Source):
         count(self.context, "push_samples", name, amount=accepted)
         return 202, {"accepted": accepted}, []
 
-    def _route(self, request, body: bytes) -> int | None:
+    def _guard(self, request) -> None:
+        host = header(request, b"host")
+        host = host.decode("latin-1") if host is not None else None
+        setting = f"sources.{self.context.name}.allowed_hosts"
+        if not self.hosts.host_ok(host):
+            raise _Reject(403, self.hosts.refusal(host, setting), cause="host")
+        origin = header(request, b"origin")
+        if not self.hosts.origin_ok(request.method.decode(), origin.decode("latin-1") if origin else None, host):
+            raise _Reject(403, self.hosts.origin_refusal(origin.decode("latin-1"), setting), cause="origin")
+
+    async def _route(self, request, body: bytes) -> int | None:
         method = request.method.decode()
         path = request.target.decode("latin-1").split("?", 1)[0]
+        self._guard(request)
         if path == "/healthz":
             if method != "GET":
                 raise _Reject(405, "use GET for /healthz", [("Allow", "GET")])
             return None
         if path == "/push" or path.startswith("/metrics/job/"):
             self._authorize(request)
-            extra = _grouping_labels(path) if path != "/push" else None
+            try:
+                extra = grouping_labels(path) if path != "/push" else None
+            except PushError as exc:
+                raise _Reject(400, str(exc), cause="bad_path") from None
             if method == "DELETE" and extra is not None:
                 return 0  # Pushgateway clients delete groups; alertd keeps no groups
             if method not in ("POST", "PUT"):
                 raise _Reject(405, f"use POST to send samples to {path}", [("Allow", "POST, PUT")])
-            content_type = (_header(request, b"content-type") or b"").decode("latin-1")
-            try:
-                samples = parse_body(body, content_type, self.context.now(), extra)
-            except PushError as exc:
-                raise _Reject(400, f"nothing was stored: {exc}") from None
-            if len(self.pending) + len(samples) > self.params.max_pending:
-                raise _Reject(503, f"{len(self.pending)} samples are waiting for the next poll (max_pending "
-                              f"{self.params.max_pending}); retry later",
-                              [("Retry-After", str(int(self.context.interval or 5)))])
-            self.pending.extend(samples)
-            return len(samples)
+            return self._keep(await self._parse(request, body, extra))
         raise _Reject(404, f"no such endpoint {path[:80]!r}; send samples to POST /push or the "
                       "Pushgateway path /metrics/job/<job>")
+
+    async def _parse(self, request, body: bytes, extra) -> list[Sample]:
+        content_type = (header(request, b"content-type") or b"").decode("latin-1")
+        now = self.context.now()
+        not_after = now + self.future_tolerance
+        try:
+            if len(body) <= IN_THREAD:
+                return parse_body(body, content_type, now, extra, not_after)
+            async with self._parsing:  # off the loop: a 10 MB body takes a second to parse
+                return await asyncio.to_thread(parse_body, body, content_type, now, extra, not_after)
+        except PushError as exc:
+            cause = "future_timestamp" if exc.reason == "future_timestamp" else "bad_body"
+            if cause == "future_timestamp":
+                count(self.context, "push_refused", self.context.name, cause, amount=exc.count)
+            raise _Reject(400, f"nothing was stored: {exc}", cause=cause) from None
+
+    def _keep(self, samples: list[Sample]) -> int:
+        """Queue `samples` for the next polls, all or none: 503 when the queue is full, 400
+        when they would take the source past max_series."""
+        p = self.params
+        if len(self.pending) + len(samples) > p.max_pending:
+            raise _Reject(503, f"{len(self.pending)} samples are waiting for the next poll (max_pending "
+                          f"{p.max_pending}); retry later",
+                          [("Retry-After", str(int(self.context.interval or 5)))], cause="full")
+        now, series = time.monotonic(), self.series
+        keys = {(s.name, s.labels) for s in samples}
+        new = [k for k in keys if k not in series]
+        if new and len(series) + len(new) > p.max_series:
+            count(self.context, "push_refused", self.context.name, "max_series", amount=len(samples))
+            raise _Reject(400, f"nothing was stored: the push adds {len(new)} new series and the source "
+                          f"has {len(series)} of its max_series {p.max_series} (a series counts for an hour "
+                          "after its last point); send fewer label combinations or raise max_series",
+                          cause="max_series")
+        for key in keys:
+            series[key] = now
+        self.pending.extend(samples)
+        return len(samples)
 
     def _authorize(self, request) -> None:
         token = self.params.token
         if not token:
             return
-        given = (_header(request, b"authorization") or b"").decode("latin-1")
+        given = (header(request, b"authorization") or b"").decode("latin-1")
         if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), str(token).encode()):
             raise _Reject(401, "a valid bearer token is required (Authorization: Bearer ...)",
-                          [("WWW-Authenticate", 'Bearer realm="alertd push"')])
+                          [("WWW-Authenticate", 'Bearer realm="alertd push"')], cause="token")
 
     @staticmethod
     def _send(conn, writer, status: int, payload: dict, headers: list, keep: bool) -> None:
@@ -237,26 +336,6 @@ class Push(Source):
         writer.write(conn.send(h11.Response(status_code=status, headers=head)))
         writer.write(conn.send(h11.Data(data=data)))
         writer.write(conn.send(h11.EndOfMessage()))
-
-
-def _header(request, name: bytes) -> bytes | None:
-    for key, value in request.headers:
-        if key == name:
-            return value
-    return None
-
-
-def _grouping_labels(path: str) -> dict[str, str]:
-    """Labels of a Pushgateway path /metrics/job/<job>/<label>/<value>... (URL-decoded)."""
-    parts = [unquote(p) for p in path[len("/metrics/"):].split("/")]
-    if len(parts) % 2 or not all(parts[0::2]) or not parts[1]:
-        raise _Reject(400, "the path must be /metrics/job/<job> followed by /<label>/<value> pairs")
-    labels = {}
-    for key, value in zip(parts[0::2], parts[1::2]):
-        if key.endswith("@base64"):
-            raise _Reject(400, "base64-encoded grouping labels are not supported; send the value plainly")
-        labels[key] = value
-    return labels
 
 
 @hookimpl
