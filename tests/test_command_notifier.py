@@ -178,3 +178,25 @@ def test_a_command_ignoring_sigterm_gets_sigkill_after_the_grace(tmp_path):
     with pytest.raises(PermanentError, match="did not finish within 0.5s and was killed"):
         run(n, sample_notification("firing"))
     assert time.monotonic() - started < 5
+
+
+def test_a_chatty_program_is_drained_and_only_the_tail_of_its_output_kept(tmp_path):
+    """Was: every byte kept in memory (2.5 GB in 5 s for a program printing without end)."""
+    import tracemalloc
+
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text("import sys\nsys.stdin.read()\nblock = 'x' * 65536 + '\\n'\n"
+                      "for _ in range(1000):\n    sys.stdout.write(block)\n    sys.stderr.write(block)\n"
+                      "print('all done')\nsys.exit(int(sys.argv[1]))\n")
+    tracemalloc.start()
+    try:
+        ok = run(notifier([sys.executable, str(chatty), "0"]), sample_notification("firing"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ok == ["exit 0: all done"]
+    assert peak < 8 << 20  # 2 x 65 MB went through
+    with pytest.raises(PermanentError) as info:
+        run(notifier([sys.executable, str(chatty), "3"]), sample_notification("firing"))
+    assert str(info.value).startswith("command python") and "exited with 3: …" in str(info.value)
+    assert len(str(info.value)) < 400

@@ -240,3 +240,37 @@ def test_group_timers_and_incidents_survive_a_reload_of_other_rules(running):
     assert outcome.ok and outcome.changes["rules_changed"] == ["mem_high"]
     assert len(before) == 1 and after == before
     assert rows == [("firing", "sent", "cpu_high")]
+
+
+def test_a_template_bomb_is_refused_by_the_reload_while_the_loop_goes_on(running):
+    """Was: a SIGHUP with `'x' * 1000000000` or nested range(100000) loops in a receiver's
+    template froze the running daemon. The file is read and checked in a worker thread, and
+    the template's render is bounded."""
+    async def scenario():
+        r = running()
+        d = r.daemon
+        await d.start()
+        r.rewrite("pager: [{type: test_record}]", "pager: [{type: test_record}]\n  bomb: [{type: console, "
+                  "text_template: \"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
+                  "{% endfor %}\"}]")
+        beats = 0
+
+        async def heartbeat():
+            nonlocal beats
+            while True:
+                await asyncio.sleep(0.01)
+                beats += 1
+        beating = asyncio.create_task(heartbeat())
+        outcome = await d.reload()
+        beating.cancel()
+        config_kept = "bomb" not in d.config.receivers
+        await d.drain()
+        await d.close()
+        return outcome, beats, config_kept
+
+    outcome, beats, config_kept = asyncio.run(scenario())
+    assert not outcome.ok and config_kept
+    (problem,) = outcome.problems
+    assert "receivers.bomb[0].text_template: the template fails on a sample incident (template line 1: " \
+           "rendering took more than 0.25s (a loop too large?)" in problem
+    assert beats >= 3  # the loop ran while the file was checked

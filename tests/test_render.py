@@ -243,3 +243,67 @@ def test_an_override_failing_at_run_time_falls_back_to_the_default_and_logs_why(
     assert entry["error"] == "template line 1: 'dict object' has no attribute 'provider'"
     assert entry["using"] == "the default template"
     assert notifier.lines(sample_notification("firing")) == ["ADYEN is down"]
+
+
+# -- templates that loop or allocate without end --------------------------------------------------
+BOMBS = {
+    "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "a huge string": "{{ 'x' * 1000000000 }}",
+    "a huge list": "{{ ([0] * 1000000000)|length }}",
+    "a huge number": "{{ 7 ** 100000000 }}",
+    "a wide method": "{{ 'x'.ljust(1000000000) }}",
+    "a wide filter": "{{ incidents[0].rule|center(1000000000) }}",
+    "a wide format": "{{ '%1000000000d'|format(1) }}",
+    "a wide str.format": "{{ '{:>1000000000}'.format(1) }}",
+    "doubling by ~": "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+                     "{% endfor %}{{ ns.s|length }}",
+    "doubling by replace": "{% set ns = namespace(s='xx') %}{% for i in range(40) %}"
+                           "{% set ns.s = ns.s|replace('x', 'xx') %}{% endfor %}{{ ns.s|length }}",
+    "a joined map": "{{ range(100000)|map('center', 99999)|join }}",
+    "a listed map": "{{ (range(100000)|map('center', 99999)|list)|length }}",
+    "recursion": "{% macro d(n) %}{% if n %}{{ d(n-1) }}{{ d(n-1) }}{% else %}x{% endif %}{% endmacro %}{{ d(40) }}",
+    "a huge output": "{% for i in range(100000) %}{{ 'y' * 99999 }}{% endfor %}",
+    "lipsum": "{{ lipsum(100000, max=100000) }}",
+}
+
+
+@pytest.mark.timeout(60)  # was: `alertd validate` past 60 s and 6.5 GB
+@pytest.mark.parametrize("name", BOMBS)
+def test_a_template_that_loops_or_allocates_without_end_is_a_config_error(name):
+    with pytest.raises(ValueError) as info:
+        TemplateText.from_config(BOMBS[name])
+    message = str(info.value)
+    assert message.startswith("the template fails on a sample incident (") and message.endswith(
+        "; fix it (docs/notifications.md lists the variables)")
+    assert "limited" in message or "not allowed in templates" in message or "not in templates" in message
+
+
+def test_a_bomb_that_only_real_incidents_set_off_falls_back_once_until_the_reload():
+    params = ConsoleNotifier.Params(timezone="UTC", text_template=TemplateText.from_config(
+        "{% if incidents[0].rule == 'checkout' %}{% for i in range(100000) %}{% for j in range(100000) %}"
+        "{% endfor %}{% endfor %}{% endif %}{{ incidents[0].rule }} fired"))  # the samples pass
+    notifier = ConsoleNotifier(params, PluginContext("oncall", lambda: T0))
+    checkout = dataclasses.replace(sample_incident(0), rule="checkout")
+    with capture_logs() as logs:
+        first = notifier.lines(notice(checkout))
+        second = notifier.lines(notice(checkout))
+    assert first == second and first[0].startswith("[FIRING] checkout provider=adyen region=eu: ")
+    (entry,) = [e for e in logs if e["event"] == "template_failed"]  # once, not at every notice
+    assert entry["error"].startswith("template line 1: rendering took more than 0.25s (a loop too large?)")
+    assert entry["using"] == "the default template until the next reload"
+
+
+def test_validate_refuses_template_bombs_at_their_lines(write_config, registry, capsys):
+    path = write_config("""
+        receivers:
+          oncall:
+            - type: console
+              title_template: "{{ 'x' * 1000000000 }}"
+              text_template: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        """)
+    assert main(["validate", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:4: receivers.oncall[0].title_template: the template fails on a sample incident " \
+           "(template line 1: '*' would make a value of 1,000,000,000 characters or items" in err
+    assert f"{path}:5: receivers.oncall[0].text_template: the template fails on a sample incident " \
+           "(template line 1: rendering took more than 0.25s (a loop too large?)" in err

@@ -128,7 +128,9 @@ class Reloading:
         """Reload the config file; never raises for a bad file (see the module doc)."""
         now, path = self.clock.now(), self.config.path
         try:
-            plan = plan_reload(self.config, self.registry, self.shard_override)
+            # in a worker thread: reading and checking a file (its templates render on sample
+            # incidents) must not hold the loop, whatever the file holds
+            plan = await asyncio.to_thread(plan_reload, self.config, self.registry, self.shard_override)
             changes, problems = await self.apply_plan(plan)
         except (ConfigError, PluginError, ReloadError) as exc:
             problems = [str(p) for p in getattr(exc, "problems", ())] or [str(exc)]

@@ -8,7 +8,10 @@ incident, is a config error naming the receiver and the line. At run time a fail
 is logged and the default template is used instead, so a notice always goes out.
 
 Templates run in Jinja2's immutable sandbox and get the data of `alertd.render.view` as variables:
-label values and annotations are data, never template code. Three flavours escape data for
+label values and annotations are data, never template code. A receiver's own templates are
+also bounded in time, memory and size (`alertd.render.guard`): one that loops or allocates
+without end is a config error when it does so on the sample incidents, and at run time is
+replaced by the default template until the next reload. Three flavours escape data for
 where it goes: "text" (nothing), "html" (HTML autoescape) and "slack" (`&`, `<`, `>` as
 Slack's mrkdwn wants them, so a label value cannot mention @channel or fake a link).
 """
@@ -28,6 +31,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..durations import format_duration
+from .guard import BoundedSandbox, RenderLimit, bounded
 from ..model import Incident, Notification
 from .view import fmt_expected, fmt_iso, fmt_number, fmt_time, notification_view
 
@@ -66,21 +70,34 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                             "unsafe (templates see only incident data)")
 
 
-def _make_env(escaped: bool) -> ImmutableSandboxedEnvironment:
-    env = _Sandbox(
+class _BoundedSandbox(BoundedSandbox, _Sandbox):
+    """The sandbox for receivers' own templates: with the size checks of alertd.render.guard."""
+
+
+def _make_env(escaped: bool, limits: bool = False) -> ImmutableSandboxedEnvironment:
+    env = (_BoundedSandbox if limits else _Sandbox)(
         loader=FileSystemLoader(TEMPLATE_DIR), autoescape=escaped, undefined=ChainableUndefined,
         trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(num=fmt_number, duration=_duration, shell_quote=shlex.quote,
                        mrkdwn=mrkdwn_escape, iso=fmt_iso, expected=fmt_expected)
+    if limits:
+        env.bound()
     return env
 
 
 _ENVS = {"text": _make_env(False), "html": _make_env(True)}
 _ENVS["slack"] = _ENVS["html"]  # HTML-escaped, then quotes restored (see `_finish`)
+_USER_ENVS = {"text": _make_env(False, limits=True), "html": _make_env(True, limits=True)}
+_USER_ENVS["slack"] = _USER_ENVS["html"]
 
 
 def _env(flavour: str) -> ImmutableSandboxedEnvironment:
     return _ENVS[flavour]
+
+
+def _user_env(flavour: str) -> ImmutableSandboxedEnvironment:
+    """The environment of a receiver's own templates (bounded, see alertd.render.guard)."""
+    return _USER_ENVS[flavour]
 
 
 def _finish(text: str, flavour: str, one_line: bool = False) -> str:
@@ -105,7 +122,7 @@ def describe_error(exc: BaseException) -> str:
     """`line 2: unexpected '}'` for a template error, without Jinja's internals."""
     line = exc.lineno if isinstance(exc, TemplateSyntaxError) else _template_line(exc)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    if not isinstance(exc, TemplateSyntaxError) and type(exc).__module__ != "jinja2.exceptions":
+    if not isinstance(exc, (TemplateSyntaxError, RenderLimit)) and type(exc).__module__ != "jinja2.exceptions":
         message = f"{type(exc).__name__}: {message}"
     return f"template line {line}: {message}" if line else message
 
@@ -122,14 +139,15 @@ class TemplateText(str):
         if not isinstance(value, str):
             raise ValueError(f"expected a Jinja2 template as text, got {type(value).__name__}")
         try:
-            template = _env(cls.flavour).from_string(value)
+            template = _user_env(cls.flavour).from_string(value)
         except TemplateSyntaxError as exc:
             raise ValueError(f"the template does not compile ({describe_error(exc)}); fix the "
                              "Jinja2 syntax (docs/notifications.md lists the variables)") from None
         for sample in (sample_notification("firing"), sample_notification("resolved"),
                        sample_notification("firing", group=True)):
             try:
-                template.render(notification_view(sample, zoneinfo.ZoneInfo("UTC"), 20))
+                with bounded():
+                    template.render(notification_view(sample, zoneinfo.ZoneInfo("UTC"), 20))
             except UndefinedError:
                 continue  # a label the sample lacks; real incidents may have it
             except Exception as exc:
@@ -192,7 +210,7 @@ class Renderer:
             source = getattr(params, f"{name}_template", None)
             if source:
                 try:
-                    self.overrides[name] = (_env(flavour).from_string(source), flavour)
+                    self.overrides[name] = (_user_env(flavour).from_string(source), flavour)
                 except TemplateSyntaxError as exc:  # checked at load; only if built by hand
                     self._fallback(name, exc)
 
@@ -212,7 +230,11 @@ class Renderer:
         if name in self.overrides:
             template, flavour = self.overrides[name]
             try:
-                return _finish(template.render(variables), flavour, one_line)
+                with bounded():
+                    return _finish(template.render(variables), flavour, one_line)
+            except RenderLimit as exc:  # it will do it again: not on every notice (it holds the loop)
+                self.overrides.pop(name, None)
+                self._fallback(name, exc, until="the next reload")
             except Exception as exc:
                 self._fallback(name, exc)
         return self.render_default(default or name, variables)
@@ -229,14 +251,15 @@ class Renderer:
     def text(self, n) -> str:
         return self.render("text", n)
 
-    def _fallback(self, name: str, exc: Exception) -> None:
+    def _fallback(self, name: str, exc: Exception, until: str = "") -> None:
         log = self.log
         if log is None:
             from ..log import get_logger
 
             log = get_logger()
         log.warning("template_failed", receiver=self.receiver, template=f"{name}_template",
-                    error=describe_error(exc), using="the default template")
+                    error=describe_error(exc),
+                    using="the default template" + (f" until {until}" if until else ""))
 
 
 # -- samples (notify-test, validation, docs) --------------------------------------------------
