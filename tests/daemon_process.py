@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class DaemonProcess:
     """A running `alertd run` whose JSON log lines the test can wait for."""
 
-    def __init__(self, config: Path, env: dict | None = None, extra_args=()):
+    def __init__(self, config: Path, env: dict | None = None, extra_args=(), preexec_fn=None):
         self.config = config
+        self.preexec_fn = preexec_fn  # run in the child before exec (resource limits)
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = [sys.executable, "-m", "alertd.cli.entry", "run", "-c", str(config),
                      "--log-format", "json", *extra_args]
@@ -44,7 +45,7 @@ class DaemonProcess:
 
     def start(self) -> "DaemonProcess":
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=self.env, cwd=ROOT, text=True, bufsize=1)
+                                     env=self.env, cwd=ROOT, text=True, bufsize=1, preexec_fn=self.preexec_fn)
         threading.Thread(target=self._read, daemon=True).start()
         return self
 

@@ -23,13 +23,15 @@ _LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}]*)\})?[ \t]+([^ \t]+)(
 _PAIR = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"([^"\\]*)"[ \t]*(?:,|\Z)')
 
 
-def parse_exposition(text: str, now: float, extra_labels: dict[str, str] | None = None) -> list[Sample]:
+def parse_exposition(text: str, now: float, extra_labels: dict[str, str] | None = None,
+                     first_line: int = 1) -> list[Sample]:
     """Samples of every line of `text`; lines without a timestamp get `now`.
 
     `extra_labels` are added to every sample (they win over the line's own labels, as a
     Pushgateway grouping key does). Raises ExpositionError naming the first bad line.
     Plain lines take a fast path; anything unusual (escapes, a bad line) goes through
-    `prometheus_client.parser`, which also words the errors.
+    `prometheus_client.parser`, which also words the errors. `first_line` is the number of
+    the text's first line in a larger body (for the error's line number).
     """
     extra = dict(extra_labels or {})
     fast = _parse_plain(text, now, extra)
@@ -43,14 +45,14 @@ def parse_exposition(text: str, now: float, extra_labels: dict[str, str] | None 
                 ts = s.timestamp if s.timestamp is not None else now
                 out.append(Sample(s.name, make_labels(labels), float(ts), float(s.value)))
     except Exception as exc:  # the parser raises ValueError, IndexError, ...; find the line
-        raise ExpositionError(_locate(text, exc)) from None
+        raise ExpositionError(_locate(text, exc, first_line)) from None
     return out
 
 
 def _parse_plain(text: str, now: float, extra: dict) -> list[Sample] | None:
     """Samples of text made only of comments and simple lines, or None to use the full parser."""
     out = []
-    match_line, pairs = _LINE.match, _PAIR.finditer
+    match_line, pairs = _LINE.match, _PAIR.match
     for line in text.split("\n"):
         if not line or line[0] == "#" or line.isspace():
             continue
@@ -61,13 +63,12 @@ def _parse_plain(text: str, now: float, extra: dict) -> list[Sample] | None:
         labels = {}
         if inner and inner.strip():
             end = 0
-            for pair in pairs(inner):
-                if pair.start() != end:
+            while end < len(inner):  # pair after pair, each where the last ended (finditer would
+                pair = pairs(inner, end)  # rescan the rest at every position: quadratic)
+                if pair is None or pair.end() == end:
                     return None
                 labels[pair.group(1)] = pair.group(2)
                 end = pair.end()
-            if end != len(inner):
-                return None
         try:
             value = float(raw_value)
         except ValueError:
@@ -81,8 +82,8 @@ def _parse_plain(text: str, now: float, extra: dict) -> list[Sample] | None:
     return out
 
 
-def _locate(text: str, exc: Exception) -> str:
-    for number, line in enumerate(text.splitlines(), 1):
+def _locate(text: str, exc: Exception, first_line: int = 1) -> str:
+    for number, line in enumerate(text.splitlines(), first_line):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

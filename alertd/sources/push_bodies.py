@@ -59,50 +59,77 @@ def grouping_labels(path: str) -> dict[str, str]:
     return labels
 
 
+SLICE = 500  # lines (or array items) parsed between two pauses of `parse_steps` (a few ms)
+
+
 def parse_body(body: bytes, content_type: str, now: float, extra_labels=None,
                not_after: float | None = None) -> list[Sample]:
     """Samples of a push body; JSON or Prometheus text by content type (or by a sniff).
     With `not_after`, a point stamped later refuses the whole body (reason future_timestamp)."""
-    samples = _parse(body, content_type, now, extra_labels)
-    if not_after is not None:
-        late = [s for s in samples if s.ts > not_after]
-        if late:
-            when = datetime.fromtimestamp(late[0].ts, timezone.utc).isoformat(timespec="seconds")
-            raise PushError(f"{len(late)} point(s) are stamped more than {not_after - now:.0f}s ahead of alertd's "
-                            f"clock, the first {late[0].key} at {when}; check the sender's clock or leave "
-                            "ts out (the time of arrival is used)", "future_timestamp", len(late))
-    return samples
+    steps = parse_steps(body, content_type, now, extra_labels, not_after)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
-def _parse(body: bytes, content_type: str, now: float, extra_labels=None) -> list[Sample]:
+def parse_steps(body: bytes, content_type: str, now: float, extra_labels=None, not_after: float | None = None):
+    """`parse_body` as a generator that pauses (yields None) after every SLICE lines, so an
+    event loop can parse a 10 MB body in slices between other work; its return value (the
+    StopIteration's) is the samples. Raises PushError as parse_body does."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PushError(f"the body is not UTF-8 (byte {exc.start}: {excerpt(body[max(exc.start - 20, 0):exc.start + 20])})") from None
     kind = content_type.split(";")[0].strip().lower()
+    samples: list[Sample] = []
     if kind in ("application/json", "application/x-ndjson", "application/jsonlines",
                 "application/jsonl") or (kind not in ("text/plain", "application/openmetrics-text")
                                          and text.lstrip()[:1] in ("{", "[")):
-        samples = parse_json_lines(text, now)
-        if extra_labels:
-            samples = [Sample(s.name, make_labels({**dict(s.labels), **extra_labels}), s.ts, s.value)
-                       for s in samples]
-        return samples
-    try:
-        samples = parse_exposition(text, now, extra_labels)
-    except ExpositionError as exc:
-        raise PushError(str(exc)) from None
-    for s in samples:
-        if not math.isfinite(s.value):
-            raise PushError(f"{s.key} has the value {s.value}; push finite numbers only")
-        if not TS_MIN <= s.ts <= TS_MAX:
-            raise PushError(f"{s.key} has the timestamp {s.ts * 1000:.0f} (ms), which is not a time "
-                            "between the years 1 and 9999; send milliseconds since 1970 or none")
+        for part in _json_slices(text, now):
+            part = [Sample(s.name, make_labels({**dict(s.labels), **extra_labels}), s.ts, s.value)
+                    for s in part] if extra_labels else part
+            _refuse_late(part, now, not_after)
+            samples += part
+            yield
+    else:
+        lines = text.split("\n")
+        for start in range(0, len(lines), SLICE):
+            try:
+                part = parse_exposition("\n".join(lines[start:start + SLICE]), now, extra_labels, start + 1)
+            except ExpositionError as exc:
+                raise PushError(str(exc)) from None
+            for s in part:
+                if not math.isfinite(s.value):
+                    raise PushError(f"{s.key} has the value {s.value}; push finite numbers only")
+                if not TS_MIN <= s.ts <= TS_MAX:
+                    raise PushError(f"{s.key} has the timestamp {s.ts * 1000:.0f} (ms), which is not a time "
+                                    "between the years 1 and 9999; send milliseconds since 1970 or none")
+            _refuse_late(part, now, not_after)
+            samples += part
+            yield
     return samples
+
+
+def _refuse_late(samples: list[Sample], now: float, not_after: float | None) -> None:
+    if not_after is None:
+        return
+    late = [s for s in samples if s.ts > not_after]
+    if late:
+        when = datetime.fromtimestamp(late[0].ts, timezone.utc).isoformat(timespec="seconds")
+        raise PushError(f"{len(late)} point(s) are stamped more than {not_after - now:.0f}s ahead of alertd's "
+                        f"clock, the first {late[0].key} at {when}; check the sender's clock or leave "
+                        "ts out (the time of arrival is used)", "future_timestamp", len(late))
 
 
 def parse_json_lines(text: str, now: float) -> list[Sample]:
     """Samples of JSON lines (or one JSON array of objects); PushError on the first bad one."""
+    return [s for part in _json_slices(text, now) for s in part]
+
+
+def _json_slices(text: str, now: float):
+    """Samples of JSON lines (or one JSON array of objects), SLICE lines at a time."""
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
@@ -111,18 +138,22 @@ def parse_json_lines(text: str, now: float) -> list[Sample]:
             raise PushError(f"the body is not a JSON array ({exc})") from None
         if not isinstance(items, list):
             raise PushError("the body is not a JSON array of objects")
-        return [_sample(item, f"item {i}", now) for i, item in enumerate(items)]
-    out = []
+        for start in range(0, len(items), SLICE):
+            yield [_sample(item, f"item {i}", now) for i, item in enumerate(items[start:start + SLICE], start)]
+        return
     loads = jsontext.loads
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            item = loads(line)
-        except ValueError as exc:
-            raise PushError(f"line {number} is not JSON ({exc.msg}): {excerpt(line, 60)}") from None
-        out.append(_sample(item, f"line {number}", now))
-    return out
+    lines = text.split("\n")
+    for start in range(0, len(lines), SLICE):
+        out = []
+        for number, line in enumerate(lines[start:start + SLICE], start + 1):
+            if not line.strip():
+                continue
+            try:
+                item = loads(line)
+            except ValueError as exc:
+                raise PushError(f"line {number} is not JSON ({exc.msg}): {excerpt(line, 60)}") from None
+            out.append(_sample(item, f"line {number}", now))
+        yield out
 
 
 def _sample(item, where: str, now: float) -> Sample:

@@ -17,8 +17,9 @@ at most `max_per_poll` a poll (the rest wait for the next); they are dropped onl
 tick storing them has committed, so a tick that fails (store full or locked) loses none. A
 crash loses at most what was waiting: keep `every` short (1s-10s).
 
-Hostile clients meet limits, not a frozen daemon: bodies over 64 KiB are parsed in a worker
-thread; at most `max_connections` connections, the slowest idle or half-sent one closed to
+Hostile clients meet limits, not a frozen daemon: bodies over 64 KiB are parsed 500 lines
+at a time, the event loop serving others between slices (a worker thread would hold the GIL
+and starve the loop just the same); at most `max_connections` connections, the slowest idle or half-sent one closed to
 make room for a new one; a request must arrive whole within `request_timeout` of its first
 byte; requests naming another host, and writes from a web page of another origin, get 403
 (`alertd.hostcheck`; list extra names in `allowed_hosts`). Refusals are logged at most once
@@ -47,9 +48,9 @@ from alertd.hostcheck import HostCheck
 from alertd.logthrottle import LogThrottle
 from alertd.model import Sample
 from alertd.sources.common import count
-from alertd.sources.push_bodies import PushError, grouping_labels, header, parse_body
+from alertd.sources.push_bodies import PushError, grouping_labels, header, parse_body, parse_steps
 
-IN_THREAD = 64 * 1024  # bodies larger than this are parsed in a worker thread
+SLICED = 64 * 1024  # bodies larger than this are parsed in slices, letting other work run between
 ACTIVE = 3600.0  # a series counts toward max_series this long after its last point
 
 
@@ -74,7 +75,7 @@ class Push(Source):
         token: Secret | None = None
         max_body: int = 10_000_000
         max_pending: int = 1_000_000
-        max_per_poll: int = 20_000
+        max_per_poll: int = 10_000
         max_series: int = 10_000
         max_connections: int = 256
         idle_timeout: Duration = Duration(30)
@@ -102,7 +103,7 @@ class Push(Source):
         self._connections: set[asyncio.Task] = set()
         self.slots = Slots(params.max_connections)
         self.hosts = HostCheck(params.allowed_hosts, params.host)
-        self._parsing = asyncio.Semaphore(2)  # big bodies parsed at once (worker threads)
+        self._parsing = asyncio.Semaphore(1)  # one big body parsed at a time, in slices
         self._throttle = LogThrottle(60.0)
 
     @property
@@ -277,7 +278,13 @@ class Push(Source):
                 return 0  # Pushgateway clients delete groups; alertd keeps no groups
             if method not in ("POST", "PUT"):
                 raise _Reject(405, f"use POST to send samples to {path}", [("Allow", "POST, PUT")])
-            return self._keep(await self._parse(request, body, extra))
+            samples = await self._parse(request, body, extra)
+            keys: set = set()
+            for start in range(0, len(samples), 5000):  # (400,000 label sets take a while)
+                keys.update((s.name, s.labels) for s in samples[start:start + 5000])
+                if len(samples) > 5000:
+                    await asyncio.sleep(0)
+            return self._keep(samples, keys)
         raise _Reject(404, f"no such endpoint {path[:80]!r}; send samples to POST /push or the "
                       "Pushgateway path /metrics/job/<job>")
 
@@ -286,26 +293,31 @@ class Push(Source):
         now = self.context.now()
         not_after = now + self.future_tolerance
         try:
-            if len(body) <= IN_THREAD:
+            if len(body) <= SLICED:
                 return parse_body(body, content_type, now, extra, not_after)
-            async with self._parsing:  # off the loop: a 10 MB body takes a second to parse
-                return await asyncio.to_thread(parse_body, body, content_type, now, extra, not_after)
+            async with self._parsing:  # a 10 MB body takes a second or more to parse
+                steps = parse_steps(body, content_type, now, extra, not_after)
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        return done.value
+                    await asyncio.sleep(0)  # /healthz, the watchdog and the ticks go on
         except PushError as exc:
             cause = "future_timestamp" if exc.reason == "future_timestamp" else "bad_body"
             if cause == "future_timestamp":
                 count(self.context, "push_refused", self.context.name, cause, amount=exc.count)
             raise _Reject(400, f"nothing was stored: {exc}", cause=cause) from None
 
-    def _keep(self, samples: list[Sample]) -> int:
-        """Queue `samples` for the next polls, all or none: 503 when the queue is full, 400
-        when they would take the source past max_series."""
+    def _keep(self, samples: list[Sample], keys: set) -> int:
+        """Queue `samples` (of the series `keys`) for the next polls, all or none: 503 when the
+        queue is full, 400 when they would take the source past max_series."""
         p = self.params
         if len(self.pending) + len(samples) > p.max_pending:
             raise _Reject(503, f"{len(self.pending)} samples are waiting for the next poll (max_pending "
                           f"{p.max_pending}); retry later",
                           [("Retry-After", str(int(self.context.interval or 5)))], cause="full")
         now, series = time.monotonic(), self.series
-        keys = {(s.name, s.labels) for s in samples}
         new = [k for k in keys if k not in series]
         if new and len(series) + len(new) > p.max_series:
             count(self.context, "push_refused", self.context.name, "max_series", amount=len(samples))
