@@ -28,6 +28,7 @@ import hmac
 from prometheus_client.exposition import choose_encoder
 
 from ..incidents.actions import ActionError, IncidentActions
+from ..logthrottle import LogThrottle
 from ..render.annotations import render_annotations
 from .server import HttpError, Request, Response
 
@@ -39,6 +40,7 @@ class Api:
 
     def __init__(self, state):
         self.state = state
+        self._denials = LogThrottle(60.0)  # a flood of bad tokens is not a flood of log lines
 
     # -- auth -----------------------------------------------------------------------------------
     def authorize(self, request: Request) -> None:
@@ -77,7 +79,10 @@ class Api:
                             {"WWW-Authenticate": challenge + ', error="invalid_token"'})
 
     def _denied(self, request: Request, reason: str) -> None:
-        self.state.log.warning("api_unauthorized", method=request.method, path=request.path,
+        held = self._denials.allow(reason)
+        if held is None:
+            return
+        self.state.log.warning("api_unauthorized", method=request.method, path=request.path, similar_before=held,
                                 peer=request.peer, reason=reason)
 
     # -- health -----------------------------------------------------------------------------------
