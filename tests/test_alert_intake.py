@@ -288,3 +288,29 @@ def test_the_posted_alerts_section_is_validated(write_config, registry):
         load_config(write_config(config_text(posted_alerts={"resolve_timeout": "0s"})), registry, environ={})
     config = load_config(write_config(config_text()), registry, environ={})
     assert dataclasses.asdict(config.posted_alerts)["resolve_timeout"] == 300
+
+
+def test_the_receiver_regex_of_a_read_runs_on_re2(write_config, registry, clock, tmp_path):
+    """`?receiver=` comes from anyone who can reach the port (reads need no token): on Python's
+    re, `([a-z-]+)*!` against a 38-character receiver name tries every split of the name with
+    the loop held (0.06 s at 20 characters, doubling with each: hours); on RE2 it is an
+    ordinary answer."""
+    name = "pagerduty-checkout-primary-oncall-team"
+    text = config_text(http={"listen": "127.0.0.1:0", "token": TOKEN}, rules=[],
+                       receivers={name: [{"type": "test_record"}]},
+                       routes={"receiver": name, "group_by": ["alertname"], "group_wait": "0s"})
+
+    async def scenario(daemon, client):
+        await client.post("/api/v2/alerts", json=[alert(clock, instance="a")], headers=AUTH)
+        await daemon.pass_once()
+        for path in ("/api/v2/alerts", "/api/v2/alerts/groups"):
+            hostile = await client.get(path, params={"receiver": "([a-z-]+)*!"})
+            assert hostile.status_code == 200 and hostile.json() == []
+            fitting = await client.get(path, params={"receiver": "pagerduty-.*"})
+            assert fitting.status_code == 200 and len(fitting.json()) == 1
+            partial = await client.get(path, params={"receiver": "pagerduty"})  # anchored, as Alertmanager's
+            assert partial.json() == []
+            lookahead = await client.get(path, params={"receiver": "(?=pager).*"})
+            assert lookahead.status_code == 400
+            assert "a lookahead" in lookahead.json()["error"] and "RE2" in lookahead.json()["error"]
+    run(write_config, registry, clock, tmp_path, scenario, text=text)
