@@ -106,6 +106,33 @@ def test_health_readiness_and_metrics(write_config, registry, clock, tmp_path):
     assert "process_resident_memory_bytes" in m and "alertd_build_info" in m
 
 
+def test_slow_connections_cannot_lock_out_health_metrics_or_the_api(write_config, registry, clock, tmp_path):
+    """The daemon's own port, as configured (64 slots): 100 connections that send half a
+    request head and then nothing (a slowloris) were enough to lock out /healthz, /metrics
+    and the API until their idle timeout; now each newcomer takes the slot of the one that
+    has waited longest."""
+    async def scenario(daemon, client):
+        slow = []
+        for i in range(100):
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.web.port)
+            writer.write(b"GET /api/v1/incidents HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: %d\r\n" % i)
+            slow.append(writer)
+        for _ in range(500):  # until the server has taken them all in (no timer is waited for)
+            if daemon.web.slots.shed + len(daemon.web.slots) >= 100:
+                break
+            await asyncio.sleep(0.01)
+        answers = {path: (await client.get(path, timeout=5)).status_code
+                   for path in ("/healthz", "/metrics", "/api/v1/incidents", "/readyz")}
+        held, shed = len(daemon.web.slots), daemon.web.slots.shed
+        for writer in slow:
+            writer.close()
+        return answers, held, shed
+
+    answers, held, shed = serve(write_config, registry, clock, tmp_path, CONFIG, scenario)
+    assert answers == {"/healthz": 200, "/metrics": 200, "/api/v1/incidents": 200, "/readyz": 503}  # no tick yet
+    assert held <= 64 and shed >= 36
+
+
 def test_incidents_list_show_and_errors(write_config, registry, clock, tmp_path):
     async def scenario(daemon, client):
         t = clock.now()
