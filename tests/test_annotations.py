@@ -12,6 +12,7 @@ import subprocess
 import pytest
 import yaml
 from configs import config_text
+from test_render import BOMBS
 
 from alertd.cli.entry import main
 from alertd.config.load import load_config
@@ -77,6 +78,44 @@ def test_check_annotation_names_what_is_wrong(text, message):
 
 def test_check_annotation_accepts_labels_the_sample_lacks():
     check_annotation("{{ $labels.sku | humanize }} units of {{ labels.sku }}")
+
+
+
+# -- bombs: annotations are bounded as receivers' templates are (alertd.render.guard) ------------
+@pytest.mark.timeout(60)  # was: validate ran without end (nested loops) or took gigabytes
+@pytest.mark.parametrize("name", [n for n in BOMBS if "incidents[0]" not in BOMBS[n]] + ["a wide printf"])
+def test_an_annotation_that_loops_or_allocates_without_end_is_refused(name):
+    text = BOMBS.get(name) or '{{ printf "%01000000000d" $value }}'
+    with pytest.raises(ValueError) as info:
+        check_annotation(text)
+    message = str(info.value)
+    assert message.startswith("the template fails on a sample incident (")
+    assert "limited" in message or "not allowed in templates" in message or "not in templates" in message
+
+
+@pytest.mark.timeout(60)
+def test_an_annotation_bomb_only_real_incidents_set_off_is_shown_as_written_from_then_on():
+    """The pages render every listed incident's annotations on the event loop: a bomb is
+    cut off at the time limit once, and never rendered again."""
+    logged = []
+
+    class Log:
+        def warning(self, event, **kw):
+            logged.append((event, kw))
+
+    text = ("{% if labels.provider == 'stripe' %}{% for i in range(100000) %}{% for j in range(100000) %}"
+            "{% endfor %}{% endfor %}{% endif %}{{ labels.provider }} down")
+    check_annotation(text)  # the sample incident passes
+    inc = incident(provider="stripe")
+    inc.annotations = {"summary": text}
+    assert render_annotations(inc, log=Log()) == {"summary": text}
+    assert render_annotations(inc, log=Log()) == {"summary": text}
+    (entry,) = logged  # once: the second call did not render it
+    assert entry[1]["using"] == "the text as written from now on"
+    assert "rendering took more than 0.25s" in entry[1]["error"]
+    fine = incident(provider="adyen")
+    fine.annotations = {"summary": text.replace(" down", " is down")}  # another text renders as usual
+    assert render_annotations(fine) == {"summary": "adyen is down"}
 
 
 # built-in plugins only: `alertd validate` in this process must not load tests/plugins again

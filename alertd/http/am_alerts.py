@@ -18,10 +18,10 @@ import asyncio
 from .. import jsontext
 from .. import regex as re2
 from ..engine.intake import IntakeError
+from ..render.annotations import render_annotations
 from ..render.payloads import am_group_labels, am_labels
 from ..render.view import fmt_iso
 from ..routing.inhibit import Inhibitor
-from ..routing.notices import render_annotation
 from ..routing.silences import SilenceService
 from ..routing.tree import alert_labels, compile_tree
 from .am_parse import AmError, parse_alerts
@@ -144,8 +144,7 @@ class AlertsApi:
             if node.config.receiver not in receivers:
                 receivers.append(node.config.receiver)
         posted = incident.cause == "posted"
-        annotations = incident.annotations if posted else {
-            k: render_annotation(v, incident) for k, v in incident.annotations.items()}
+        annotations = incident.annotations if posted else render_annotations(incident)
         ends = incident.ends_at if posted and incident.ends_at is not None else now + resolve_timeout
         updated = incident.last_anomalous_at or incident.fired_at or incident.started_at
         return {

@@ -16,6 +16,14 @@ filters (`{{ $value | humanize }}`) or in Go's call form (`{{ humanize $value }}
 it must compile and render for a sample incident. At run time a template that fails (say a
 filter gets a label the incident lacks) is shown as written and logged (`annotation_failed`),
 so a notice always goes out. Label values are data, never template code.
+
+Annotations are the config's text like receivers' templates, so they get the same bounds
+(`alertd.render.guard`): the size checks before an operation allocates, and the time and
+memory limit (an expression alone can loop: `(range(100000)|map('center', 99999)|list)`
+took 12 s and 10 GB). `validate` refuses a template that breaks a bound on the sample
+incident; one that breaks it on a real incident is shown as written from then on, without
+rendering it again (it would hold the event loop each time: the pages render annotations
+for every incident they list).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from functools import lru_cache
 from jinja2 import TemplateSyntaxError
 from jinja2.exceptions import UndefinedError
 
-from .humanize import FILTERS
+from .guard import RenderLimit, bounded, check_binop
+from .humanize import FILTERS, printf
 from .renderer import _make_env, describe_error, sample_incident
 from .view import fmt_expected, fmt_number
 
@@ -65,14 +74,27 @@ def translate(text: str) -> str:
     return _BLOCK.sub(block, text)
 
 
+def _printf(value, fmt: str = "%v") -> str:
+    """Go's printf, refusing a width of 100,000 or more (one C call would allocate it)."""
+    check_binop("%", str(fmt), value)
+    return printf(value, fmt)
+
+
 def _env():
-    env = _make_env(False)  # the notification templates' sandbox, text flavour
-    env.filters.update(FILTERS)
-    env.globals.update(FILTERS)
+    env = _make_env(False, limits=True)  # the receivers' templates' bounded sandbox, text flavour
+    functions = {**FILTERS, "printf": _printf}
+    env.filters.update(functions)
+    env.globals.update(functions)
     return env
 
 
 _ENV = _env()
+_OVER_LIMIT: set[str] = set()  # texts that broke a bound on a real incident: shown as written
+
+
+def _render(template, values: dict) -> str:
+    with bounded():
+        return template.render(values)
 
 
 @lru_cache(maxsize=1024)
@@ -100,24 +122,34 @@ def variables(incident, external_url: str = "") -> dict:
 
 def render_annotation(text: str, incident, *, external_url: str = "") -> str:
     """One annotation rendered for `incident`; raises what the template raises."""
-    return _compile(text).render(variables(incident, external_url)).strip()
+    return _render(_compile(text), variables(incident, external_url)).strip()
 
 
 def render_annotations(incident, *, external_url: str = "", log=None) -> dict[str, str]:
     """Every annotation of `incident` rendered; one that fails is shown as written (logged)."""
     out = {}
     for key, text in incident.annotations.items():
-        if "{" not in text:
+        if "{" not in text or text in _OVER_LIMIT:
             out[key] = text
             continue
         try:
             out[key] = render_annotation(text, incident, external_url=external_url)
         except Exception as exc:
             out[key] = text
-            if log is not None:
-                log.warning("annotation_failed", rule=incident.rule, annotation=key, error=describe_error(exc),
-                            using="the text as written")
+            over = isinstance(exc, RenderLimit)
+            if over:
+                _OVER_LIMIT.add(text)
+            if log is not None or over:
+                (log or _default_log()).warning(
+                    "annotation_failed", rule=incident.rule, annotation=key, error=describe_error(exc),
+                    using="the text as written" + (" from now on" if over else ""))
     return out
+
+
+def _default_log():
+    from ..log import get_logger
+
+    return get_logger()
 
 
 class _AnyLabels(dict):
@@ -140,7 +172,7 @@ def check_annotation(text) -> None:
     values = variables(sample)
     values["labels"] = _AnyLabels(values["labels"])
     try:
-        template.render(values)
+        _render(template, values)
     except UndefinedError:
         return  # a name the sample lacks; a real incident may have it
     except Exception as exc:
