@@ -133,6 +133,31 @@ def test_slow_connections_cannot_lock_out_health_metrics_or_the_api(write_config
     assert held <= 64 and shed >= 36
 
 
+def test_the_host_check_knows_external_url_and_allowed_hosts(write_config, registry, clock, tmp_path):
+    """People reach the pages at external_url, perhaps through a proxy that passes their Host
+    on and their browser's Origin with it: that name needs no allowed_hosts entry; any
+    other name does (a guard against DNS rebinding)."""
+    text = config_text(http={"listen": "127.0.0.1:0", "external_url": "https://alertd.example.com/alertd/",
+                             "allowed_hosts": ["*.proxy.internal"]},
+                       rules=[rule("cpu_high")], receivers={"pager": [{"type": "test_record"}]},
+                       routes={"receiver": "pager"})
+
+    async def scenario(daemon, client):
+        hosts = {name: (await client.get("/healthz", headers={"Host": name})).status_code
+                 for name in ("alertd.example.com", "alertd.example.com:443", "a.proxy.internal:9464",
+                              "evil.example", "alertd.example.com.evil.example")}
+        proxied = await client.get("/api/v1/incidents", headers={"Host": "alertd.example.com",
+                                                                 "Origin": "https://alertd.example.com"})
+        cross = await client.post("/api/v1/silences", json={}, headers={"Origin": "https://evil.example"})
+        return hosts, proxied.status_code, cross
+
+    hosts, proxied, cross = serve(write_config, registry, clock, tmp_path, text, scenario)
+    assert hosts == {"alertd.example.com": 200, "alertd.example.com:443": 200, "a.proxy.internal:9464": 200,
+                     "evil.example": 403, "alertd.example.com.evil.example": 403}
+    assert proxied == 200
+    assert cross.status_code == 403 and "may not change anything here" in cross.json()["error"]
+
+
 def test_incidents_list_show_and_errors(write_config, registry, clock, tmp_path):
     async def scenario(daemon, client):
         t = clock.now()

@@ -9,7 +9,7 @@
       enabled: true                   # false: no HTTP server at all
       external_url: https://alertd.example.com   # pages, login, cookie: alertd/config/http_pages.py
       allowed_hosts: [alertd.example.com]   # names in the Host header besides IP addresses,
-                                      # localhost and this machine's name (`*.example.com`, `*`)
+                                      # localhost, this machine's name and external_url's host
 
 Requests whose Host header names another host are refused (403), and so are writes from
 another web page's Origin: a web page must not reach the API by DNS rebinding or a cross-site
@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .http_pages import LoginConfig, build_cookie_secure, build_external_url, build_login
 from .schema import Secret, Where, build, fields_of, suggest
@@ -76,6 +77,13 @@ class HttpConfig:
     login: LoginConfig = LoginConfig()
     cookie_secure: bool = False
     allowed_hosts: tuple[str, ...] = ()
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """The names the Host check accepts besides its own: allowed_hosts and the host of
+        external_url (where people reach the pages, perhaps through a proxy)."""
+        own = urlsplit(self.external_url).hostname if self.external_url else None
+        return self.allowed_hosts + ((own,) if own else ())
 
     @property
     def writes_enabled(self) -> bool:

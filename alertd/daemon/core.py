@@ -124,8 +124,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
     async def rebind_http(self, old, new) -> None:
         """After a reload: serve on the new address (the old server keeps serving on failure)."""
         if (old.enabled, old.host, old.port) == (new.enabled, new.host, new.port):
-            if self.web is not None and old.allowed_hosts != new.allowed_hosts:
-                self.web.hosts = HostCheck(new.allowed_hosts, new.host)
+            if self.web is not None and old.host_names != new.host_names:
+                self.web.hosts = HostCheck(new.host_names, new.host)
             return
         previous, server = self.web, None
         if new.enabled:

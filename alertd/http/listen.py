@@ -17,7 +17,7 @@ async def open_server(state, hc) -> HttpServer:
     """A started server for the daemon's `state` (an AppState) on `hc` (an HttpConfig);
     ListenError if it cannot bind."""
     log = state.log
-    server = HttpServer(make_app(state), hc.host, hc.port, log, hosts=HostCheck(hc.allowed_hosts, hc.host))
+    server = HttpServer(make_app(state), hc.host, hc.port, log, hosts=HostCheck(hc.host_names, hc.host))
     try:
         await server.start()
     except OSError as exc:
