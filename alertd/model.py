@@ -149,7 +149,8 @@ class Verdict:
         score, thr = float(scores.score[i]), float(scores.threshold[i])
         where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
         if math.isfinite(lo) and math.isfinite(hi):
-            expected = f", expected {_fmt(lo)}-{_fmt(hi)}{where}"
+            sep = " to " if lo < 0 else "-"  # "expected 62-118", "expected -5 to 12"
+            expected = f", expected {_fmt(lo)}{sep}{_fmt(hi)}{where}"
         elif math.isfinite(lo):
             expected = f", expected >= {_fmt(lo)}{where}"
         elif math.isfinite(hi):

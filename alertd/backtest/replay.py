@@ -27,6 +27,7 @@ from ..config.load import Config, DetectorConfig, RuleConfig, SourceConfig
 from ..config.routing import RouteConfig
 from ..config.schema import parse_params
 from ..config.types import FlapSettings
+from ..detect.surprise_range import events, quiet_rows
 from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..matchers import Selector
@@ -53,11 +54,20 @@ class Replay:
     fits: int
     seconds: float
     cooldown: int = 0  # points: a start this close to the previous detection is the same event
+    quiet: int | None = None  # rows: detections are score events (see `onsets`)
 
     @property
     def onsets(self) -> np.ndarray:
         """Detections: rows where an anomaly starts (ANOMALOUS after a normal verdict), at
-        least `cooldown` rows after the previous detection."""
+        least `cooldown` rows after the previous detection. For a detector with a cooldown in
+        time (`surprise`): rows where the score reaches the threshold after `quiet` rows below
+        it (what its backtests and cross-validation score)."""
+        if self.quiet is not None:
+            judged = (self.status == Status.OK) | (self.status == Status.ANOMALOUS)
+            thr = self.threshold[np.isfinite(self.threshold)]
+            if not len(thr):
+                return np.zeros(len(self.status), dtype=bool)
+            return events(np.where(judged, np.nan_to_num(self.score), 0.0), float(np.median(thr)), self.quiet)
         anomalous = self.status == Status.ANOMALOUS
         judged = (self.status == Status.OK) | anomalous
         out = np.zeros(len(anomalous), dtype=bool)
@@ -74,11 +84,12 @@ class Replay:
 
 
 def default_rule(registry, *, threshold: float | None = None) -> RuleConfig:
-    """The rule backtests use without `--rule`: the built-in pyod defaults; every verdict
-    counts at once (no `for`, no `clear_for`, no flap hold), as NAB scores each row."""
-    cls = registry.get("detector", "pyod")
+    """The rule backtests use without `--rule`: the built-in default detector (`surprise`)
+    with its defaults; every verdict counts at once (no `for`, no `clear_for`, no flap
+    hold), as NAB scores each row."""
+    cls = registry.get("detector", "surprise")
     params = parse_params(cls.Params, {} if threshold is None else {"threshold": threshold})
-    return RuleConfig("default_anomaly", SOURCE, Selector("value"), DetectorConfig("pyod", params),
+    return RuleConfig("default_anomaly", SOURCE, Selector("value"), DetectorConfig("surprise", params),
                       0.0, 0.0, "warning", {}, {}, flapping=FlapSettings(enabled=False))
 
 
@@ -145,9 +156,11 @@ def replay(rule: RuleConfig, registry, ts, values, *, progress=None, log=None) -
             progress(i + 1, n)
     fits = sum(st.fits for st in trainer.rules)
     store.close()
+    det = engine.rules_by_source[SOURCE][0].detector
+    quiet = quiet_rows(ts, det.cooldown_rows, det.cooldown_seconds) if hasattr(det, "cooldown_seconds") else None
     return Replay(ts, values, out["score"], status, out["threshold"], out["lower"], out["upper"],
                   reasons, transitions, fits, time.perf_counter() - started,
-                  int(getattr(engine.rules_by_source[SOURCE][0].detector, "cooldown", 0) or 0))
+                  int(getattr(det, "cooldown", 0) or 0), quiet)
 
 
 def _quiet_log():

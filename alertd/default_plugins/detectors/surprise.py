@@ -1,0 +1,226 @@
+"""The `surprise` detector (the default anomaly detector): how surprising is this point, given
+the series' recent level, its time of day and its hour of the week?
+
+The score is computed by `alertd.detect.surprise` (causal, one batched update per tick for
+all series of a rule, learning as it goes; docs/detectors.md). A point is ANOMALOUS when its
+score reaches `threshold` and its value lies outside the expected range on the side the rule
+watches; once anomalous, it stays so while the value is outside the range, so an incident
+resolves once the values are back inside it for `clear_for`.
+
+State: per series a row of scalars and profile slots. It learns from every scored point; a
+series that arrives with stored history (a back-fill, a new rule) first has that history
+replayed by a fit beside the hot path (WARMING_UP until then); the state is saved with the
+rule's model every `retrain`, so a restart resumes from the last save.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+
+from alertd import hookimpl
+from alertd.base import Detector, TrainingPlan, TrainingSet
+from alertd.config.schema import Duration, ParamError
+from alertd.detect.surprise import FIELDS, FORMAT, Core, SurpriseState
+from alertd.model import Batch, Scores, Status
+
+DEFAULT_THRESHOLD = 0.19  # frozen from the nine-fold cross-validation (docs/detectors.md)
+BASIS = ("from the recent level", "for {hm} UTC", "for {dow} {hm} UTC")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class SavedState:
+    """The persisted state: per series key, its row of scalars and profile slots."""
+
+    keys: list[str]
+    st: np.ndarray
+    profile: np.ndarray
+    fields: tuple = FIELDS
+    format: int = FORMAT
+    fitted_at: float = 0.0
+    replayed: int = 0  # series whose stored history this fit replayed
+
+
+class Surprise(Detector):
+    """Seasonal surprise: level, time of day and hour of week must all find a point unusual."""
+
+    type_name = "surprise"
+    trainable = True
+    model_format = FORMAT
+
+    @dataclass(frozen=True)
+    class Params:
+        """`threshold` on the calibrated score; `direction`; the metric's domain `min`/`max`
+        (default: learned); `cooldown` between two detections of a backtest; `min_history`
+        points before the first verdict; `train_points` of stored history replayed for a new
+        series; `retrain`: how often the state is saved."""
+
+        threshold: float = DEFAULT_THRESHOLD
+        direction: Literal["both", "up", "down"] = "both"
+        min: float | None = None
+        max: float | None = None
+        cooldown: Duration = Duration(7200)
+        min_history: int = 6
+        train_points: int = 10080
+        retrain: Duration = Duration(6 * 3600)
+
+        def check(self) -> None:
+            if not 0 < self.threshold < 1:
+                raise ParamError("threshold", f"threshold is a score between 0 and 1 (default {DEFAULT_THRESHOLD}), "
+                                 f"got {self.threshold:g}")
+            if self.min is not None and self.max is not None and self.min >= self.max:
+                raise ParamError("min", f"min ({self.min:g}) must be below max ({self.max:g})")
+            if self.min_history < 1:
+                raise ParamError("min_history", f"min_history must be at least 1 point, got {self.min_history}")
+            if self.train_points < self.min_history:
+                raise ParamError("train_points", f"train_points ({self.train_points}) must be at least "
+                                 f"min_history ({self.min_history})")
+            if self.retrain <= 0 or self.cooldown < 0:
+                raise ParamError("retrain", "retrain must be a duration above 0s and cooldown not negative")
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        p = params
+        self.core = Core(direction=p.direction, min_points=p.min_history)
+        self.state = SurpriseState(0, self.core)
+        self.index: dict[str, int] = {}
+        self.pending: set[str] = set()  # series whose stored history awaits a replay
+        self.catch_up = True  # the next fit replays history (a start, new series)
+        self.lock = threading.Lock()  # score and the fit's snapshot never overlap
+        self.window = 0
+        self.min_history = p.min_history
+        self.bounds = (math.nan if p.min is None else float(p.min), math.nan if p.max is None else float(p.max))
+        self.cooldown_rows, self.cooldown_seconds = 2, float(p.cooldown)  # detections: max of the two
+        self._rows_of: tuple = (None, None)
+        self._texts: dict = {}
+
+    # -- state -----------------------------------------------------------------------------------
+    def _rows(self, keys: list[str], seen: np.ndarray) -> np.ndarray:
+        cached_keys, rows = self._rows_of
+        if cached_keys is not None and (keys is cached_keys or keys == cached_keys):
+            return rows
+        new = [(k, s) for k, s in zip(keys, seen.tolist()) if k not in self.index]
+        for k, s in new:
+            self.index[k] = len(self.index)
+            if s > 1:  # it comes with stored history: replay it first
+                self.pending.add(k)
+                self.catch_up = True
+        if new:
+            self.state.grow(len(self.index))
+        rows = np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))
+        self._rows_of = (list(keys), rows)
+        return rows
+
+    def training_plan(self) -> TrainingPlan:
+        # Only a catch-up reads history; a save reads next to nothing (the state is the model).
+        return TrainingPlan(points=self.params.train_points if self.catch_up else 1, every=self.params.retrain)
+
+    def fit(self, data: TrainingSet) -> SavedState:
+        """Replay the history of series that need it (time order, as the daemon would have
+        scored it), and snapshot the others' live state (under the lock)."""
+        with self.lock:
+            known = {k: self.index[k] for k in data.keys if k in self.index and k not in self.pending}
+            rows = np.fromiter(known.values(), dtype=np.int64, count=len(known))
+            st, prof = self.state.st[rows].copy(), self.state.profile[rows].copy()
+        keys = list(known)
+        todo = [i for i, k in enumerate(data.keys) if k not in known and len(data.ts[i])]
+        if todo:
+            fresh = SurpriseState(len(todo), self.core)
+            T = _stack([data.ts[i] for i in todo])
+            V = _stack([data.values[i] for i in todo])
+            for j in range(T.shape[1]):
+                fresh.update(V[:, j], T[:, j])
+            keys += [data.keys[i] for i in todo]
+            st, prof = np.concatenate([st, fresh.st]), np.concatenate([prof, fresh.profile])
+        return SavedState(keys, st, prof, fitted_at=data.now, replayed=len(todo))
+
+    def install(self, model: SavedState | None) -> None:
+        if model is None:
+            return
+        if tuple(model.fields) != FIELDS or model.format != FORMAT or model.profile.shape[1] != self.state.width:
+            return  # another layout: the series warm up again
+        with self.lock:
+            for k in model.keys:
+                if k not in self.index:
+                    self.index[k] = len(self.index)
+            self.state.grow(len(self.index))
+            n_col = FIELDS.index("n")
+            for j, k in enumerate(model.keys):
+                r = self.index[k]
+                if k in self.pending or self.state.st[r, n_col] < model.st[j, n_col]:
+                    self.state.st[r], self.state.profile[r] = model.st[j], model.profile[j]
+                self.pending.discard(k)
+            self.catch_up = bool(self.pending)
+            self._rows_of = (None, None)
+            self.fit_wanted = False
+        self._saved = model.fitted_at
+
+    def model_info(self) -> dict:
+        return {"series": len(self.index), "state_bytes_per_series": self.state.bytes_per_series(),
+                "fitted_at": getattr(self, "_saved", 0.0), "awaiting_history": len(self.pending)}
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def score(self, batch: Batch) -> Scores:
+        p, n = self.params, len(batch)
+        values = np.asarray(batch.values, dtype=float)
+        ts = np.asarray(batch.ts, dtype=float)
+        with self.lock:
+            rows = self._rows(batch.keys, np.asarray(batch.seen))
+            step = self.state.update(values, ts, rows, threshold=p.threshold, bounds=self.bounds)
+        waiting = np.zeros(n, dtype=bool)
+        if self.pending:
+            waiting = np.fromiter((k in self.pending for k in batch.keys), dtype=bool, count=n)
+            self.fit_wanted = True
+        finite = np.isfinite(values)
+        lo, hi = step.low, step.high
+        with np.errstate(invalid="ignore"):  # outside the range on the side of the deviation
+            outside = ((values < lo) & (step.side < 0)) | ((values > hi) & (step.side > 0))
+        anomalous = outside & ((step.score >= p.threshold) | np.asarray(batch.was_anomalous, dtype=bool))
+        status = np.where(anomalous, Status.ANOMALOUS, Status.OK).astype(np.int8)
+        warm = step.warming_up | waiting
+        status[warm] = Status.WARMING_UP
+        status[~finite] = Status.SKIPPED
+        judged = (status == Status.OK) | (status == Status.ANOMALOUS)
+        context = self._context(ts, step.basis, step.side, values, lo, hi, judged)
+        return Scores(status=status, score=np.where(judged, step.score, np.nan), threshold=np.full(n, p.threshold),
+                      lower=np.where(judged & (p.direction != "up"), lo, np.nan),
+                      upper=np.where(judged & (p.direction != "down"), hi, np.nan), context=context)
+
+    def _context(self, ts, basis, side, values, lo, hi, judged) -> list[str]:
+        """What the point was compared with ("for 14:00 UTC") and, outside the range, the side."""
+        out = [""] * len(ts)
+        cache = self._texts
+        if len(cache) > 10_000:
+            cache.clear()
+        for i in np.flatnonzero(judged).tolist():
+            b = int(basis[i])
+            minute = int(ts[i] // 60) if b > 0 else 0
+            text = cache.get((b, minute))
+            if text is None:
+                moment = datetime.fromtimestamp(minute * 60, timezone.utc)
+                text = cache[(b, minute)] = BASIS[max(b, 0)].format(hm=f"{moment:%H:%M}", dow=_DAYS[moment.weekday()])
+            if values[i] < lo[i]:
+                text += ": below the expected range"
+            elif values[i] > hi[i]:
+                text += ": above the expected range"
+            out[i] = text
+        return out
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """Rows of unequal length, NaN-padded on the right (a NaN leaves its series alone)."""
+    out = np.full((len(arrays), max(len(a) for a in arrays)), np.nan)
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return out
+
+
+@hookimpl
+def register_detectors(register):
+    register(Surprise)

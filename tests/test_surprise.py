@@ -1,0 +1,180 @@
+"""The `surprise` detector (the default anomaly detector): its core is causal and batched, the
+plugin scores exactly what the core scores, explanations are true (domain, direction,
+resolving), and its state survives a restart and catches up on stored history."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from alertd.backtest.replay import default_rule, replay
+from alertd.base import TrainingSet
+from alertd.config.types import DetectorConfig
+from alertd.default_plugins.detectors.surprise import DEFAULT_THRESHOLD, Surprise
+from alertd.detect.surprise import Core, SurpriseState
+from alertd.detect.surprise_range import events, run_many, run_series
+from alertd.model import Batch, Status
+from alertd.testing import make_context, params_of, registry_with, score_series
+from detect_data import T0, daily
+
+
+def _orders(days=4, step=120.0, seed=0):
+    rng = np.random.default_rng(seed)
+    ts = T0 + np.arange(int(days * 86400 / step)) * step
+    hour = (ts % 86400) / 3600
+    rate = 20 + 60 * np.exp(-0.5 * ((hour - 19) / 3) ** 2)
+    return ts, rng.poisson(rate).astype(float)
+
+
+def test_lockstep_equals_each_series_alone_and_skips_what_the_engine_skips():
+    a, b = daily(days=3, step=300, seed=1), daily(days=2, step=600, seed=2)
+    ts_c = np.array([0, 60, 60, 120, 90, 180, 240, 300, 360, 420.0]) + T0  # a repeat, one out of order
+    c = (ts_c, np.array([5, 6, 100, 7, 100, 6, 5, 7, 6, 5.0]))
+    together = run_many([a, b, c])
+    for (ts, v), s in zip([a, b, c], together):
+        assert np.array_equal(s, run_series(ts, v))
+    keep = np.array([1, 1, 0, 1, 0, 1, 1, 1, 1, 1], bool)
+    assert np.array_equal(together[2][keep], run_series(ts_c[keep], c[1][keep]))
+
+
+def test_missing_points_leave_a_series_alone():
+    ts, v = daily(days=1, step=300)
+    state = SurpriseState(2)
+    for t, x in zip(ts, v):
+        state.update(np.array([x, x]), np.array([t, t]))
+        r = state.update(np.array([np.nan, np.nan]), np.array([t + 1, t + 1]))
+        assert (r.score == 0).all()
+    assert np.array_equal(state.st[0], state.st[1])
+
+
+def test_scores_warm_up_then_stay_in_the_unit_interval_and_flag_a_drop():
+    ts, v = _orders(days=4)
+    i = len(ts) - 200
+    v[i:i + 15] *= 0.5  # a 50 % drop for 30 minutes
+    out = run_series(ts, v, full=True, threshold=DEFAULT_THRESHOLD)
+    assert (out["score"][:Core().min_points] == 0).all()
+    assert ((out["score"] >= 0) & (out["score"] <= 1)).all()
+    first = np.flatnonzero(out["score"][i:] >= DEFAULT_THRESHOLD)[0]
+    assert first <= 8 and out["side"][i + first] == -1  # 16 minutes at the default threshold
+
+
+def test_events_need_quiet_rows_before_a_new_one():
+    s = np.array([0, .5, .5, 0, .5, 0, 0, 0, .5, 0])
+    assert np.flatnonzero(events(s, .3, 2)).tolist() == [1, 8]
+    assert np.flatnonzero(events(s, .3, 0)).tolist() == [1, 2, 4, 8]  # NAB's plain rule: every row
+
+
+def test_the_plugin_scores_what_the_core_scores():
+    ts, v = _orders(days=4)
+    i = 3 * 720 + 570  # day 4, 19:00
+    v[i:i + 10] = 0
+    r = score_series(Surprise, v, ts=ts)
+    core = run_series(ts, v, threshold=DEFAULT_THRESHOLD)
+    judged = (r.status == Status.OK) | (r.status == Status.ANOMALOUS)
+    assert judged[10:].all()
+    assert np.array_equal(r.score[judged], core[judged])
+    assert r.anomalous()[i:i + 3].any()
+
+
+def test_ranges_respect_the_domain_and_read_as_a_range():
+    ts, v = _orders(days=3)
+    v[-300:-280] = 0
+    r = score_series(Surprise, v, ts=ts)
+    lo = r.lower[np.isfinite(r.lower)]
+    assert len(lo) and (lo >= 0).all()
+    reasons = [x for x in r.reasons if x]
+    assert reasons and all("expected -" not in x and " to " not in x for x in reasons)
+    assert any("below the expected range" in x for x in reasons)
+    rng = np.random.default_rng(3)
+    ratio = np.clip(0.98 + rng.normal(0, 0.005, len(ts)), 0, 1)
+    ratio[-300:-280] = 0.6
+    r = score_series(Surprise, ratio, ts=ts)
+    hi = r.upper[np.isfinite(r.upper)]
+    assert len(hi) and (hi <= 1).all()
+    r = score_series(Surprise, ratio, ts=ts, params={"min": 0.5, "max": 0.99})
+    assert (r.upper[np.isfinite(r.upper)] <= 0.99).all() and (r.lower[np.isfinite(r.lower)] >= 0.5).all()
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_rule_watching_one_side_fires_and_explains_only_that_side(direction):
+    ts, v = _orders(days=3)
+    v[-400:-390] *= 3
+    v[-200:-190] = 0
+    r = score_series(Surprise, v, ts=ts, params={"direction": direction})
+    hits = np.flatnonzero(r.anomalous())
+    assert len(hits)
+    side = "above" if direction == "up" else "below"
+    other = "below" if direction == "up" else "above"
+    assert all(side in r.reasons[i] and other not in r.reasons[i] for i in hits)
+    assert all((v[i] > r.upper[i]) if direction == "up" else (v[i] < r.lower[i]) for i in hits)
+    if direction == "up":
+        assert np.isnan(r.lower).all()
+    else:
+        assert np.isnan(r.upper).all()
+
+
+def test_an_incident_resolves_once_values_are_back_inside_the_range_for_clear_for():
+    ts, v = _orders(days=3)
+    i = len(ts) - 300
+    v[i:i + 15] = np.round(v[i:i + 15] * 0.3)
+    reg = registry_with(Surprise)
+    rule = dataclasses.replace(default_rule(reg), for_=240.0, clear_for=360.0,
+                               detector=DetectorConfig("surprise", params_of(Surprise, {})))
+    r = replay(rule, reg, ts, v)
+    fired = [t for t in r.incidents if t.kind == "firing"]
+    resolved = [t for t in r.incidents if t.kind == "resolved"]
+    assert len(fired) == 1 and len(resolved) == 1
+    back = i + 15  # the first normal point
+    below = v < r.lower
+    assert below[i + 4:back].mean() > 0.7 and not below[back:].any()
+    # resolved at the first point clear_for after the values came back inside the range
+    assert resolved[0].incident.resolved_at == pytest.approx(ts[back] + 360.0, abs=121)
+    assert fired[0].incident.fired_at <= ts[i] + 240.0 + 240.0
+
+
+def _batch(keys, ts, values, seen):
+    n = len(keys)
+    return Batch(list(keys), [()] * n, np.full(n, ts), np.asarray(values, float), np.zeros((n, 0)),
+                 np.zeros((n, 0)), np.asarray(seen), np.zeros(n, bool))
+
+
+def test_state_survives_a_restart_through_the_saved_model():
+    ts, v = _orders(days=2)
+    one = Surprise(params_of(Surprise, {}), make_context())
+    for k, (t, x) in enumerate(zip(ts[:1000], v[:1000])):
+        one.score(_batch(["s"], t, [x], [k + 1]))
+    blob = one.dump_model(one.fit(TrainingSet(["s"], [()], [ts[999:1000]], [v[999:1000]], now=ts[999])))
+    two = Surprise(params_of(Surprise, {}), make_context())
+    two.install(two.load_model(blob))
+    for k, (t, x) in enumerate(zip(ts[1000:], v[1000:])):
+        a = one.score(_batch(["s"], t, [x], [1001 + k]))
+        b = two.score(_batch(["s"], t, [x], [1]))
+        assert a.score[0] == b.score[0] and a.status[0] == b.status[0]
+
+
+def test_a_series_with_stored_history_waits_for_its_replay_then_scores_as_if_it_saw_it_live():
+    ts, v = _orders(days=2)
+    live = Surprise(params_of(Surprise, {}), make_context())
+    for k, (t, x) in enumerate(zip(ts[:800], v[:800])):
+        live.score(_batch(["s"], t, [x], [k + 1]))
+    late = Surprise(params_of(Surprise, {}), make_context())
+    first = late.score(_batch(["s"], ts[800], [v[800]], [801]))  # a back-filled series appears
+    assert first.status[0] == Status.WARMING_UP and late.fit_wanted and late.training_plan().points >= 800
+    late.install(late.fit(TrainingSet(["s"], [()], [ts[:801]], [v[:801]], now=ts[800])))
+    live.score(_batch(["s"], ts[800], [v[800]], [801]))
+    assert not late.fit_wanted and late.training_plan().points == 1
+    for k in range(801, 900):
+        a = live.score(_batch(["s"], ts[k], [v[k]], [k + 1]))
+        b = late.score(_batch(["s"], ts[k], [v[k]], [k + 1]))
+        assert a.score[0] == b.score[0]
+
+
+def test_bad_params_get_one_sentence():
+    from alertd.config.schema import ConfigError
+
+    for bad, says in (({"threshold": 1.5}, "between 0 and 1"), ({"min": 5, "max": 1}, "must be below max"),
+                      ({"min_history": 0}, "at least 1 point")):
+        with pytest.raises(ConfigError, match=says):
+            params_of(Surprise, bad)
