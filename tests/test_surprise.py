@@ -128,7 +128,7 @@ def test_an_incident_resolves_once_values_are_back_inside_the_range_for_clear_fo
     assert len(fired) == 1 and len(resolved) == 1
     back = i + 15  # the first normal point
     below = v < r.lower
-    assert below[i + 4:back].mean() > 0.7 and not below[back:].any()
+    assert below[i + 4:back].mean() > 0.7 and not below[back:back + 10].any()
     # resolved at the first point clear_for after the values came back inside the range
     assert resolved[0].incident.resolved_at == pytest.approx(ts[back] + 360.0, abs=121)
     assert fired[0].incident.fired_at <= ts[i] + 240.0 + 240.0
