@@ -5,10 +5,11 @@
     alertd backtest -c alertd.yaml --rule orders_anomaly --series 'orders_per_minute{region="eu"}' \
         [--source shop] [--out scores.csv]
     alertd backtest --nab DIR --results OUT [-c alertd.yaml --rule NAME] [--threshold T] [--jobs 2]
+    alertd backtest --nab DIR [DIR...] --cross-validate [--json] [--cache DIR] [-c alertd.yaml --rule NAME]
     alertd backtest --sim-week [-c alertd.yaml] [--rule NAME] [--labels-out labels.json] [--json]
 
 The replay runs the daemon's own engine and trainer (see `alertd.backtest`). Without
-`--rule`, the built-in default anomaly detector is used (`pyod` with its defaults), except
+`--rule`, the built-in default anomaly detector is used (`surprise` with its defaults), except
 with `--sim-week`, which replays every rule of the config that reads its shop simulator and
 judges them by incidents (alertd/cli/backtest_week.py prints it).
 """
@@ -34,8 +35,8 @@ def configure(parser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--csv", help="a CSV with timestamp,value columns")
     what.add_argument("--series", help="a stored series key, such as 'orders_per_minute{region=\"eu\"}'")
-    what.add_argument("--nab", metavar="DIR", help="a NAB-layout folder: data/<category>/<file>.csv and "
-                      "labels/combined_windows.json")
+    what.add_argument("--nab", metavar="DIR", nargs="+", help="a NAB-layout folder: data/<category>/<file>.csv and "
+                      "labels/combined_windows.json (several with --cross-validate)")
     what.add_argument("--sim-week", action="store_true", help="replay the shop simulator's labelled week through "
                       "every rule of the config (or --rule) and report incident precision and recall")
     parser.add_argument("--store", help="the store to read --series from (default: the config's store)")
@@ -49,6 +50,10 @@ def configure(parser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="with --nab: files replayed in parallel; with "
                         "--sim-week: worker processes the rules are shared out over")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--cross-validate", action="store_true", help="with --nab: leave one fold out over the "
+                        "folds the corpora's README.md define (threshold chosen on the others, the fold scored)")
+    parser.add_argument("--cache", help="with --cross-validate: the folder for per-file scores "
+                        "(default: ~/.cache/alertd/cross-validate)")
     from .backtest_week import configure as configure_week
     configure_week(parser)
 
@@ -61,7 +66,15 @@ def run(args) -> int:
         return run_week(args)
     from .backtest_week import reject_week_options
     reject_week_options(args)
+    if args.cross_validate or args.cache:
+        if not args.nab:
+            raise CommandError("--cross-validate and --cache go with --nab DIR [DIR...]")
+        from .backtest_cv import run_cv
+        return run_cv(args)
     if args.nab:
+        if len(args.nab) > 1:
+            raise CommandError("--nab takes one folder, or several with --cross-validate")
+        args.nab = args.nab[0]
         if not args.results:
             raise CommandError("--nab needs --results OUT, the folder for the per-file scores")
         return _run_nab(args)

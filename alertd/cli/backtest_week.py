@@ -37,12 +37,15 @@ def configure(parser) -> None:
                       "one rule (an early warning's horizon); repeatable")
     week.add_argument("--labels-out", metavar="FILE", help="write the week's labels, series and stock plans as JSON")
     week.add_argument("--labels-only", action="store_true", help="with --labels-out: write the labels, replay nothing")
-    week.add_argument("--json", action="store_true", help="print the report as JSON")
+    week.add_argument("--json", action="store_true", help="print the report as JSON (also with --cross-validate)")
 
 
 def reject_week_options(args) -> None:
     """A --sim-week option without --sim-week is a mistake: say so rather than ignore it."""
-    for name in ("source", "history", "tolerance", "lead", "labels_out", "labels_only", "json"):
+    names = ("source", "history", "tolerance", "lead", "labels_out", "labels_only", "json")
+    if getattr(args, "cross_validate", False):
+        names = names[:-1]  # --json applies to --cross-validate too
+    for name in names:
         if name == "source" and getattr(args, "series", None):
             continue  # (--series takes it too: the source whose series to replay)
         if getattr(args, name, None):
