@@ -145,10 +145,10 @@ def file_scores(spec: dict, files: list[CVFile], cache: Path | None, jobs: int =
 def _surprise_scores(params, files, progress):
     """The daemon's scores of `surprise`, all files in lockstep through its core (identical
     to replaying each through the engine: tests/test_surprise.py)."""
-    from ..detect.surprise import Core
+    from ..default_plugins.detectors.surprise import core_of
     from ..detect.surprise_range import run_many
 
-    core = Core(direction=params.direction, min_points=params.min_history)
+    core = core_of(params)
     if progress:
         progress(0, len(files))
     scores = run_many([(f.ts, f.values) for f in files], core, threshold=params.threshold)
@@ -258,7 +258,7 @@ def cross_validate(files: list[CVFile], scores, quiets) -> dict:
         folds.append({"fold": name, "corpus": files[test[0]].corpus, "files": len(test), "theta": theta,
                       "train_score": round(train_score, 2), "score": round(r.score, 2), "windows": r.windows,
                       "found": r.tp, "false_positives": r.fp})
-    frozen = float(np.median([f["theta"] for f in folds]))
+    frozen = float(f"{np.median([f['theta'] for f in folds]):.4g}")  # as a default is written
     for k, f in enumerate(folds):
         r = exact(scores, quiets, files, np.flatnonzero(fold_of == k), frozen)
         f["score_at_frozen"] = round(r.score, 2)
@@ -267,7 +267,7 @@ def cross_validate(files: list[CVFile], scores, quiets) -> dict:
             "by_corpus": {c: round(float(np.mean([f["score"] for f in folds if f["corpus"] == c])), 2)
                           for c in corpora},
             "lowest": round(float(min(f["score"] for f in folds)), 2),
-            "frozen_theta": frozen, "frozen_rule": "the median of the folds' thresholds",
+            "frozen_theta": frozen, "frozen_rule": "the median of the folds' thresholds, to 4 digits",
             "mean_at_frozen": round(float(np.mean([f["score_at_frozen"] for f in folds])), 2)}
 
 

@@ -29,7 +29,7 @@ from alertd.config.schema import Duration, ParamError
 from alertd.detect.surprise import FIELDS, FORMAT, Core, SurpriseState
 from alertd.model import Batch, Scores, Status
 
-DEFAULT_THRESHOLD = 0.19  # frozen from the nine-fold cross-validation (docs/detectors.md)
+DEFAULT_THRESHOLD = 0.1668  # the median of the nine folds' thresholds (docs/detectors.md, "Cross-validated")
 BASIS = ("from the recent level", "for {hm} UTC", "for {dow} {hm} UTC")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -57,7 +57,8 @@ class Surprise(Detector):
     @dataclass(frozen=True)
     class Params:
         """`threshold` on the calibrated score; `direction`; the metric's domain `min`/`max`
-        (default: learned); `cooldown` between two detections of a backtest; `min_history`
+        (default: learned); `cooldown` between two detections of a backtest; `short`: the
+        halflife of the short mean of surprise, at most `short_points` points; `min_history`
         points before the first verdict; `train_points` of stored history replayed for a new
         series; `retrain`: how often the state is saved."""
 
@@ -66,6 +67,8 @@ class Surprise(Detector):
         min: float | None = None
         max: float | None = None
         cooldown: Duration = Duration(7200)
+        short: Duration = Duration(3600)
+        short_points: int = 12
         min_history: int = 6
         train_points: int = 10080
         retrain: Duration = Duration(6 * 3600)
@@ -81,13 +84,15 @@ class Surprise(Detector):
             if self.train_points < self.min_history:
                 raise ParamError("train_points", f"train_points ({self.train_points}) must be at least "
                                  f"min_history ({self.min_history})")
+            if self.short <= 0 or self.short_points < 1:
+                raise ParamError("short", "short must be a duration above 0s and short_points at least 1")
             if self.retrain <= 0 or self.cooldown < 0:
                 raise ParamError("retrain", "retrain must be a duration above 0s and cooldown not negative")
 
     def __init__(self, params, context):
         super().__init__(params, context)
         p = params
-        self.core = Core(direction=p.direction, min_points=p.min_history)
+        self.core = core_of(p)
         self.state = SurpriseState(0, self.core)
         self.index: dict[str, int] = {}
         self.pending: set[str] = set()  # series whose stored history awaits a replay
@@ -211,6 +216,12 @@ class Surprise(Detector):
                 text += ": above the expected range"
             out[i] = text
         return out
+
+
+def core_of(p) -> Core:
+    """The core settings of the plugin's params."""
+    return Core(direction=p.direction, min_points=p.min_history, short_sec=float(p.short),
+                short_max_pts=float(p.short_points))
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
