@@ -70,7 +70,7 @@ def test_threshold_override_and_the_built_in_default(write_config, tmp_path, cap
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
     assert {r["threshold"] for r in rows if r["threshold"]} == {"0.9"}
     assert main(["backtest", "--csv", str(path), "--quiet", "--out", str(tmp_path / "b.csv")]) == 0
-    assert "through rule default_anomaly (pyod)" in capsys.readouterr().out
+    assert "through rule default_anomaly (surprise)" in capsys.readouterr().out
 
 
 def test_a_stored_series_can_be_replayed(write_config, tmp_path, capsys):

@@ -116,22 +116,22 @@ def test_a_rule_watching_one_side_fires_and_explains_only_that_side(direction):
 
 
 def test_an_incident_resolves_once_values_are_back_inside_the_range_for_clear_for():
-    ts, v = _orders(days=3)
-    i = len(ts) - 300
+    ts, v = _orders(days=5)
+    i = 4 * 720 + 420  # day 5, 14:00
     v[i:i + 15] = np.round(v[i:i + 15] * 0.3)
     reg = registry_with(Surprise)
+    params = params_of(Surprise, {"threshold": 0.06, "short_points": 6})  # the demo's orders rule
     rule = dataclasses.replace(default_rule(reg), for_=240.0, clear_for=360.0,
-                               detector=DetectorConfig("surprise", params_of(Surprise, {})))
+                               detector=DetectorConfig("surprise", params))
     r = replay(rule, reg, ts, v)
-    fired = [t for t in r.incidents if t.kind == "firing"]
-    resolved = [t for t in r.incidents if t.kind == "resolved"]
-    assert len(fired) == 1 and len(resolved) == 1
+    fired = [t.incident for t in r.incidents if t.kind == "firing" and ts[i] <= t.incident.fired_at <= ts[i + 15]]
+    assert len(fired) == 1
+    resolved = [t.incident for t in r.incidents if t.kind == "resolved" and t.incident.started_at == fired[0].started_at]
     back = i + 15  # the first normal point
     below = v < r.lower
     assert below[i + 4:back].mean() > 0.7 and not below[back:back + 10].any()
     # resolved at the first point clear_for after the values came back inside the range
-    assert resolved[0].incident.resolved_at == pytest.approx(ts[back] + 360.0, abs=121)
-    assert fired[0].incident.fired_at <= ts[i] + 240.0 + 240.0
+    assert len(resolved) == 1 and resolved[0].resolved_at == pytest.approx(ts[back] + 360.0, abs=121)
 
 
 def _batch(keys, ts, values, seen):

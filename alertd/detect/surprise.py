@@ -78,6 +78,7 @@ class Core:
     tail_blend: float = 0.5
     decades: float = 10.0
     direction: str = "both"  # "up", "down" or "both"
+    agree_now: bool = True  # a view whose short mean lags still agrees if its newest point deviates
 
 
 FIELDS = ("n", "t0", "tlast", "dt", "ngap", "K", "L", "off", "su_l", "sd_l", "su_s", "sd_s",
@@ -232,20 +233,25 @@ class SurpriseState:
         if p.short_max_pts > 0:
             hl_short = np.minimum(hl_short, p.short_max_pts)
         a = alpha(hl_short)
-        ms = []
+        ms, zs = [], []
         for j, (_, _, key) in enumerate(keys):
             r = x - preds[j]
-            z = np.where(r >= 0, r / sus[j], r / sds[j])
-            mj = (1.0 - a) * np.where(first, 0.0, c[key]) + a * np.clip(z, -p.zclip, p.zclip)
+            z = np.clip(np.where(r >= 0, r / sus[j], r / sds[j]), -p.zclip, p.zclip)
+            mj = (1.0 - a) * np.where(first, 0.0, c[key]) + a * z
             c[key][:] = mj
             ms.append(mj)
+            zs.append(a * z)
         M = np.stack(ms)
         if p.agree_ratio > 0:
             SP = np.stack([u + d for u, d in zip(sus, sds)])
             best_sp = np.where(active, SP, np.inf).min(axis=0)
             active = active & (SP <= p.agree_ratio * best_sp)
-        up = np.maximum(np.where(active, M, np.inf).min(axis=0), 0.0)
-        down = np.maximum(np.where(active, -M, np.inf).min(axis=0), 0.0)
+        Mu, Md = M, -M
+        if p.agree_now:
+            Z = np.stack(zs)
+            Mu, Md = np.maximum(M, Z), np.maximum(-M, -Z)
+        up = np.maximum(np.where(active, Mu, np.inf).min(axis=0), 0.0)
+        down = np.maximum(np.where(active, Md, np.inf).min(axis=0), 0.0)
         which = np.argmin(np.where(active, np.abs(M), np.inf), axis=0)
         dev = up if p.direction == "up" else down if p.direction == "down" else np.maximum(up, down)
         norm = np.sqrt(a / (2.0 - a))
