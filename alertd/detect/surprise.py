@@ -155,8 +155,8 @@ class SurpriseState:
         ok = np.isfinite(x) & np.isfinite(t)
         out = Step(np.zeros(S), np.full(S, np.nan), np.full(S, np.nan), np.zeros(S, dtype=np.int8),
                    self.st[rows, _F["n"]] < self.p.min_points, np.full(S, np.nan), np.full(S, -1, dtype=np.int8))
-        if index is None and ok.all():
-            idx, sel = slice(None), slice(None)
+        if ok.all() and (index is None or (S == len(self) and np.array_equal(rows, np.arange(S)))):
+            idx, sel = slice(None), slice(None)  # every series in row order: views, no copies
         else:
             sel = np.flatnonzero(ok)
             idx = rows[sel]
@@ -164,7 +164,8 @@ class SurpriseState:
                 return out
         st, prof = self.st[idx], self.profile[idx]
         res = self._step(st, prof, x[sel], t[sel], threshold, bounds)
-        self.st[idx], self.profile[idx] = st, prof
+        if not isinstance(idx, slice):  # (views were written in place)
+            self.st[idx], self.profile[idx] = st, prof
         for name, value in zip(("score", "low", "high", "side", "warming_up", "expected", "basis"), res):
             getattr(out, name)[sel] = value
         return out

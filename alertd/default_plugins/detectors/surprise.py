@@ -192,7 +192,9 @@ class Surprise(Detector):
         status[warm] = Status.WARMING_UP
         status[~finite] = Status.SKIPPED
         judged = (status == Status.OK) | (status == Status.ANOMALOUS)
-        context = self._context(ts, step.basis, step.side, values, lo, hi, judged)
+        # texts only where a verdict is shown: anomalous points and series that just were
+        explain = judged & (anomalous | np.asarray(batch.was_anomalous, dtype=bool))
+        context = self._context(ts, step.basis, step.side, values, lo, hi, explain)
         return Scores(status=status, score=np.where(judged, step.score, np.nan), threshold=np.full(n, p.threshold),
                       lower=np.where(judged & (p.direction != "up"), lo, np.nan),
                       upper=np.where(judged & (p.direction != "down"), hi, np.nan), context=context)
