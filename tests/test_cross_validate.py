@@ -92,7 +92,7 @@ def test_each_fold_is_scored_at_the_threshold_chosen_without_it(corpora, tmp_pat
         test = [i for i, f in enumerate(files) if f.fold == fold["fold"]]
         theta, _ = cv.choose(sw, train)
         assert fold["theta"] == theta
-        from alertd.detect.surprise_range import events
+        from alertd.detect.surprise_run import events
         ref = nab.score_corpus([nab.LabelledFile(files[i].name, events(scores[i], theta, quiets[i]).astype(float),
                                                  files[i].windows) for i in test], 0.5)
         assert fold["score"] == round(ref.score, 2)

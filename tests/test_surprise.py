@@ -14,7 +14,7 @@ from alertd.base import TrainingSet
 from alertd.config.types import DetectorConfig
 from alertd.default_plugins.detectors.surprise import DEFAULT_THRESHOLD, Surprise
 from alertd.detect.surprise import Core, SurpriseState
-from alertd.detect.surprise_range import events, run_many, run_series
+from alertd.detect.surprise_run import events, run_many, run_series
 from alertd.model import Batch, Status
 from alertd.testing import make_context, params_of, registry_with, score_series
 from detect_data import T0, daily

@@ -101,7 +101,8 @@ def load(roots) -> list[CVFile]:
 def _code_version() -> str:
     here = Path(__file__).resolve().parent.parent
     text = "".join((here / p).read_text(encoding="utf-8") for p in
-                   ("detect/surprise.py", "detect/surprise_range.py", "default_plugins/detectors/surprise.py"))
+                   ("detect/surprise.py", "detect/surprise_range.py", "detect/surprise_run.py",
+                    "default_plugins/detectors/surprise.py"))
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -135,7 +136,7 @@ def file_scores(spec: dict, files: list[CVFile], cache: Path | None, jobs: int =
             if cache is not None:
                 np.save(cache / f"{_key(spec_text, files[i])}.npy", s)
     if det.type == "surprise":
-        from ..detect.surprise_range import quiet_rows
+        from ..detect.surprise_run import quiet_rows
         quiet = [quiet_rows(f.ts, 2, float(det.params.cooldown)) for f in files]
     else:
         quiet = [0] * len(files)  # the onset column already holds only the detections
@@ -146,7 +147,7 @@ def _surprise_scores(params, files, progress):
     """The daemon's scores of `surprise`, all files in lockstep through its core (identical
     to replaying each through the engine: tests/test_surprise.py)."""
     from ..default_plugins.detectors.surprise import core_of
-    from ..detect.surprise_range import run_many
+    from ..detect.surprise_run import run_many
 
     core = core_of(params)
     if progress:
@@ -238,7 +239,7 @@ def choose(sw: Sweep, rows: np.ndarray) -> tuple[float, float]:
 
 def exact(scores, quiets, files, rows, theta: float) -> nab.Result:
     """The held-out figure from NAB's own scorer on the detection column at θ."""
-    from ..detect.surprise_range import events
+    from ..detect.surprise_run import events
 
     lf = [nab.LabelledFile(files[i].name, events(scores[i], theta, quiets[i]).astype(float), files[i].windows)
           for i in rows]

@@ -27,7 +27,7 @@ from ..config.load import Config, DetectorConfig, RuleConfig, SourceConfig
 from ..config.routing import RouteConfig
 from ..config.schema import parse_params
 from ..config.types import FlapSettings
-from ..detect.surprise_range import events, quiet_rows
+from ..detect.surprise_run import events, quiet_rows
 from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..matchers import Selector
