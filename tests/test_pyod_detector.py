@@ -18,8 +18,8 @@ SMALL = {"min_history": 100, "retrain_points": 150, "train_points": 1000}
 def rule(registry, **params):
     r = default_rule(registry)
     cls = registry.get("detector", "pyod")
-    return dataclasses.replace(r, detector=dataclasses.replace(r.detector, params=parse_params(
-        cls.Params, {**SMALL, **params})))
+    return dataclasses.replace(r, detector=dataclasses.replace(r.detector, type="pyod", params=parse_params(
+        cls.Params, {**SMALL, **params})))  # (the backtests' default rule is surprise's since issue 15)
 
 
 def same(a, b) -> bool:
