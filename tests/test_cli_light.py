@@ -58,8 +58,9 @@ def test_store_and_config_commands_load_no_detector_library(site, args):
 def test_a_bad_pyod_parameter_is_still_an_error_without_importing_pyod(site):
     text = (site / "alertd.yaml").read_text()
     bad = site / "bad.yaml"
-    assert "model: KNN," in text
-    bad.write_text(text.replace("model: KNN,", "model: KNN, model_params: {n_neighbours: 5},", 1))
+    demo = "detector: {type: surprise, threshold: 0.06, short_points: 6}"  # (the demo's since issue 15)
+    assert demo in text
+    bad.write_text(text.replace(demo, "detector: {type: pyod, model: KNN, model_params: {n_neighbours: 5}}", 1))
     code, out, heavy = cli(site, "validate", "-c", str(bad))
     assert code == 1 and heavy == []
     assert 'the PyOD model "KNN" has no parameter "n_neighbours"; its parameters are' in out

@@ -126,7 +126,8 @@ def test_an_incident_resolves_once_values_are_back_inside_the_range_for_clear_fo
     r = replay(rule, reg, ts, v)
     fired = [t.incident for t in r.incidents if t.kind == "firing" and ts[i] <= t.incident.fired_at <= ts[i + 15]]
     assert len(fired) == 1
-    resolved = [t.incident for t in r.incidents if t.kind == "resolved" and t.incident.started_at == fired[0].started_at]
+    resolved = [t.incident for t in r.incidents
+                if t.kind == "resolved" and t.incident.started_at == fired[0].started_at]
     back = i + 15  # the first normal point
     below = v < r.lower
     assert below[i + 4:back].mean() > 0.7 and not below[back:back + 10].any()

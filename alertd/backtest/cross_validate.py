@@ -277,8 +277,8 @@ def report_text(res: dict, detector: str, n_files: int) -> str:
              "standard profile: θ chosen on the other folds, the held-out fold scored at it",
              f"{'fold':<36} {'corpus':<10} {'held-out':>8} {'θ chosen':>10} {'train':>6} {'found':>8} {'FP':>5}"]
     for f in res["folds"]:
-        lines.append(f"{f['fold']:<36} {f['corpus']:<10} {f['score']:>8.1f} {f['theta']:>10.4g} {f['train_score']:>6.1f} "
-                     f"{f['found']:>4}/{f['windows']:<3} {f['false_positives']:>5}")
+        lines.append(f"{f['fold']:<36} {f['corpus']:<10} {f['score']:>8.1f} {f['theta']:>10.4g} "
+                     f"{f['train_score']:>6.1f} {f['found']:>4}/{f['windows']:<3} {f['false_positives']:>5}")
     per = "; ".join(f"{c} {m:.1f}" for c, m in res["by_corpus"].items())
     lines.append(f"mean over {len(res['folds'])} folds {res['mean']:.1f}; {per}; lowest fold {res['lowest']:.1f}")
     lines.append(f"frozen threshold {res['frozen_theta']:.4g} ({res['frozen_rule']}); at it every fold "
