@@ -247,7 +247,14 @@ class Notifier(Plugin):
     Override `send`. Raise `RetryableError` for failures worth retrying (connection refused,
     timeouts, 5xx, 429 with an optional `retry_after`), `PermanentError` for ones that will
     never succeed (4xx, bad address). Never put a secret into an exception message or log.
+
+    Set `sends_state = True` when the receiver keeps the state of alerts rather than a
+    stream of messages (Alertmanager): then notices of one group that are due together
+    (retries after an outage) are sent as one, holding each alert's latest state, so an
+    old notice never sets an alert back.
     """
+
+    sends_state: bool = False
 
     async def send(self, notification: Notification) -> str:
         """Send; return a short description of the receiver's answer (e.g. "200 ok")."""

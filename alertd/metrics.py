@@ -73,6 +73,10 @@ class Metrics:
         self.notifications_folded = Counter("alertd_notifications_folded_total",
                                             "Notices folded into a digest by a rate limit",
                                             ["receiver"], registry=r)
+        self.notifications_superseded = Counter("alertd_notifications_superseded_total",
+                                                "Notices folded into a newer notice of their group for "
+                                                "a receiver that keeps state (Alertmanager)",
+                                                ["receiver"], registry=r)
         self.receivers_failing = Gauge("alertd_receivers_failing",
                                        "Receiver integrations with an open receiver-failing incident",
                                        registry=r)

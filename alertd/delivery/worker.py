@@ -6,7 +6,9 @@ duplicate). Per integration, in order:
 
 - a row past its receiver's `deadline` is given up (status failed, "gave up: ...");
 - a group's notices go out in the order they were made: a later one waits while an older
-  one of the same group is still pending (retrying);
+  one of the same group is still pending (retrying); for a notifier that keeps state
+  (`sends_state`, the alertmanager notifier), notices of a group due together go out as one
+  holding the latest state of each alert (alertd/delivery/supersede.py);
 - with a `rate_limit`, a token bucket meters sends; when more rows are due than tokens, the
   surplus is folded into one "digest" notice (alertd/delivery/digest.py), never dropped or stormed;
 - retryable failures (network, 5xx, 429) are retried with exponential backoff and full
@@ -24,6 +26,7 @@ time, after a first one alone (so a receiver answering 429 or hanging gets one r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections import defaultdict
@@ -35,6 +38,7 @@ from ..store.errors import explain, is_store_error
 from ..store.ledger import Attempt
 from .digest import digest_of
 from .rate_limit import TokenBucket
+from .supersede import latest_state
 from .receiver_health import ReceiverHealth
 
 # Notices of different groups sent at once per integration, as Alertmanager sends each group
@@ -144,6 +148,8 @@ class OutboxWorker:
                 self._give_up(row, now, "the delivery deadline passed before it could be sent", key)
             else:
                 live.append(row)
+        if getattr(notifier, "sends_state", False):
+            live = self._supersede(key, live, now)
         live = self._in_group_order(key, live, now)
         if not live:
             return 0
@@ -194,6 +200,30 @@ class OutboxWorker:
         for at, ids in waiting.items():
             self.store.outbox.postpone(ids, at)
         return ready
+
+    def _supersede(self, key: tuple[str, int], rows: list, now: float) -> list:
+        """Rows with each group's due notices folded into its newest, which then carries the
+        latest state of every alert they hold (alertd/delivery/supersede.py)."""
+        groups, out = defaultdict(list), []
+        for row in rows:
+            (groups[row.notification.group_key] if row.notification.group_key else out).append(row)
+        for members in groups.values():
+            if len(members) == 1:
+                out.append(members[0])
+                continue
+            members.sort(key=lambda r: r.id)
+            newest, older = members[-1], members[:-1]
+            merged = latest_state(members)
+            with self.store.atomic():
+                self.store.outbox.supersede([r.id for r in older], newest.id, merged)
+                self.store.ledger.record([self._attempt(r, "folded", now, answer=f"superseded by #{newest.id}, "
+                                                        "the group's newer state") for r in older])
+            self.metrics.notifications_superseded.labels(key[0]).inc(len(older))
+            self.log.info("notifications_superseded", receiver=key[0], integration=key[1],
+                          superseded=[r.id for r in older], by=newest.id)
+            out.append(dataclasses.replace(newest, notification=merged,
+                                           attempts=max(r.attempts for r in members)))
+        return sorted(out, key=lambda r: r.id)
 
     def _fold(self, rows: list, key: tuple[str, int], now: float, settings: ReceiverSettings):
         """Fold rows into one digest row (committed together); returns the digest row."""

@@ -2,7 +2,7 @@
 
 Statuses: `pending` (waiting or retrying), `sent`, `failed` (a permanent error, or the
 receiver's deadline passed: `last_error` says which), `folded` (merged into a digest row,
-`folded_into`). One row per (idempotency key, receiver, integration): enqueuing the same
+or superseded by a newer notice of its group for a receiver that keeps state: `folded_into`). One row per (idempotency key, receiver, integration): enqueuing the same
 notice twice is a no-op, which makes a flush that is redone after a crash harmless.
 """
 
@@ -112,6 +112,18 @@ class Outbox:
     def fold(self, row_ids: list[int], into: int) -> None:
         """Mark rows as folded into the digest row `into`."""
         with self.db.atomic():
+            self.db.conn.executemany("UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
+                                     [(into, i) for i in row_ids])
+
+    def supersede(self, row_ids: list[int], into: int, notification: Notification) -> None:
+        """Fold rows into the newer row `into` of their group, which now carries
+        `notification` (the latest state of all their alerts) and the most attempts of any."""
+        with self.db.atomic():
+            attempts = max([r[0] or 0 for r in self.db.execute(
+                f"SELECT attempts FROM outbox WHERE id IN ({','.join('?' * (len(row_ids) + 1))})",
+                [*row_ids, into])], default=0)
+            self.db.execute("UPDATE outbox SET payload = ?, attempts = ? WHERE id = ?",
+                            [json.dumps(notification.as_dict()), attempts, into])
             self.db.conn.executemany("UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
                                      [(into, i) for i in row_ids])
 

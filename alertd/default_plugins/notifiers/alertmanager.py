@@ -32,6 +32,7 @@ class AlertmanagerNotifier(HttpNotifier):
 
     type_name = "alertmanager"
     service = "alertmanager"
+    sends_state = True  # Alertmanager keeps alerts: a late old notice must not set one back
 
     @dataclass(frozen=True, kw_only=True)
     class Params(HttpParams):
