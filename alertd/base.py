@@ -255,6 +255,10 @@ class Notifier(Plugin):
     """
 
     sends_state: bool = False
+    # the longest wait between retries (None: the daemon's, 5 minutes); a receiver that takes
+    # the same notice any number of times can be retried sooner, so it catches up soon after
+    # an outage
+    max_retry_delay: float | None = None
 
     async def send(self, notification: Notification) -> str:
         """Send; return a short description of the receiver's answer (e.g. "200 ok")."""

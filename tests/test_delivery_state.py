@@ -131,3 +131,21 @@ def test_a_receiver_of_messages_still_gets_every_notice_in_order(setup, clock, h
     kinds = [r.json()["status"] for r in http_server.requests if r.path == "/hook"]
     assert kinds == ["firing", "firing", "resolved"]  # the failed try, its retry, then the resolve
     assert {r["status"] for r in store.outbox.rows()} == {"sent"}
+
+
+def test_an_alertmanager_down_for_long_is_retried_every_ten_seconds_at_most(setup, clock, http_server):  # noqa: F811
+    store, worker, _ = setup
+    store.outbox.enqueue(note(1, "firing", incident("a", "firing", clock.now())),
+                         [(0, "alertmanager"), (1, "webhook")], clock.now())
+    waits = {0: [], 1: []}
+    for _ in range(30):  # both integrations keep failing: 2 s, 4 s, 8 s, ... for the webhook
+        for _ in range(2):
+            http_server.respond(503)
+        before = clock.now()
+        once(worker)
+        for r in store.outbox.rows("pending"):
+            if r["next_attempt_at"] > before:
+                waits[r["integration"]].append(r["next_attempt_at"] - before)
+        retry_due(store, clock)
+    assert max(waits[0]) <= 10.0 and len(waits[0]) >= 8
+    assert max(waits[1]) > 60  # a message receiver still backs off up to minutes

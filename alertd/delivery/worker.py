@@ -101,9 +101,10 @@ class OutboxWorker:
     def settings(self, receiver: str) -> ReceiverSettings:
         return self.config.delivery(receiver) if self.config is not None else ReceiverSettings()
 
-    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
-        """Seconds before the next attempt: exponential with full jitter, or Retry-After."""
-        delay = min(self.max_delay, self.base_delay * (2 ** attempts))
+    def backoff(self, attempts: int, retry_after: float | None = None, cap: float | None = None) -> float:
+        """Seconds before the next attempt: exponential with full jitter (at most `cap`, the
+        notifier's `max_retry_delay`, when it has one), or Retry-After."""
+        delay = min(self.max_delay, cap or self.max_delay, self.base_delay * (2 ** attempts))
         delay = delay / 2 + self.rng.uniform(0, delay / 2)
         if retry_after is not None:
             delay = max(delay, float(retry_after))
@@ -273,7 +274,7 @@ class OutboxWorker:
             log.error("notification_failed", error=error)
             self.health.failure(key, error, now, gave_up=True)
             return 0
-        next_at = now + self.backoff(row.attempts, retry_after)
+        next_at = now + self.backoff(row.attempts, retry_after, getattr(notifier, "max_retry_delay", None))
         if retry_after is not None:
             self.hold_until[key] = now + float(retry_after)
         elif hung:  # its other notices wait for this one's retry instead of hanging in turn

@@ -33,6 +33,9 @@ class AlertmanagerNotifier(HttpNotifier):
     type_name = "alertmanager"
     service = "alertmanager"
     sends_state = True  # Alertmanager keeps alerts: a late old notice must not set one back
+    # posting the same alerts again is harmless, and a node back from a restart has no alerts
+    # (it keeps them in memory): retry every 10 s at most, so it has the current ones soon
+    max_retry_delay = 10.0
 
     @dataclass(frozen=True, kw_only=True)
     class Params(HttpParams):
