@@ -92,15 +92,20 @@ def schedule(rules: list[str], t0: float, duration: float, period: float, active
 
 
 class Target:
-    """The exporter every replica polls: {"series": [{"incident": name, "value": 0|1}, ...]}."""
+    """The exporter every replica polls: {"series": [{"incident": name, "value": 0|1}, ...]};
+    every series is 0 until `play` gives it its incidents."""
 
-    def __init__(self, rules: list[str], incidents: list[Incident]):
+    def __init__(self, rules: list[str]):
         self.rules = rules
         self.windows: dict[str, list[tuple[float, float]]] = {r: [] for r in rules}
-        for inc in incidents:
-            self.windows[inc.rule].append((inc.start, inc.end))
         self.server = RecordingHTTPServer(handler=self.answer)
         self.server.requests = _Discard()  # the target is polled for minutes: keep no requests
+
+    def play(self, incidents: list[Incident]) -> None:
+        windows = {r: [] for r in self.rules}
+        for inc in incidents:
+            windows[inc.rule].append((inc.start, inc.end))
+        self.windows = windows
 
     def value(self, rule: str, now: float) -> int:
         return int(any(a <= now < b for a, b in self.windows[rule]))
@@ -298,9 +303,9 @@ routes: {{receiver: cluster, group_by: ["..."], group_wait: 0s, group_interval: 
 """
 
 
-def alertd_config(work: Path, target: str, rules: list[str], am_urls: list[str]) -> Path:
+def alertd_config(work: Path, target: str, rules: list[str], am_urls: list[str], flapping: bool) -> Path:
     lines = [f'  - {{name: {r}, source: target, series: \'incident_active{{incident="{r}"}}\', '
-             f'detector: {{type: threshold, above: 0.5}}}}' for r in rules]
+             f'detector: {{type: threshold, above: 0.5}}, flapping: {str(flapping).lower()}}}' for r in rules]
     integrations = [f"    - {{type: alertmanager, url: \"{u}\"}}" for u in am_urls]
     path = work / "alertd.yaml"
     path.write_text(ALERTD_CONFIG.format(target=target, rules="\n".join(lines),
@@ -350,7 +355,8 @@ def kill_plan(rng: random.Random, duration: float, tail: float, rounds: int, nod
 
 def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: float = 7,
         replicas_per_shard: int = 2, nodes: int = 3, rounds: int = 3, seed: int = 1,
-        kill_replicas: bool | None = None, drain: float = 90, work: Path | None = None,
+        kill_replicas: bool | None = None, drain: float = 90, linger: float = 12, flapping: bool = False,
+        work: Path | None = None,
         say=lambda *a: None) -> dict:
     """One run; returns the judgement, the kills made and the processes' restarts."""
     if not shutil.which(BINARY):
@@ -365,6 +371,7 @@ def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: fl
     receiver = Receiver()
     receiver.server.start()
     procs: list[Proc] = []
+    target = None
     try:
         ams = alertmanagers(work, receiver.server.url, nodes)
         for am in ams:
@@ -374,10 +381,9 @@ def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: fl
             am.wait_ready()
         am_urls = [am.ready_url.rsplit("/-/", 1)[0] for am in ams]
         # the schedule starts once everything is up: alertd's start (imports) takes seconds
-        incidents_at = [None]
-        target = Target(names, [])
+        target = Target(names)
         target.server.start()
-        config = alertd_config(work, target.server.url, names, am_urls)
+        config = alertd_config(work, target.server.url, names, am_urls, flapping)
         shards = replicas(work, config, replicas_per_shard)
         for row in shards:
             for p in row:
@@ -388,13 +394,12 @@ def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: fl
                 p.wait_ready()
         t0 = time.time()
         incidents = schedule(names, t0, duration, period, active, tail)
-        target.windows = Target(names, incidents).windows
-        incidents_at[0] = t0
+        target.play(incidents)
         plan = [k for k in kill_plan(rng, duration, tail, rounds, nodes)
                 if kill_replicas or k.what == "am"]
         say(f"{len(incidents)} incidents of {len(names)} rules over {duration:g}s; "
             f"{len(plan)} kills; work dir {work}")
-        pending: list[tuple[float, str, Proc]] = []  # (restart at, what, proc)
+        pending: list[tuple[float, float, Proc, float]] = []  # (kill at, planned, victim, down)
         made = []
         for k in plan:
             victim = ams[k.which] if k.what == "am" else shards[int(k.what[-1])][k.which % replicas_per_shard]
@@ -427,7 +432,14 @@ def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: fl
         deadline = time.time() + drain
         while time.time() < deadline and not complete(incidents, receiver.snapshot()):
             time.sleep(0.5)
+        # then watch a little longer: a duplicate may still be on its way (a node waiting its
+        # turn, a group's next interval)
+        watch_until = min(deadline, time.time() + linger)
+        while time.time() < watch_until:
+            time.sleep(0.5)
         result = judge(incidents, receiver.snapshot())
+        for item in result["lost"]:  # seconds since the schedule's start
+            item["start"] = round(item["start"] - t0, 1)
         result["timeline"] = {
             "incidents": [(i.rule, round(i.start - t0, 2), round(i.end - t0, 2)) for i in incidents],
             "notices": [(n.rule, round(n.at - t0, 2), n.status, n.starts_at, n.via.rsplit(":", 1)[-1]) for n in receiver.snapshot()]}
@@ -440,10 +452,8 @@ def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: fl
         for p in procs:
             p.stop()
         receiver.server.close()
-        try:
+        if target is not None:
             target.server.close()
-        except NameError:
-            pass
         if own and os.environ.get("ALERTD_HA_KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)
 
@@ -456,20 +466,28 @@ def main(argv=None) -> int:
     ap.add_argument("--active", type=float, default=7)
     ap.add_argument("--rounds", type=int, default=4, help="kill rounds (each kills 3 processes)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--replicas", type=int, nargs="+", default=[2, 1],
+                    help="replicas per shard of each run (default: 2, then 1 for comparison)")
+    ap.add_argument("--flapping", action="store_true",
+                    help="leave the rules' flap detection on (see docs/scaling.md: a restarted replica "
+                         "may hold back a resolve)")
+    ap.add_argument("--keep", action="store_true", help="keep each run's work dir (logs, stores, timeline.json)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     results = {}
-    for per_shard in (2, 1):
+    if args.keep:
+        os.environ["ALERTD_HA_KEEP"] = "1"
+    for per_shard in args.replicas:
         say(f"== {per_shard} replica(s) per shard, {args.rounds} kill rounds, seed {args.seed}")
         results[per_shard] = run(duration=args.duration, rules=args.rules, period=args.period,
                                  active=args.active, replicas_per_shard=per_shard, rounds=args.rounds,
-                                 seed=args.seed, say=say)
+                                 seed=args.seed, flapping=args.flapping, say=say)
     load = os.getloadavg()
     if args.json:
         print(json.dumps({"results": results, "load": load}, indent=2))
     else:
-        print(f"\nstarted {datetime.now().isoformat(timespec='seconds')}, load average {load[0]:.2f} {load[1]:.2f}")
+        print(f"\nfinished {datetime.now().isoformat(timespec='seconds')}, load average {load[0]:.2f} {load[1]:.2f} (1 and 5 min)")
         print(f"{'replicas/shard':>14} {'incidents':>9} {'notices':>7} {'lost':>4} {'dup firing':>10} "
               f"{'dup resolved':>12} {'kills':>5}")
         for k, r in results.items():

@@ -12,6 +12,9 @@ duplicates the cluster makes by itself; both counts are reported. The cluster mu
 de-duplicate: fewer duplicates than incidents (three Alertmanager nodes that each notified
 would give four per incident, replicas whose alerts differ two; a kill costs one or two).
 
+The rules run with `flapping: false`: a replica restarted mid-incident may otherwise call
+a series flapping and hold back its resolve (docs/scaling.md, "What it costs").
+
 Real processes and real timers: the run waits for the schedule, then polls the receiver
 (bounded) for the last notices. About three minutes on a loaded 2-core machine.
 """
@@ -69,3 +72,16 @@ def test_one_replica_per_shard_with_the_same_alertmanager_kill_for_comparison(ru
     assert one["incidents"] == two["incidents"]
     assert one["lost"] == [], summary(one)
     assert one["duplicates"] < one["incidents"], summary(one)
+
+
+def test_the_judge_finds_a_lost_notice_and_counts_duplicates():
+    incidents = [ha.Incident("r1", 10, 17), ha.Incident("r1", 30, 37), ha.Incident("r2", 12, 19)]
+    notices = [ha.Notice(11, "r1", "firing", ""), ha.Notice(19, "r1", "resolved", ""),
+               ha.Notice(21, "r1", "firing", ""), ha.Notice(23, "r1", "resolved", ""),  # a duplicate pair
+               ha.Notice(31, "r1", "firing", ""), ha.Notice(39, "r1", "resolved", ""),
+               ha.Notice(13, "r2", "firing", "")]  # r2's resolve never came
+    verdict = ha.judge(incidents, notices)
+    assert verdict["lost"] == [{"rule": "r2", "start": 12, "missing": "resolved"}]
+    assert (verdict["duplicate_firing"], verdict["duplicate_resolved"], verdict["duplicates"]) == (1, 1, 2)
+    assert not ha.complete(incidents, notices)
+    assert ha.complete(incidents, notices + [ha.Notice(20, "r2", "resolved", "")])
