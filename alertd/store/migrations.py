@@ -61,3 +61,17 @@ def m003_series_of_a_source(db):
     db.execute("ALTER TABLE series_new RENAME TO series")
     db.execute("CREATE UNIQUE INDEX idx_series_source_key ON series (source, key)")
     db.execute("CREATE INDEX idx_series_key ON series (key)")
+
+
+@migrations()
+def m004_sample_chunks(db):
+    # Samples sealed into compressed per-series chunks (issue 20, alertd/store/sample_chunks.py).
+    # The `samples` table stays as the head: ticks append there as before, and the rows an
+    # older store holds are sealed into chunks by the prune job, window by window, so a big
+    # store's first start does no more work than before and keeps every sample.
+    db.execute("CREATE TABLE sample_chunks (start_ts FLOAT NOT NULL, series_id INTEGER NOT NULL, "
+               "end_ts FLOAT NOT NULL, n INTEGER NOT NULL, times_id INTEGER NOT NULL, data BLOB NOT NULL, "
+               "PRIMARY KEY (start_ts, series_id)) WITHOUT ROWID")
+    db.execute("CREATE INDEX idx_sample_chunks_series ON sample_chunks (series_id, start_ts)")
+    db.execute("CREATE TABLE sample_times (id INTEGER PRIMARY KEY AUTOINCREMENT, start_ts FLOAT NOT NULL, "
+               "end_ts FLOAT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL)")

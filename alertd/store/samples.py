@@ -1,8 +1,11 @@
 """Series and their recent samples (bounded retention).
 
-Samples are keyed by (ts, series_id): appends are cheap and sequential, and reads of history
-are scans over a time range (`recent`, `histories`), which is how detectors use history:
-many series of a rule at once.
+A tick's samples go to the head, the `samples` table keyed by (ts, series_id): appends are
+cheap and sequential, and commit with the tick. The prune job seals the head's complete time
+windows into compressed per-series chunks (alertd/store/sample_chunks.py: about 3 bytes a
+sample instead of 29) and drops whole chunk windows past retention; reads (`recent`,
+`histories`) merge chunks and head, so callers never see the difference, and trim points
+older than the last prune's cutoff (a chunk window is dropped only once all of it is).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from itertools import chain
 import numpy as np
 
 from ..model import Labels, Sample
+from .sample_chunks import MAX_SPAN, SEAL_SERIES, ChunkTable
 from .series_index import SeriesIndex
 
 _INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
@@ -37,13 +41,17 @@ class SampleStore:
     def __init__(self, db):
         self.db = db
         self.index = SeriesIndex(db)
+        self.chunks = ChunkTable(db)
         self._last: dict[str, tuple] = {}  # per source: its last key list, their ids and id array
+        self._horizon: float | None = None  # the last prune's cutoff: older points are not read
 
     def forget_ids(self) -> None:
         """Drop the cached series ids (after a rollback: ids handed out inside it are void);
         they are read again from the series table when next needed."""
         self.index.forget()
+        self.chunks.forget()
         self._last = {}
+        self._horizon = None
 
     def series_ids(self, samples: list[Sample], source: str, keys: list[str] | None = None) -> list[int]:
         """The id of each sample's series of `source`, creating series rows for new keys."""
@@ -94,8 +102,8 @@ class SampleStore:
         """Up to `limit` latest points per series key of `source` before `before`, oldest first.
 
         Returns {key: (ts array, value array, number of points returned)} for keys with data.
-        Scans backwards in time and stops once every series has `limit` points or its first
-        sample has been passed.
+        Reads the head backwards in time, then chunk windows backwards, and stops once every
+        series has `limit` points or its first sample has been passed.
         """
         ids = self.index.lookup(keys, source)
         first = self.index.first
@@ -103,6 +111,39 @@ class SampleStore:
         wanted = {sid: k for k, sid in ids.items() if first[sid] < cutoff}
         if not wanted or limit <= 0:
             return {}
+        head = self._head_recent(wanted, limit, cutoff)
+        parts: dict[int, list] = {}
+        if self.chunks.any():
+            horizon = self.horizon()
+            counts = dict.fromkeys(wanted, 0)
+            w = self.chunks.window_before(cutoff)
+            # series whose head has `limit` points newer than every chunk need no chunk
+            newest = self.chunks.window_end(w) if w is not None else float("inf")
+            still = {sid: True for sid in wanted if sid not in head or len(head[sid][0]) < limit
+                     or head[sid][0][0] < newest}
+            while w is not None and still and w + MAX_SPAN > horizon:
+                for sid, (t, v) in self.chunks.window(w, still).items():
+                    keep = (t < cutoff) & (t >= horizon)
+                    if not keep.all():
+                        t, v = t[keep], v[keep]
+                    parts.setdefault(sid, []).append((t, v))
+                    counts[sid] += len(t)
+                for sid in list(still):
+                    newer = int(np.count_nonzero(head[sid][0] >= w)) if sid in head else 0
+                    if counts[sid] + newer >= limit or first[sid] >= w:
+                        del still[sid]
+                w = self.chunks.window_before(w)
+        out = {}
+        for sid, key in wanted.items():
+            ts, values = _merge(parts.get(sid, ())[::-1], head.get(sid))
+            if len(ts):
+                ts, values = ts[-limit:], values[-limit:]
+                out[key] = (ts, values, len(ts))
+        return out
+
+    def _head_recent(self, wanted: dict[int, str], limit: int, cutoff: float) -> dict[int, tuple]:
+        """{series id: (ts, values)}: the latest `limit` head rows of each series before `cutoff`."""
+        first = self.index.first
         lower = min(first[sid] for sid in wanted)
         # A few series out of many (the pages' charts, a new series): let SQLite skip the rows
         # of the others, instead of handing every row of the time range to Python.
@@ -146,7 +187,7 @@ class SampleStore:
         out = {}
         for i in np.flatnonzero(count):
             k = int(min(count[i], limit))
-            out[wanted[int(ids[i])]] = (ts_out[i, limit - k:], val_out[i, limit - k:], k)
+            out[int(ids[i])] = (ts_out[i, limit - k:], val_out[i, limit - k:])
         return out
 
     def _rows_per_step(self, cutoff: float) -> float:
@@ -196,19 +237,23 @@ class SampleStore:
         """All stored points of several series of `source` in [start, end): {key: (ts, values)}."""
         ids = self.index.lookup(keys, source)
         by_id = {sid: k for k, sid in ids.items()}
+        lo = start if start is not None else float("-inf")
+        hi = end if end is not None else float("inf")
         got: dict[int, list] = defaultdict(list)
         cursor = self.db.execute("SELECT ts, series_id, value FROM samples WHERE ts >= ? AND ts < ? "
-                                 "ORDER BY ts", [start if start is not None else float("-inf"),
-                                                 end if end is not None else float("inf")])
+                                 "ORDER BY ts", [lo, hi])
         for rows in iter(lambda: cursor.fetchmany(10_000), []):
             for ts, sid, value in rows:
                 if sid in by_id:
                     got[sid].append((ts, np.nan if value is None else value))
+        parts = self.chunks.between(by_id, lo, hi) if by_id and self.chunks.any() else {}
+        horizon = max(lo, self.horizon())
         out = {}
         for key in keys:
-            points = got.get(ids.get(key), [])
-            arr = np.array(points, dtype=float).reshape(-1, 2)
-            out[key] = (arr[:, 0], arr[:, 1])
+            sid = ids.get(key)
+            arr = np.array(got.get(sid, []), dtype=float).reshape(-1, 2)
+            sealed = [(t[m], v[m]) for t, v in parts.get(sid, ()) for m in [(t >= horizon) & (t < hi)]]
+            out[key] = _merge(sealed, (arr[:, 0], arr[:, 1]))
         return out
 
     def history(self, key: str, start: float | None = None, end: float | None = None, source: str | None = None):
@@ -227,9 +272,33 @@ class SampleStore:
         """The sources that have a series `key`."""
         return self.index.sources_of(key)
 
+    def horizon(self) -> float:
+        """The last prune's cutoff (points older than it are not read), -inf before any."""
+        if self._horizon is None:
+            row = self.db.execute("SELECT value FROM kv WHERE key = 'samples_horizon'").fetchone()
+            self._horizon = json.loads(row[0]) if row else float("-inf")
+        return self._horizon
+
     def prune(self, before: float, limit: int | None = None) -> int:
-        """Delete samples older than `before` (a range delete along the primary key); with
-        `limit`, only about that many of the oldest (so a big delete can be done in steps)."""
+        """Delete samples older than `before`: head rows (a range delete along the primary
+        key), then whole chunk windows that end by `before` (points of a window that reaches
+        past it are trimmed at read). With `limit`, one step: about that many of the oldest
+        head rows, or else one chunk window (so a big delete can be done in steps); 0 when
+        nothing is left to delete."""
+        self._horizon = before
+        self.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('samples_horizon', ?)", [json.dumps(before)])
+        deleted = self._prune_head(before, limit)
+        if limit is not None and deleted:
+            return deleted
+        while True:
+            step = self.chunks.prune_window(before)
+            if step is None:
+                return deleted
+            deleted += step
+            if limit is not None:
+                return deleted
+
+    def _prune_head(self, before: float, limit: int | None) -> int:
         if limit is None:
             return self.db.execute("DELETE FROM samples WHERE ts < ?", [before]).rowcount
         # the ts of the limit-th oldest row bounds the step (an index seek: the key starts with ts)
@@ -241,9 +310,56 @@ class SampleStore:
             deleted = self.db.execute("DELETE FROM samples WHERE ts <= ?", [bound[0]]).rowcount
         return deleted
 
+    def seal(self, series: int = SEAL_SERIES) -> int:
+        """One sealing step (see alertd/store/sample_chunks.py): head rows of complete windows
+        into chunks, for up to `series` series; the rows sealed, -1 when nothing is left."""
+        return self.chunks.seal_step(series)
+
+    def seal_all(self) -> int:
+        """Seal every complete window of the head (tests, tools); the rows sealed."""
+        total = 0
+        while (step := self.seal()) >= 0:
+            total += step
+        return total
+
+    def count(self) -> int:
+        """Samples held (head rows and chunk points; a head row that rewrote a chunk's point
+        counts twice until the next seal merges them)."""
+        return self.db.execute("SELECT count(*) FROM samples").fetchone()[0] + self.chunks.count()
+
+    def span(self) -> tuple[float | None, float | None]:
+        """The oldest and newest timestamp held (None, None when empty)."""
+        lo, hi = self.db.execute("SELECT min(ts), max(ts) FROM samples").fetchone()
+        c_lo, c_hi = self.chunks.span()
+        if c_lo is not None:
+            c_lo = max(c_lo, self.horizon())
+        los = [x for x in (lo, c_lo) if x is not None]
+        his = [x for x in (hi, c_hi) if x is not None]
+        return (min(los) if los else None), (max(his) if his else None)
+
     def drop_silent(self, before: float) -> list[tuple[str, str]]:
         """Delete the series not polled since `before`; their (source, key)."""
         gone = self.index.silent(before)
         self.index.drop(gone)
+        self.chunks.drop_series([sid for sid, _, _ in gone])
         self._last = {}
         return [(source, key) for _, source, key in gone]
+
+
+def _merge(sealed, head) -> tuple[np.ndarray, np.ndarray]:
+    """One series' points in time order from its chunks (oldest first) and its head rows; at
+    the same time the head's point wins (it was written later)."""
+    parts = [p for p in sealed if len(p[0])]
+    if head is not None and len(head[0]):
+        parts.append(head)
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    if len(parts) == 1:
+        return parts[0]
+    ts = np.concatenate([p[0] for p in parts])
+    values = np.concatenate([p[1] for p in parts])
+    if (np.diff(ts) > 0).all():
+        return ts, values
+    ts, values = ts[::-1], values[::-1]  # newest part first: the head wins at equal times
+    ts, first = np.unique(ts, return_index=True)
+    return ts, values[first]

@@ -1,0 +1,210 @@
+"""Sealed samples: one compressed chunk per series per time window (issue 20).
+
+A tick appends its samples to the head (the `samples` table, one row per sample: the same
+cheap, crash-safe append as ever). `seal_step` moves the head's rows of complete windows
+(`SPAN` seconds, aligned to multiples of it; complete = older than the window holding the
+newest head row) into `sample_chunks`: one row per (window, series) holding its values coded
+with pcodec (alertd/store/chunk_codec.py), and a reference into `sample_times`, where each
+distinct timestamp array of a window is stored once (the series of one poll share their
+timestamps). A head row that lands in a window already sealed (a back-fill, a late sample)
+is merged into that chunk at the next seal; until then it wins over the chunk's point of the
+same time, as a later write of that point did before chunks.
+
+Every step runs in its caller's transaction and moves rows from the head to chunks within
+it, so a crash keeps every committed sample in exactly one of the two.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .chunk_codec import decode_times, decode_values, encode_times, encode_values
+
+SPAN = 1800.0  # seconds per chunk window (180 points at 10 s)
+MAX_SPAN = 86400.0  # no window was ever longer: bounds the index ranges of reads
+SEAL_SERIES = 2000  # series per seal step (10,000 series: five steps per window)
+FEW = 256  # reads of at most this many series seek them by index
+
+
+class ChunkTable:
+    """Sealing the head into chunks, reading chunks back, pruning them."""
+
+    def __init__(self, db):
+        self.db = db
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the caches (after a rollback: ids handed out inside it are void)."""
+        self._times: dict[int, np.ndarray] = {}  # times id -> decoded timestamps
+        self._window_times: dict[float, dict[bytes, int]] = {}  # window -> ts bytes -> id
+        self._cursor: tuple[float, int] | None = None  # sealing: window, next series id
+
+    # -- sealing --------------------------------------------------------------------------
+    def seal_step(self, series: int = SEAL_SERIES) -> int:
+        """Seal the head rows of the oldest complete window for up to `series` series ids;
+        returns the head rows sealed, or -1 when there is nothing left to seal."""
+        top = self.db.execute("SELECT max(ts) FROM samples").fetchone()[0]
+        first = self.db.execute("SELECT min(ts) FROM samples").fetchone()[0]
+        if top is None or not (math.isfinite(top) and math.isfinite(first)):
+            return -1
+        cut = math.floor(top / SPAN) * SPAN
+        if first >= cut:
+            return -1
+        w0 = math.floor(first / SPAN) * SPAN
+        w1 = w0 + SPAN
+        lo = self._cursor[1] if self._cursor is not None and self._cursor[0] == w0 else -2**62
+        limit = series * int(SPAN)  # no series has more points in a window (one a second)
+        rows = self.db.execute("SELECT series_id, ts, value FROM samples WHERE ts >= ? AND ts < ? "
+                               "AND series_id >= ? ORDER BY series_id, ts LIMIT ?", [w0, w1, lo, limit]).fetchall()
+        if not rows:
+            self._cursor = None  # the window's head rows are gone: the next step takes the next one
+            return 0
+        arr = np.array(rows, dtype=float).reshape(-1, 3)
+        sid = arr[:, 0].astype(np.int64)
+        ids = np.unique(sid)
+        hi = int(ids[min(series, len(ids)) - 1])  # whole series, except one cut by the LIMIT
+        keep = sid <= hi
+        sid, ts, values = sid[keep], arr[keep, 1], arr[keep, 2]
+        partial = len(rows) == limit and int(sid[-1]) == int(arr[-1, 0])  # the last series may go on
+        self._write(w0, w1, sid, ts, values)
+        deleted = self.db.execute("DELETE FROM samples WHERE ts >= ? AND ts < ? AND series_id >= ? AND series_id < ?",
+                                  [w0, w1, lo, hi]).rowcount
+        deleted += self.db.execute("DELETE FROM samples WHERE ts >= ? AND ts <= ? AND series_id = ?",
+                                   [w0, float(ts[-1]), hi]).rowcount
+        self._cursor = (w0, hi if partial else hi + 1)
+        return deleted
+
+    def _write(self, w0: float, w1: float, sid, ts, values) -> None:
+        """Chunks for (sorted by series, then time) head rows of window w0, merged with any
+        chunk those series already have there (the head's point wins at the same time)."""
+        starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+        ends = np.r_[starts[1:], len(sid)]
+        ids = sid[starts]
+        old = self._existing(w0, ids)
+        times = self._times_of_window(w0)
+        out = []
+        for s, e, i in zip(starts, ends, ids):
+            t, v = ts[s:e], values[s:e]
+            if int(i) in old:
+                ot, ov = old[int(i)]
+                t, first = np.unique(np.concatenate([t, ot]), return_index=True)  # head first: it wins
+                v = np.concatenate([v, ov])[first]
+            out.append((w0, int(i), w1, len(t), self._times_id(w0, w1, t, times), encode_values(v)))
+        self.db.conn.executemany("INSERT OR REPLACE INTO sample_chunks (start_ts, series_id, end_ts, n, times_id, "
+                                 "data) VALUES (?, ?, ?, ?, ?, ?)", out)
+
+    def _existing(self, w0: float, ids: np.ndarray) -> dict[int, tuple]:
+        out = {}
+        for i in range(0, len(ids), 500):
+            part = [int(x) for x in ids[i:i + 500]]
+            for sid, times_id, data in self.db.execute(
+                    f"SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ? AND series_id IN "
+                    f"({','.join('?' * len(part))})", [w0, *part]):
+                out[sid] = (self.times(times_id), decode_values(data))
+        return out
+
+    def _times_of_window(self, w0: float) -> dict[bytes, int]:
+        known = self._window_times.get(w0)
+        if known is None:
+            if len(self._window_times) > 4:
+                self._window_times.clear()
+            known = self._window_times[w0] = {}
+            for tid, data in self.db.execute("SELECT id, data FROM sample_times WHERE start_ts = ?", [w0]):
+                known[decode_times(data).tobytes()] = tid
+        return known
+
+    def _times_id(self, w0: float, w1: float, t: np.ndarray, known: dict[bytes, int]) -> int:
+        key = t.tobytes()
+        tid = known.get(key)
+        if tid is None:
+            tid = self.db.execute("INSERT INTO sample_times (start_ts, end_ts, n, data) VALUES (?, ?, ?, ?)",
+                                  [w0, w1, len(t), encode_times(t)]).lastrowid
+            known[key] = tid
+            self._times[tid] = t.copy()
+        return tid
+
+    # -- reading --------------------------------------------------------------------------
+    def times(self, tid: int) -> np.ndarray:
+        got = self._times.get(tid)
+        if got is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            row = self.db.execute("SELECT data FROM sample_times WHERE id = ?", [tid]).fetchone()
+            got = self._times[tid] = decode_times(row[0]) if row else np.zeros(0)
+        return got
+
+    def any(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sample_chunks LIMIT 1").fetchone() is not None
+
+    def window_before(self, before: float) -> float | None:
+        """The start of the newest window that starts before `before`."""
+        return self.db.execute("SELECT max(start_ts) FROM sample_chunks WHERE start_ts < ?", [before]).fetchone()[0]
+
+    def window_end(self, w0: float) -> float:
+        return self.db.execute("SELECT max(end_ts) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
+
+    def window(self, w0: float, ids: dict[int, object]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{series id: (ts, values)} of the chunks of window `w0` for the series `ids`."""
+        if len(ids) <= FEW:
+            part = list(ids)
+            rows = self.db.execute(f"SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ? "
+                                   f"AND series_id IN ({','.join('?' * len(part))})", [w0, *part])
+        else:
+            rows = self.db.execute("SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ?", [w0])
+        return {sid: (self.times(tid), decode_values(data)) for sid, tid, data in rows if sid in ids}
+
+    def between(self, ids: dict[int, object], start: float, end: float) -> dict[int, list]:
+        """{series id: [(ts, values) per chunk, oldest first]} of chunks overlapping [start, end)."""
+        out: dict[int, list] = {}
+        if len(ids) <= FEW:
+            part = list(ids)
+            rows = self.db.execute(f"SELECT series_id, times_id, data FROM sample_chunks WHERE series_id IN "
+                                   f"({','.join('?' * len(part))}) AND start_ts < ? AND end_ts > ? "
+                                   "ORDER BY series_id, start_ts", [*part, end, start])
+        else:
+            rows = self.db.execute("SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts < ? "
+                                   "AND start_ts > ? AND end_ts > ? ORDER BY start_ts", [end, start - MAX_SPAN, start])
+        for sid, tid, data in rows:
+            if sid in ids:
+                out.setdefault(sid, []).append((self.times(tid), decode_values(data)))
+        return out
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COALESCE(sum(n), 0) FROM sample_chunks").fetchone()[0]
+
+    def span(self) -> tuple[float | None, float | None]:
+        """The oldest and newest timestamp held in chunks."""
+        w_lo = self.db.execute("SELECT min(start_ts), max(start_ts) FROM sample_chunks").fetchone()
+        if w_lo[0] is None:
+            return None, None
+        # the oldest/newest window may hold several timestamp arrays: take their extremes
+        lows = [self.times(t)[0] for (t,) in self.db.execute(
+            "SELECT DISTINCT times_id FROM sample_chunks WHERE start_ts = ?", [w_lo[0]])]
+        highs = [self.times(t)[-1] for (t,) in self.db.execute(
+            "SELECT DISTINCT times_id FROM sample_chunks WHERE start_ts = ?", [w_lo[1]])]
+        return float(min(lows)), float(max(highs))
+
+    # -- pruning --------------------------------------------------------------------------
+    def prune_window(self, before: float) -> int | None:
+        """Delete the oldest window's chunks if the whole window is older than `before`;
+        the samples they held, or None when no window is that old."""
+        w0 = self.db.execute("SELECT min(start_ts) FROM sample_chunks").fetchone()[0]
+        if w0 is None:
+            self.db.execute("DELETE FROM sample_times WHERE end_ts <= ?", [before])
+            return None
+        end = self.db.execute("SELECT max(end_ts) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
+        if end > before:
+            self.db.execute("DELETE FROM sample_times WHERE end_ts <= ?", [before])
+            return None
+        n = self.db.execute("SELECT COALESCE(sum(n), 0) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
+        self.db.execute("DELETE FROM sample_chunks WHERE start_ts = ?", [w0])
+        self.db.execute("DELETE FROM sample_times WHERE start_ts = ?", [w0])
+        self._window_times.pop(w0, None)
+        return n
+
+    def drop_series(self, ids: list[int]) -> None:
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            self.db.execute(f"DELETE FROM sample_chunks WHERE series_id IN ({','.join('?' * len(part))})", part)
