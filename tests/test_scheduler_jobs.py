@@ -49,7 +49,7 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
         try:
             jobs = {job.id: job for job in d.scheduler.get_jobs()}
             events = await run_every_job_once(d.scheduler)
-            counts = d.store.db.execute("SELECT count(*), min(ts) FROM samples").fetchone()
+            counts = d.store.samples.count(), d.store.samples.span()[0]
             series = [r["key"] for r in d.store.samples.series()]
             heartbeat = d.store.get_kv("heartbeat")
             ran = {job: d.metrics.registry.get_sample_value("alertd_scheduler_jobs_total",
@@ -72,3 +72,31 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
 
 def test_the_prune_interval_follows_a_short_retention():
     assert prune_every(7 * 86400) == 600 and prune_every(120) == 60 and prune_every(1) == 1
+
+
+def test_the_prune_job_seals_complete_windows_into_chunks_keeping_every_sample(write_config, registry, tmp_path):
+    config = load_config(write_config(config_text(
+        retention="1d", sources={"app": {"type": "test_list", "every": "1m"}})), registry, environ={})
+    store_path = tmp_path / "alertd.db"
+    now = time.time()
+    store = Store(store_path)
+    a = make_labels({"host": "a"})
+    points = [(now - 3 * 3600 + 10 * i, float(i % 97)) for i in range(3 * 360)]  # 3 h every 10 s
+    with store.atomic():
+        store.samples.append([Sample("cpu", a, ts, v) for ts, v in points], "app", now=now)
+    store.close()
+
+    async def main():
+        d = Daemon(config, registry, store_path=store_path, clock=SystemClock())
+        await d.start()
+        try:
+            await run_every_job_once(d.scheduler)
+            head = d.store.db.execute("SELECT count(*) FROM samples").fetchone()[0]
+            chunks = d.store.db.execute("SELECT count(*), sum(n) FROM sample_chunks").fetchone()
+            return head, chunks, d.store.samples.history('cpu{host="a"}', source="app")
+        finally:
+            await d.drain()
+
+    head, (chunks, sealed), (ts, values) = asyncio.run(main())
+    assert chunks >= 5 and sealed + head == len(points) and head < 2 * 180  # only the open window stays
+    assert list(ts) == [p[0] for p in points] and list(values) == [p[1] for p in points]
