@@ -24,7 +24,7 @@ from .chunk_codec import decode_times, decode_values, encode_times, encode_value
 
 SPAN = 1800.0  # seconds per chunk window (180 points at 10 s)
 MAX_SPAN = 86400.0  # no window was ever longer: bounds the index ranges of reads
-SEAL_SERIES = 2000  # series per seal step (10,000 series: five steps per window)
+SEAL_SERIES = 250  # series per seal step (a step takes about 0.1 s at 10 s polls)
 FEW = 256  # reads of at most this many series seek them by index
 
 
@@ -39,11 +39,11 @@ class ChunkTable:
         """Drop the caches (after a rollback: ids handed out inside it are void)."""
         self._times: dict[int, np.ndarray] = {}  # times id -> decoded timestamps
         self._window_times: dict[float, dict[bytes, int]] = {}  # window -> ts bytes -> id
-        self._cursor: tuple[float, int] | None = None  # sealing: window, next series id
+        self._cursor: tuple | None = None  # sealing: window, next series id, its poll times, last id
 
     # -- sealing --------------------------------------------------------------------------
     def seal_step(self, series: int = SEAL_SERIES) -> int:
-        """Seal the head rows of the oldest complete window for up to `series` series ids;
+        """Seal the head rows of the oldest complete window for the next `series` series ids;
         returns the head rows sealed, or -1 when there is nothing left to seal."""
         top = self.db.execute("SELECT max(ts) FROM samples").fetchone()[0]
         first = self.db.execute("SELECT min(ts) FROM samples").fetchone()[0]
@@ -54,27 +54,41 @@ class ChunkTable:
             return -1
         w0 = math.floor(first / SPAN) * SPAN
         w1 = w0 + SPAN
-        lo = self._cursor[1] if self._cursor is not None and self._cursor[0] == w0 else -2**62
-        limit = series * int(SPAN)  # no series has more points in a window (one a second)
-        rows = self.db.execute("SELECT series_id, ts, value FROM samples WHERE ts >= ? AND ts < ? "
-                               "AND series_id >= ? ORDER BY series_id, ts LIMIT ?", [w0, w1, lo, limit]).fetchall()
+        if self._cursor is None or self._cursor[0] != w0:
+            top_id = self.db.execute("SELECT max(id) FROM series").fetchone()[0] or 0
+            self._cursor = (w0, -2**62, self._stamps(w0, w1), top_id)
+        _, lo, stamps, top_id = self._cursor
+        if lo > top_id:
+            self._cursor = None  # every id done: the next step looks at what is left
+            return 0
+        hi = 2**62 if lo + series > top_id else (max(lo, 0) + series)  # the last slice takes any id
+        # Poll times of the window, when there are few: SQLite seeks each (ts, first id) instead
+        # of scanning every row of the window for a slice of series.
+        where = (f"ts IN ({','.join('?' * len(stamps))})" if stamps is not None else "ts >= ? AND ts < ?")
+        params = [*(stamps if stamps is not None else (w0, w1)), lo, hi]
+        rows = self.db.execute(f"SELECT series_id, ts, value FROM samples WHERE {where} AND series_id >= ? "
+                               "AND series_id < ?", params).fetchall()
+        self._cursor = (w0, hi, stamps, top_id)
         if not rows:
-            self._cursor = None  # the window's head rows are gone: the next step takes the next one
             return 0
         arr = np.array(rows, dtype=float).reshape(-1, 3)
-        sid = arr[:, 0].astype(np.int64)
-        ids = np.unique(sid)
-        hi = int(ids[min(series, len(ids)) - 1])  # whole series, except one cut by the LIMIT
-        keep = sid <= hi
-        sid, ts, values = sid[keep], arr[keep, 1], arr[keep, 2]
-        partial = len(rows) == limit and int(sid[-1]) == int(arr[-1, 0])  # the last series may go on
-        self._write(w0, w1, sid, ts, values)
-        deleted = self.db.execute("DELETE FROM samples WHERE ts >= ? AND ts < ? AND series_id >= ? AND series_id < ?",
-                                  [w0, w1, lo, hi]).rowcount
-        deleted += self.db.execute("DELETE FROM samples WHERE ts >= ? AND ts <= ? AND series_id = ?",
-                                   [w0, float(ts[-1]), hi]).rowcount
-        self._cursor = (w0, hi if partial else hi + 1)
-        return deleted
+        order = np.lexsort((arr[:, 1], arr[:, 0]))  # by series, then time
+        arr = arr[order]
+        self._write(w0, w1, arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
+        return self.db.execute(f"DELETE FROM samples WHERE {where} AND series_id >= ? AND series_id < ?",
+                               params).rowcount
+
+    def _stamps(self, w0: float, w1: float, most: int = 1000) -> list[float] | None:
+        """The distinct timestamps of the head in [w0, w1), by seeks; None if over `most`."""
+        out, at = [], w0
+        row = self.db.execute("SELECT min(ts) FROM samples WHERE ts >= ? AND ts < ?", [w0, w1]).fetchone()
+        while row[0] is not None:
+            out.append(row[0])
+            if len(out) > most:
+                return None
+            at = row[0]
+            row = self.db.execute("SELECT min(ts) FROM samples WHERE ts > ? AND ts < ?", [at, w1]).fetchone()
+        return out
 
     def _write(self, w0: float, w1: float, sid, ts, values) -> None:
         """Chunks for (sorted by series, then time) head rows of window w0, merged with any
