@@ -91,11 +91,15 @@ def job_counts(port: int) -> dict[str, float]:
 def store_stats(path: Path) -> dict:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        count, oldest = db.execute("SELECT count(*), min(ts) FROM samples").fetchone()
+        head, oldest = db.execute("SELECT count(*), min(ts) FROM samples").fetchone()
+        sealed = db.execute("SELECT COALESCE(sum(n), 0), min(start_ts) FROM sample_chunks").fetchone()
+        count = head + sealed[0]  # head rows and sealed chunk points (issue 20)
+        oldest = min(x for x in (oldest, sealed[1]) if x is not None) if sealed[1] is not None else oldest
         series = db.execute("SELECT count(*) FROM series").fetchone()[0]
         pages = db.execute("PRAGMA page_count").fetchone()[0]
-        try:  # pages of the samples table and its series (the rest: incidents, notices, models)
-            sample_pages = db.execute("SELECT count(*) FROM dbstat WHERE name IN ('samples', 'series')").fetchone()[0]
+        try:  # pages of the samples (head and chunks) and their series (the rest: incidents, notices, models)
+            sample_pages = db.execute("SELECT count(*) FROM dbstat WHERE name IN ('samples', 'series', 'sample_chunks', "
+                                      "'sample_times', 'idx_sample_chunks_series')").fetchone()[0]
         except sqlite3.OperationalError:  # SQLite built without dbstat
             sample_pages = None
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]

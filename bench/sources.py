@@ -94,7 +94,7 @@ def _bench_http_json(tmp: Path, ticks: int, endpoints: int) -> dict:
             clock.advance(10)
         errors = sum(s.value for m in daemon.metrics.source_errors.collect() for s in m.samples
                      if s.name.endswith("_total"))
-        stored = daemon.store.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        stored = daemon.store.samples.count()
         await daemon.drain()
         return times[2:], errors, stored  # the first two warm up connections and series rows
     try:

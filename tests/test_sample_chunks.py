@@ -187,3 +187,16 @@ def test_an_old_store_migrates_and_its_samples_are_sealed_by_the_prune_job_steps
         assert list(ts) == [T0 + 10.0 * j for j in range(1000)]
         assert list(values) == [float(i * 1000 + j) for j in range(1000)]
     store.close()
+
+
+def test_times_near_1970_or_beyond_any_window_key_stay_readable_and_sealing_ends():
+    store = Store()
+    stamps = [-7200.0, -10.0, 100.0, 5000.0, 1e15, -1e15]
+    with store.atomic():
+        store.samples.append([cpu("a", ts, float(i)) for i, ts in enumerate(stamps)], "app")
+        store.samples.seal_all()
+    assert store.db.execute("SELECT count(*) FROM sample_chunks").fetchone()[0] == 3  # -7200, -10 and 100
+    ts, values = store.samples.history(_key("a"))
+    assert list(ts) == sorted(stamps) and list(values) == [5.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+    assert store.samples.recent([_key("a")], 3, before=5000.0)[_key("a")][0].tolist() == [-7200.0, -10.0, 100.0]
+    store.close()

@@ -3,8 +3,8 @@
 A tick appends its samples to the head (the `samples` table, one row per sample: the same
 cheap, crash-safe append as ever). `seal_step` moves the head's rows of complete windows
 (`SPAN` seconds, aligned to multiples of it; complete = older than the window holding the
-newest head row) into `sample_chunks`: one row per (window, series) holding its values coded
-with pcodec (alertd/store/chunk_codec.py), and a reference into `sample_times`, where each
+newest head row) into `sample_chunks`: one row per (window, series), keyed by both in one
+integer (`key`: time order, as the head), holding its values coded with pcodec (alertd/store/chunk_codec.py), and a reference into `sample_times`, where each
 distinct timestamp array of a window is stored once (the series of one poll share their
 timestamps). A head row that lands in a window already sealed (a back-fill, a late sample)
 is merged into that chunk at the next seal; until then it wins over the chunk's point of the
@@ -23,9 +23,21 @@ import numpy as np
 from .chunk_codec import decode_times, decode_values, encode_times, encode_values
 
 SPAN = 1800.0  # seconds per chunk window (180 points at 10 s)
-MAX_SPAN = 86400.0  # no window was ever longer: bounds the index ranges of reads
+MAX_SPAN = 86400.0  # no window was ever longer: bounds the key ranges of reads
 SEAL_SERIES = 250  # series per seal step (a step takes about 0.1 s at 10 s polls)
-FEW = 256  # reads of at most this many series seek them by index
+FEW = 256  # reads of at most this many series seek their chunks by key
+_MINUTES = 2 ** 30  # window starts (in minutes) a key can hold, either side of 1970
+_LOWEST, _HIGHEST = -_MINUTES * 60.0, _MINUTES * 60.0 - MAX_SPAN
+
+
+def key(start: float, series_id: int = 0) -> int:
+    """A chunk's id: its window's start in minutes, then its series id (below 2**32)."""
+    return (int(start) // 60) * 2 ** 32 + series_id
+
+
+def window_keys(start: float) -> tuple[int, int]:
+    """The range of ids of the chunks of the window starting at `start`."""
+    return key(start), key(start) + 2 ** 32
 
 
 class ChunkTable:
@@ -45,9 +57,10 @@ class ChunkTable:
     def seal_step(self, series: int = SEAL_SERIES) -> int:
         """Seal the head rows of the oldest complete window for the next `series` series ids;
         returns the head rows sealed, or -1 when there is nothing left to seal."""
-        top = self.db.execute("SELECT max(ts) FROM samples").fetchone()[0]
-        first = self.db.execute("SELECT min(ts) FROM samples").fetchone()[0]
-        if top is None or not (math.isfinite(top) and math.isfinite(first)):
+        # (times a chunk id cannot hold, some 2,000 years away, stay in the head)
+        top = self.db.execute("SELECT max(ts) FROM samples WHERE ts < ?", [_HIGHEST]).fetchone()[0]
+        first = self.db.execute("SELECT min(ts) FROM samples WHERE ts >= ?", [_LOWEST]).fetchone()[0]
+        if top is None or first is None:
             return -1
         cut = math.floor(top / SPAN) * SPAN
         if first >= cut:
@@ -105,18 +118,17 @@ class ChunkTable:
                 ot, ov = old[int(i)]
                 t, first = np.unique(np.concatenate([t, ot]), return_index=True)  # head first: it wins
                 v = np.concatenate([v, ov])[first]
-            out.append((w0, int(i), w1, len(t), self._times_id(w0, w1, t, times), encode_values(v)))
-        self.db.conn.executemany("INSERT OR REPLACE INTO sample_chunks (start_ts, series_id, end_ts, n, times_id, "
-                                 "data) VALUES (?, ?, ?, ?, ?, ?)", out)
+            out.append((key(w0, int(i)), w0, w1, len(t), self._times_id(w0, w1, t, times), encode_values(v)))
+        self.db.conn.executemany("INSERT OR REPLACE INTO sample_chunks (id, start_ts, end_ts, n, times_id, data) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", out)
 
     def _existing(self, w0: float, ids: np.ndarray) -> dict[int, tuple]:
         out = {}
         for i in range(0, len(ids), 500):
-            part = [int(x) for x in ids[i:i + 500]]
-            for sid, times_id, data in self.db.execute(
-                    f"SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ? AND series_id IN "
-                    f"({','.join('?' * len(part))})", [w0, *part]):
-                out[sid] = (self.times(times_id), decode_values(data))
+            part = [key(w0, int(x)) for x in ids[i:i + 500]]
+            for cid, times_id, data in self.db.execute(
+                    f"SELECT id, times_id, data FROM sample_chunks WHERE id IN ({','.join('?' * len(part))})", part):
+                out[cid % 2 ** 32] = (self.times(times_id), decode_values(data))
         return out
 
     def _times_of_window(self, w0: float) -> dict[bytes, int]:
@@ -153,36 +165,49 @@ class ChunkTable:
         return self.db.execute("SELECT 1 FROM sample_chunks LIMIT 1").fetchone() is not None
 
     def window_before(self, before: float) -> float | None:
-        """The start of the newest window that starts before `before`."""
-        return self.db.execute("SELECT max(start_ts) FROM sample_chunks WHERE start_ts < ?", [before]).fetchone()[0]
+        """The start of the newest window that starts before `before` (a seek)."""
+        bound = "" if before > _HIGHEST else " WHERE id < ?"
+        row = self.db.execute(f"SELECT start_ts FROM sample_chunks{bound} ORDER BY id DESC LIMIT 1",
+                              [] if before > _HIGHEST else [key(math.ceil(max(before, _LOWEST) / 60) * 60)]).fetchone()
+        return None if row is None else row[0]
+
+    def window_after(self, at: float) -> float | None:
+        """The start of the oldest window that starts at or after `at` (a seek)."""
+        if at > _HIGHEST:
+            return None
+        row = self.db.execute("SELECT start_ts FROM sample_chunks WHERE id >= ? ORDER BY id LIMIT 1",
+                              [key(math.ceil(max(at, _LOWEST) / 60) * 60)]).fetchone()
+        return None if row is None else row[0]
 
     def window_end(self, w0: float) -> float:
-        return self.db.execute("SELECT max(end_ts) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
+        return self.db.execute("SELECT max(end_ts) FROM sample_chunks WHERE id >= ? AND id < ?",
+                               window_keys(w0)).fetchone()[0]
 
     def window(self, w0: float, ids: dict[int, object]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """{series id: (ts, values)} of the chunks of window `w0` for the series `ids`."""
         if len(ids) <= FEW:
-            part = list(ids)
-            rows = self.db.execute(f"SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ? "
-                                   f"AND series_id IN ({','.join('?' * len(part))})", [w0, *part])
+            part = [key(w0, sid) for sid in ids]
+            rows = self.db.execute(f"SELECT id, times_id, data FROM sample_chunks WHERE id IN "
+                                   f"({','.join('?' * len(part))})", part)
         else:
-            rows = self.db.execute("SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts = ?", [w0])
-        return {sid: (self.times(tid), decode_values(data)) for sid, tid, data in rows if sid in ids}
+            rows = self.db.execute("SELECT id, times_id, data FROM sample_chunks WHERE id >= ? AND id < ?",
+                                   window_keys(w0))
+        return {cid % 2 ** 32: (self.times(tid), decode_values(data)) for cid, tid, data in rows
+                if cid % 2 ** 32 in ids}
+
+    def windows(self, start: float = -math.inf, end: float = math.inf):
+        """The starts of the windows that may hold points in [start, end), oldest first."""
+        w = self.window_after(start - MAX_SPAN)
+        while w is not None and w < end:
+            yield w
+            w = self.window_after(w + 60)
 
     def between(self, ids: dict[int, object], start: float, end: float) -> dict[int, list]:
         """{series id: [(ts, values) per chunk, oldest first]} of chunks overlapping [start, end)."""
         out: dict[int, list] = {}
-        if len(ids) <= FEW:
-            part = list(ids)
-            rows = self.db.execute(f"SELECT series_id, times_id, data FROM sample_chunks WHERE series_id IN "
-                                   f"({','.join('?' * len(part))}) AND start_ts < ? AND end_ts > ? "
-                                   "ORDER BY series_id, start_ts", [*part, end, start])
-        else:
-            rows = self.db.execute("SELECT series_id, times_id, data FROM sample_chunks WHERE start_ts < ? "
-                                   "AND start_ts > ? AND end_ts > ? ORDER BY start_ts", [end, start - MAX_SPAN, start])
-        for sid, tid, data in rows:
-            if sid in ids:
-                out.setdefault(sid, []).append((self.times(tid), decode_values(data)))
+        for w in self.windows(start, end):
+            for sid, got in self.window(w, ids).items():
+                out.setdefault(sid, []).append(got)
         return out
 
     def count(self) -> int:
@@ -190,35 +215,36 @@ class ChunkTable:
 
     def span(self) -> tuple[float | None, float | None]:
         """The oldest and newest timestamp held in chunks."""
-        w_lo = self.db.execute("SELECT min(start_ts), max(start_ts) FROM sample_chunks").fetchone()
-        if w_lo[0] is None:
+        lo, hi = self.window_after(-math.inf), self.window_before(math.inf)
+        if lo is None:
             return None, None
         # the oldest/newest window may hold several timestamp arrays: take their extremes
         lows = [self.times(t)[0] for (t,) in self.db.execute(
-            "SELECT DISTINCT times_id FROM sample_chunks WHERE start_ts = ?", [w_lo[0]])]
+            "SELECT DISTINCT times_id FROM sample_chunks WHERE id >= ? AND id < ?", window_keys(lo))]
         highs = [self.times(t)[-1] for (t,) in self.db.execute(
-            "SELECT DISTINCT times_id FROM sample_chunks WHERE start_ts = ?", [w_lo[1]])]
+            "SELECT DISTINCT times_id FROM sample_chunks WHERE id >= ? AND id < ?", window_keys(hi))]
         return float(min(lows)), float(max(highs))
 
     # -- pruning --------------------------------------------------------------------------
     def prune_window(self, before: float) -> int | None:
         """Delete the oldest window's chunks if the whole window is older than `before`;
         the samples they held, or None when no window is that old."""
-        w0 = self.db.execute("SELECT min(start_ts) FROM sample_chunks").fetchone()[0]
-        if w0 is None:
+        w0 = self.window_after(-math.inf)
+        if w0 is None or self.window_end(w0) > before:
             self.db.execute("DELETE FROM sample_times WHERE end_ts <= ?", [before])
             return None
-        end = self.db.execute("SELECT max(end_ts) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
-        if end > before:
-            self.db.execute("DELETE FROM sample_times WHERE end_ts <= ?", [before])
-            return None
-        n = self.db.execute("SELECT COALESCE(sum(n), 0) FROM sample_chunks WHERE start_ts = ?", [w0]).fetchone()[0]
-        self.db.execute("DELETE FROM sample_chunks WHERE start_ts = ?", [w0])
+        keys = window_keys(w0)
+        n = self.db.execute("SELECT COALESCE(sum(n), 0) FROM sample_chunks WHERE id >= ? AND id < ?", keys).fetchone()[0]
+        self.db.execute("DELETE FROM sample_chunks WHERE id >= ? AND id < ?", keys)
         self.db.execute("DELETE FROM sample_times WHERE start_ts = ?", [w0])
         self._window_times.pop(w0, None)
         return n
 
     def drop_series(self, ids: list[int]) -> None:
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            self.db.execute(f"DELETE FROM sample_chunks WHERE series_id IN ({','.join('?' * len(part))})", part)
+        """Delete every chunk of the series `ids` (window by window: ids are keys)."""
+        if not ids:
+            return
+        for w in list(self.windows()):
+            for i in range(0, len(ids), 500):
+                part = [key(w, sid) for sid in ids[i:i + 500]]
+                self.db.execute(f"DELETE FROM sample_chunks WHERE id IN ({','.join('?' * len(part))})", part)
