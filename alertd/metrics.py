@@ -98,6 +98,8 @@ class Metrics:
         # The store's retention and the daemon's health (issue 16).
         self.samples_pruned = Counter("alertd_samples_pruned_total",
                                       "Samples deleted because they were older than retention", registry=r)
+        self.samples_sealed = Counter("alertd_samples_sealed_total",
+                                      "Samples moved from the store's head into compressed chunks", registry=r)
         self.series_dropped = Counter("alertd_series_dropped_total",
                                       "Series dropped because no poll had them for longer than retention",
                                       registry=r)

@@ -10,8 +10,8 @@ plus up to 50 ms of jitter, shared by the poll's series.
 1. Same run, alternating poll by poll, the store of this tree and the store code of
    `--old-code` (the commit before chunks: its `SampleStore`, loaded from git, on the same
    schema) take `--compare-points` polls of n series, each poll in one transaction as a tick
-   does; the new store runs the daemon's prune job every 10 simulated minutes (prune, then
-   seal in steps). Reported: append per poll (median), then the training read
+   does; the new store runs the daemon's jobs (prune every 10 simulated minutes, seal every
+   minute, in steps). Reported: append per poll (median), then the training read
    (`recent(keys, compare_points)` of every series: what a fit reads), alternating, medians.
 2. The new store goes on to `--hours` of simulated time, sealing as the daemon does. Reported:
    the file size (database + WAL after a checkpoint) per sample held, hence a day and a week
@@ -41,6 +41,7 @@ from alertd.store.sample_chunks import SPAN
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_750_000_000.0 - 1_750_000_000.0 % SPAN
 JOB_EVERY = 60  # polls between two runs of the prune job (10 minutes at 10 s)
+SEAL_EVERY = 6  # polls between two runs of the seal job (a minute)
 
 
 def old_sample_store(rev: str):
@@ -89,12 +90,13 @@ def append(store, samples_api, samples, keys) -> float:
     return time.perf_counter() - started
 
 
-def job(store) -> tuple[float, list[float]]:
-    """The daemon's prune job on the store: prune (nothing is past a week here), then seal in
-    steps; its total time and the time of each seal step."""
+def job(store, k: int) -> tuple[float, list[float]]:
+    """The daemon's jobs after poll k: prune every 10 minutes (nothing is past a week here),
+    seal every minute, in steps; the seal's total time and the time of each of its steps."""
+    if (k + 1) % JOB_EVERY == 0:
+        with store.atomic():
+            store.samples.prune(T0 - 7 * 86400)
     started, steps = time.perf_counter(), []
-    with store.atomic():
-        store.samples.prune(T0 - 7 * 86400)
     while True:
         t = time.perf_counter()
         with store.atomic():
@@ -124,8 +126,8 @@ def compare(n: int, points: int, values: np.ndarray, old_cls, runs: int, tmp: Pa
         else:
             t_old.append(append(old, old_api, samples, feed.keys))
             t_new.append(append(new, new.samples, samples, feed.keys))
-        if (k + 1) % JOB_EVERY == 0:
-            took, steps = job(new)
+        if (k + 1) % SEAL_EVERY == 0:
+            took, steps = job(new, k)
             jobs.append(took)
             seal_steps += steps
     keys = feed.keys
@@ -152,19 +154,25 @@ def go_on(store, path: Path, feed: Feed, start: int, polls: int) -> dict:
     appends, jobs, steps = [], [], []
     for k in range(start, polls):
         appends.append(append(store, store.samples, feed.poll(k), feed.keys))
-        if (k + 1) % JOB_EVERY == 0:
-            took, s = job(store)
+        if (k + 1) % SEAL_EVERY == 0:
+            took, s = job(store, k)
             jobs.append(took)
             steps += s
     held = store.samples.count()
     total = size(path, store)
+    try:
+        parts = dict(store.db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
+    except Exception:  # SQLite built without dbstat
+        parts = {}
+    parts["(free pages)"] = store.db.execute("PRAGMA freelist_count").fetchone()[0] * store.db.execute(
+        "PRAGMA page_size").fetchone()[0]
     head = store.db.execute("SELECT count(*) FROM samples").fetchone()[0]
     started = time.perf_counter()
     with store.atomic():
         pruned = store.samples.prune(T0 + SPAN, limit=20_000)  # one window, as one step of the job
     prune_s = time.perf_counter() - started
     return {"append_ms": statistics.median(appends) * 1000 if appends else float("nan"), "samples": held,
-            "head_rows": head, "bytes": total, "bytes_per_sample": total / held, "jobs": jobs,
+            "head_rows": head, "bytes": total, "parts": parts, "bytes_per_sample": total / held, "jobs": jobs,
             "seal_steps": steps, "prune_s": prune_s, "pruned": pruned}
 
 
@@ -211,13 +219,15 @@ def main() -> None:
 
 def report(label: str, n: int, hours: float, d: dict, jobs: list, steps: list) -> None:
     day = 86400 / common.INTERVAL * n
-    print(f"{label}: {n} series every 10 s for {hours:g} simulated hours, prune job every 10 minutes:")
+    print(f"{label}: {n} series every 10 s for {hours:g} simulated hours, seal job every minute:")
     print(f"  store: {d['bytes'] / 2**20:.0f} MiB for {d['samples']:,} samples ({d['head_rows']:,} of them in the head) "
           f"= {d['bytes_per_sample']:.2f} bytes a sample; a day {day * d['bytes_per_sample'] / 2**30:.2f} GiB, "
           f"a week (the default retention) {7 * day * d['bytes_per_sample'] / 2**30:.2f} GiB")
+    big = sorted(((v, k) for k, v in d["parts"].items() if v > d["bytes"] / 100), reverse=True)
+    print("  of which: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for v, k in big))
     if jobs:
         sealing = [j for j in jobs if j > 0.05]
-        print(f"  prune job: median {statistics.median(jobs) * 1000:.0f} ms, the runs that sealed a window: median "
+        print(f"  seal job: median {statistics.median(jobs) * 1000:.1f} ms, the runs that sealed a window: median "
               f"{statistics.median(sealing) if sealing else 0:.2f} s in steps of median "
               f"{statistics.median(steps) * 1000 if steps else 0:.0f} ms, max {max(steps) * 1000 if steps else 0:.0f} ms")
     print(f"  prune of one window: {d['prune_s'] * 1000:.0f} ms ({d['pruned']:,} samples)")

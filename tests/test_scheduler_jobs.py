@@ -59,7 +59,7 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
             await d.drain()
 
     jobs, events, (count, oldest), series, heartbeat, problems, ran = asyncio.run(main())
-    assert set(jobs) == {"source:app", "store:prune", "daemon:housekeeping"}
+    assert set(jobs) == {"source:app", "store:prune", "store:seal", "daemon:housekeeping"}
     # coroutine functions run as tasks on the loop; a plain function would go to the thread pool
     assert all(asyncio.iscoroutinefunction(job.func) for job in jobs.values())
     assert set(events) == set(jobs)
@@ -74,7 +74,7 @@ def test_the_prune_interval_follows_a_short_retention():
     assert prune_every(7 * 86400) == 600 and prune_every(120) == 60 and prune_every(1) == 1
 
 
-def test_the_prune_job_seals_complete_windows_into_chunks_keeping_every_sample(write_config, registry, tmp_path):
+def test_the_seal_job_seals_complete_windows_into_chunks_keeping_every_sample(write_config, registry, tmp_path):
     config = load_config(write_config(config_text(
         retention="1d", sources={"app": {"type": "test_list", "every": "1m"}})), registry, environ={})
     store_path = tmp_path / "alertd.db"
@@ -92,6 +92,7 @@ def test_the_prune_job_seals_complete_windows_into_chunks_keeping_every_sample(w
         try:
             await run_every_job_once(d.scheduler)
             head = d.store.db.execute("SELECT count(*) FROM samples").fetchone()[0]
+            assert d.metrics.registry.get_sample_value("alertd_samples_sealed_total") == len(points) - head
             chunks = d.store.db.execute("SELECT count(*), sum(n) FROM sample_chunks").fetchone()
             return head, chunks, d.store.samples.history('cpu{host="a"}', source="app")
         finally:

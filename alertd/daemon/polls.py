@@ -2,7 +2,7 @@
 
 `Polling` is mixed into `Daemon`: `poll(name)` is what the scheduler runs for each source
 (collect with a time limit, then the tick: samples, scores, alert states, all in one
-transaction with the source's read position), `prune` and `housekeeping_job` are the daemon's
+transaction with the source's read position), `prune`, `seal` and `housekeeping_job` are the daemon's
 periodic jobs (coroutines: they run on the event loop, where the store lives; see
 alertd/daemon/scheduler.py). Errors are logged, counted and survived: one source or tick
 never takes the daemon down.
@@ -27,10 +27,9 @@ class Polling:
 
     async def prune(self) -> int:
         """Drop samples older than the config's `retention`, then the series silent for
-        longer than that (store rows and the engine's windows), then seal complete windows of
-        recent samples into chunks. Runs every 10 minutes (or half the retention), on the event
-        loop, in steps (PRUNE_STEP rows, one chunk window, a slice of series to seal) so that
-        big work does not hold up ticks. Returns the samples deleted."""
+        longer than that (store rows and the engine's windows). Runs every 10 minutes (or half
+        the retention), on the event loop, in steps (PRUNE_STEP head rows, or one chunk window)
+        so that a big delete does not hold up ticks. Returns the samples deleted."""
         cutoff = self.clock.now() - self.config.retention
         deleted = 0
         try:
@@ -45,7 +44,6 @@ class Polling:
             self.trainer.series_dropped(dropped)
             with self.store.atomic():
                 gone = self.store.samples.drop_silent(cutoff)
-            sealed = await self.seal()
         except Exception as exc:
             error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
             self.log.error("prune_failed", error=error, deleted=deleted, retry="next prune")
@@ -56,22 +54,27 @@ class Polling:
         if deleted or gone or forgotten:
             self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention,
                           series_dropped=len(gone), window_rows_dropped=forgotten)
-        if sealed:
-            self.log.info("samples_sealed", samples=sealed)
         return deleted
 
     async def seal(self) -> int:
         """Seal the head's complete time windows into compressed chunks (see
         alertd/store/sample_chunks.py), a slice of series per transaction, yielding to the loop
-        between slices. Part of the prune job; returns the samples sealed."""
+        between slices. The `store:seal` job, every minute; returns the samples sealed."""
         sealed = 0
-        while self.store is not None:
-            with self.store.atomic():
-                step = self.store.samples.seal()
-            if step < 0:
-                break
-            sealed += step
-            await asyncio.sleep(0)
+        try:
+            while self.store is not None:
+                with self.store.atomic():
+                    step = self.store.samples.seal()
+                if step < 0:
+                    break
+                sealed += step
+                await asyncio.sleep(0)
+        except Exception as exc:
+            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            self.log.error("seal_failed", error=error, sealed=sealed, retry="next minute")
+        self.metrics.samples_sealed.inc(sealed)
+        if sealed:
+            self.log.info("samples_sealed", samples=sealed)
         return sealed
 
     async def housekeeping_job(self) -> None:

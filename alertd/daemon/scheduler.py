@@ -41,6 +41,9 @@ def schedule_source(scheduler: AsyncIOScheduler, source, poll, *, first_now: boo
                       name=f"poll {source.name}", replace_existing=True, **kwargs)
 
 
+SEAL_EVERY = 60.0
+
+
 def prune_every(retention: float) -> float:
     """Seconds between two runs of the prune job: every 10 minutes, or half the retention
     when that is shorter (so no sample outlives `retention` by more than half of it)."""
@@ -48,9 +51,13 @@ def prune_every(retention: float) -> float:
 
 
 def schedule_daemon_jobs(scheduler: AsyncIOScheduler, daemon) -> None:
-    """The daemon's own jobs: pruning the store, and housekeeping (fits, silences, heartbeat)."""
+    """The daemon's own jobs: pruning the store, sealing its samples into chunks, and
+    housekeeping (fits, silences, heartbeat)."""
     scheduler.add_job(daemon.prune, IntervalTrigger(seconds=prune_every(daemon.config.retention)),
                       id="store:prune", name="prune the store", replace_existing=True)
+    # every minute: a window's samples leave the head soon after it closes (two seeks when none has)
+    scheduler.add_job(daemon.seal, IntervalTrigger(seconds=SEAL_EVERY),
+                      id="store:seal", name="seal samples into chunks", replace_existing=True)
     scheduler.add_job(daemon.housekeeping_job, IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
                       id="daemon:housekeeping", name="housekeeping", replace_existing=True)
 
