@@ -28,7 +28,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/sources.py
 	$(VENV)/bin/python bench/detect.py
 
-bench-scale: $(VENV)/.installed    # issue 8: about 10 minutes, figures in docs/benchmarks.md
+bench-scale: $(VENV)/.installed    # issues 8 and 20: about 40 minutes (bench/store.py alone 25), figures in docs/benchmarks.md
 	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/latency.py
 	$(VENV)/bin/python bench/store.py
