@@ -200,3 +200,22 @@ def test_times_near_1970_or_beyond_any_window_key_stay_readable_and_sealing_ends
     assert list(ts) == sorted(stamps) and list(values) == [5.0, 0.0, 1.0, 2.0, 3.0, 4.0]
     assert store.samples.recent([_key("a")], 3, before=5000.0)[_key("a")][0].tolist() == [-7200.0, -10.0, 100.0]
     store.close()
+
+
+def test_a_few_series_of_a_big_poll_read_the_same_through_the_timestamp_walk_and_chunks(monkeypatch):
+    from alertd.store import samples as samples_module
+    store = Store()
+    hosts = [f"h{i}" for i in range(80)]  # 80 series a timestamp: the head is walked by timestamps
+    data = _fill(store, hosts=hosts, points=400)
+    with store.atomic():
+        store.samples.seal_all()
+    keys = [_key("h0"), _key("h41"), _key("h79")]
+    for walk in (0, 10 ** 9):  # always walk the head's timestamps, always scan it
+        monkeypatch.setattr(samples_module, "STEP_WALK_ROWS", walk)
+        for limit, before in ((30, None), (250, None), (100, T0 + 2000.0)):
+            got = store.samples.recent(keys, limit, before=before)
+            for k in keys:
+                ts, values = data[k.split('"')[1]]
+                keep = ts < (before if before is not None else np.inf)
+                assert _same(got[k][0], ts[keep][-limit:]) and _same(got[k][1], values[keep][-limit:])
+    store.close()

@@ -199,7 +199,8 @@ class SampleStore:
         return rows / steps if steps else 0.0
 
     def _recent_by_steps(self, wanted: dict[int, str], limit: int, cutoff: float, lower: float) -> dict:
-        """`recent` for a few series when many share each timestamp (a poll of thousands):
+        """The head's part of `recent` ({series id: (ts, values)}) for a few series when many
+        share each timestamp (a poll of thousands):
         walk the distinct timestamps backwards, one index seek each, and read only the
         wanted series' rows at them (seeks too), instead of scanning every series' rows of
         the time range. Same answer as the scan."""
@@ -229,7 +230,7 @@ class SampleStore:
             if got:
                 got.reverse()  # oldest first
                 ts, values = np.array(got, dtype=float).reshape(-1, 2).T
-                out[wanted[sid]] = (ts.copy(), values.copy(), len(got))
+                out[sid] = (ts.copy(), values.copy())
         return out
 
     def histories(self, keys: list[str], start: float | None = None, end: float | None = None,
