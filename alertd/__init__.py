@@ -22,7 +22,7 @@ _API = {
     # plugin base classes and what they receive (alertd/base.py)
     "Plugin": "alertd.base", "Source": "alertd.base", "Detector": "alertd.base", "Notifier": "alertd.base",
     "PluginContext": "alertd.base", "NoParams": "alertd.base", "TrainingPlan": "alertd.base",
-    "TrainingSet": "alertd.base",
+    "TrainingSet": "alertd.base", "RuleSetting": "alertd.base",
     "SourceError": "alertd.base", "DeliveryError": "alertd.base", "RetryableError": "alertd.base",
     "PermanentError": "alertd.base",
     # the data between stages (alertd/model.py)

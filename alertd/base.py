@@ -88,6 +88,14 @@ class Source(Plugin):
         """Return the samples of one poll. Timestamps are epoch seconds."""
         raise NotImplementedError
 
+    @classmethod
+    def data_interval(cls, params, every: float | None) -> float | None:
+        """Seconds of data time between two points of a series polled every `every` seconds
+        (None: unknown, e.g. a cron schedule). The config checks detector settings against
+        it (an early warning's horizon must be longer); a source whose data runs on a clock
+        of its own (a fast simulator, a replay) says so here."""
+        return every
+
     async def start(self) -> None:
         """Open servers or files before the first poll; raise `SourceError` if impossible.
 
@@ -148,6 +156,16 @@ class TrainingPlan:
 
 
 @dataclass(frozen=True)
+class RuleSetting:
+    """What a rule's detector params are checked against besides themselves: the seconds of
+    data time between two points of its source (None: unknown) and how long the store keeps
+    samples (the config's `retention`)."""
+
+    interval: float | None
+    retention: float
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     """History for `Detector.fit`: per series, its points oldest first, with the points that
     fell inside firing incidents of the rule already left out (an outage must not become
@@ -188,6 +206,19 @@ class Detector(Plugin):
     def score(self, batch: Batch) -> Scores:
         """Return `Scores` for every series of `batch` (status, score in [0,1], range)."""
         raise NotImplementedError
+
+    @classmethod
+    def check_setting(cls, params, setting: RuleSetting) -> list[tuple[str, str]]:
+        """Problems of `params` in the rule's setting, as (key, one sentence) pairs: the key
+        is a dotted path in the detector's mapping ("will_cross.within"), where the config
+        error is reported. A horizon shorter than the source's interval, say. None found: []."""
+        return []
+
+    def forecast(self, key: str) -> dict | None:
+        """What the detector expects series `key` to do next, for pages, the API and plots:
+        {"model", "ts", "mean", "lower", "upper", "line", "below", "crossing_at", ...} as
+        plain lists and numbers; None for detectors that do not forecast."""
+        return None
 
     def warming_up(self, batch: Batch) -> np.ndarray:
         """Boolean mask of series that have not yet seen `min_history` points."""

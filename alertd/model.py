@@ -100,7 +100,9 @@ class Scores:
 
     `score` is calibrated into [0, 1] (NaN where there is no verdict); `threshold` is in the
     same units; `lower`/`upper` are the expected range of the value (NaN if unknown);
-    `context` optionally names what the point was compared with ("for Tue 14:00").
+    `context` optionally names what the point was compared with ("for Tue 14:00"); for an
+    early warning (finite `crossing_at`) it is the whole forecast ("expected to reach 0 in
+    about 2 h 40 (at 17:25 UTC), forecast by AutoETS").
     """
 
     status: np.ndarray  # (n,) int8 of Status
@@ -109,6 +111,11 @@ class Scores:
     lower: np.ndarray  # (n,) float
     upper: np.ndarray  # (n,) float
     context: list[str] | None = None
+    # Early warnings (the `forecast` detector's will_cross): when the line is expected to be
+    # crossed (epoch s, NaN: not within the horizon), and whether it already is (the breach is
+    # then the threshold rule's: the warning resolves at once).
+    crossing_at: np.ndarray | None = None
+    crossed: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n: int) -> "Scores":
@@ -141,6 +148,8 @@ class Verdict:
     lower: float
     upper: float
     reason: str
+    crossing_at: float = math.nan  # an early warning: when the line is expected to be crossed
+    crossed: bool = False  # the line is crossed: the early warning's work is done
 
     @classmethod
     def from_scores(cls, rule: str, batch: Batch, scores: Scores, i: int, metric: str) -> "Verdict":
@@ -157,12 +166,16 @@ class Verdict:
             expected = f", expected <= {_fmt(hi)}{where}"
         else:
             expected = ""
+        crossing = math.nan if scores.crossing_at is None else float(scores.crossing_at[i])
+        crossed = scores.crossed is not None and bool(scores.crossed[i])
         if not math.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
             reason = f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
+        elif math.isfinite(crossing):  # an early warning: the context says when and by what
+            reason = f"{metric} {_fmt(value)},{where}"
         else:
             reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
         return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
-                   Status(int(scores.status[i])), score, thr, lo, hi, reason)
+                   Status(int(scores.status[i])), score, thr, lo, hi, reason, crossing, crossed)
 
 
 @dataclass
@@ -173,7 +186,9 @@ class Incident:
     fire/resolve churn is held back); `cause` is "anomaly" or "no_data" (a failed or empty
     poll under `no_data: alerting`, or "posted": an alert posted to the Alertmanager API, see
     `ends_at`). `resolution` says how it ended: "cleared", "manual",
-    "series_missing" or "no_data". Acknowledgement, silencing (`silenced_by`: silence ids),
+    "series_missing", "no_data" or "crossed" (an early warning whose line was crossed: the
+    breach's own incident takes over; `crossing_at` is when the warning last expected it).
+    Acknowledgement, silencing (`silenced_by`: silence ids),
     inhibition (`inhibited_by`: fingerprints of the inhibiting incidents) and the first
     notification (`notified_at`, or the reason it was `suppressed`) are kept on it too.
     """
@@ -215,6 +230,9 @@ class Incident:
     # posted again (Alertmanager's endsAt), and the link its sender gave (generatorURL).
     ends_at: float | None = None
     generator_url: str | None = None
+    # An early warning (a forecast rule's will_cross): when the line is expected to be crossed,
+    # as of the latest warning verdict.
+    crossing_at: float | None = None
 
     @property
     def acknowledged(self) -> bool:

@@ -25,7 +25,7 @@ from .base import Detector, Notifier, Source
 # datasette's DEFAULT_PLUGINS): a module here is imported only when a registry is loaded.
 DEFAULT_PLUGINS = tuple(f"alertd.default_plugins.{kind}.{name}" for kind, names in (
     ("sources", ("command", "csv_replay", "http_json", "logfile", "prometheus", "push", "shop_sim", "sql")),
-    ("detectors", ("absent", "combine", "pyod_detector", "rate", "seasonal", "surprise", "threshold", "zscore")),
+    ("detectors", ("absent", "combine", "forecast", "pyod_detector", "rate", "seasonal", "surprise", "threshold", "zscore")),
     ("notifiers", ("alertmanager", "command", "console", "email_smtp", "pagerduty", "slack", "webhook")),
 ) for name in names)
 

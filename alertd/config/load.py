@@ -28,6 +28,7 @@ from .routing import (
     check_fallbacks,
     default_route,
 )
+from .rule_checks import check_rule_setting
 from .schema import ConfigError, Duration, Problem, Where, build, fields_of, suggest
 from .shards import parse_shard
 from .types import (
@@ -373,6 +374,9 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
             seen_names.add(name)
         rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
         if rule is not None:
+            check_rule_setting(registry, rule, raw_rule.get("detector"), sources,
+                               top.retention if top is not None else 7 * 86400,
+                               sub.child("detector", raw_rule.line_of("detector")))
             rules.append(rule)
 
     intervals = build_time_intervals(raw.get("time_intervals"),

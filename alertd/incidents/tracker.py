@@ -8,7 +8,9 @@ timestamp (data time), so replays and a fast simulator follow the same rules.
 
 - `for`: an anomalous series is pending until it has been anomalous this long; a normal
   point while pending closes it quietly (it never fired).
-- `clear_for`: a firing incident resolves after this long of normal points (hysteresis).
+- `clear_for`: a firing incident resolves after this long of normal points (hysteresis);
+  an early warning whose line is crossed (`verdict.crossed`) resolves at once ("crossed"):
+  the breach's own rule takes over.
 - `keep_firing_for`: and not before this long after its last anomalous point (Prometheus).
 - Flapping (alertd/incidents/flapping.py): when a fire or resolve is due while the percent state
   change is at or above `high`, the incident is marked flapping instead, with one "flapping"
@@ -133,6 +135,7 @@ class AlertTracker:
                 incident.expected_high = _finite(verdict.upper)
                 incident.score = _finite(verdict.score)
                 incident.threshold = _finite(verdict.threshold)
+                incident.crossing_at = _finite(verdict.crossing_at)
             incident.reason = verdict.reason
             incident.ok_since = None
             incident.last_anomalous_at = ts
@@ -150,20 +153,23 @@ class AlertTracker:
             if verdict.value == verdict.value:
                 incident.last_value = verdict.value
             if incident.state == "pending":
-                self._close(incident, ts, "cleared", change)
+                self._close(incident, ts, "crossed" if verdict.crossed else "cleared", change)
                 change.events[-1][1]["before_firing"] = True
+            elif verdict.crossed:  # an early warning's line is crossed: the breach takes over now
+                due = "resolve"
             else:
                 if incident.ok_since is None:
                     incident.ok_since = ts
                 last_bad = incident.last_anomalous_at if incident.last_anomalous_at is not None else incident.ok_since
                 if ts - incident.ok_since >= rule.clear_for and ts - last_bad >= rule.keep_firing_for:
                     due = "resolve"
-        self._apply(rule, incident, state, due, pct, ts, cause, change)
+        resolution = "no_data" if cause == "no_data" else "crossed" if verdict.crossed else "cleared"
+        self._apply(rule, incident, state, due, pct, ts, resolution, change)
         self._untrack(fp, state, change)
         change.state_dirty = change.dropped is None and state.key() != before
         return change
 
-    def _apply(self, rule, incident, state, due, pct, ts, cause, change) -> None:
+    def _apply(self, rule, incident, state, due, pct, ts, resolution, change) -> None:
         flap = rule.flapping
         if state.flapping and (not flap.enabled or pct < flap.low):
             state.flapping = False
@@ -192,7 +198,7 @@ class AlertTracker:
             self._fire(incident, ts, change)
             change.transition = Transition("firing", _snapshot(incident))
         else:
-            self._close(incident, ts, "no_data" if cause == "no_data" else "cleared", change)
+            self._close(incident, ts, resolution, change)
             change.transition = Transition("resolved", _snapshot(incident))
 
     @staticmethod

@@ -22,6 +22,7 @@ import sqlite_utils
 from .alert_states import AlertStateStore
 from .errors import StoreError, explain, is_store_error
 from .fitted_model_migrations import model_migrations
+from .forecast_tables import forecast_migrations
 from .fitted_models import ModelStore
 from .groups import GroupStore
 from .history import HistoryStore
@@ -116,6 +117,7 @@ class Store:
         routing_migrations.apply(self.db)
         posted_migrations.apply(self.db)
         model_migrations.apply(self.db)
+        forecast_migrations.apply(self.db)
 
     @contextlib.contextmanager
     def atomic(self):

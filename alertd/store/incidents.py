@@ -22,7 +22,8 @@ _JSON = ("labels", "annotations", "silenced_by", "inhibited_by")
 # Columns of the state machine, updated on every evaluation of an open incident.
 LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_score", "reason",
              "ok_since", "flapping", "cause", "last_anomalous_at", "resolution",
-             "expected_low", "expected_high", "score", "threshold", "ends_at", "generator_url")
+             "expected_low", "expected_high", "score", "threshold", "ends_at", "generator_url",
+             "crossing_at")
 _UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
            "WHERE id = ? AND state IN ('pending', 'firing')")
 

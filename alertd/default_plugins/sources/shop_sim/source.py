@@ -93,6 +93,11 @@ class ShopSim(Source):
         def cycle_seconds(self) -> float:
             return float(self.cycle) if self.cycle is not None else SCENARIOS[self.scenario].cycle
 
+    @classmethod
+    def data_interval(cls, params, every: float | None) -> float | None:
+        """Sim seconds between two points: a slot (`step`), or what a poll skips at `speed`."""
+        return max(float(params.step), (every or 0.0) * params.speed)
+
     def __init__(self, params, context):
         super().__init__(params, context)
         p = params
