@@ -19,7 +19,10 @@ The rules of the game:
   it fired for something else (an evening peak, say) and stays a false page, and the
   incident counts as missed unless another page fires for it. `lead` is 0 by default; an
   early-warning rule gets its horizon (`leads` per rule), so a warning before the incident
-  starts counts as found.
+  starts counts as found. An early warning (`warnings`: rules whose pages are about the
+  future) also matches an effect it is still firing at the start of, however early it
+  fired: a warning that was open when the stock ran out did its job (its incident resolves
+  there, "crossed").
 - **Found**: a label with at least one matching page on a primary series of the rule. Its
   *time to fire* is the earliest matching page's fired time minus the effect's start
   (negative with `lead`: warned that long before the start).
@@ -52,6 +55,10 @@ class Page:
 
     def fired_in(self, start: float, end: float) -> bool:
         return start <= self.fired_at <= end
+
+    def open_at(self, when: float) -> bool:
+        """Whether the page was firing at `when` (fired before, resolved at or after it)."""
+        return self.fired_at <= when and (self.resolved_at is None or self.resolved_at >= when)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class Evaluation:
     tolerance: float
     lead: float
     leads: dict[str, float] = field(default_factory=dict)  # per rule, where not `lead`
+    warnings: frozenset = frozenset()  # early-warning rules (pages open at a start match it)
 
     def totals(self) -> dict:
         labels = sum(len(r.labels) for r in self.rules)
@@ -143,6 +151,7 @@ class Evaluation:
 
     def as_dict(self) -> dict:
         return {"tolerance_s": self.tolerance, "lead_s": self.lead, "leads_s": dict(self.leads),
+                "warning_rules": sorted(self.warnings),
                 "rules": [r.as_dict() for r in self.rules],
                 "overall": self.totals(), "unwatched_labels": [lab["id"] for lab in self.unwatched]}
 
@@ -154,16 +163,17 @@ def selects(selector: Selector, effect: dict) -> bool:
 
 def evaluate(rules: list[tuple[str, Selector]], labels: list[dict], pages: list[Page], *,
              tolerance: float = 900.0, lead: float = 0.0, leads: dict[str, float] | None = None,
-             series: list[dict] | None = None) -> Evaluation:
+             series: list[dict] | None = None, warnings=()) -> Evaluation:
     """Score each (rule name, selector) by the module docstring's rules. `leads` overrides
     `lead` for some rules; `series` (the labelled window's series, as in
-    `ShopSim.describe()`) names what each rule watches."""
+    `ShopSim.describe()`) names what each rule watches; `warnings` names early-warning rules."""
     reports = []
     answered: set[str] = set()
     leads = dict(leads or {})
     default_lead = lead
     for name, selector in rules:
         lead = leads.get(name, default_lead)
+        warning = name in warnings
         mine = [p for p in pages if p.rule == name]
         watched = [s["series"] for s in (series or []) if selects(selector, s)]
         report = RuleReport(name, watched, pages=len(mine))
@@ -173,28 +183,35 @@ def evaluate(rules: list[tuple[str, Selector]], labels: list[dict], pages: list[
             primary = [e for e in effects if e["role"] == "primary"]
             for k, page in enumerate(mine):
                 for e in effects:
-                    if page.series == e["series"] and page.fired_in(e["start"] - lead, e["end"] + tolerance):
+                    if page.series == e["series"] and _matches(page, e, lead, tolerance, warning):
                         any_hit.add(k)
                         if e["role"] == "primary":
                             primary_hit.add(k)
             if not primary:
                 continue
             answered.add(label["id"])
-            report.labels.append(_outcome(label, primary, mine, tolerance, lead))
+            report.labels.append(_outcome(label, primary, mine, tolerance, lead, warning))
         report.true_pages = len(primary_hit)
         report.explained_pages = len(any_hit - primary_hit)
         report.false_pages = [FalsePage(p, _nearest(p, labels)) for k, p in enumerate(mine) if k not in any_hit]
         reports.append(report)
     unwatched = [lab for lab in labels if lab["id"] not in answered
                  and any(e["role"] == "primary" for e in lab["effects"])]
-    return Evaluation(reports, unwatched, tolerance, default_lead, leads)
+    return Evaluation(reports, unwatched, tolerance, default_lead, leads, frozenset(warnings))
 
 
-def _outcome(label: dict, primary: list[dict], pages: list[Page], tolerance: float, lead: float) -> LabelOutcome:
+def _matches(page: Page, effect: dict, lead: float, tolerance: float, warning: bool) -> bool:
+    """Whether `page` (on the effect's series) matches the effect (the module docstring)."""
+    return (page.fired_in(effect["start"] - lead, effect["end"] + tolerance)
+            or (warning and page.open_at(effect["start"])))
+
+
+def _outcome(label: dict, primary: list[dict], pages: list[Page], tolerance: float, lead: float,
+             warning: bool = False) -> LabelOutcome:
     delays, count = [], 0
     for page in pages:
         hits = [e for e in primary
-                if page.series == e["series"] and page.fired_in(e["start"] - lead, e["end"] + tolerance)]
+                if page.series == e["series"] and _matches(page, e, lead, tolerance, warning)]
         if hits:
             count += 1
             delays.append(page.fired_at - min(e["start"] for e in hits))

@@ -32,10 +32,11 @@ from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..matchers import Selector
 from ..metrics import Metrics
-from ..model import Sample, Status, Verdict, make_labels
+from ..model import Sample, Status, Verdict, make_labels, series_key
 from ..store import Store
 
 SOURCE = "backtest"
+MAX_FORECASTS = 200  # forecasts kept for a plot (where warnings or anomalies start)
 
 
 @dataclass
@@ -55,6 +56,11 @@ class Replay:
     seconds: float
     cooldown: int = 0  # points: a start this close to the previous detection is the same event
     quiet: int | None = None  # rows: detections are score events (see `onsets`)
+    # Forecast rules: when each row's warning expected the line to be crossed (NaN: no warning),
+    # and the detector's forecast (Detector.forecast) at the rows where a warning or an
+    # anomaly started, and after the last row: [(row, view)] for plots.
+    crossing_at: np.ndarray | None = None
+    forecasts: list = dataclasses.field(default_factory=list)
 
     @property
     def onsets(self) -> np.ndarray:
@@ -132,15 +138,25 @@ def replay(rule: RuleConfig, registry, ts, values, *, progress=None, log=None) -
     out = {k: np.full(n, np.nan) for k in ("score", "threshold", "lower", "upper")}
     status = np.full(n, Status.SKIPPED, dtype=np.int8)
     reasons = [""] * n
-    current = {"row": -1}
+    crossing = np.full(n, np.nan)
+    forecasts: list = []
+    current = {"row": -1, "last": Status.OK}
 
     def record(rt, batch, scores):
         i = current["row"]
         status[i] = scores.status[0]
         for k in out:
             out[k][i] = getattr(scores, k)[0]
+        if scores.crossing_at is not None:
+            crossing[i] = scores.crossing_at[0]
         if scores.status[0] == Status.ANOMALOUS:
             reasons[i] = Verdict.from_scores(rule.name, batch, scores, 0, name).reason
+            if current["last"] != Status.ANOMALOUS and len(forecasts) < MAX_FORECASTS:
+                view = rt.detector.forecast(batch.keys[0])
+                if view is not None:
+                    forecasts.append((i, view))
+        if scores.status[0] in (Status.OK, Status.ANOMALOUS):
+            current["last"] = scores.status[0]
 
     engine.observers.append(record)
     transitions = []
@@ -155,12 +171,21 @@ def replay(rule: RuleConfig, registry, ts, values, *, progress=None, log=None) -
         if progress is not None and (i % step == 0 or i == n - 1):
             progress(i + 1, n)
     fits = sum(st.fits for st in trainer.rules)
-    store.close()
     det = engine.rules_by_source[SOURCE][0].detector
+    final = det.forecast(series_key(name, labels)) if n else None
+    if final is not None:
+        forecasts.append((n - 1, final))
+    store.close()
     quiet = quiet_rows(ts, det.cooldown_rows, det.cooldown_seconds) if hasattr(det, "cooldown_seconds") else None
     return Replay(ts, values, out["score"], status, out["threshold"], out["lower"], out["upper"],
                   reasons, transitions, fits, time.perf_counter() - started,
-                  int(getattr(det, "cooldown", 0) or 0), quiet)
+                  int(getattr(det, "cooldown", 0) or 0), quiet,
+                  crossing if np.isfinite(crossing).any() or _forecasts(rule) else None, forecasts)
+
+
+def _forecasts(rule: RuleConfig) -> bool:
+    """Whether the rule warns ahead (its detector has a will_cross line)."""
+    return getattr(rule.detector.params, "will_cross", None) is not None
 
 
 def _quiet_log():

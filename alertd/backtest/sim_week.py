@@ -138,6 +138,18 @@ def replay_week(config, registry, *, source: str | None = None, rules=None, thre
                    sum(r[3] for r in results), time.perf_counter() - started)
 
 
+def early_warnings(rules) -> dict[str, float]:
+    """{rule name: horizon in seconds} of the rules that warn ahead (a detector with a
+    `will_cross` line): their pages are judged as early warnings (incidents_eval.py)."""
+    out = {}
+    for rule in rules:
+        line = getattr(rule.detector.params, "will_cross", None)
+        within = getattr(line, "within", None)
+        if within:
+            out[rule.name] = float(within)
+    return out
+
+
 def _share_out(rules, registry, jobs: int) -> list[list[str]]:
     """Rule names in at most `jobs` parts of about equal cost (a trained detector costs
     more than a threshold), the costliest first."""

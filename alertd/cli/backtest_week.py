@@ -13,6 +13,7 @@ prints the same as one JSON document. The rules of the game: alertd/backtest/inc
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -75,7 +76,7 @@ def run(args) -> int:
     from ..backtest.incidents_eval import evaluate
     from ..backtest.replay import Progress
     from ..backtest.rules import BacktestError
-    from ..backtest.sim_week import replay_week, week_sim
+    from ..backtest.sim_week import early_warnings, replay_week, week_sim
     from ..config.load import load_with_plugins
 
     history, tolerance = (_duration(k, getattr(args, k) or _DEFAULTS[k]) for k in ("history", "tolerance"))
@@ -111,8 +112,12 @@ def run(args) -> int:
                            threshold=args.threshold, history=history, jobs=args.jobs, progress=progress)
     except BacktestError as exc:
         raise CommandError(str(exc)) from None
+    warnings = early_warnings(week.rules)
+    for name, within in warnings.items():  # an early warning may match from its horizon before
+        leads.setdefault(name, within)
     result = evaluate([(r.name, r.series) for r in week.rules], week.week["labels"], week.pages,
-                      tolerance=tolerance, lead=lead, leads=leads, series=week.week["series"])
+                      tolerance=tolerance, lead=lead, leads=leads, series=week.week["series"],
+                      warnings=set(warnings))
     if args.json:
         print_json(_document(week, result))
     else:
@@ -162,6 +167,22 @@ def _ratio(x) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+def _print_warnings(result) -> None:
+    """One line per early-warning rule: how far ahead it warned, and its false warnings."""
+    for r in result.rules:
+        if r.rule not in result.warnings:
+            continue
+        ahead = [-t for t in r.times_to_fire if t < 0]
+        per_series: dict[str, int] = {}
+        for f in r.false_pages:
+            per_series[f.page.series] = per_series.get(f.page.series, 0) + 1
+        leads = (f"lead time median {_dur(statistics.median(ahead))}, shortest {_dur(min(ahead))}" if ahead
+                 else "no lead time")
+        print(f"early warning {r.rule}: {len(ahead)} of {len(r.labels)} labelled incidents warned before they began "
+              f"({leads}); {len(r.false_pages)} false warnings, at most {max(per_series.values(), default=0)} "
+              f"per series over {len(r.series)} series")
+
+
 def _print(week, result, args) -> None:
     w = week.week
     start = datetime.fromtimestamp(w["start"], timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -175,6 +196,9 @@ def _print(week, result, args) -> None:
     own = "".join(f"; for {rule}, from {format_duration(v)} before its start" for rule, v in result.leads.items())
     print(f"a page matches a label when it is firing on one of the label's series between {lead} and "
           f"{format_duration(result.tolerance)} after its end{own}")
+    if result.warnings:
+        print(f"an early warning ({', '.join(sorted(result.warnings))}) also matches a label it is still firing at "
+              "the start of; its time to fire is negative: the lead time")
     print()
     header = (f"{'rule':<24} {'labels':>6} {'found':>5} {'recall':>6} {'pages':>5} {'true':>4} {'expl.':>5} "
               f"{'false':>5} {'precision':>9}  time to fire (median / max)")
@@ -184,6 +208,7 @@ def _print(week, result, args) -> None:
         print(f"{name:<24} {d['labels']:>6} {d['found']:>5} {_ratio(d['recall']):>6} {d['pages']:>5} "
               f"{d['true_pages']:>4} {d['explained_pages']:>5} {d['false_pages']:>5} {_ratio(d['precision']):>9}  "
               f"{_dur(d['time_to_fire_median'])} / {_dur(d['time_to_fire_max'])}")
+    _print_warnings(result)
     print()
     print("labelled incidents (what each rule watching them made of them):")
     outcomes: dict[str, list] = {}
