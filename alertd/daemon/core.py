@@ -31,6 +31,7 @@ from ..config.shards import apply_shard
 from ..config.shards import describe as describe_shard
 from ..delivery.worker import OutboxWorker
 from ..engine.intake import AlertIntake, IntakeError
+from ..engine.rule_runtime import forecast_views
 from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..hostcheck import HostCheck
@@ -149,7 +150,9 @@ class Daemon(Polling, Reloading, DaemonHealth):
                         rule_health=lambda: self.engine.rule_health() if self.engine else [],
                         rule_series=lambda name, **kw: self.engine.rule_series(name, **kw) if self.engine else None,
                         series_of=lambda rule, fp: self.engine.series_of(rule, fp) if self.engine else None,
-                        chart_marks=self.chart_marks)
+                        chart_marks=self.chart_marks,
+                        forecast=lambda rule, key=None, limit=100: forecast_views(
+                            self.engine.runtimes() if self.engine else [], rule, key, limit))
 
     def chart_marks(self, rule: str, key: str) -> tuple:
         """(detections, expected band) the engine remembers for one series (for its chart)."""

@@ -3,6 +3,7 @@
     GET  /healthz /readyz /metrics      health, readiness, Prometheus exposition
     GET  /api/v1/...                    the JSON API (alertd/http/api.py)
     POST|DELETE /api/v1/...             actions that need the token (alertd/http/writes.py)
+    GET  /api/v1/rules/{name}/forecast  what a forecast rule expects next (alertd/http/forecasts.py)
     /api/v2/...  POST /api/v1/alerts    Alertmanager's API: alerts, groups, silences, status,
                                         receivers (alertd/http/am_alerts.py, am_silences.py, am_status.py)
     /  /incidents  /silences  /rules  /routes  /login ...
@@ -17,6 +18,7 @@ from .am_alerts import ALERTS_MAX_BODY, AlertsApi
 from .am_silences import SilencesApi
 from .am_status import StatusApi
 from .api import Api
+from .forecasts import add_forecast_routes
 from .server import Routes
 from .web import add_page_routes
 from .writes import add_write_routes
@@ -37,6 +39,7 @@ def make_app(state) -> Routes:
     add_write_routes(app, state, api)
     add_alertmanager_routes(app, state, api)
     add_page_routes(app, state)
+    add_forecast_routes(app, state)
     return app
 
 

@@ -15,6 +15,8 @@ import math
 import time
 from html import escape
 
+from .forecast_chart import forecast_extent, forecast_marks
+
 LINE, DOT, SPAN, PENDING_SPAN, BAND, AXIS, GRID = "#2563eb", "#dc2626", "#fee2e2", "#fef3c7", "#bbf7d0", "#6b7280", "#e5e7eb"
 _STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
@@ -83,12 +85,15 @@ def _segments(points):
 
 
 def chart(ts, values, *, detections=(), spans=(), band=(), expected=(None, None), start=None, end=None,
-          width: int = 480, height: int = 170, label: str = "") -> str:
+          width: int = 480, height: int = 170, label: str = "", forecast: dict | None = None) -> str:
     """An SVG chart of one series (see the module docstring). `spans`: (start, end or None,
     state) incident periods; `band`: (ts, low, high) expected band points; `expected`: a
-    constant (low, high) range drawn as dashed lines; `start`/`end`: the time range shown."""
+    constant (low, high) range drawn as dashed lines; `start`/`end`: the time range shown;
+    `forecast` (a Detector.forecast view) is drawn ahead of the series (forecast_chart.py),
+    the time range widened to hold it."""
     ts = [float(t) for t in ts]
     values = [float(v) for v in values]
+    ahead_t, ahead_v = forecast_extent(forecast)
     left, right, top, bottom = 46, 10, 8, 34
     inner_w, inner_h = width - left - right, height - top - bottom
     head = (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -98,8 +103,9 @@ def chart(ts, values, *, detections=(), spans=(), band=(), expected=(None, None)
                 "no data stored for this time</text></svg>")
     t0 = min(ts) if start is None else float(start)
     t1 = max(ts) if end is None else float(end)
+    t1 = max([t1] + ahead_t)
     t1 = t1 if t1 > t0 else t0 + 60
-    seen = [v for v in values if math.isfinite(v)]
+    seen = [v for v in values if math.isfinite(v)] + ahead_v
     seen += [v for t, v in detections if t0 <= t <= t1 and math.isfinite(v)]
     seen += [v for _, lo, hi in band for v in (lo, hi) if math.isfinite(v)]
     seen += [v for v in expected if v is not None and math.isfinite(v)]
@@ -149,6 +155,7 @@ def chart(ts, values, *, detections=(), spans=(), band=(), expected=(None, None)
         if t0 <= t <= t1 and math.isfinite(v):
             parts.append(f'<circle cx="{_f(x(t))}" cy="{_f(y(v))}" r="3.2" fill="{DOT}">'
                          f"<title>anomalous: {v:.4g} at {time.strftime('%H:%M:%S', time.gmtime(t))} UTC</title></circle>")
+    parts.append(forecast_marks(forecast, x, y, top, top + inner_h))
     last = next(((t, v) for t, v in zip(reversed(ts), reversed(values)) if math.isfinite(v)), None)
     if last is not None and t0 <= last[0] <= t1:
         parts.append(f'<circle cx="{_f(x(last[0]))}" cy="{_f(y(last[1]))}" r="2.6" fill="{LINE}">'

@@ -39,6 +39,9 @@ class AppState:
     series_of: Callable[[str, str], Any] = lambda rule, fp: None  # (key, labels) of an incident's series
     # chart_marks(rule, key): (detections [(ts, value)], expected band [(ts, low, high)])
     chart_marks: Callable[[str, str], tuple] = lambda rule, key: ((), ())
+    # forecast(rule, key=None, limit=100): what a forecasting rule expects its series (or one)
+    # to do next, as Detector.forecast views; None for a rule that is not running
+    forecast: Callable[..., list | None] = lambda rule, key=None, limit=100: None
 
     def open_store(self):
         """The store, or a 503 while alertd is starting or stopping."""

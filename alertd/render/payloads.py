@@ -40,7 +40,7 @@ def alertd_payload(n: Notification, view: dict, title: str, text: str) -> dict:
     """alertd's own JSON: the notification, its rendered title/text and every incident."""
     incidents = []
     for inc, v in zip(n.incidents, _views_in_order(n, view)):
-        incidents.append({
+        incidents.append(item := {
             "id": inc.id, "fingerprint": inc.fingerprint, "rule": inc.rule, "state": inc.state,
             "status": v["status"], "severity": inc.severity, "labels": dict(sorted(inc.labels.items())),
             "annotations": dict(sorted(inc.annotations.items())),
@@ -52,6 +52,8 @@ def alertd_payload(n: Notification, view: dict, title: str, text: str) -> dict:
             "silence_command": v["silence_command"], "ack_command": v["ack_command"] or None,
             "url": v["url"] or None,
         })
+        if inc.crossing_at is not None:  # an early warning: when its line is expected to be crossed
+            item["crossing_at"] = fmt_iso(inc.crossing_at)
     return {
         "version": "1", "receiver": n.receiver, "kind": n.kind, "status": view["headline"].lower(),
         "idempotency_key": n.idempotency_key, "created_at": fmt_iso(n.created_at),

@@ -179,6 +179,9 @@ def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None, exter
         "threshold": fmt_number(inc.threshold) if inc.threshold is not None else "",
         "score_raw": inc.score, "peak_score_raw": inc.peak_score, "threshold_raw": inc.threshold,
         "reason": inc.reason or "", "count": inc.count,
+        # an early warning: when its line is expected to be crossed (the reason says it in words)
+        "crossing": fmt_time(inc.crossing_at, tz, ref) if inc.crossing_at is not None else "",
+        "crossing_ts": inc.crossing_at, "crossing_iso": fmt_iso(inc.crossing_at),
         "since": fmt_time(inc.started_at, tz, ref), "since_ago": _ago(inc.started_at, ref),
         "fired": fmt_time(inc.fired_at, tz, ref) if inc.fired_at is not None else "",
         "resolved": fmt_time(end, tz, ref) if end is not None else "",

@@ -156,10 +156,13 @@ class IncidentPages:
         detections, band = self.state.chart_marks(incident.rule, key)
         spans = [(incident.started_at, incident.resolved_at, incident.state if incident.state != "resolved"
                   else "firing")]
+        # an open early warning shows what it expects: the path, its band and the crossing
+        ahead = (self.state.forecast(incident.rule, key, 1) or [None]) if incident.resolved_at is None else [None]
         # drawn twice, for a wide screen and for a phone (CSS shows one): an SVG's text scales with it
         svgs = [chart([t for t, _ in keep], [v for _, v in keep], detections=detections, spans=spans, band=band,
                       expected=(incident.expected_low, incident.expected_high),
-                      start=min([start] + [t for t, _ in keep[:1]]), end=end, width=width, height=height, label=key)
+                      start=min([start] + [t for t, _ in keep[:1]]), end=end, width=width, height=height, label=key,
+                      forecast=ahead[0])
                 for width, height in ((640, 220), (360, 200))]
         return f'<div class="wide-only">{svgs[0]}</div><div class="narrow-only">{svgs[1]}</div>', key
 

@@ -51,8 +51,9 @@ class RulePages:
         for s in drawn:
             ts, values, _ = history.get(s.key, ((), (), 0))
             detections, band = self.state.chart_marks(name, s.key)
+            ahead = self.state.forecast(name, s.key, 1) or [None]  # a forecasting rule's path, band, crossing
             charts[s.key] = chart(ts, values, detections=detections, band=band, spans=spans.get(s.fingerprint, ()),
-                                  width=400, height=170, label=s.key)
+                                  width=400, height=170, label=s.key, forecast=ahead[0])
         params = {f.name: getattr(rule.detector.params, f.name) for f in dataclasses.fields(rule.detector.params)} \
             if dataclasses.is_dataclass(rule.detector.params) else {}
         pages = max(1, (total + SERIES_PAGE - 1) // SERIES_PAGE)
