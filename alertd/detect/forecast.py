@@ -57,6 +57,7 @@ class ForecastModel:
     train_points: int = 0
     spreads: np.ndarray | None = None  # (n, K) error by lead, where a library gave one
     excluded: int = 0
+    cpu_seconds: float | None = None  # CPU time of a fit in the worker process (library models)
     index: dict = field(init=False, repr=False)
 
     def __post_init__(self):

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from .forecast import ForecastModel, two_sided_z
+from .forecast import ANCHOR, ForecastModel, two_sided_z
 from .robust import MAD_SCALE
 from .seasons import DAY, WEEK
 
@@ -323,6 +323,17 @@ def _smooth(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return alpha, level, np.ascontiguousarray(errors.T)
 
 
+def out_of_sample_factor(grid: Grid, Y: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """How much wider errors are on new data than on the training data (by series): a slot's
+    median of c values misses its true value by about sqrt(pi / 2c) errors, and each poll's
+    re-anchoring adds the noise of its offset (ANCHOR / (2 - ANCHOR) of a variance)."""
+    width = np.where(period == WEEK, max(grid.knot, SLOT_WIDTH[WEEK]), max(grid.knot, SLOT_WIDTH[DAY]))
+    slots = np.where(period > 0, np.maximum(period / width, 1.0), 1.0)
+    per_slot = np.isfinite(Y).sum(axis=1) / slots
+    profile = np.where(period > 0, math.pi / (2.0 * np.maximum(per_slot, 1.0)), 0.0)
+    return np.sqrt(1.0 + profile + ANCHOR / (2.0 - ANCHOR))
+
+
 def fit_profile(keys, ts_list, values_list, *, end: float, span: float, horizon: float, level: float = 0.99,
                 seasonality: str = "auto", utc_offset: float = 0.0, flow: str = "none",
                 step: float | None = None, min_knots: int = 6) -> ForecastModel | None:
@@ -366,7 +377,7 @@ def fit_profile(keys, ts_list, values_list, *, end: float, span: float, horizon:
         z = two_sided_z(level)
         # points of a knot stray from its mean too: widen the band by that spread (quadrature)
         extra = (z * grid.spread[keep])[:, None]
-        band = np.sign(q) * np.sqrt(q * q + extra * extra)
+        band = np.sign(q) * np.sqrt(q * q + extra * extra) * out_of_sample_factor(grid, Y, period)[:, None]
         origin = grid.start + (T - 1) * grid.knot + grid.shift
     else:
         rate = np.maximum(path, 0.0)  # a flow does not turn around

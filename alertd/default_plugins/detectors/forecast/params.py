@@ -10,6 +10,8 @@ from typing import Literal
 from alertd.base import RuleSetting
 from alertd.config.schema import Duration, ParamError
 from alertd.detect.forecast import Line
+from alertd.detect.forecast_library import INSTALL
+from alertd.detect.forecast_library import available as library_available
 from alertd.detect.seasons import DAY, WEEK, utc_offset
 from alertd.durations import format_duration
 
@@ -67,6 +69,9 @@ class ForecastParams:
     retrain_points: int | None = None
 
     def check(self) -> None:
+        if self.model in LIBRARY_MODELS and not library_available():
+            raise ParamError("model", f"model {self.model} is fitted by statsforecast, which is not installed; "
+                             f"run {INSTALL} or use model: profile")
         if not 0.5 <= self.level < 1:
             raise ParamError("level", f"level is the prediction interval, between 0.5 and 1 (e.g. 0.99), "
                              f"got {self.level:g}")
