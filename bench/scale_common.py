@@ -38,6 +38,7 @@ class SeriesSource(Source):
         series: int = 1000
         seed: int = 1
         first: int = 0  # the number of the first host (sources that split a fleet between them)
+        daily: float = 0.0  # a daily rhythm: +-this share of the level (bench/forecast.py)
 
     def __init__(self, params, context):
         super().__init__(params, context)
@@ -56,6 +57,8 @@ class SeriesSource(Source):
         values = self.level + self.rng.normal(0, 1, len(self.labels)) * np.sqrt(self.level)
         values[self.jumped] *= 10
         ts = self.context.now()
+        if self.params.daily:
+            values += self.params.daily * self.level * np.sin(2 * np.pi * ts / 86400.0)
         out = [Sample("latency_ms", lab, ts, v) for lab, v in zip(self.labels, values.tolist())]
         self.collected_at = time.perf_counter()
         return out

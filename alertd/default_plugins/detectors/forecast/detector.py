@@ -51,6 +51,11 @@ class Forecast(Detector):
         self.memory = SeriesMemory(offset=0.0, ts=np.nan, value=np.nan, slope=np.nan, intercept=np.nan,
                                    crossing=np.nan)
         self._rows_of: tuple = (None, [], None)
+        # import now (the rule is being built), not inside the first tick or fit: an import
+        # holds the GIL for its whole run, a few hundred ms for scipy.special
+        import scipy.special  # noqa: F401  (normal_cdf)
+
+        import alertd.detect.forecast_fit  # noqa: F401
 
     # -- training -----------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan | None:
