@@ -206,3 +206,30 @@ def test_a_setting_on_its_own_line_is_reported_at_that_line(write_config, regist
     (line,) = [x for x in str(err.value).splitlines() if "within" in x]
     assert "/alertd.yaml:13: rules[r].detector.will_cross.within: within (2m) is shorter" in line
     assert line.endswith("make within at least 5m")
+
+
+@pytest.mark.parametrize("flow, below, confidence", [("none", False, None), ("none", True, 0.8),
+                                                     ("drops", True, None), ("drops", True, 0.9)])
+def test_the_reachability_filter_finds_the_same_crossings_as_searching_every_series(flow, below, confidence):
+    from alertd.detect.forecast import _search
+
+    rng = np.random.default_rng(8)
+    n = 400
+    ts = 1_750_000_000.0 + np.arange(3 * 288) * 300.0
+    level = rng.uniform(20, 200, n)
+    values = [lv + 10 * np.sin(2 * np.pi * ts / 86400) + rng.normal(0, 2, len(ts)) for lv in level]
+    if flow == "drops":  # stocks: sold at varying paces, refilled each day
+        values = [np.maximum(500 - np.cumsum(rng.poisson(lv / 100, len(ts))) % 500, 0).astype(float) for lv in level]
+    model = fit_profile([str(i) for i in range(n)], [ts] * n, values, end=float(ts[-1]), span=3 * 86400.0,
+                        horizon=4 * 3600.0, flow=flow)
+    rows = np.arange(n)
+    now = np.full(n, float(ts[-1]) + 120.0)
+    x = np.array([v[-1] for v in values])
+    offset = rng.normal(0, 3, n) if flow == "none" else np.zeros(n)
+    line = Line(100.0 if flow == "none" else 50.0, below, 2 * 3600.0, confidence)
+    fast, prob = crossing(model, rows, now, x, offset, line)
+    full, full_prob = _search(model, rows, now, x, offset, line)
+    assert 0 < np.isfinite(full).sum() < n  # some cross, some do not: the filter has work
+    assert np.array_equal(np.isfinite(fast), np.isfinite(full))
+    assert np.allclose(fast[np.isfinite(full)], full[np.isfinite(full)])
+    assert (prob >= full_prob - 1e-9).all()  # a filtered series' chance is an upper bound of its own

@@ -70,7 +70,31 @@ class ForecastModel:
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("index", None)
+        state.pop("_reach", None)
         return state
+
+    def reach(self, line: "Line") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per series, how far the bound towards `line` can get within its horizon, anywhere on
+        the stored path: (highest level, lowest level, largest error) for a level path; for a
+        flow (largest amount flowing within the horizon, 0, largest error). Computed once a
+        model and line (cached on the model, not stored); a poll then searches only the series
+        that could cross."""
+        cache = self.__dict__.setdefault("_reach", {})
+        key = (line.within, line.z)
+        if key not in cache:
+            n, K = self.path.shape
+            w = min(int(math.ceil(line.within / self.knot)) + 2, K - 1)
+            P = self.path.astype(float)
+            if self.spreads is not None:
+                err = self.spreads.max(axis=1).astype(float)
+            else:
+                err = self.spread(np.arange(n), np.full(n, K - 1.0), np.full(n, float(w)))
+            if self.flow == "none":
+                cache[key] = (P.max(axis=1), P.min(axis=1), err)
+            else:
+                moved = (P[:, w:] - P[:, :-w]).max(axis=1) if K > w else P[:, -1] - P[:, 0]
+                cache[key] = (np.maximum(moved, 0.0), np.zeros(n), err)
+        return cache[key]
 
     @property
     def end(self) -> float:
@@ -156,7 +180,7 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def crossing(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, x: np.ndarray, offset: np.ndarray,
-             line: Line) -> tuple[np.ndarray, np.ndarray]:
+             line: Line, search: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """When the forecast of each series reaches `line` within its horizon (NaN: not within
     it), and the probability that it is past the line at some knot within the horizon.
 
@@ -165,6 +189,31 @@ def crossing(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, x: np.ndarr
     n = len(rows)
     if n == 0:
         return np.zeros(0), np.zeros(0)
+    if search:
+        return _search(model, rows, ts, x, offset, line)
+    # only series whose bound could get to the line within the horizon are searched; for the
+    # others, the chance of crossing is bounded by the best the path could do
+    hi, lo, err = (a[rows] for a in model.reach(line))
+    sign = -1.0 if line.below else 1.0
+    if model.flow == "none":
+        best = (lo + offset if line.below else hi + offset)
+    else:
+        best = x - hi if model.flow == "drops" else x + hi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = sign * (best - line.level) / np.maximum(err, 1e-12)  # errors by which the best gets past it
+    near = ~(gap < -line.z - 1e-9)  # (NaN: searched)
+    if not near.all():
+        at, prob = np.full(n, np.nan), normal_cdf(np.nan_to_num(gap, nan=0.0))
+        idx = np.flatnonzero(near)
+        if len(idx):
+            at[idx], prob[idx] = crossing(model, rows[idx], ts[idx], x[idx], offset[idx], line, search=True)
+        return at, prob
+    return _search(model, rows, ts, x, offset, line)
+
+
+def _search(model: ForecastModel, rows, ts, x, offset, line: Line) -> tuple[np.ndarray, np.ndarray]:
+    """The knot-by-knot search of `crossing` over every given series."""
+    n = len(rows)
     knot = model.knot
     u, _ = model.position(rows, ts)
     steps = int(math.ceil(line.within / knot)) + 1

@@ -49,6 +49,7 @@ class Forecast(Detector):
         self.line = p.will_cross.line() if p.will_cross is not None else None
         self.model: ForecastModel | None = None
         self.memory = SeriesMemory(offset=0.0, ts=np.nan, value=np.nan, slope=np.nan, intercept=np.nan,
+                                   resid=np.nan, count=0.0, mean_t=0.0, sxx=0.0,  # the line's interval
                                    crossing=np.nan)
         self._rows_of: tuple = (None, [], None)
         # import now (the rule is being built), not inside the first tick or fit: an import
@@ -226,7 +227,7 @@ class Forecast(Detector):
             self._warn(sel[usable], mrow[usable], ts[usable], xs[usable], at[usable], prob[usable],
                        [name] * int(usable.sum()), out)
             out.status[sel[~usable]] = Status.SKIPPED
-            self.memory["slope"][mrow], self.memory["intercept"][mrow] = fit.slope, fit.intercept
+            self._remember_line(mrow, fit)
         else:  # the line through the earlier points, at the new one
             fit = line_fit(hist, hist_ts, ts, float(p.range))
             usable = fit.valid
@@ -250,8 +251,15 @@ class Forecast(Detector):
             for j in np.flatnonzero(hit).tolist():
                 out.context[int(sel[j])] = f"(forecast by {name})"
             full = line_fit(values, times, ts, float(p.range))
-            self.memory["slope"][mrow], self.memory["intercept"][mrow] = full.slope, full.intercept
+            self._remember_line(mrow, full)
         self.memory["ts"][mrow], self.memory["value"][mrow] = ts, xs
+
+
+    def _remember_line(self, mrow, fit) -> None:
+        """Keep each series' line and what its prediction interval needs (for forecast views)."""
+        mem = self.memory
+        mem["slope"][mrow], mem["intercept"][mrow], mem["resid"][mrow] = fit.slope, fit.intercept, fit.resid
+        mem["count"][mrow], mem["mean_t"][mrow], mem["sxx"][mrow] = fit.count, fit.mean_t, fit.sxx
 
 
 class _Out:

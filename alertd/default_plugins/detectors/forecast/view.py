@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from alertd.detect.forecast import two_sided_z
+from alertd.detect.trend import LineFit
 from alertd.durations import format_duration
 
 VIEW_HORIZON = 6 * 3600.0  # how far ahead pages draw a forecast without will_cross
@@ -33,8 +34,13 @@ def forecast_view(det, key: str) -> dict | None:
         if not math.isfinite(slope):
             return None
         grid = np.linspace(0.0, ahead, 25)
-        view.update(ts=(now + grid).tolist(), mean=(icpt + slope * grid).tolist(),
-                    model=f"linear trend over {format_duration(p.range)}")
+        mem = det.memory
+        fit = LineFit(*(np.array([float(mem[k][i])]) for k in ("slope", "intercept", "count", "mean_t", "sxx",
+                                                                  "resid")))
+        mean = icpt + slope * grid
+        spread = np.nan_to_num(np.array([fit.spread_at(g)[0] for g in grid]))  # OLS prediction interval
+        view.update(ts=(now + grid).tolist(), mean=mean.tolist(), lower=(mean - z * spread).tolist(),
+                    upper=(mean + z * spread).tolist(), model=f"linear trend over {format_duration(p.range)}")
         return view
     m = det.model
     row = m.index.get(key, -1) if m is not None else -1
