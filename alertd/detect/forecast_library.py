@@ -72,11 +72,14 @@ def worker():
 
 
 def shutdown() -> None:
-    """Stop the worker process (it is started again when next needed)."""
+    """Stop the worker process now, a fit in it too (it is started again when next needed):
+    at exit the daemon must not wait for minutes of fitting."""
     global _pool
     with _lock:
         if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+            for proc in list((_pool._processes or {}).values()):
+                proc.terminate()
+            _pool.shutdown(wait=True, cancel_futures=True)
             _pool = None
 
 
