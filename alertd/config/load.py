@@ -374,8 +374,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
             seen_names.add(name)
         rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
         if rule is not None:
-            check_rule_setting(registry, rule, raw_rule.get("detector"), sources,
-                               top.retention if top is not None else 7 * 86400,
+            check_rule_setting(registry, rule, raw_rule.get("detector"), sources, top and top.retention,
                                sub.child("detector", raw_rule.line_of("detector")))
             rules.append(rule)
 

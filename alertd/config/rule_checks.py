@@ -24,9 +24,11 @@ def _line_of(raw, path: str) -> int | None:
     return line
 
 
-def check_rule_setting(registry, rule, raw_detector, sources: dict, retention: float, where: Where) -> None:
+def check_rule_setting(registry, rule, raw_detector, sources: dict, retention: float | None, where: Where) -> None:
     """Report the problems `check_setting` finds in the rule's detector (and the parts of an
-    `all`/`any`) at `where` (the rule's `detector` key)."""
+    `all`/`any`) at `where` (the rule's `detector` key). `retention` None: not set, so alertd
+    chooses one that keeps what the rules read (config/history.py): nothing to check against."""
+    retention = float("inf") if retention is None else float(retention)
     source = sources.get(rule.source)
     interval = None
     if source is not None:

@@ -52,10 +52,8 @@ class Forecast(Detector):
                                    resid=np.nan, count=0.0, mean_t=0.0, sxx=0.0,  # the line's interval
                                    crossing=np.nan)
         self._rows_of: tuple = (None, [], None)
-        # import now (the rule is being built), not inside the first tick or fit: an import
-        # holds the GIL for its whole run, a few hundred ms for scipy.special
-        import scipy.special  # noqa: F401  (normal_cdf)
-
+        # import now (the rule is being built), not inside the first fit: an import holds the
+        # GIL for much of its run (scipy.special took 250 ms; the scores need no SciPy now)
         import alertd.detect.forecast_fit  # noqa: F401
 
     # -- training -----------------------------------------------------------------------------
