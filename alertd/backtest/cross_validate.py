@@ -76,15 +76,7 @@ def load(roots) -> list[CVFile]:
     """Every file of every corpus, with its fold; BacktestError when a category has none."""
     out = []
     for root in map(Path, roots):
-        try:
-            names = nab.corpus_files(root)
-            labels = nab.read_windows(root / "labels" / "combined_windows.json")
-        except FileNotFoundError as exc:
-            raise BacktestError(f"{root} is not a NAB folder: {exc.filename} is missing") from None
-        except ValueError as exc:
-            raise BacktestError(str(exc)) from None
-        if not names:
-            raise BacktestError(f"{root}/data has no <category>/<file>.csv files")
+        names, labels = nab.open_corpus(root, BacktestError)
         folds = read_folds(root)
         for name, path in names:
             cat = name.split("/")[0]

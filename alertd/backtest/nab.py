@@ -276,3 +276,18 @@ def corpus_files(root: str | Path) -> list[tuple[str, Path]]:
     if not data.is_dir():
         raise ValueError(f"{root} has no data/ folder; expected the NAB layout data/<category>/<file>.csv")
     return sorted((p.relative_to(data).as_posix(), p) for p in data.glob("*/*.csv"))
+
+
+def open_corpus(root: Path, error) -> tuple[list, dict]:
+    """The files and label windows of the NAB-layout folder `root`; `error` (an exception
+    class) with one sentence when it is not a corpus or holds no series."""
+    try:
+        files = corpus_files(root)
+        labels = read_windows(root / "labels" / "combined_windows.json")
+    except FileNotFoundError as exc:
+        raise error(f"{root} is not a NAB folder: {exc.filename} is missing") from None
+    except ValueError as exc:
+        raise error(str(exc)) from None
+    if not files:
+        raise error(f"{root}/data has no <category>/<file>.csv files")
+    return files, labels

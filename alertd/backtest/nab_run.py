@@ -56,15 +56,7 @@ def replay_corpus(spec: dict, root, results, *, jobs: int = 1, progress=None) ->
     """Replay every file of the NAB-layout folder `root` through the spec's rule, writing
     `results/<category>/<file>.csv`; BacktestError for a folder that is not a corpus."""
     root = Path(root)
-    try:
-        files = nab.corpus_files(root)
-        labels = nab.read_windows(root / "labels" / "combined_windows.json")
-    except FileNotFoundError as exc:
-        raise BacktestError(f"{root} is not a NAB folder: {exc.filename} is missing") from None
-    except ValueError as exc:
-        raise BacktestError(str(exc)) from None
-    if not files:
-        raise BacktestError(f"{root}/data has no <category>/<file>.csv files")
+    files, labels = nab.open_corpus(root, BacktestError)
     rule, _ = rule_from_spec(spec)  # fail early on a bad --rule or --threshold
     started = time.perf_counter()
     work = [(spec, name, str(path), labels.get(name, []), str(results)) for name, path in files]

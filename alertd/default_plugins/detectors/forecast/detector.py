@@ -26,6 +26,19 @@ from .params import ForecastParams, setting_problems
 from .view import VIEW_HORIZON, forecast_view
 
 
+def outside(xs, resid, lo, hi, direction: str):
+    """Which values are outside the interval [lo, hi] on the rule's side, and the interval
+    as the notice shows it (only the watched end for `up` or `down`)."""
+    hit = (xs > hi) | (xs < lo)
+    if direction == "up":
+        hit &= resid > 0
+        lo = np.full(len(xs), np.nan)
+    elif direction == "down":
+        hit &= resid < 0
+        hi = np.full(len(xs), np.nan)
+    return hit, lo, hi
+
+
 class Forecast(Detector):
     """Anomalies against a forecast's interval, or early warnings (`will_cross`) before a
     series reaches a line (docs/detectors.md, "forecast")."""
@@ -172,13 +185,7 @@ class Forecast(Detector):
         half = np.where(resid >= 0, m.band[r, 1], -m.band[r, 0]) / z_level
         with np.errstate(invalid="ignore", divide="ignore"):
             score = 2.0 * normal_cdf(np.abs(resid) / np.maximum(half, 1e-12)) - 1.0
-        hit = (xs > hi) | (xs < lo)
-        if p.direction == "up":
-            hit &= resid > 0
-            lo = np.full(len(sel), np.nan)
-        elif p.direction == "down":
-            hit &= resid < 0
-            hi = np.full(len(sel), np.nan)
+        hit, lo, hi = outside(xs, resid, lo, hi, p.direction)
         offset = self.memory["offset"]
         offset[mrow] = np.where(hit, offset[mrow], offset[mrow] + ANCHOR * resid)
         out.status[sel] = np.where(hit, Status.ANOMALOUS, Status.OK)
@@ -236,13 +243,8 @@ class Forecast(Detector):
             resid = xs - exp
             with np.errstate(invalid="ignore", divide="ignore"):
                 score = 2.0 * normal_cdf(np.abs(resid) * z_level / np.maximum(half, 1e-12)) - 1.0
-            hit = ((xs > hi) | (xs < lo)) & usable
-            if p.direction == "up":
-                hit &= resid > 0
-                lo = np.full(len(sel), np.nan)
-            elif p.direction == "down":
-                hit &= resid < 0
-                hi = np.full(len(sel), np.nan)
+            hit, lo, hi = outside(xs, resid, lo, hi, p.direction)
+            hit &= usable
             out.status[sel] = np.where(~usable, Status.SKIPPED, np.where(hit, Status.ANOMALOUS, Status.OK))
             out.score[sel], out.lower[sel], out.upper[sel] = score, lo, hi
             out.threshold[:] = p.level
