@@ -106,6 +106,24 @@ def test_backfill_window_maps_the_clock_to_sim_time_and_stops_before_the_current
     assert {s.ts for s in run(sim.collect())} == {now_slot}
 
 
+def test_backfill_in_chunks_reaches_back_at_most_the_cap_from_now():
+    """The daemon back-fills a week of its clock in chunks; at 60x that is 420 shop days, of
+    which only the newest `_MAX_BACKFILL_STEPS` slots are generated (once, without overlap)."""
+    from alertd.default_plugins.sources.shop_sim.source import _MAX_BACKFILL_STEPS
+    clock = FakeClock(1_750_000_000.0)
+    sim = make_sim(clock, start=START, speed=60, step="2m")
+    now = clock.now()
+    chunk = 20_000.0  # 10,000 points of a 2 s poll
+    times = []
+    start = now - 7 * 86400
+    while start < now:
+        times += [s.ts for s in run(sim.backfill(start, min(start + chunk, now))) if s.key == sim.series[0][2]]
+        start += chunk
+    assert len(times) == len(set(times)) == _MAX_BACKFILL_STEPS
+    now_slot = sim.slot_ts(sim.sim_now())
+    assert max(times) == now_slot - 120 and min(times) == now_slot - _MAX_BACKFILL_STEPS * 120
+
+
 def test_restart_with_a_store_continues_sim_time():
     class KV(dict):
         def get_kv(self, key, default=None):

@@ -231,12 +231,18 @@ class ShopSim(Source):
         """Sim history for the context-clock window [start, end), at `step` resolution.
 
         The window is mapped to sim time and widened to at least the `backfill` param; it
-        stops before the current slot, so the next `collect` brings the first new point.
+        stops before the current slot, so the next `collect` brings the first new point. All
+        windows together reach back at most `_MAX_BACKFILL_STEPS` slots from now: the daemon
+        asks for a rule's whole history in chunks (a week of the daemon's clock is 420 days
+        of shop time at 60x), and generating all of it kept the demo from starting for a
+        minute, past its first incident.
         """
         now_slot = self.slot_ts(self.sim_now())
         sim_end = min(self.to_sim(end), now_slot)
         sim_start = min(self.to_sim(start), sim_end - self.params.backfill)
-        sim_start = max(sim_start, sim_end - _MAX_BACKFILL_STEPS * self.step)
+        sim_start = max(sim_start, now_slot - _MAX_BACKFILL_STEPS * self.step)
+        if sim_start >= sim_end:
+            return []
         return self.samples_between(sim_start, sim_end)
 
 
