@@ -48,10 +48,11 @@ class Detections:
         return list(self._by_rule.get(rule, {}).get(key, ()))
 
     def forget_keys(self, rule: str, keys) -> None:
-        """Drop the detections of some series of a rule (series the daemon dropped)."""
-        series = self._by_rule.get(rule)
-        for key in keys if series else ():
-            series.pop(key, None)
+        """Drop the detections and bands of some series of a rule (series the daemon dropped)."""
+        for store in (self._by_rule, self._bands):
+            series = store.get(rule)
+            for key in keys if series else ():
+                series.pop(key, None)
 
     def forget(self, rule: str) -> None:
         """Drop a rule's detections (it was removed or changed by a reload)."""
