@@ -15,8 +15,8 @@ the replay stands survives a restart (kept in the store).
       nab:
         type: csv_replay
         every: 1s
-        path: data/nab-dev/realKnownCause/machine_temperature_system_failure.csv
-        name: machine_temperature
+        path: ../shared/data/nab-dev/data/realTraffic/occupancy_6005.csv
+        name: occupancy
         speed: 300
 """
 
