@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 from ..matchers import parse_selector
 from . import history
+from .core_keys import DetectorCore, NotifierCore, PostedAlertsCore, RuleCore, SourceCore, TopCore
 from .history import DEFAULT_RETENTION, choose_retention
 from .http import build_http
 from .plugin_dirs import check_plugin_dirs, plugin_dirs_of  # noqa: F401  (plugin_dirs_of: for callers)
@@ -29,7 +28,7 @@ from .routing import (
     default_route,
 )
 from .rule_checks import check_rule_setting
-from .schema import ConfigError, Duration, Problem, Where, build, fields_of, suggest
+from .schema import ConfigError, Problem, Where, build, fields_of, suggest
 from .shards import parse_shard
 from .types import (
     Config,
@@ -41,69 +40,6 @@ from .types import (
     SourceConfig,
 )
 from .yamlsrc import YamlList, YamlMap, YamlSyntaxError, load_yaml
-
-
-# -- the sections as users write them (core keys only; plugin keys are checked apart) --------
-@dataclass(frozen=True)
-class SourceCore:
-    type: str
-    every: Duration | None = None
-    cron: str | None = None
-    jitter: Duration = Duration(0)
-    timeout: Duration = Duration(30)
-    backfill: bool = True
-
-
-@dataclass(frozen=True)
-class DetectorCore:
-    type: str
-
-
-@dataclass(frozen=True)
-class NotifierCore:
-    type: str
-    if_env: str | None = None
-    send_resolved: bool = True
-
-
-@dataclass(frozen=True)
-class RuleCore:
-    name: str
-    source: str
-    series: str
-    detector: Any
-    for_: Duration = field(default=Duration(0), metadata={"key": "for"})
-    clear_for: Duration = Duration(0)
-    severity: str = "warning"
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    keep_firing_for: Duration = Duration(0)
-    no_data: Literal["alerting", "ok", "keep_state"] = "keep_state"
-    flapping: Any = None
-
-
-@dataclass(frozen=True)
-class TopCore:
-    store: str = "alertd.db"
-    plugin_dirs: list[str] = ("plugins",)
-    retention: Duration | None = None  # None: what the rules read, at least 7d (config/history.py)
-    shutdown_timeout: Duration = Duration(10)
-    detector_timeout: Duration = Duration(10)
-    shard: Any = None
-    http: Any = None
-    sources: dict[str, Any] = field(default_factory=dict)
-    rules: list[Any] = field(default_factory=list)
-    routes: Any = None
-    receivers: dict[str, Any] = field(default_factory=dict)
-    inhibit_rules: list[Any] = field(default_factory=list)
-    time_intervals: list[Any] = field(default_factory=list)
-    posted_alerts: Any = None
-
-
-@dataclass(frozen=True)
-class PostedAlertsCore:
-    resolve_timeout: Duration = Duration(300)
-    flapping: Any = None
 
 
 # -- loading --------------------------------------------------------------------------------
