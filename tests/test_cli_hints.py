@@ -10,27 +10,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
-from routing_helpers import BASE, Shop
+from cli_shop import cli, shop  # noqa: F401  (shop: a fixture)
 
-from alertd.cli.entry import main
 from alertd.model import Sample, make_labels
 from alertd.store import Store
 from alertd.store.ledger import Attempt
-
-
-@pytest.fixture
-def shop(write_config, registry, clock, tmp_path):
-    s = Shop(write_config, registry, clock, tmp_path, BASE.replace("group_wait: 30s", "group_wait: 0s"))
-    s.feed({"a": 95, "b": 96})
-    yield s
-    s.close()
-
-
-def cli(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_an_attempts_duration_is_not_a_retry_delay(shop, capsys):

@@ -5,23 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from routing_helpers import BASE, Shop
-
-from alertd.cli.entry import main
-
-
-@pytest.fixture
-def shop(write_config, registry, clock, tmp_path):
-    s = Shop(write_config, registry, clock, tmp_path, BASE.replace("group_wait: 30s", "group_wait: 0s"))
-    s.feed({"a": 95, "b": 96})
-    yield s
-    s.close()
-
-
-def cli(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_shop import cli, shop  # noqa: F401  (shop: a fixture)
 
 
 def test_incidents_lists_open_incidents_and_json_for_scripts(shop, capsys):
