@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -9,7 +10,7 @@ import pytest
 from routing_helpers import BASE, Shop
 
 from alertd.config.types import FlapSettings
-from alertd.incidents.flapping import percent_state_change, push
+from alertd.incidents.flapping import fill_gap, percent_state_change, push
 from alertd.incidents.tracker import AlertTracker
 from alertd.model import Status, Verdict
 
@@ -125,6 +126,42 @@ def test_tracker_state_survives_a_restart_through_the_store(write_config, regist
         shop.close()
 
 
+def test_a_gap_in_evaluations_counts_as_unchanged_ones():
+    every = FlapSettings(window=21, low=10, high=20, interval=10.0)
+    history, evaluations = push(0b10, 2, True, 21)  # newest first: A, O, A
+    assert fill_gap(history, evaluations, 10.0, every) == (history, evaluations)  # on time
+    assert fill_gap(history, evaluations, 14.0, every) == (history, evaluations)  # jitter, not a gap
+    assert fill_gap(history, evaluations, 30.0, every) == (0b10111, 5)  # two missed: the last state twice
+    assert fill_gap(history, evaluations, 1e6, every) == ((1 << 21) - 1, 21)  # a long outage: the window
+    # the changes before the gap are pushed back to older, lighter places, and out
+    assert percent_state_change(*fill_gap(history, evaluations, 60.0, every), 21) < \
+        percent_state_change(history, evaluations, 21)
+
+
+def test_evaluations_missed_while_alertd_was_down_do_not_make_a_series_flap():
+    # fire/resolve every 3 evaluations, then a gap of 10 evaluations: with the gap counted as
+    # unchanged evaluations the next change is not a flap; treated as neighbours it would be
+    every = dataclasses.replace(FLAP, interval=10.0)
+    for flapping, expected in ((every, ["firing"]), (FLAP, ["flapping"])):
+        t, r = AlertTracker(), rule(flapping=flapping)
+        assert run(t, r, "AAAOOOAAAOO") == ["firing", "resolved", "firing", "resolved"]
+        assert run(t, r, "A", t0=200) == expected
+
+
+def test_the_downtime_of_a_restart_is_a_gap_in_the_flap_history(write_config, registry, clock, tmp_path):
+    text = BASE.replace("flapping: false", "flapping: {low: 10, high: 20}")
+    for down, expected in ((0, ["flapping"]), (120, ["firing"])):
+        shop = Shop(write_config, registry, clock, _dir(tmp_path / str(down)), text)
+        try:
+            kinds = [tr.kind for v in (95, 10, 95, 10) for tr in shop.advance(5, {"a": v}).transitions]
+            assert kinds == ["firing", "resolved", "firing", "resolved"]
+            shop.restart(text)
+            clock.advance(down)  # alertd was down this long: 24 polls of 5 s missed
+            assert [tr.kind for tr in shop.advance(5, {"a": 95}).transitions] == expected
+        finally:
+            shop.close()
+
+
 # -- no data and missing series -------------------------------------------------------------
 NODATA = BASE.replace("    flapping: false\n", "    flapping: false\n    no_data: POLICY\n    for: 20s\n")
 
@@ -193,3 +230,8 @@ def test_keep_firing_for_also_covers_a_missing_series(write_config, registry, cl
         assert shop.incident("a").state == "resolved"
     finally:
         shop.close()
+
+
+def _dir(path):
+    path.mkdir()
+    return path

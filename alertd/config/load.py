@@ -309,6 +309,9 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
                 sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
             seen_names.add(name)
         rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
+        if rule is not None and rule.source in sources and sources[rule.source].every:
+            rule = dataclasses.replace(rule, flapping=dataclasses.replace(
+                rule.flapping, interval=float(sources[rule.source].every)))
         if rule is not None:
             check_rule_setting(registry, rule, raw_rule.get("detector"), sources, top and top.retention,
                                sub.child("detector", raw_rule.line_of("detector")))

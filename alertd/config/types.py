@@ -15,12 +15,18 @@ from .time_intervals import TimeIntervalSpec
 
 @dataclass(frozen=True)
 class FlapSettings:
-    """A rule's `flapping:` settings; `flapping: false` turns detection off."""
+    """A rule's `flapping:` settings; `flapping: false` turns detection off.
+
+    `interval` is not a key: the loader sets it to the rule's source's `every`, so that
+    evaluations missed while alertd was down (or its source failed) count as unchanged
+    ones, not as if the changes before and after the gap were neighbours.
+    """
 
     enabled: bool = True
     window: int = 21
     low: float = 10.0
     high: float = 20.0
+    interval: float | None = None
 
     def check(self):
         if not 3 <= self.window <= 60:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..config.types import FlapSettings  # noqa: F401  (the settings these functions take)
+from ..config.types import FlapSettings
 
 
 @lru_cache(maxsize=16)
@@ -27,6 +27,18 @@ def push(history: int, evaluations: int, anomalous: bool, window: int) -> tuple[
     """History with one more evaluation (newest in bit 0), capped at `window` bits."""
     history = ((history << 1) | int(anomalous)) & ((1 << window) - 1)
     return history, min(evaluations + 1, window)
+
+
+def fill_gap(history: int, evaluations: int, gap: float, settings: FlapSettings) -> tuple[int, int]:
+    """History with the evaluations missed in a `gap` of seconds since the last one (alertd
+    down, the source failing) filled in as repeats of the last state: `settings.interval`
+    apart, so a gap of about one interval misses none. Without it, the changes before and
+    after a restart would weigh as neighbours and a series could be called flapping."""
+    missed = min(int(gap / settings.interval + 0.5) - 1, settings.window)
+    last = history & 1
+    for _ in range(max(missed, 0)):
+        history, evaluations = push(history, evaluations, bool(last), settings.window)
+    return history, evaluations
 
 
 def percent_state_change(history: int, evaluations: int, window: int) -> float:

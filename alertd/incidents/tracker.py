@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..model import Incident, Status, Verdict
-from .flapping import percent_state_change, push
+from .flapping import fill_gap, percent_state_change, push
 
 PEAK_EVENT_EVERY = 60.0  # data seconds between two "peak" history events of one incident
 
@@ -52,6 +52,7 @@ class AlertState:
     evaluations: int = 0
     flapping: bool = False
     peak_noted_at: float | None = None
+    evaluated_at: float | None = None  # the last evaluation (stored: when the state last changed)
 
     def key(self) -> tuple:
         return (self.history, self.evaluations, self.flapping)
@@ -85,8 +86,9 @@ class AlertTracker:
     def __init__(self, open_incidents: list[Incident] = (), states: list[tuple] = ()):
         self.open: dict[str, Incident] = {i.fingerprint: i for i in open_incidents}
         self.states: dict[str, AlertState] = {}
-        for fp, rule, history, evaluations, flapping in states:
-            self.states[fp] = AlertState(fp, rule, history or 0, evaluations or 0, bool(flapping))
+        for fp, rule, history, evaluations, flapping, *updated in states:
+            self.states[fp] = AlertState(fp, rule, history or 0, evaluations or 0, bool(flapping),
+                                         evaluated_at=updated[0] if updated else None)
 
     def is_open(self, fp: str) -> bool:
         return fp in self.open
@@ -113,10 +115,14 @@ class AlertTracker:
         before = state.key()
         flap = rule.flapping
         pct = 0.0
+        ts = verdict.ts
         if flap.enabled:
+            if flap.interval and state.evaluated_at is not None and state.evaluations:
+                state.history, state.evaluations = fill_gap(state.history, state.evaluations,
+                                                            ts - state.evaluated_at, flap)
             state.history, state.evaluations = push(state.history, state.evaluations, anomalous, flap.window)
             pct = percent_state_change(state.history, state.evaluations, flap.window)
-        ts = verdict.ts
+        state.evaluated_at = ts
         change = Change(incident, ts, state=state)
         due = None  # "fire" or "resolve": what the plain state machine would do now
         if anomalous:

@@ -10,9 +10,11 @@ class AlertStateStore:
         self.db = db
 
     def load(self) -> list[tuple]:
-        """(fingerprint, rule, history, evaluations, flapping) of every tracked series."""
+        """(fingerprint, rule, history, evaluations, flapping, updated_at) of every tracked series
+        (`updated_at`: when the state last changed, which is its last evaluation unless the
+        history was all one state)."""
         return list(self.db.execute(
-            "SELECT fingerprint, rule, history, evaluations, flapping FROM alert_states"))
+            "SELECT fingerprint, rule, history, evaluations, flapping, updated_at FROM alert_states"))
 
     def write(self, upserts: list[tuple], drops: list[str], now: float) -> None:
         """Upsert (fingerprint, rule, history, evaluations, flapping) rows; delete dropped ones."""
