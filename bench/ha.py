@@ -355,7 +355,7 @@ def kill_plan(rng: random.Random, duration: float, tail: float, rounds: int, nod
 
 def run(*, duration: float = 300, rules: int = 8, period: float = 20, active: float = 7,
         replicas_per_shard: int = 2, nodes: int = 3, rounds: int = 3, seed: int = 1,
-        kill_replicas: bool | None = None, drain: float = 90, linger: float = 12, flapping: bool = False,
+        kill_replicas: bool | None = None, drain: float = 90, linger: float = 12, flapping: bool = True,
         work: Path | None = None,
         say=lambda *a: None) -> dict:
     """One run; returns the judgement, the kills made and the processes' restarts."""
@@ -468,9 +468,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--replicas", type=int, nargs="+", default=[2, 1],
                     help="replicas per shard of each run (default: 2, then 1 for comparison)")
-    ap.add_argument("--flapping", action="store_true",
-                    help="leave the rules' flap detection on (see docs/scaling.md: a restarted replica "
-                         "may hold back a resolve)")
+    ap.add_argument("--no-flapping", dest="flapping", action="store_false",
+                    help="the rules with `flapping: false` (flap detection is on by default, as in "
+                         "alertd's own defaults)")
     ap.add_argument("--keep", action="store_true", help="keep each run's work dir (logs, stores, timeline.json)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)

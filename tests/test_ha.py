@@ -12,8 +12,9 @@ duplicates the cluster makes by itself; both counts are reported. The cluster mu
 de-duplicate: fewer duplicates than incidents (three Alertmanager nodes that each notified
 would give four per incident, replicas whose alerts differ two; a kill costs one or two).
 
-The rules run with `flapping: false`: a replica restarted mid-incident may otherwise call
-a series flapping and hold back its resolve (docs/scaling.md, "What it costs").
+The rules keep flap detection on (alertd's default): a replica restarted mid-incident must
+not call a series flapping because of the evaluations it missed while it was down, which
+would hold back a resolve and merge two incidents (alertd/incidents/flapping.py, fill_gap).
 
 Real processes and real timers: the run waits for the schedule, then polls the receiver
 (bounded) for the last notices. About three minutes on a loaded 2-core machine.
