@@ -97,6 +97,10 @@ def history(directory: Path, n: int, days: float, now: float) -> int:
                 values = level * (1 + DAILY * np.sin(2 * np.pi * ts / 86400.0)) + rng.normal(0, 1, n) * np.sqrt(level)
                 store.samples.append([Sample("latency_ms", lab, ts, v) for lab, v in zip(labels, values.tolist())],
                                      "fc")
+    # a daemon that ran these 3 days has sealed its complete 30-minute windows into chunks
+    # (the store:seal job): read them the way a real first fit reads them
+    with store.atomic():
+        store.samples.seal_all()
     store.close()
     return steps * n
 
