@@ -17,9 +17,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlite_utils
-
 from .alert_states import AlertStateStore
+from .database import Database
 from .errors import StoreError, explain, is_store_error
 from .fitted_model_migrations import model_migrations
 from .forecast_tables import forecast_migrations
@@ -105,12 +104,12 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             create_private(self.path)  # SQLite gives its -wal and -shm files the same mode
-            self.db = sqlite_utils.Database(self.path)
+            self.db = Database(self.path)
             # another writer holding the file: wait (SQLite retries) before "database is locked"
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self.db.enable_wal()
         else:
-            self.db = sqlite_utils.Database(memory=True)
+            self.db = Database(memory=True)
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
         notifier_migrations.apply(self.db)  # after the core set, as any plugin-owned set
@@ -166,7 +165,7 @@ class StoreReader:
     def __init__(self, path: str, shared=None, busy_timeout: float = 5.0):
         self.path = path
         self._own = shared is None
-        self.db = shared if shared is not None else sqlite_utils.Database(path)
+        self.db = shared if shared is not None else Database(path)
         if self._own:
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         self.samples = SampleStore(self.db)
