@@ -150,8 +150,9 @@ class Router:
                               for g in quiet]
             for g in busy:
                 self._epochs[g.key] = epoch
+            queued = self.store.outbox.enqueue_many([(note, targets, deadline)
+                                                     for note, targets, deadline, _ in writes.notices], now)
             for note, targets, deadline, reason in writes.notices:
-                queued += len(self.store.outbox.enqueue(note, targets, now, deadline=deadline))
                 if self.log is not None:
                     self.log.info("group_notified", receiver=note.receiver, kind=note.kind, group=note.group_key,
                                   incidents=len(note.incidents), reason=reason, key=note.idempotency_key)

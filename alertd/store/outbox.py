@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..jsontext import dumps
 from ..model import Notification
 
 
@@ -37,6 +38,18 @@ def _outbox_row(r) -> OutboxRow:
                      r[6], r[7], r[8])
 
 
+_INSERT = ("INSERT OR IGNORE INTO outbox (idempotency_key, receiver, integration, notifier, kind, payload, "
+           "created_at, status, attempts, next_attempt_at, group_key, deadline_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)")
+
+
+def _rows(notification: Notification, integrations, now: float, deadline: float | None) -> list[tuple]:
+    payload = dumps(notification.as_dict())  # once for all the integrations
+    return [(notification.idempotency_key, notification.receiver, index, notifier, notification.kind, payload,
+             now, now, notification.group_key or None, None if deadline is None else now + deadline)
+            for index, notifier in integrations]
+
+
 class Outbox:
     """Enqueue, fetch due rows, and record outcomes."""
 
@@ -45,21 +58,27 @@ class Outbox:
 
     def enqueue(self, notification: Notification, integrations: list[tuple[int, str]], now: float,
                 *, deadline: float | None = None) -> list[int]:
-        """One row per (integration index, notifier type); duplicates of an idempotency key are ignored."""
-        payload = json.dumps(notification.as_dict())
+        """One row per (integration index, notifier type); duplicates of an idempotency key are
+        ignored. Returns the ids of the rows made."""
         ids = []
         with self.db.atomic():
-            for index, notifier in integrations:
-                cursor = self.db.conn.execute(
-                    "INSERT OR IGNORE INTO outbox (idempotency_key, receiver, integration, notifier, kind, "
-                    "payload, created_at, status, attempts, next_attempt_at, group_key, deadline_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-                    [notification.idempotency_key, notification.receiver, index, notifier,
-                     notification.kind, payload, now, now, notification.group_key or None,
-                     None if deadline is None else now + deadline])
+            for row in _rows(notification, integrations, now, deadline):
+                cursor = self.db.conn.execute(_INSERT, row)
                 if cursor.rowcount:
                     ids.append(cursor.lastrowid)
         return ids
+
+    def enqueue_many(self, notices: list[tuple], now: float) -> int:
+        """Many notices in one statement: (notification, [(index, notifier)], deadline) each, as
+        `enqueue`; returns how many rows were made (duplicates are ignored)."""
+        rows = [row for note, integrations, deadline in notices
+                for row in _rows(note, integrations, now, deadline)]
+        if not rows:
+            return 0
+        with self.db.atomic():
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(_INSERT, rows)
+            return self.db.conn.total_changes - before
 
     def due(self, now: float, limit: int = 100) -> list[OutboxRow]:
         return [_outbox_row(r) for r in self.db.execute(
@@ -123,7 +142,7 @@ class Outbox:
                 f"SELECT attempts FROM outbox WHERE id IN ({','.join('?' * (len(row_ids) + 1))})",
                 [*row_ids, into])], default=0)
             self.db.execute("UPDATE outbox SET payload = ?, attempts = ? WHERE id = ?",
-                            [json.dumps(notification.as_dict()), attempts, into])
+                            [dumps(notification.as_dict()), attempts, into])
             self.db.conn.executemany("UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
                                      [(into, i) for i in row_ids])
 
