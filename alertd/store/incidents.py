@@ -5,12 +5,20 @@ other's work: the alert state machine writes the lifecycle columns (`save_many`)
 writes silencing/inhibition/notification marks (`mark`), acknowledgement and manual resolve
 are written by `alertd.incidents.actions`. Lifecycle updates never touch an incident that is
 already resolved, so a manual resolve cannot be undone by a tick that was under way.
+
+An open incident is updated at every evaluation of its series (its count, last value,
+score...), so `save_many` writes only the lifecycle columns that changed since this store
+last wrote them: in a storm that is two to eight columns of thousands of rows a tick, and
+never the indexed `state` unless it changed (which halves the cost of a row). What was
+written is remembered per open incident and forgotten on any rollback.
 """
 
 from __future__ import annotations
 
 import json
 import operator
+from functools import lru_cache
+from itertools import compress
 
 from ..model import Incident
 
@@ -29,6 +37,15 @@ _UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
 
 
 _lifecycle = operator.attrgetter(*LIFECYCLE)  # flapping is a bool: sqlite3 stores it as 0/1
+_STATE = LIFECYCLE.index("state")
+_ALL_CHANGED = (True,) * len(LIFECYCLE)
+
+
+@lru_cache(maxsize=512)
+def _update_sql(changed: tuple[bool, ...]) -> str:
+    """The UPDATE of the lifecycle columns flagged in `changed` (guarded like `_UPDATE`)."""
+    sets = ", ".join(f"{c} = ?" for c in compress(LIFECYCLE, changed))
+    return f"UPDATE incidents SET {sets} WHERE id = ? AND state IN ('pending', 'firing')"
 
 
 def _row(incident: Incident) -> dict:
@@ -64,6 +81,10 @@ class IncidentStore:
     def __init__(self, db):
         self.db = db
         self._columns: list[str] | None = None
+        # id -> the lifecycle values last written, for open incidents; void after a rollback
+        self._written: dict[int, tuple] = {}
+        if hasattr(db, "on_rollback"):
+            db.on_rollback.append(self._written.clear)
 
     def _insert(self, incident: Incident) -> None:
         row = _row(incident)
@@ -92,7 +113,9 @@ class IncidentStore:
         return self.save_many([incident])[0]
 
     def save_many(self, incidents: list[Incident]) -> list[Incident]:
-        """Insert new incidents (setting their ids) and update the lifecycle of the others."""
+        """Insert new incidents (setting their ids) and update the lifecycle of the others
+        (only the columns that changed since they were last written here)."""
+        staged: dict[int, tuple] = {}
         with self.db.atomic():
             new = [i for i in incidents if i.id is None]
             updates = [i for i in incidents if i.id is not None]
@@ -100,9 +123,34 @@ class IncidentStore:
                 self._insert_many(new)
             elif new:
                 self._insert(new[0])
+            for incident in new:
+                staged[incident.id] = _lifecycle(incident)
             if updates:
-                self.db.conn.executemany(_UPDATE, [(*_lifecycle(i), i.id) for i in updates])
+                self._update(updates, staged)
+        written = self._written
+        for incident_id, values in staged.items():
+            if values[_STATE] in OPEN_STATES:
+                written[incident_id] = values
+            else:
+                written.pop(incident_id, None)
         return incidents
+
+    def _update(self, incidents: list[Incident], staged: dict[int, tuple]) -> None:
+        """One executemany per set of changed columns; the values go to `staged`."""
+        written, by_changes = self._written, {}
+        for incident in incidents:
+            values = _lifecycle(incident)
+            old = written.get(incident.id)
+            if old is None:
+                changed = _ALL_CHANGED
+            elif old == values:
+                continue
+            else:
+                changed = tuple(map(operator.ne, values, old))
+            by_changes.setdefault(changed, []).append((*compress(values, changed), incident.id))
+            staged[incident.id] = values
+        for changed, rows in by_changes.items():
+            self.db.conn.executemany(_update_sql(changed), rows)
 
     def open(self) -> list[Incident]:
         """Every pending or firing incident."""
