@@ -9,6 +9,7 @@ more than 4300 digits. `loads` reports both as the JSONDecodeError they are.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import orjson
@@ -39,9 +40,16 @@ def dumps(value, *, sort_keys: bool = False) -> str:
     times faster: an alert storm writes every incident of every notice into the outbox).
 
     The text is compact (no spaces after `,` and `:`); a NaN or infinity becomes `null`, as
-    JSON has no such numbers. A value orjson does not take (a float subclass such as
-    numpy's, an integer beyond 64 bits) is written by `json.dumps` instead."""
+    JSON has no such numbers. Dataclass instances are written as objects of their fields
+    (a notification and its incidents, without copying them into dicts first). A value orjson
+    does not take (an integer beyond 64 bits, ...) is written by `json.dumps` instead."""
     try:
         return orjson.dumps(value, option=_SORTED if sort_keys else _PLAIN).decode()
     except TypeError:
-        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"))
+        return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), default=_fields)
+
+
+def _fields(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -56,7 +56,7 @@ class IncidentActions:
         shown = incident.as_dict()
         shown["annotations"] = render_annotations(incident)  # as notices show them
         return {"incident": shown, "groups": self.store.groups.groups_of(incident.fingerprint),
-                "history": [e.__dict__ for e in self.store.history.of(incident.id)],
+                "history": [e._asdict() for e in self.store.history.of(incident.id)],
                 "notifications": [{k: v for k, v in r.items() if k != "payload"} for r in notices]}
 
     def _bump(self) -> None:

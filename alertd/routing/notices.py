@@ -23,8 +23,26 @@ def external_url_of(config) -> str:
 
 def describe(incident: Incident) -> str:
     """`rule label=value ...` for one incident."""
-    labels = " ".join(f"{k}={v}" for k, v in sorted(incident.labels.items()) if k not in _HIDDEN)
-    return f"{incident.rule} {labels}".strip()
+    return f"{incident.rule} {_labels_view(incident.labels)[1]}".strip()
+
+
+# Labels dicts seen by notices, by identity: (the dict, its sorted items, "k=v ..." text).
+# An incident's labels dict is never changed in place (the state machine makes a new one),
+# and the entry holds the dict, so its id cannot be reused while it is here. A storm shows
+# every incident of a group in each of its notices: sorting and joining is done once.
+_LABELS_SEEN: dict[int, tuple] = {}
+
+
+def _labels_view(labels: dict[str, str]) -> tuple[list, str]:
+    seen = _LABELS_SEEN.get(id(labels))
+    if seen is not None and seen[0] is labels:
+        return seen[1], seen[2]
+    items = sorted(labels.items())
+    text = " ".join(f"{k}={v}" for k, v in items if k not in _HIDDEN)
+    if len(_LABELS_SEEN) >= 50_000:
+        _LABELS_SEEN.clear()
+    _LABELS_SEEN[id(labels)] = (labels, items, text)
+    return items, text
 
 
 def group_fingerprint(key: str, created_at: float) -> str:
@@ -50,7 +68,7 @@ def build_notification(receiver: str, kind: str, key: str, incidents: list[Incid
     """A notification for one group flush; incidents are copied with annotations rendered.
     `external_url` is where alertd's pages are (`http.external_url`): notices link there."""
     shown = []
-    for incident in sorted(incidents, key=lambda i: (i.state == "resolved", i.rule, sorted(i.labels.items()))):
+    for incident in sorted(incidents, key=lambda i: (i.state == "resolved", i.rule, _labels_view(i.labels)[0])):
         inc = object.__new__(Incident)  # a shallow snapshot: the state machine keeps changing the original
         inc.__dict__.update(incident.__dict__)
         if incident.annotations:

@@ -13,10 +13,9 @@ with the same timers. A group whose route no longer exists is re-routed through 
 
 from __future__ import annotations
 
-import json
-
 from ..config.time_intervals import interval_contains
 from ..incidents.tracker import Transition
+from ..jsontext import dumps
 from ..store.history import Event
 from ..store.incidents import ACTIONS_KEY
 from .flush import GroupFlush
@@ -100,7 +99,7 @@ class Router:
                 grouping = node.group_labels(labels)
                 key = group_key(node, grouping)
                 if key not in groups:
-                    groups[key] = (key, node.id, node.config.receiver, json.dumps(grouping, sort_keys=True),
+                    groups[key] = (key, node.id, node.config.receiver, dumps(grouping, sort_keys=True),
                                    now, now + node.config.group_wait)
                 members.append((key, incident.fingerprint, incident.id, member_status(incident), now))
                 if incident.cause == "posted" and incident.started_at + node.config.group_wait < now:

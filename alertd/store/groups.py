@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..jsontext import dumps
+
 
 @dataclass(frozen=True)
 class GroupRow:
@@ -167,7 +169,7 @@ class GroupStore:
                 conn.executemany(
                     "INSERT OR REPLACE INTO notify_log (group_key, integration, firing, resolved, "
                     "flapping, notified_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(k, i, json.dumps(sorted(f)), json.dumps(sorted(r)), json.dumps(sorted(fl)), at)
+                    [(k, i, dumps(sorted(f)), dumps(sorted(r)), dumps(sorted(fl)), at)
                      for k, i, f, r, fl, at in log])
             if drop_members:
                 conn.executemany("DELETE FROM group_members WHERE group_key = ? AND fingerprint = ? "

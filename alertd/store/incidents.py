@@ -20,6 +20,7 @@ import operator
 from functools import lru_cache
 from itertools import compress
 
+from ..jsontext import dumps
 from ..model import Incident
 
 OPEN_STATES = ("pending", "firing")
@@ -51,7 +52,7 @@ def _update_sql(changed: tuple[bool, ...]) -> str:
 def _row(incident: Incident) -> dict:
     row = incident.as_dict()
     for key in _JSON:
-        row[key] = json.dumps(row[key], sort_keys=True) if row[key] else ("[]" if key in ("silenced_by", "inhibited_by") else "{}")
+        row[key] = dumps(row[key], sort_keys=True) if row[key] else ("[]" if key in ("silenced_by", "inhibited_by") else "{}")
     row["flapping"] = int(bool(row["flapping"]))
     if row["id"] is None:
         del row["id"]
@@ -266,7 +267,7 @@ class IncidentStore:
         by_columns: dict[tuple, list] = {}
         for incident_id, values in marks.items():
             columns = tuple(sorted(values))
-            row = [json.dumps(values[c]) if c in _JSON else values[c] for c in columns]
+            row = [dumps(values[c]) if c in _JSON else values[c] for c in columns]
             by_columns.setdefault(columns, []).append((*row, incident_id))
         with self.db.atomic():
             for columns, rows in by_columns.items():

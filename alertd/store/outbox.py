@@ -44,7 +44,7 @@ _INSERT = ("INSERT OR IGNORE INTO outbox (idempotency_key, receiver, integration
 
 
 def _rows(notification: Notification, integrations, now: float, deadline: float | None) -> list[tuple]:
-    payload = dumps(notification.as_dict())  # once for all the integrations
+    payload = dumps(notification)  # once for all the integrations (orjson writes the dataclasses)
     return [(notification.idempotency_key, notification.receiver, index, notifier, notification.kind, payload,
              now, now, notification.group_key or None, None if deadline is None else now + deadline)
             for index, notifier in integrations]
