@@ -17,6 +17,9 @@ from ..store.history import Event
 from ..store.incidents import ACTIONS_KEY
 
 
+_LOG_EVENTS = {"firing": "incident_fired", "resolved": "incident_resolved"}
+
+
 class AlertStage:
     """Tracker, router and the batched writes between them."""
 
@@ -79,15 +82,20 @@ class AlertStage:
         self.store.incidents.save_many(incidents)
         self.router.remember(incidents)
         self.store.alert_states.write(list(states.values()), drops, now)
-        events, transitions = [], []
+        events, transitions, counts = [], [], {}
         for rule, change in changes:
             inc = change.incident
-            events += [Event(inc.id if inc else None, inc.fingerprint if inc else "", change.at, name, detail)
-                       for name, detail in change.events]
+            if change.events:
+                events += [Event(inc.id if inc else None, inc.fingerprint if inc else "", change.at, name, detail)
+                           for name, detail in change.events]
             if change.transition is not None:
                 change.transition.incident.id = inc.id
                 transitions.append(change.transition)
+                key = (rule.name, change.transition.incident.severity, change.transition.kind)
+                counts[key] = counts.get(key, 0) + 1
                 self._log_transition(rule, change.transition)
+        for labels, n in counts.items():  # one metric update per kind of transition, not per alert
+            self.metrics.incident_transitions.labels(*labels).inc(n)
         self.store.history.add(events)
         if transitions:
             self.router.route(transitions, now)
@@ -95,9 +103,7 @@ class AlertStage:
 
     def _log_transition(self, rule, transition: Transition) -> None:
         incident = transition.incident
-        self.metrics.incident_transitions.labels(rule.name, incident.severity, transition.kind).inc()
-        event = {"firing": "incident_fired", "resolved": "incident_resolved"}.get(
-            transition.kind, f"incident_{transition.kind}")
+        event = _LOG_EVENTS.get(transition.kind) or f"incident_{transition.kind}"
         self.log.info(event, rule=rule.name, fingerprint=incident.fingerprint, incident=incident.id,
                       labels=incident.labels, reason=incident.reason)
 
