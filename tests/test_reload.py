@@ -7,6 +7,7 @@ never fires during the test, and the test polls by hand.
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 
 import pytest
@@ -58,7 +59,7 @@ def running(write_config, registry, clock, tmp_path):
 
 
 def outbox(daemon):
-    return [(r["kind"], r["status"], r["payload"].split('"rule": "')[1].split('"')[0])
+    return [(r["kind"], r["status"], json.loads(r["payload"])["incidents"][0]["rule"])
             for r in daemon.store.outbox.rows()]
 
 
