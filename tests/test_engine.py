@@ -175,7 +175,7 @@ def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
     """The key and selection caches of a poll of the same series must not leak into a poll
     of other series (or of the same series in another order)."""
     from alertd.engine.rule_runtime import RuleRuntime
-    from alertd.engine.tick import _keys
+    from alertd.engine.reuse import poll_keys as _keys
     from alertd.matchers import parse_selector
 
     class Rule:

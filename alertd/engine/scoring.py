@@ -18,6 +18,7 @@ model's numeric kernels), so on two cores the insert costs the tick little wall 
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -64,6 +65,30 @@ class _Worker:
         self.jobs.put(None)
 
 
+class Call:
+    """A detector call under way: `future` in the worker (None: made directly in `finish`,
+    or `hung`: refused because an earlier call of the rule is stuck) and its deadline."""
+
+    __slots__ = ("future", "direct", "deadline", "hung")
+
+    def __init__(self, future: Future | None, direct, deadline: float | None, hung: bool = False):
+        self.future, self.direct, self.deadline, self.hung = future, direct, deadline, hung
+
+    def remaining(self) -> float:
+        """Seconds left until the time limit (0 once it passed)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    async def wait(self) -> None:
+        """Let the event loop run until the call is done or its time limit passed (it never
+        raises: `Scorer.finish` tells the outcome)."""
+        if self.future is None or self.future.done():
+            return
+        waiting = asyncio.wrap_future(self.future)
+        # (its error, if any, is `finish`'s to raise: marked as seen so asyncio does not log it)
+        waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.wait([waiting], timeout=self.remaining())
+
+
 class Scorer:
     """Runs `detector.score(batch)` per rule with a time limit; see the module docstring."""
 
@@ -79,34 +104,47 @@ class Scorer:
         `meanwhile()`, if given, runs on the calling thread while the call is under way; it
         runs exactly once, whether the detector answers, fails or is abandoned.
         """
+        return self.finish(rule, self.start(rule, detector, batch), meanwhile)
+
+    def start(self, rule: str, detector, batch) -> Call:
+        """Hand `batch` to the worker and return at once (the sliced tick scores the next
+        slice while the event loop sends the last one's notices); `finish` gets the scores."""
         if self.timeout is None:
-            if meanwhile is not None:
-                meanwhile()
-            scores, self.last_seconds = _timed(detector.score, batch)
-            return scores
+            return Call(None, partial(_timed, detector.score, batch), None)
         stuck = self._stuck.get(rule)
         if stuck is not None:
             if not stuck.done():
-                if meanwhile is not None:
-                    meanwhile()
-                raise DetectorHung(f"a score call is still running after more than {self.timeout:g}s "
-                                   "(detector_timeout); the rule is skipped until it returns")
+                return Call(None, None, None, hung=True)
             del self._stuck[rule]  # it came back: its (stale) result is dropped
         if self._worker is None:
             self._worker = _Worker()
         future = self._worker.submit(partial(_timed, detector.score), batch)
+        return Call(future, None, time.monotonic() + self.timeout)
+
+    def finish(self, rule: str, call: Call, meanwhile=None):
+        """The scores of a `start`ed call (waiting for them up to the time limit counted from
+        the start), or DetectorHung; `meanwhile` as for `score`."""
+        if call.future is None:
+            if meanwhile is not None:
+                meanwhile()
+            if call.hung:
+                raise DetectorHung(f"a score call is still running after more than {self.timeout:g}s "
+                                   "(detector_timeout); the rule is skipped until it returns")
+            scores, self.last_seconds = call.direct()
+            return scores
+        future = call.future
         if meanwhile is not None:
             try:
                 meanwhile()
             except BaseException:
                 # the tick fails; the call may finish, or else counts as abandoned (as below),
                 # so no other rule's call queues behind it
-                wait([future], timeout=self.timeout)
+                wait([future], timeout=call.remaining())
                 if not future.done():
                     self._abandon(rule, future)
                 raise
         try:
-            scores, self.last_seconds = future.result(timeout=self.timeout)
+            scores, self.last_seconds = future.result(timeout=call.remaining())
             return scores
         except FutureTimeout:
             self._abandon(rule, future)

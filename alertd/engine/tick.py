@@ -1,10 +1,12 @@
 """The tick: samples -> store -> detectors -> alert states -> outbox.
 
-`Engine.ingest(source, samples)` is everything one poll causes, in one transaction: unusable
-samples are dropped (counted, logged with the source name), the rest are stored, every rule
-of that source scores its series in one batched detector call, the alert stage turns the
-explained verdicts into incident changes and puts state changes into alert groups
-(alertd/engine/alert_stage.py). Flushing groups into the outbox is the group timer's work
+`Engine.ingest(source, samples)` is everything one poll causes: unusable samples are dropped
+(counted, logged with the source name), the rest are stored, every rule of that source
+scores its series in batched detector calls, the alert stage turns the explained verdicts
+into incident changes and puts state changes into alert groups (alertd/engine/alert_stage.py).
+A big poll runs in slices, each committed on its own, so that a notice need not wait for the
+last series of the poll (alertd/engine/slices.py; `Engine.tick` for the daemon, which lets
+the event loop send between slices). Flushing groups into the outbox is the group timer's work
 (alertd/routing/timer.py), delivering them the outbox worker's (alertd/delivery/). `Engine.source_failed` applies the rules' `no_data`
 policies (alertd/engine/missing_data.py).
 
@@ -16,8 +18,6 @@ about alertd itself (`alertd.incidents.meta`) take the same path as a rule's.
 
 from __future__ import annotations
 
-import math
-import time
 from collections import defaultdict
 
 import numpy as np
@@ -25,18 +25,16 @@ import numpy as np
 from ..base import PluginContext
 from ..incidents.actions import IncidentActions
 from ..incidents.meta import MetaRule, meta_verdict
-from ..model import Sample, Status, Verdict, fingerprint, make_labels
+from ..model import Sample, fingerprint, make_labels
 from ..sources.sample_checks import clean_samples
 from . import absence, forget
 from . import missing_data as nodata
 from .alert_stage import AlertStage
 from .detections import Detections
-from .layers import Skips, layers
-from .reuse import Once as _Once
-from .reuse import poll_keys as _keys
 from .rule_health import RuleHealthViews
 from .rule_runtime import RuleRuntime, SourceHealth, TickResult
 from .scoring import Scorer
+from .slices import PollTick
 
 
 class Engine(RuleHealthViews):
@@ -221,49 +219,19 @@ class Engine(RuleHealthViews):
             return TickResult()
         return self.alert_round(lambda: [nodata.apply_no_data(rt, self.alerting, reason, now) for rt in runtimes])
 
-    def ingest(self, source: str, samples, *, alerts: bool = True) -> TickResult:
-        """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill)."""
-        started = time.perf_counter()
-        good, skipped = self._clean(source, samples)
-        result = TickResult(skipped=skipped)
-        keys = _keys(good, self._last_keys[source])
-        runtimes = self.rules_by_source.get(source, [])
-        per_rule = [(rt, *rt.select(good, keys)) for rt in runtimes]
-        for rt, matched, mkeys in per_rule:
-            self._seed_new(rt, matched, mkeys)
-            rt.windows.begin()
-        try:
-            with self.store.atomic():
-                if alerts:
-                    self.alerting.sync()
-                # stored beside the first score call (see Scorer.score), or here if none runs
-                store_samples = _Once(lambda: self.store.samples.append(good, source, keys, self.clock.now()))
-                if not alerts:
-                    store_samples()  # a back-fill only fills windows: store first, as they follow
-                for rt, matched, mkeys in per_rule:
-                    if matched:
-                        self._evaluate(rt, matched, mkeys, result, alerts, store_samples)
-                    elif alerts and good:
-                        nodata.apply_no_data(rt, self.alerting, f"the poll has no series matching {rt.rule.series}",
-                                             self.clock.now())
-                store_samples()
-                result.stored = len(good)
-                if alerts:
-                    result.transitions = self.alerting.commit()
-        except BaseException:
-            self.alerting.reset()
-            for rt, _, _ in per_rule:  # as the store has them: the source brings these points again
-                rt.windows.rollback()
-            raise
-        for rt, _, _ in per_rule:
-            rt.windows.end()
-        self.metrics.source_samples.labels(source).inc(len(good))
-        if alerts and good:
-            health = self.source_health.setdefault(source, SourceHealth())
-            health.last_ok, health.consecutive_errors = self.clock.now(), 0
-        self.metrics.tick_seconds.labels(source).observe(time.perf_counter() - started)
-        self.metrics.last_tick.set(self.clock.now())
-        return result
+    def ingest(self, source: str, samples, *, alerts: bool = True, consumed=None) -> TickResult:
+        """Store and evaluate the samples of one poll (or, with alerts=False, of a back-fill),
+        all at once: the tick's slices (alertd/engine/slices.py) follow each other without a
+        pause. `consumed()` runs inside the transaction that stores the samples."""
+        tick = self.tick(source, samples, alerts=alerts, consumed=consumed)
+        for _ in tick.steps():
+            pass
+        return tick.result
+
+    def tick(self, source: str, samples, *, alerts: bool = True, consumed=None) -> PollTick:
+        """The tick of one poll, to be run by `PollTick.steps()` (the daemon lets the event
+        loop send each slice's notices between slices)."""
+        return PollTick(self, source, samples, alerts=alerts, consumed=consumed)
 
     def _seed_new(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]) -> None:
         if keys is rt.seeded_keys:  # the key list of the last poll: nothing new
@@ -282,70 +250,6 @@ class Engine(RuleHealthViews):
             if key in stored:
                 rt.windows.seed(row, *stored[key])
         rt.seeded_keys = keys
-
-    def _evaluate(self, rt: RuleRuntime, samples: list[Sample], keys: list[str], result: TickResult,
-                  alerts: bool, meanwhile=None) -> None:
-        win, now = rt.windows, self.clock.now()
-        present, newest = [], -math.inf
-        skips = Skips()  # reported once for the tick, whatever the number of batches
-        for rows, ts, values, scored in layers(rt, samples, keys, skips):
-            present.append(rows)
-            win.touch(rows, now)
-            newest = max(newest, float(ts.max()))
-            last = win.last_ts[rows]
-            fresh = ts > last  # repeated or out-of-order points are skipped
-            if not fresh.all():
-                first = win.keys[int(rows[int(np.flatnonzero(~fresh)[0])])]
-                repeated = int((ts == last).sum())
-                skips.add("repeated_timestamp", repeated, first)
-                skips.add("out_of_order", int((~fresh).sum()) - repeated, first)
-                rows, ts, values = rows[fresh], ts[fresh], values[fresh]
-                if not len(rows):
-                    continue
-            if not alerts or not scored:
-                win.push(rows, ts, values)
-                continue
-            batch = win.batch(rows, ts, values)
-            try:
-                scores = self.scorer.score(rt.rule.name, rt.detector, batch, meanwhile)
-            except Exception as exc:  # a detector bug must not stop the tick
-                if meanwhile is not None and exc is meanwhile.error:
-                    raise  # the store failed beside the call, not the detector: the tick fails
-                self.metrics.detector_errors.labels(rt.rule.name).inc()
-                error = f"{type(exc).__name__}: {exc}"[:300]
-                self.log.error("detector_failed", rule=rt.rule.name, error=error)
-                self.detector_errors[rt.rule.name] = error
-                rt.note_scored(self.clock.now(), error)
-                win.push(rows, ts, values)
-                continue
-            self.detector_errors.pop(rt.rule.name, None)
-            rt.note_scored(self.clock.now())
-            self.metrics.detector_seconds.labels(rt.rule.name).observe(self.scorer.last_seconds)
-            for observe in self.observers:
-                observe(rt, batch, scores)
-            status = np.asarray(scores.status)
-            anomalous = status == Status.ANOMALOUS
-            if anomalous.any():
-                self.detections.add(rt.rule.name, [win.keys[r] for r in rows[anomalous]],
-                                    ts[anomalous], values[anomalous])
-            win.push(rows, ts, values, status)
-            result.scored += len(rows)
-            self._report_warmup(rt, rows, status)
-            metric = rt.rule.series.name or ""
-            for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]):
-                row = int(rows[i])
-                verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
-                                              metric or batch.keys[i].split("{")[0])
-                win.active[row] = self.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
-                self.detections.band(rt.rule.name, verdict.key, verdict.ts, verdict.lower, verdict.upper)
-        skips.report(self.metrics, self.log, rt.rule.source, rt.rule.name, alerts)
-        if not alerts or not present:
-            return
-        rt.last_data_ts, rt.last_data_at = max(newest, rt.last_data_ts or -math.inf), self.clock.now()
-        nodata.data_is_back(rt, self.alerting, newest)
-        present = np.concatenate(present)
-        rt.note_present(present)
-        nodata.resolve_missing(rt, self.alerting, present, newest)
 
     def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
         """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""

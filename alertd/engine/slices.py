@@ -1,0 +1,317 @@
+"""The tick of one poll, in slices: a notice leaves as soon as its series is judged.
+
+A poll of many series is scored and routed a slice at a time. Each slice is one detector
+call and one store transaction (its alert changes, committed), and between slices the tick
+hands the event loop back (`PollTick.steps` yields a `Pause`) while the detector scores the
+next slice in its worker thread: the group timer flushes what the slice changed and the
+delivery worker sends it, so the series that jumped is notified after its slice, not after
+the last series of the poll. A poll of at most `SLICE_SERIES` series is one slice, as before.
+
+Which series go first: the ones whose new point is furthest from their recent history (in
+robust deviations: distance from the window's median over its median absolute deviation),
+and the ones with an open incident (whose recovery is news too), in the first, smaller slice
+(`FIRST_SLICE`); the others follow in poll order. The detector still judges every series,
+once, with the same history; only the order of its calls changes. A detector that compares
+the series of one call with each other sets `whole_poll = True` and gets the poll in one call.
+
+Durability: the first transaction holds the poll's samples (inserted beside the first score
+call) and the source's read position (`consumed`), so a poll's samples are durable when its
+first slice commits; every slice's transitions are committed before the slice ends, hence
+before any notice of them leaves. A failure in the first transaction undoes the whole tick
+(windows, alert stage), as it always did: the source brings the samples again. A failure in
+a later one keeps what earlier slices committed; the rest of the poll goes into the windows
+unscored (the store has those points), and the error is raised at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import ExitStack
+
+import numpy as np
+
+from ..model import Status, Verdict
+from . import missing_data as nodata
+from .layers import Skips, layers
+from .reuse import Once
+from .reuse import poll_keys as _keys
+from .rule_runtime import SourceHealth, TickResult
+
+SLICE_SERIES = 1000  # series per detector call when a poll has more (bench/latency.py, bench/scale.py)
+FIRST_SLICE = 250  # the most urgent series, scored first
+URGENT = 4.0  # robust deviations from a series' window that put it ahead of poll order
+
+
+class Pause:
+    """Between two slices: `transitions` were just committed (wake the group timer), and the
+    tick waits for `call` (the next slice's detector call) before it goes on."""
+
+    __slots__ = ("call", "transitions")
+
+    def __init__(self, call, transitions):
+        self.call, self.transitions = call, transitions
+
+
+def slice_order(win, rows: np.ndarray, values: np.ndarray, size: int = SLICE_SERIES,
+                first: int = FIRST_SLICE) -> list[np.ndarray]:
+    """Positions into `rows`, one array per slice: urgent series first (see the module
+    docstring), then the rest in poll order; a single slice for a poll of at most `size`."""
+    n = len(rows)
+    if n <= size:
+        return [np.arange(n)]
+    hist = win.values[win._all(rows)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        med = np.median(hist, axis=1)
+        mad = np.median(np.abs(hist - med[:, None]), axis=1)
+        urgency = np.abs(values - med) / (mad + 1e-9 * np.abs(med))
+    urgency[np.isnan(urgency)] = 0.0  # not enough history: no verdict to hurry
+    urgency[win.active[rows]] = np.inf
+    urgent = np.flatnonzero(urgency >= URGENT)
+    urgent = urgent[np.argsort(-urgency[urgent], kind="stable")]
+    rest = np.ones(n, dtype=bool)
+    rest[urgent] = False
+    order = np.concatenate([urgent, np.flatnonzero(rest)])
+    cuts = list(range(min(first, size), n, size))
+    return np.split(order, cuts)
+
+
+class _RuleTick:
+    """What the tick gathers about one rule across its slices."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.present: list[np.ndarray] = []
+        self.newest = -math.inf
+        self.skips = Skips()  # reported once for the tick, whatever the number of batches
+        self.failed = False  # the detector failed in this poll: its other slices go unscored
+        self.seconds = 0.0
+        self.rows: list[np.ndarray] = []
+        self.statuses: list[np.ndarray] = []
+
+
+class PollTick:
+    """One poll's tick: `steps()` runs it, yielding a `Pause` between slices (drive it with
+    `Engine.ingest` to run it at once); `result` is the TickResult, `stored` whether the
+    poll's samples (and read position) are committed."""
+
+    def __init__(self, engine, source: str, samples, alerts: bool = True, consumed=None):
+        self.engine, self.source, self.samples, self.alerts = engine, source, samples, alerts
+        self.consumed = consumed or (lambda: None)
+        self.result = TickResult()
+        self.stored = False
+        self.error: BaseException | None = None  # a later slice failed: the rest goes unscored
+        self._txn: ExitStack | None = None
+        self._rts: list = []
+
+    # -- transactions (never open across a pause) ------------------------------------------
+    def _begin(self) -> None:
+        self._txn = ExitStack()
+        self._txn.enter_context(self.engine.store.atomic())
+        for rt in self._rts:
+            rt.windows.begin()
+        if self.alerts:
+            self.engine.alerting.sync()
+
+    def _commit(self) -> list:
+        """Commit the open transaction (the first one also stores the poll and consumes it)."""
+        e, txn = self.engine, self._txn
+        try:
+            if not self.stored:
+                self._store()
+                self.consumed()
+            transitions = e.alerting.commit() if self.alerts else []
+            self._txn = None
+            txn.close()
+        except BaseException as exc:
+            self._abort(exc)
+            raise
+        for rt in self._rts:
+            rt.windows.end()
+        self.stored = True
+        self.result.transitions += transitions
+        return transitions
+
+    def _abort(self, exc: BaseException) -> None:
+        """Roll the open transaction back: windows and the alert stage as the store has them."""
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            txn.__exit__(type(exc), exc, exc.__traceback__)
+        self.engine.alerting.reset()
+        for rt in self._rts:
+            rt.windows.rollback()
+
+    # -- the tick ----------------------------------------------------------------------------
+    def steps(self):
+        """Run the tick; yields a `Pause` between slices (no transaction is open then)."""
+        e, source = self.engine, self.source
+        started = time.perf_counter()
+        good, skipped = e._clean(source, self.samples)
+        result = self.result
+        result.skipped = skipped
+        keys = _keys(good, e._last_keys[source])
+        per_rule = [(rt, *rt.select(good, keys)) for rt in e.rules_by_source.get(source, [])]
+        for rt, matched, mkeys in per_rule:
+            e._seed_new(rt, matched, mkeys)
+        self._rts = [rt for rt, _, _ in per_rule]
+        self._store = Once(lambda: e.store.samples.append(good, source, keys, e.clock.now()))
+        self._begin()
+        try:
+            if not self.alerts:
+                self._store()  # a back-fill only fills windows: store first, as they follow
+            for rt, matched, mkeys in per_rule:
+                if matched:
+                    yield from self._rule(rt, matched, mkeys)
+                elif self.alerts and good and self.error is None:
+                    nodata.apply_no_data(rt, e.alerting, f"the poll has no series matching {rt.rule.series}",
+                                         e.clock.now())
+            result.stored = len(good)
+            if self._txn is not None:
+                self._commit()
+        except BaseException as exc:
+            if self._txn is not None:
+                self._abort(exc)
+            raise
+        e.metrics.source_samples.labels(source).inc(len(good))
+        if self.alerts and good and self.error is None:
+            health = e.source_health.setdefault(source, SourceHealth())
+            health.last_ok, health.consecutive_errors = e.clock.now(), 0
+        e.metrics.tick_seconds.labels(source).observe(time.perf_counter() - started)
+        e.metrics.last_tick.set(e.clock.now())
+        if self.error is not None:
+            raise self.error
+
+    def _rule(self, rt, samples, keys):
+        e, win = self.engine, rt.windows
+        now = e.clock.now()
+        rule = _RuleTick(rt)
+        for rows, ts, values, scored in layers(rt, samples, keys, rule.skips):
+            rule.present.append(rows)
+            win.touch(rows, now)
+            rule.newest = max(rule.newest, float(ts.max()))
+            last = win.last_ts[rows]
+            fresh = ts > last  # repeated or out-of-order points are skipped
+            if not fresh.all():
+                first = win.keys[int(rows[int(np.flatnonzero(~fresh)[0])])]
+                repeated = int((ts == last).sum())
+                rule.skips.add("repeated_timestamp", repeated, first)
+                rule.skips.add("out_of_order", int((~fresh).sum()) - repeated, first)
+                rows, ts, values = rows[fresh], ts[fresh], values[fresh]
+                if not len(rows):
+                    continue
+            if not self.alerts or not scored or self.error is not None:
+                win.push(rows, ts, values)
+                continue
+            whole = getattr(rt.detector, "whole_poll", False)
+            parts = [np.arange(len(rows))] if whole else slice_order(win, rows, values)
+            yield from self._layer(rule, [(rows[p], ts[p], values[p]) for p in parts])
+        rule.skips.report(e.metrics, e.log, rt.rule.source, rt.rule.name, self.alerts)
+        if not self.alerts or not rule.present or self.error is not None:
+            return
+        rt.last_data_ts, rt.last_data_at = max(rule.newest, rt.last_data_ts or -math.inf), e.clock.now()
+        nodata.data_is_back(rt, e.alerting, rule.newest)
+        present = np.concatenate(rule.present)
+        rt.note_present(present)
+        nodata.resolve_missing(rt, e.alerting, present, rule.newest)
+
+    def _layer(self, rule: _RuleTick, parts: list[tuple]):
+        """Score one layer's slices, the next one's call under way while this one is judged."""
+        rt, e = rule.rt, self.engine
+        win = rt.windows
+        call = self._start(rule, parts[0])
+        for i, (rows, ts, values) in enumerate(parts):
+            if self.error is not None:  # a slice failed: the rest of the poll goes unscored
+                win.push(rows, ts, values)
+                continue
+            batch, pending = call
+            scores = self._finish(rule, pending)
+            last = i + 1 == len(parts)
+            call = None if last else self._start(rule, parts[i + 1])
+            if scores is None:
+                win.push(rows, ts, values)
+            else:
+                self._judge(rule, rows, ts, values, batch, scores)
+            if last:
+                break
+            try:
+                transitions = self._commit()
+            except BaseException as exc:
+                if not self.stored:
+                    raise  # nothing of the poll is committed: the whole tick fails
+                self._lost(exc, rule, rows, ts, values)
+                continue
+            try:
+                yield Pause(call[1] if call is not None else None, transitions)
+            except GeneratorExit:  # the caller stopped (the daemon is stopping)
+                self.error = RuntimeError("the tick was stopped between slices")
+                for rows, ts, values in parts[i + 1:]:
+                    win.push(rows, ts, values)
+                raise
+            self._begin()
+        if rule.rows:
+            status = np.concatenate(rule.statuses)
+            e._report_warmup(rt, np.concatenate(rule.rows), status)
+            e.metrics.detector_seconds.labels(rt.rule.name).observe(rule.seconds)
+            rule.rows, rule.statuses, rule.seconds = [], [], 0.0
+
+    def _lost(self, exc: BaseException, rule: _RuleTick, rows, ts, values) -> None:
+        """A later slice's transaction failed (it is rolled back): its points go into the
+        windows unscored, as the store has them, and so does the rest of the poll."""
+        self.error = exc
+        rule.rt.windows.push(rows, ts, values)
+        self.engine.log.error("tick_slice_failed", source=self.source, rule=rule.rt.rule.name,
+                              error=f"{type(exc).__name__}: {exc}"[:300],
+                              note="earlier slices are committed; the rest of the poll is stored unscored")
+        self._begin()
+
+    def _start(self, rule: _RuleTick, part):
+        """(batch, call) for a slice, its detector call under way (None: not scored)."""
+        if rule.failed or self.error is not None:
+            return None, None
+        rows, ts, values = part
+        batch = rule.rt.windows.batch(rows, ts, values)
+        return batch, self.engine.scorer.start(rule.rt.rule.name, rule.rt.detector, batch)
+
+    def _finish(self, rule: _RuleTick, pending):
+        """The slice's scores, or None when its detector failed (logged, counted once)."""
+        if pending is None:
+            return None
+        e, rt = self.engine, rule.rt
+        try:
+            scores = e.scorer.finish(rt.rule.name, pending, self._store)
+        except Exception as exc:  # a detector bug must not stop the tick
+            if exc is self._store.error:
+                raise  # the store failed beside the call, not the detector: the tick fails
+            rule.failed = True
+            e.metrics.detector_errors.labels(rt.rule.name).inc()
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            e.log.error("detector_failed", rule=rt.rule.name, error=error)
+            e.detector_errors[rt.rule.name] = error
+            rt.note_scored(e.clock.now(), error)
+            return None
+        e.detector_errors.pop(rt.rule.name, None)
+        rt.note_scored(e.clock.now())
+        rule.seconds += e.scorer.last_seconds
+        return scores
+
+    def _judge(self, rule: _RuleTick, rows, ts, values, batch, scores) -> None:
+        """A slice's verdicts into detections, windows and the alert stage."""
+        e, rt = self.engine, rule.rt
+        win = rt.windows
+        for observe in e.observers:
+            observe(rt, batch, scores)
+        status = np.asarray(scores.status)
+        anomalous = status == Status.ANOMALOUS
+        if anomalous.any():
+            e.detections.add(rt.rule.name, [win.keys[r] for r in rows[anomalous]], ts[anomalous], values[anomalous])
+        win.push(rows, ts, values, status)
+        self.result.scored += len(rows)
+        rule.rows.append(rows)
+        rule.statuses.append(status)
+        metric = rt.rule.series.name or ""
+        for i in np.flatnonzero(anomalous | win.active[rows]):
+            row = int(rows[i])
+            verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i), metric or batch.keys[i].split("{")[0])
+            win.active[row] = e.alerting.observe(rt.rule, verdict, rt.fingerprints[row])
+            e.detections.band(rt.rule.name, verdict.key, verdict.ts, verdict.lower, verdict.upper)
+
