@@ -9,7 +9,9 @@ of history and restored from the store), `for: 0s`, routed to a `webhook` receiv
 and `group_wait: 0s`. Each repetition makes one more series jump to 10x its level and runs
 one poll; the latency is from the moment the source's samples are ready (`collect` returned)
 to the moment the receiver has read the webhook request about that series
-(`group_interval: 1h`, so earlier groups do not re-notify during the run). Every poll
+(`group_interval: 1h`, so earlier groups do not re-notify during the run). The jumping
+series are spread evenly over the poll (`--position spread`; `start` takes the first series
+of the poll, `end` the last), since a tick in slices could favour some positions. Every poll
 carries all the series of its source, so the latency includes the whole tick (store, score,
 alert) of those samples, and the other webhooks of the same poll (false positives of the
 calibrated threshold) are sent beside it.
@@ -43,7 +45,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from servers import RecordingHTTPServer  # noqa: E402
 
 
-async def measure(directory: Path, reps: int, arrived: list, split: int) -> list[float]:
+def _positions(n: int, reps: int, position: str) -> list[int]:
+    """The series to make jump, in turn: from the `start` of the poll on, from its `end`
+    backwards, or `spread` evenly over it (the next ones after each, for false positives)."""
+    if position == "start":
+        return list(range(n))
+    if position == "end":
+        return list(range(n - 1, -1, -1))
+    step = max(1, n // reps)
+    return [(i * step + j) % n for j in range(step) for i in range(reps)] + list(range(n))
+
+
+async def measure(directory: Path, reps: int, arrived: list, split: int, position: str) -> list[float]:
     from alertd.clock import FakeClock
     from alertd.config.load import load_config
     from alertd.daemon.core import Daemon
@@ -66,12 +79,16 @@ async def measure(directory: Path, reps: int, arrived: list, split: int) -> list
         for name in names:
             await daemon.poll(name)
     await quiet()
-    latencies, k = [], -1
+    n = each * len(names)
+    order = _positions(n, reps, position)
+    latencies, at = [], -1
     for _ in range(reps):
-        k += 1
+        at += 1
+        k = order[at % n]
         host = f'"h{k:05d}"'.encode()  # the webhook about series k (others may be in flight)
         while any(host in body for _, body in arrived):  # already notified (a false positive)
-            k += 1
+            at += 1
+            k = order[at % n]
             host = f'"h{k:05d}"'.encode()
         target = names[k // each]
         clock.advance(common.INTERVAL)
@@ -89,7 +106,7 @@ async def measure(directory: Path, reps: int, arrived: list, split: int) -> list
     return latencies
 
 
-def run(n: int, split: int, reps: int) -> dict:
+def run(n: int, split: int, reps: int, position: str = "spread") -> dict:
     arrived: list[tuple[float, bytes]] = []
 
     def handler(request):
@@ -102,7 +119,7 @@ def run(n: int, split: int, reps: int) -> dict:
                      routes="routes: {receiver: hook, group_by: [host], group_wait: 0s, group_interval: 1h}\n",
                      split=split)
         common.quiet_logs()
-        lat = asyncio.run(measure(directory, reps, arrived, split))
+        lat = asyncio.run(measure(directory, reps, arrived, split, position))
     return {"p50": common.pct(lat, 50) * 1000, "p99": common.pct(lat, 99) * 1000, "max": max(lat) * 1000}
 
 
@@ -112,6 +129,9 @@ def main() -> None:
                         help="n series in one source, or n/K: n series in K sources")
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--position", nargs="+", default=["spread"], choices=["spread", "start", "end"],
+                        help="where in the poll the jumping series are: spread evenly over it (the default), "
+                             "its first series, its last")
     args = parser.parse_args()
     common.quiet_logs()
     print(common.machine())
@@ -119,9 +139,10 @@ def main() -> None:
           f"{args.reps} webhooks; group_wait 0; goal p99 <= 50 ms)")
     for case in args.series:
         n, _, k = case.partition("/")
-        runs = [run(int(n), int(k or 1), args.reps) for _ in range(args.runs)]
-        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-        print(f"{case:>10} {med['p50']:>8.1f} {med['p99']:>8.1f} {med['max']:>8.1f}")
+        for position in args.position:
+            runs = [run(int(n), int(k or 1), args.reps, position) for _ in range(args.runs)]
+            med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            print(f"{case:>10} {med['p50']:>8.1f} {med['p99']:>8.1f} {med['max']:>8.1f}   {position}")
     print("end of run: " + common.machine())
 
 

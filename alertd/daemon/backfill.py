@@ -56,7 +56,8 @@ async def _fetch(daemon, name: str, sc, todo, start: float, end: float) -> int |
             return None
         samples = _unstored(daemon.store, samples, todo, name)
         if samples:
-            daemon.engine.ingest(name, samples, alerts=False)
+            async with daemon.tick_lock:  # not between the slices of a poll's tick
+                daemon.engine.ingest(name, samples, alerts=False)
             stored += len(samples)
         at = upto
         await asyncio.sleep(0)  # the HTTP server and the watchdog between chunks

@@ -86,6 +86,9 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.last_reload = None  # alertd.daemon.reload.ReloadOutcome of the last SIGHUP
         self.reload_hook = None  # set by the Lifecycle running this daemon
         self._polls: dict[str, asyncio.Task] = {}  # the running poll of each source
+        # one tick at a time: a poll's tick hands the loop back between its slices, and what
+        # changes the engine's windows or rules (prune, reload, back-fill, housekeeping) waits
+        self.tick_lock = asyncio.Lock()
         self._scheduled: dict[str, float] = {}  # when each source's current poll was due
         self._closed = False
         add_secrets(config.secrets)

@@ -40,8 +40,9 @@ class Polling:
                 if not step or self.store is None:
                     break
                 await asyncio.sleep(0)
-            dropped = self.engine.drop_silent(cutoff)
-            self.trainer.series_dropped(dropped)
+            async with self.tick_lock:  # a tick between slices holds row numbers of the windows
+                dropped = self.engine.drop_silent(cutoff)
+                self.trainer.series_dropped(dropped)
             with self.store.atomic():
                 gone = self.store.samples.drop_silent(cutoff)
         except Exception as exc:
@@ -80,7 +81,8 @@ class Polling:
     async def housekeeping_job(self) -> None:
         """Every 10 s: due fits and silence checks for all sources, and a heartbeat write,
         so health knows whether the store takes writes even when no source is due."""
-        self.housekeeping()
+        async with self.tick_lock:  # not between the slices of a tick
+            self.housekeeping()
         try:
             with self.store.atomic():
                 self.store.set_kv("heartbeat", self.clock.now())
@@ -136,7 +138,8 @@ class Polling:
             self._polls.pop(name, None)
             if self.first_poll_at is None:
                 self.first_poll_at = self.clock.now()
-        self.housekeeping(name)
+        async with self.tick_lock:
+            self.housekeeping(name)
 
     async def _poll(self, name: str, sc) -> None:
         self.metrics.source_polls.labels(name).inc()
@@ -151,7 +154,10 @@ class Polling:
         except Exception as exc:
             self._poll_failed(name, "error", f"{type(exc).__name__}: {exc}"[:300])
             return
-        source = self.sources[name]
+        async with self.tick_lock:  # one tick at a time (its slices hand the loop back)
+            await self._tick(name, self.sources[name], samples)
+
+    async def _tick(self, name: str, source, samples) -> None:
         if not samples:
             self._commit(source, name)
             if source.empty_ok:  # nothing happened since the last poll: not a failure
@@ -160,20 +166,25 @@ class Polling:
                 self._poll_failed(name, "empty", "the poll returned no samples")
             return
         detector_errors = dict(self.engine.detector_errors)
+        # samples and the source's read position commit together, with the first slice
+        tick = self.engine.tick(name, samples, consumed=source.commit)
         try:
-            with self.store.atomic():  # samples and the source's read position together
-                result = self.engine.ingest(name, samples)
-                source.commit()
+            await self._run_tick(tick)
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
-            if is_store_error(exc):  # full, locked, read-only: nothing was committed, the next poll retries
+            stored = "the poll's samples are stored; " if tick.stored else ""
+            if is_store_error(exc):  # full, locked, read-only: the next poll retries
                 error = explain(exc, str(self.store_path))
-                self.log.error("tick_failed", source=name, error=error, retry="next poll")
+                self.log.error("tick_failed", source=name, error=error,
+                               retry=f"{stored}next poll" if not tick.stored else f"{stored}the next poll is scored")
             else:
                 error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("tick_failed", source=name, error=error)
             self.progress.tick_failed(name, error)
-            return  # the source did not consume: its next collect brings these samples again
+            if tick.stored:
+                self._committed(source, name)
+            return  # if not stored, the source did not consume: its next collect brings these samples again
+        result = tick.result
         self.progress.tick_ok(name)
         self._committed(source, name)
         if not result.stored:
@@ -183,6 +194,22 @@ class Polling:
         self._plugin_health(lambda: [self.plugin_health.source_ok(name),
                                      *self.plugin_health.detectors(detector_errors)])
         self.grouped(result)
+
+    async def _run_tick(self, tick) -> None:
+        """Run a poll's tick, letting the event loop work between its slices: the group
+        timer flushes what a slice changed and the delivery worker sends it while the
+        detector scores the next slice (alertd/engine/slices.py)."""
+        steps = tick.steps()
+        try:
+            for pause in steps:
+                if pause.transitions:
+                    self.group_timer.wake()
+                if pause.call is not None:
+                    await pause.call.wait()
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            steps.close()  # cancelled between slices (stopping): the rest goes in unscored
 
     def _plugin_health(self, update) -> None:
         """Open or resolve failing-plugin meta-incidents (alertd.daemon.plugin_health); never raises."""

@@ -178,7 +178,8 @@ class Reloading:
                 new_notifiers[name] = self.make_notifiers(name, config.receivers.get(name, ()), plan.registry)
             for name in src["added"]:
                 await _start(new_sources[name], name)
-            rules = self.engine.apply_config(config, plan.registry)
+            async with self.tick_lock:  # never between the slices of a running tick
+                rules = self.engine.apply_config(config, plan.registry)
         except Exception as exc:
             for plugin in [*new_sources.values(), *(n for d in new_notifiers.values() for n in d.values())]:
                 await self.close_plugin(plugin)
