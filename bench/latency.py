@@ -70,8 +70,9 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
     names = common.source_names(split)
     each = daemon.sources[names[0]].params.series
 
-    async def quiet() -> None:  # every queued notice sent
-        while daemon.store.outbox.pending_count():
+    async def quiet() -> None:  # every group due flushed, every queued notice sent
+        while (daemon.store.outbox.pending_count() or daemon.group_timer.pending()
+               or (daemon.engine.router.next_flush_at() or float("inf")) <= clock.now()):
             await asyncio.sleep(0.001)
 
     for _ in range(3):  # warm caches (the first poll seeds the windows from the store)

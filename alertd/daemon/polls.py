@@ -19,6 +19,8 @@ from ..base import SourceError
 from ..log import redact_text
 from ..store.errors import explain, is_store_error
 
+SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
+SETTLE_STEP = 0.0005
 PRUNE_STEP = 20_000  # samples deleted per transaction; the loop runs other work between steps
 
 
@@ -202,14 +204,23 @@ class Polling:
         steps = tick.steps()
         try:
             for pause in steps:
-                if pause.transitions:
-                    self.group_timer.wake()
                 if pause.call is not None:
                     await pause.call.wait()
-                else:
-                    await asyncio.sleep(0)
+                else:  # a slice committed transitions: its notices first
+                    self.group_timer.wake()
+                    await self._settle(SETTLE_SECONDS)
         finally:
             steps.close()  # cancelled between slices (stopping): the rest goes in unscored
+
+    async def _settle(self, limit: float) -> None:
+        """Let the group timer flush and the delivery worker send what a slice queued (up to
+        `limit` seconds: a slow receiver holds the tick no longer), before the detector takes
+        the CPU for the next slice: on two cores its thread would slow the sends down."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        await asyncio.sleep(0)
+        while loop.time() < deadline and (self.group_timer.pending() or self.delivery.busy()):
+            await asyncio.sleep(SETTLE_STEP)
 
     def _plugin_health(self, update) -> None:
         """Open or resolve failing-plugin meta-incidents (alertd.daemon.plugin_health); never raises."""

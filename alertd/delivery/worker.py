@@ -315,6 +315,10 @@ class OutboxWorker:
                        outcome, error, answer, duration)
 
     # -- the loop ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether a pass is running or waits to start (rows were queued since the last)."""
+        return self.lock.locked() or self.wakeup.is_set()
+
     def next_wakeup(self) -> float | None:
         """The earliest time there is work: a row or a retry due."""
         return self.store.outbox.next_due_at()

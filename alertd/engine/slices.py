@@ -47,8 +47,9 @@ URGENT = 6.0  # standard deviations from a series' window that make it urgent
 
 
 class Pause:
-    """Between two slices: `transitions` were just committed (wake the group timer), and the
-    tick waits for `call` (the next slice's detector call) before it goes on."""
+    """Between two slices, no transaction open: either `transitions` were just committed
+    (the caller lets their notices leave before the next slice is scored), or the tick waits
+    for `call`, the next slice's detector call in the worker thread."""
 
     __slots__ = ("call", "transitions")
 
@@ -220,24 +221,27 @@ class PollTick:
         nodata.resolve_missing(rt, e.alerting, present, rule.newest)
 
     def _layer(self, rule: _RuleTick, parts: list[tuple]):
-        """Score one layer's slices, the next one's call under way while this one is judged."""
+        """Score one layer's slices: the first in the open transaction, each later one while
+        the event loop runs (`Pause` with its call), then in a transaction of its own; after
+        a slice that committed transitions, a `Pause` lets their notices leave first."""
         rt, e = rule.rt, self.engine
         win = rt.windows
-        call = self._start(rule, parts[0])
         for i, (rows, ts, values) in enumerate(parts):
             if self.error is not None:  # a slice failed: the rest of the poll goes unscored
                 win.push(rows, ts, values)
                 continue
-            batch, pending = call
-            scores = self._finish(rule, pending)
-            last = i + 1 == len(parts)
-            call = None if last else self._start(rule, parts[i + 1])
+            batch, call = self._start(rule, (rows, ts, values))
+            if self._txn is None:
+                if call is not None:
+                    yield from self._pause(Pause(call, []), win, parts[i:])
+                self._begin()
+            scores = self._finish(rule, call)
             if scores is None:
                 win.push(rows, ts, values)
             else:
                 self._judge(rule, rows, ts, values, batch, scores)
-            if last:
-                break
+            if i + 1 == len(parts):
+                break  # the transaction stays open for the rule's last steps
             try:
                 transitions = self._commit()
             except BaseException as exc:
@@ -245,19 +249,24 @@ class PollTick:
                     raise  # nothing of the poll is committed: the whole tick fails
                 self._lost(exc, rule, rows, ts, values)
                 continue
-            try:
-                yield Pause(call[1] if call is not None else None, transitions)
-            except GeneratorExit:  # the caller stopped (the daemon is stopping)
-                self.error = RuntimeError("the tick was stopped between slices")
-                for rows, ts, values in parts[i + 1:]:
-                    win.push(rows, ts, values)
-                raise
-            self._begin()
+            if transitions:
+                yield from self._pause(Pause(None, transitions), win, parts[i + 1:])
         if rule.rows:
             status = np.concatenate(rule.statuses)
             e._report_warmup(rt, np.concatenate(rule.rows), status)
             e.metrics.detector_seconds.labels(rt.rule.name).observe(rule.seconds)
             rule.rows, rule.statuses, rule.seconds = [], [], 0.0
+
+    def _pause(self, pause: Pause, win, rest: list[tuple]):
+        """Yield `pause` (no transaction is open); if the caller stops there (the daemon is
+        stopping), the points of `rest` go into the windows unscored, as the store has them."""
+        try:
+            yield pause
+        except GeneratorExit:
+            self.error = RuntimeError("the tick was stopped between slices")
+            for rows, ts, values in rest:
+                win.push(rows, ts, values)
+            raise
 
     def _lost(self, exc: BaseException, rule: _RuleTick, rows, ts, values) -> None:
         """A later slice's transaction failed (it is rolled back): its points go into the
@@ -267,7 +276,6 @@ class PollTick:
         self.engine.log.error("tick_slice_failed", source=self.source, rule=rule.rt.rule.name,
                               error=f"{type(exc).__name__}: {exc}"[:300],
                               note="earlier slices are committed; the rest of the poll is stored unscored")
-        self._begin()
 
     def _start(self, rule: _RuleTick, part):
         """(batch, call) for a slice, its detector call under way (None: not scored)."""

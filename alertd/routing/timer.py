@@ -39,6 +39,10 @@ class GroupTimer:
         """Look at the timers now (a tick changed groups, an action changed incidents)."""
         self._wakeup.set()
 
+    def pending(self) -> bool:
+        """Whether a wake-up waits for the task's next pass."""
+        return self._wakeup.is_set()
+
     def flush_due(self) -> int:
         """Flush every due group now; returns the outbox rows queued."""
         if self.before is not None:
