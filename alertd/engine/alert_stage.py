@@ -29,6 +29,7 @@ class AlertStage:
         self.router = Router(config, store, clock, log, metrics, integrations)
         self._changes: list[tuple] = []
         self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
+        self.poll: tuple[float, set] | None = None  # set by a poll's tick: see Router.route
 
     def observe(self, rule, verdict, fp: str, cause: str = "anomaly", started_at: float | None = None) -> bool:
         """Apply one verdict; returns whether the series is still tracked afterwards."""
@@ -98,7 +99,7 @@ class AlertStage:
             self.metrics.incident_transitions.labels(*labels).inc(n)
         self.store.history.add(events)
         if transitions:
-            self.router.route(transitions, now)
+            self.router.route(transitions, now, self.poll)
         return transitions
 
     def _log_transition(self, rule, transition: Transition) -> None:

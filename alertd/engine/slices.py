@@ -162,6 +162,8 @@ class PollTick:
         self._rts = [rt for rt, _, _ in per_rule]
         self._store = Once(lambda: e.store.samples.append(good, source, keys, e.clock.now()))
         self._begin()
+        stage = e.alerting
+        stage.poll = (e.clock.now(), set())  # a group an earlier slice notified: see Router.route
         try:
             if not self.alerts:
                 self._store()  # a back-fill only fills windows: store first, as they follow
@@ -178,6 +180,8 @@ class PollTick:
             if self._txn is not None:
                 self._abort(exc)
             raise
+        finally:
+            stage.poll = None
         e.metrics.source_samples.labels(source).inc(len(good))
         if self.alerts and good and self.error is None:
             health = e.source_health.setdefault(source, SourceHealth())

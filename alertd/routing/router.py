@@ -89,8 +89,13 @@ class Router:
             self._match_cache[key] = routes
         return routes
 
-    def route(self, transitions: list[Transition], now: float) -> int:
-        """Put the incidents of these transitions into their groups; returns how many groups."""
+    def route(self, transitions: list[Transition], now: float, poll: tuple[float, set] | None = None) -> int:
+        """Put the incidents of these transitions into their groups; returns how many groups.
+
+        `poll` is (when the poll's tick began, the groups its earlier slices routed), for a
+        tick routed slice by slice: a group an earlier slice routed and that was flushed
+        since flushes again at once, so its new members are told now, as one routing of the
+        whole poll would have told them with the others (not a group_interval later)."""
         groups, members, hurry = {}, [], set()
         for transition in transitions:
             incident = transition.incident
@@ -109,6 +114,12 @@ class Router:
             self.store.groups.put_members(members)
             if hurry:
                 self.store.groups.hurry(sorted(hurry), now)
+            if poll is not None:
+                since, earlier = poll
+                again = sorted(key for key in groups if key in earlier)
+                if again:
+                    self.store.groups.hurry_flushed(again, since, now)
+                earlier.update(groups)
         return len(groups)
 
     def next_flush_at(self) -> float | None:

@@ -78,6 +78,14 @@ class GroupStore:
                 "UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND last_flush_at IS NULL "
                 "AND next_flush_at > ?", [(now, key, now) for key in keys])
 
+    def hurry_flushed(self, keys: list[str], since: float, now: float) -> None:
+        """Flush these groups now if they were flushed at or after `since` (a poll's later
+        slice found more members of a group its earlier slice notified)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND last_flush_at >= ? "
+                "AND next_flush_at > ?", [(now, key, since, now) for key in keys])
+
     def put_members(self, rows: list[tuple]) -> None:
         """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,10 +77,36 @@ class WarmDetector(AboveDetector):
         return Scores(status, scores.score, scores.threshold, scores.lower, scores.upper)
 
 
+SENT_EVENT = threading.Event()  # set by test_record at each notification it delivers
+GATE_CALLS: list = []  # test_gate: (series in the call, whether a notification was out when it ended)
+GATE_ARMED = threading.Event()  # test_gate holds calls only while this is set
+
+
+class GateDetector(AboveDetector):
+    """Like test_above, but while GATE_ARMED is set a call with more than `hold_over` series
+    waits (in the detector's worker thread, up to 10 s) until test_record has delivered a
+    notification: it can only end early if the event loop delivers while the tick waits."""
+
+    type_name = "test_gate"
+
+    @dataclass(frozen=True)
+    class Params:
+        limit: float = 0.0
+        hold_over: int = 1000
+
+    def score(self, batch):
+        if GATE_ARMED.is_set() and len(batch) > self.params.hold_over:
+            GATE_CALLS.append((len(batch), SENT_EVENT.wait(10)))
+        else:
+            GATE_CALLS.append((len(batch), None))
+        return super().score(batch)
+
+
 @hookimpl
 def register_detectors(register):
     register(AboveDetector)
     register(WarmDetector)
+    register(GateDetector)
 
 
 SENT: list = []  # every notification the test_record notifier delivered, in order
@@ -103,6 +130,7 @@ class RecordNotifier(Notifier):
             self.failures_left -= 1
             raise RetryableError("test receiver is down")
         SENT.append(notification)
+        SENT_EVENT.set()
         return "recorded"
 
 

@@ -1,0 +1,201 @@
+"""A poll's tick in slices (alertd/engine/slices.py): the notice of a series judged in an early
+slice leaves before the last slice is scored, whatever the series' place in the poll; every
+series is scored once; grouping and durability stay those of one tick."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+
+import numpy as np
+import pytest
+from configs import NEVER, config_text, rule
+
+from alertd.config.load import load_config
+from alertd.daemon.core import Daemon
+from alertd.delivery.worker import OutboxWorker
+from alertd.engine import slices
+from alertd.engine.slices import slice_order
+from alertd.engine.tick import Engine
+from alertd.engine.windows import SeriesWindows
+from alertd.log import get_logger
+from alertd.metrics import Metrics
+from alertd.model import Sample, make_labels
+from alertd.store import Store
+
+N = 3000  # series in a poll: above HEAD_FROM, so the tick is sliced
+
+
+def config(group_by=("host",), detector=None):
+    r = rule("high", series="cpu", limit=90)
+    if detector is not None:
+        r["detector"] = detector
+    return config_text(
+        http=None, sources={"app": {"type": "test_list", "cron": NEVER}}, rules=[r],
+        receivers={"rec": [{"type": "test_record"}]},
+        routes={"receiver": "rec", "group_by": list(group_by), "group_wait": "0s", "group_interval": "1h"})
+
+
+def poll(ts, values):
+    return [Sample("cpu", make_labels({"host": f"h{i:04d}"}), ts, float(v)) for i, v in enumerate(values)]
+
+
+def fixture_module(registry, kind, name):
+    """The module of a fixture plugin (tests/plugins), as the registry loaded it."""
+    return sys.modules[registry.get(kind, name).__module__]
+
+
+@pytest.fixture
+def engine(write_config, registry, clock, tmp_path):
+    cfg = load_config(write_config(config()), registry, environ={})
+    store = Store(tmp_path / "t.db")
+    eng = Engine(cfg, registry, store, clock, Metrics(), get_logger())
+    calls: list[list[str]] = []  # the keys of each detector call, in order
+    det = eng.rules_by_source["app"][0].detector
+    score = det.score
+    det.score = lambda batch: (calls.append(list(batch.keys)), score(batch))[1]
+    yield eng, store, calls
+    store.close()
+
+
+def incidents_on_disk(path) -> list[str]:
+    """Open incidents as another connection sees them (committed, not just in the tick's transaction)."""
+    with sqlite3.connect(path) as db:
+        return sorted(row[0] for row in db.execute("SELECT labels FROM incidents WHERE state = 'firing'"))
+
+
+@pytest.mark.parametrize("jumper", [0, N // 2, N - 1])
+def test_an_early_slice_is_committed_and_its_notice_sent_before_the_last_slice_is_scored(
+        engine, registry, clock, tmp_path, jumper):
+    eng, store, calls = engine
+    sent = fixture_module(registry, "notifier", "test_record").SENT
+    sent.clear()
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))  # history: every series at 10
+    calls.clear()
+    clock.advance(5)
+    values = [10.0] * N
+    values[jumper] = 95.0  # one series jumps, wherever it is in the poll
+    tick = eng.tick("app", poll(t + 5, values))
+    steps = tick.steps()
+    pause = next(steps)  # the first slice is committed: its transitions wait to be told
+    key = f'cpu{{host="h{jumper:04d}"}}'
+    assert [tr.incident.labels["host"] for tr in pause.transitions] == [f"h{jumper:04d}"]
+    assert len(calls) == 1 and key in calls[0] and len(calls[0]) < N  # only the head is scored
+    assert tick.stored and store.samples.count() == 2 * N  # the poll's samples are durable already
+    assert f'h{jumper:04d}' in "".join(incidents_on_disk(tmp_path / "t.db"))
+    assert eng.router.flush_due() == 1  # the group timer's pass: the notice is queued ...
+    worker = OutboxWorker(store, {("rec", 0): registry.get("notifier", "test_record")(
+        registry.get("notifier", "test_record").Params(), None)}, clock, Metrics(), get_logger())
+    assert asyncio.run(worker.run_once()) == 1  # ... and delivered
+    assert [n.incidents[0].labels["host"] for n in sent] == [f"h{jumper:04d}"]
+    assert len(calls) == 1  # while the rest of the poll is still unscored
+    for _ in steps:
+        pass
+    assert sorted(k for keys in calls for k in keys) == sorted(set(k for keys in calls for k in keys))
+    assert sum(len(keys) for keys in calls) == N  # every series scored exactly once
+    assert tick.result.scored == N and len(tick.result.transitions) == 1
+
+
+def test_a_poll_up_to_head_from_series_is_one_call(engine, clock):
+    eng, _, calls = engine
+    t = clock.now()
+    samples = poll(t, [10.0] * slices.HEAD_FROM)
+    samples[-1] = Sample(samples[-1].name, samples[-1].labels, t, 95.0)
+    steps = eng.tick("app", samples).steps()
+    assert list(steps) == []  # no pause: one slice, one transaction, as before
+    assert [len(keys) for keys in calls] == [slices.HEAD_FROM]
+
+
+def test_the_order_puts_jumps_and_open_incidents_first_wherever_they_are():
+    n = 5000
+    win = SeriesWindows(12)
+    for i in range(n):
+        win.add(f"k{i}", ())
+    rng = np.random.default_rng(1)
+    win.values[:n] = rng.normal(100, 5, (n, 12))
+    values = rng.normal(100, 5, n)
+    for jumper in (0, 1234, n - 1):
+        v = values.copy()
+        v[jumper] = 1000.0
+        win.active[:] = False
+        win.active[77] = True  # an open incident: its recovery is news too
+        parts = slice_order(win, np.arange(n), v)
+        assert jumper in parts[0] and 77 in parts[0] and len(parts[0]) <= slices.FIRST_SLICE
+        assert sorted(np.concatenate(parts).tolist()) == list(range(n))  # each once
+        rest = np.concatenate(parts[1:])
+        assert (np.diff(rest) > 0).all()  # the others in poll order
+    win.values[:n] = np.nan  # no history yet: nothing to hurry, but nothing lost
+    parts = slice_order(win, np.arange(n), values)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(n))
+
+
+def test_members_a_later_slice_adds_to_a_notified_group_are_told_at_once(write_config, registry, clock, tmp_path):
+    """group_wait 0 and one group for all: the head's member is told after the head; a
+    member found by the rest of the poll is told right after, not a group_interval later."""
+    cfg = load_config(write_config(config(group_by=(),
+                                          detector={"type": "test_warm", "limit": 90, "window": 5,
+                                                    "min_history": 1})), registry, environ={})
+    store = Store(tmp_path / "t.db")
+    eng = Engine(cfg, registry, store, clock, Metrics(), get_logger())
+    t = clock.now()
+    calm = [10.0] * N
+    # series 1 swings widely (its window's deviation is large): above the limit, not urgent
+    swing = [0.0, 89.0, 0.0, 89.0, 0.0]
+    for k, level in enumerate(swing):
+        values = list(calm)
+        values[1] = level
+        eng.ingest("app", poll(t + 5 * k, values))
+    clock.advance(25)
+    values = list(calm)
+    values[0], values[1] = 500.0, 91.0  # series 0 jumps (urgent); series 1 barely crosses
+    steps = eng.tick("app", poll(t + 25, values)).steps()
+    pause = next(steps)
+    assert [tr.incident.labels["host"] for tr in pause.transitions] == ["h0000"]
+    assert eng.router.flush_due() == 1  # the group's first notice: h0000
+    for _ in steps:
+        pass
+    before = store.outbox.pending_count()
+    assert eng.router.flush_due() == 1  # at once, no clock advance: h0000 and h0001
+    assert store.outbox.pending_count() == before + 1
+    store.close()
+
+
+def test_a_daemon_sends_the_heads_notice_while_the_detector_scores_the_rest(write_config, registry, clock, tmp_path):
+    """Real threads: the rest of the poll is scored in the detector's worker thread, and that
+    call waits until test_record has delivered a notice. Only a tick that lets the event loop
+    deliver between slices lets it end before its 10 s wait."""
+    mod = fixture_module(registry, "detector", "test_gate")
+    mod.GATE_CALLS.clear()
+    mod.SENT_EVENT.clear()
+    mod.GATE_ARMED.clear()
+    mod.SENT.clear()
+    cfg = load_config(write_config(config(detector={"type": "test_gate", "limit": 90, "hold_over": 1000})),
+                      registry, environ={})
+
+    async def scenario():
+        daemon = Daemon(cfg, registry, store_path=tmp_path / "d.db", clock=clock)
+        await daemon.start()
+        source = daemon.sources["app"]
+        t = clock.now()
+        source.pending = poll(t, [10.0] * N)
+        await daemon.poll("app")  # history (no pause: nothing urgent, no transition)
+        mod.GATE_CALLS.clear()
+        mod.SENT_EVENT.clear()
+        mod.GATE_ARMED.set()
+        clock.advance(5)
+        values = [10.0] * N
+        values[N - 1] = 95.0
+        source.pending = poll(t + 5, values)
+        await daemon.poll("app")
+        mod.GATE_ARMED.clear()
+        calls = list(mod.GATE_CALLS)
+        sent = [n.incidents[0].labels["host"] for n in mod.SENT]
+        await daemon.drain()
+        return calls, sent
+
+    calls, sent = asyncio.run(scenario())
+    assert [n for n, _ in calls] == [1, N - 1]  # the head (the jump alone), then the rest
+    assert calls[1][1] is True  # the notice was out while the rest was being scored
+    assert sent == [f"h{N - 1:04d}"]
