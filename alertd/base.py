@@ -202,6 +202,9 @@ class Detector(Plugin):
     trainable: ClassVar[bool] = False
     fit_wanted: bool = False  # set by `score` when a series is ready but not covered by a model
     checks_absence: ClassVar[bool] = False  # `absent` wants calls for series that sent nothing
+    # a big poll is scored in slices (urgent series first; alertd/engine/slices.py); a detector
+    # that compares the series of one call with each other wants the whole poll in one call
+    whole_poll: ClassVar[bool] = False
 
     def score(self, batch: Batch) -> Scores:
         """Return `Scores` for every series of `batch` (status, score in [0,1], range)."""

@@ -199,3 +199,48 @@ def test_a_daemon_sends_the_heads_notice_while_the_detector_scores_the_rest(writ
     assert [n for n, _ in calls] == [1, N - 1]  # the head (the jump alone), then the rest
     assert calls[1][1] is True  # the notice was out while the rest was being scored
     assert sent == [f"h{N - 1:04d}"]
+
+
+def test_a_later_slice_that_fails_keeps_what_the_earlier_one_committed(engine, clock, tmp_path):
+    eng, store, calls = engine
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))
+    clock.advance(5)
+    values = [10.0] * N
+    values[5] = 95.0
+    commit = eng.alerting.commit
+    seen = []
+
+    def failing_commit():  # the store fails at the rest of the poll's commit
+        seen.append(1)
+        if len(seen) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return commit()
+
+    eng.alerting.commit = failing_commit
+    tick = eng.tick("app", poll(t + 5, values))
+    with pytest.raises(sqlite3.OperationalError):
+        for _ in tick.steps():
+            pass
+    eng.alerting.commit = commit
+    assert tick.stored and store.samples.count() == 2 * N  # the poll is stored
+    assert incidents_on_disk(tmp_path / "t.db") == ['{"host": "h0005"}']  # the head's transition stays
+    win = eng.rules_by_source["app"][0].windows
+    assert (win.last_ts[:N] == t + 5).all()  # the windows hold the stored points
+    clock.advance(5)
+    calls.clear()
+    result = eng.ingest("app", poll(t + 10, values))
+    assert result.scored == N  # the next poll is judged as usual, nothing skipped as repeated
+
+
+def test_a_whole_poll_detector_gets_the_poll_in_one_call(engine, clock):
+    eng, _, calls = engine
+    eng.rules_by_source["app"][0].detector.whole_poll = True
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))
+    values = [10.0] * N
+    values[N - 1] = 95.0
+    clock.advance(5)
+    calls.clear()
+    assert list(eng.tick("app", poll(t + 5, values)).steps()) == []
+    assert [len(keys) for keys in calls] == [N]

@@ -139,13 +139,18 @@ class PollTick:
         return transitions
 
     def _abort(self, exc: BaseException) -> None:
-        """Roll the open transaction back: windows and the alert stage as the store has them."""
+        """Roll the open transaction back: windows and the alert stage as the store has them
+        (once the poll's samples are stored, the windows keep its points: only the verdicts
+        of the failed slice are lost)."""
         txn, self._txn = self._txn, None
         if txn is not None:
             txn.__exit__(type(exc), exc, exc.__traceback__)
         self.engine.alerting.reset()
         for rt in self._rts:
-            rt.windows.rollback()
+            if self.stored:
+                rt.windows.end()
+            else:
+                rt.windows.rollback()
 
     # -- the tick ----------------------------------------------------------------------------
     def steps(self):
@@ -251,7 +256,7 @@ class PollTick:
             except BaseException as exc:
                 if not self.stored:
                     raise  # nothing of the poll is committed: the whole tick fails
-                self._lost(exc, rule, rows, ts, values)
+                self._lost(exc, rule)
                 continue
             if transitions:
                 yield from self._pause(Pause(None, transitions), win, parts[i + 1:])
@@ -272,11 +277,10 @@ class PollTick:
                 win.push(rows, ts, values)
             raise
 
-    def _lost(self, exc: BaseException, rule: _RuleTick, rows, ts, values) -> None:
-        """A later slice's transaction failed (it is rolled back): its points go into the
-        windows unscored, as the store has them, and so does the rest of the poll."""
+    def _lost(self, exc: BaseException, rule: _RuleTick) -> None:
+        """A later slice's transaction failed (rolled back; its points stay in the windows, as
+        the store has them): the rest of the poll goes into the windows unscored."""
         self.error = exc
-        rule.rt.windows.push(rows, ts, values)
         self.engine.log.error("tick_slice_failed", source=self.source, rule=rule.rt.rule.name,
                               error=f"{type(exc).__name__}: {exc}"[:300],
                               note="earlier slices are committed; the rest of the poll is stored unscored")
