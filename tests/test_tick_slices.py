@@ -244,3 +244,44 @@ def test_a_whole_poll_detector_gets_the_poll_in_one_call(engine, clock):
     calls.clear()
     assert list(eng.tick("app", poll(t + 5, values)).steps()) == []
     assert [len(keys) for keys in calls] == [N]
+
+
+def test_slices_change_no_verdict_no_transition_and_no_for(write_config, registry, clock, tmp_path, monkeypatch):
+    """The same polls through a sliced tick and through one call per poll (HEAD_FROM above
+    the poll): the same incidents, states and transitions, `for` included."""
+    text = config(group_by=("host",), detector={"type": "zscore", "window": 12, "min_history": 5})
+    text = text.replace("name: high,", "name: high, for: 10s, clear_for: 10s,")
+    assert "for: 10s" in text
+    cfg = load_config(write_config(text), registry, environ={})
+    rng = np.random.default_rng(7)
+    level = rng.uniform(50, 150, N)
+    polls = []
+    for k in range(16):
+        values = level + rng.normal(0, 1, N)
+        if k >= 8:
+            values[[3, N // 2, N - 2]] *= 10  # three jumps that stay (fire after `for`)
+        if k >= 12:
+            values[N // 2] = level[N // 2]  # one recovers (resolves after `clear_for`)
+        values[rng.integers(0, N, 5)] += 8  # and some noise the screen may find urgent
+        polls.append(values)
+
+    def run(head_from, name):
+        monkeypatch.setattr(slices, "HEAD_FROM", head_from)
+        store = Store(tmp_path / f"{name}.db")
+        eng = Engine(cfg, registry, store, clock.__class__(1_750_000_000.0), Metrics(), get_logger())
+        t = eng.clock.now()
+        seen, pauses = [], 0
+        for k, values in enumerate(polls):
+            tick = eng.tick("app", poll(t + 5 * k, values))
+            pauses += len(list(tick.steps()))
+            seen.append(sorted((tr.kind, tr.incident.labels["host"]) for tr in tick.result.transitions))
+            eng.clock.advance(5)
+        state = sorted((i.fingerprint, i.state, i.count) for i in store.incidents.open())
+        store.close()
+        return seen, state, pauses
+
+    sliced, whole = run(slices.HEAD_FROM, "sliced"), run(10 ** 9, "whole")
+    assert sliced[2] > 0 and whole[2] == 0  # the first did pause between slices, the second never
+    assert sliced[:2] == whole[:2]
+    fired = [tr for poll_transitions in sliced[0] for tr in poll_transitions]
+    assert ("firing", "h0003") in fired and ("resolved", f"h{N // 2:04d}") in fired

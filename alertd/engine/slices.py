@@ -57,13 +57,13 @@ class Pause:
         self.call, self.transitions = call, transitions
 
 
-def slice_order(win, rows: np.ndarray, values: np.ndarray, size: int = SLICE_SERIES,
-                first: int = FIRST_SLICE, head_from: int = HEAD_FROM) -> list[np.ndarray]:
-    """Positions into `rows`, one array per slice: up to `first` urgent series, most urgent
-    first (see the module docstring), then the others in poll order, `size` a slice; a poll
-    of at most `head_from` series is one slice."""
+def slice_order(win, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
+    """Positions into `rows`, one array per slice: up to FIRST_SLICE urgent series, most
+    urgent first (see the module docstring), then the others in poll order, SLICE_SERIES a
+    slice; a poll of at most HEAD_FROM series is one slice."""
+    size, first = SLICE_SERIES, FIRST_SLICE
     n = len(rows)
-    if n <= head_from:
+    if n <= HEAD_FROM:
         return [np.arange(n)]
     hist = win.values[win._all(rows)]
     with np.errstate(invalid="ignore", divide="ignore"):  # (a median would cost 10 ms a poll)
