@@ -1,28 +1,34 @@
 """The tick of one poll, in slices: a notice leaves as soon as its series is judged.
 
 A poll of many series is scored and routed a slice at a time. Each slice is one detector
-call and one store transaction (its alert changes, committed), and between slices the tick
-hands the event loop back (`PollTick.steps` yields a `Pause`) while the detector scores the
-next slice in its worker thread: the group timer flushes what the slice changed and the
-delivery worker sends it, so the series that jumped is notified after its slice, not after
-the last series of the poll. A poll of at most `HEAD_FROM` series is one slice, as before.
+call and one store transaction (its alert changes, committed). Between slices the tick
+hands the event loop back (`PollTick.steps` yields a `Pause`): after a slice that committed
+transitions, so that the group timer flushes them and the delivery worker sends them before
+the detector takes the CPU again (the daemon waits up to 25 ms for that), and while the
+detector scores a later slice in its worker thread. So the series that jumped is notified
+after its slice, not after the last series of the poll. A poll of at most `HEAD_FROM`
+series is one slice, as before.
 
-Which series go first: the ones whose new point is furthest from their recent history (in
-standard deviations of the series' window: cheap, and a screen, not a verdict),
-and the ones with an open incident (whose recovery is news too), go first, in a small slice
-of their own (at most `FIRST_SLICE`); the others follow in poll order, in slices of
-`SLICE_SERIES`. A detector call has a fixed cost (a few milliseconds for the default KNN
-model), so slices are few: the urgent head, then the rest of a 10,000-series poll in one. The detector still judges every series,
-once, with the same history; only the order of its calls changes. A detector that compares
-the series of one call with each other sets `whole_poll = True` and gets the poll in one call.
+Which series go first: the ones whose new point is far from their recent history (at least
+`URGENT` standard deviations of the series' window: cheap, a screen, not a verdict) and the
+ones with an open incident, pending or firing (their `for` may end, or they may recover),
+at most `FIRST_SLICE`, most urgent first, in a call of their own; the others follow in poll
+order, in slices of `SLICE_SERIES`. A detector call has a fixed cost (about 5 ms for the
+KNN model, whatever its size), so slices are few: at 10,000 series, the urgent ones and then
+the rest in one. Every series is judged once per point, with the same history, so verdicts
+do not change; a detector that compares the series of one call with each other sets
+`whole_poll = True` and gets the poll in one call. A group notified by an earlier slice
+that a later slice of the same poll adds members to is flushed again at once
+(`Router.route`'s `poll`), so no member waits a `group_interval` because of the slicing.
 
 Durability: the first transaction holds the poll's samples (inserted beside the first score
 call) and the source's read position (`consumed`), so a poll's samples are durable when its
 first slice commits; every slice's transitions are committed before the slice ends, hence
 before any notice of them leaves. A failure in the first transaction undoes the whole tick
 (windows, alert stage), as it always did: the source brings the samples again. A failure in
-a later one keeps what earlier slices committed; the rest of the poll goes into the windows
-unscored (the store has those points), and the error is raised at the end.
+a later one keeps what earlier slices committed and the windows as the store has them (the
+points, without that slice's verdicts); the rest of the poll goes into the windows
+unscored, and the error is raised at the end.
 """
 
 from __future__ import annotations
