@@ -174,11 +174,11 @@ class Polling:
             await self._run_tick(tick)
         except Exception as exc:  # never let one tick take the daemon down
             self.metrics.source_errors.labels(name, "tick").inc()
-            stored = "the poll's samples are stored; " if tick.stored else ""
             if is_store_error(exc):  # full, locked, read-only: the next poll retries
                 error = explain(exc, str(self.store_path))
                 self.log.error("tick_failed", source=name, error=error,
-                               retry=f"{stored}next poll" if not tick.stored else f"{stored}the next poll is scored")
+                               retry="the poll's samples are stored; the next poll is scored as usual"
+                               if tick.stored else "next poll")
             else:
                 error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("tick_failed", source=name, error=error)
