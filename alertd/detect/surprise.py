@@ -28,6 +28,11 @@ choice is in the notes of issue 15):
    surprised of them decides (a deviation must be seen by every good view of the series).
    It is discounted for series with many points per hour (`rate_pow`: alarms per hour, not
    per row, should be rare) and during the first points (`n0`).
+   Optionally (`sus_weight` > 0; off by default) a *sustained-shift* view adds evidence up:
+   a one-sided CUSUM per side (allowance `sus_k`, at most `sus_zmax` a point) of the
+   time-of-day error over a spread scaled by the square root of the prediction for counts,
+   which the hour-of-week view, once good, must share; weighted, it competes with the short
+   mean (the larger decides), so a steady 2-sigma shift fires in a few points.
 4. Calibration per series: an exponential tail fitted to the series' own surprises above
    `tail_u`, blended with the raw surprise (`tail_blend`): a bursty series needs a bigger
    excess than a calm one. score = calibrated / (`decades` * ln 10), clipped to [0, 1].
@@ -79,12 +84,16 @@ class Core:
     decades: float = 10.0
     direction: str = "both"  # "up", "down" or "both"
     agree_now: bool = True  # a view whose short mean lags still agrees if its newest point deviates
+    sus_k: float = 1.0      # sustained shift: the one-sided CUSUM's allowance per point (in z)
+    sus_zmax: float = 3.0   # ... and the most one point adds to it (single points stay the short mean's)
+    sus_weight: float = 0.0  # ... its weight against the short mean (0: the view is off)
 
 
 FIELDS = ("n", "t0", "tlast", "dt", "ngap", "K", "L", "off", "su_l", "sd_l", "su_s", "sd_s",
-          "m", "m_s", "fac_w", "su_w", "sd_w", "m_w", "quant", "xlast", "xmin", "xmax", "k", "pu", "beta")
+          "m", "m_s", "fac_w", "su_w", "sd_w", "m_w", "quant", "xlast", "xmin", "xmax", "k", "pu", "beta",
+          "cus_u", "cus_d", "sn")
 _F = {name: i for i, name in enumerate(FIELDS)}
-FORMAT = 1  # bump when FIELDS or the profile layout change (stored states then warm up again)
+FORMAT = 2  # bump when FIELDS or the profile layout change (stored states then warm up again)
 
 
 @dataclass
@@ -234,7 +243,7 @@ class SurpriseState:
         if p.short_max_pts > 0:
             hl_short = np.minimum(hl_short, p.short_max_pts)
         a = alpha(hl_short)
-        ms, zs = [], []
+        ms, zs, zraw = [], [], []
         for j, (_, _, key) in enumerate(keys):
             r = x - preds[j]
             z = np.clip(np.where(r >= 0, r / sus[j], r / sds[j]), -p.zclip, p.zclip)
@@ -242,6 +251,7 @@ class SurpriseState:
             c[key][:] = mj
             ms.append(mj)
             zs.append(a * z)
+            zraw.append(z)
         M = np.stack(ms)
         if p.agree_ratio > 0:
             SP = np.stack([u + d for u, d in zip(sus, sds)])
@@ -254,11 +264,34 @@ class SurpriseState:
         up = np.maximum(np.where(active, Mu, np.inf).min(axis=0), 0.0)
         down = np.maximum(np.where(active, Md, np.inf).min(axis=0), 0.0)
         which = np.argmin(np.where(active, np.abs(M), np.inf), axis=0)
-        dev = up if p.direction == "up" else down if p.direction == "down" else np.maximum(up, down)
         norm = np.sqrt(a / (2.0 - a))
         pph = np.maximum(3600.0 / dt, 1.0)
-        gain = pph ** (-p.rate_pow) * np.sqrt(n / (n + p.n0)) / norm
-        S = dev * gain
+        gain_pt = pph ** (-p.rate_pow) * np.sqrt(n / (n + p.n0))
+        gain = gain_pt / norm
+        Su, Sd = up * gain, down * gain
+        cus_prev = (c["cus_u"].copy(), c["cus_d"].copy())
+        if p.sus_weight > 0:
+            # sustained shift: a one-sided CUSUM per side, so a steady 2-sigma shift adds up
+            # point by point where the short mean only creeps towards it (back to 0 once the
+            # values fall back). Its z: the time-of-day error over a spread that scales with
+            # the square root of the prediction for a series that never went negative (counts:
+            # a night's 18 orders a minute are not as noisy as the evening's 120)
+            counts = c["xmin"] >= 0
+            roots = [np.where(counts, np.sqrt(np.maximum(np.abs(pr), 1.0)), 1.0) for pr in (pred_s, pred_w)]
+            root = roots[0]
+            sn = np.maximum(c["sn"], floor / root)
+            # the hour-of-week view, where it is a good one, must see the shift too (weekends)
+            vote = [np.ones(len(x), bool), active[2]]
+            zcs = [(x - pr) / (sn * rt) for pr, rt in zip((pred_s, pred_w), roots)]
+            zu = np.minimum(np.min([np.where(v, zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
+            zd = np.minimum(np.min([np.where(v, -zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
+            warm = n < p.min_points
+            c["cus_u"][:] = np.where(warm, 0.0, np.maximum(c["cus_u"] + zu - p.sus_k, 0.0))
+            c["cus_d"][:] = np.where(warm, 0.0, np.maximum(c["cus_d"] + zd - p.sus_k, 0.0))
+            Su = np.maximum(Su, p.sus_weight * gain_pt * c["cus_u"])
+            Sd = np.maximum(Sd, p.sus_weight * gain_pt * c["cus_d"])
+        dev = Su if p.direction == "up" else Sd if p.direction == "down" else np.maximum(Su, Sd)
+        S = dev
 
         # calibration: the exponential tail of this series' own surprises
         u = p.tail_u
@@ -268,8 +301,12 @@ class SurpriseState:
         C = p.tail_blend * np.where(S > u, lpu + (S - u) / beta, S * below) + (1.0 - p.tail_blend) * S
         live = n >= p.min_points
         score = np.where(live, np.clip(C / (p.decades * math.log(10.0)), 0.0, 1.0), 0.0)
-        low, high = expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, threshold, bounds)
-        side = np.where(live & (dev > 0), np.sign(up - down), 0).astype(np.int8)
+        sustained = None
+        if p.sus_weight > 0:
+            sustained = (gain_pt, cus_prev, [(pr, sn * rt, v) for pr, rt, v in zip((pred_s, pred_w), roots, vote)])
+        low, high = expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, threshold, bounds,
+                                   sustained)
+        side = np.where(live & (dev > 0), np.sign(Su - Sd), 0).astype(np.int8)
 
         # learning, after scoring: calibration, spreads, level, offset, profiles, domain
         k = c["k"]
@@ -295,6 +332,10 @@ class SurpriseState:
         if p.hl_min_sec > 0:
             hl_lev = np.maximum(hl_lev, p.hl_min_sec / dt)
             hl_off = np.maximum(hl_off, p.hl_min_sec / dt)
+        if p.sus_weight > 0:
+            an = np.abs(x - pred_s) / root
+            an = np.where(early, an, np.minimum(an, p.clip * sn))
+            c["sn"][:] = keep * c["sn"] + add * an
         c["L"] += np.maximum(alpha(hl_lev), 1.0 / (n + 1.0)) * resid[0]
         lim_s = np.where(early, np.inf, p.clip * np.maximum(0.5 * (c["su_s"] + c["sd_s"]), floor))
         c["off"] += np.where(seasonal, alpha(hl_off), 0.0) * np.clip(x - prof_v - c["off"], -lim_s, lim_s)

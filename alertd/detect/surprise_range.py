@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 
-def expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, threshold, bounds):
-    """(low, high) per series; see the module docstring. `c`: the state's columns."""
+def expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, threshold, bounds, sustained=None):
+    """(low, high) per series; see the module docstring. `c`: the state's columns;
+    `sustained`: (gain per point, (CUSUM up, down) before this point) when that view is on."""
     Cstar = threshold * p.decades * math.log(10.0)
     b, u = p.tail_blend, p.tail_u
     below = np.minimum(lpu / u, 1.0)
@@ -27,6 +28,16 @@ def expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, thresho
     # an alarm needs every voting predictor to see the deviation: the widest of their bands
     high = np.max([np.where(act, pr + z * su, -np.inf) for pr, su, act in zip(preds, sus, active)], axis=0)
     low = np.min([np.where(act, pr - z * sd, np.inf) for pr, sd, act in zip(preds, sds, active)], axis=0)
+    if sustained is not None:
+        # or the sustained shift fires: the value that takes its CUSUM to the threshold now
+        # (at least its allowance away: a value nearer the prediction never keeps it going)
+        gain_pt, (cu, cd), views = sustained
+        cstar = Sstar / np.maximum(p.sus_weight * gain_pt, 1e-300) + p.sus_k
+        need_u, need_d = np.maximum(cstar - cu, p.sus_k), np.maximum(cstar - cd, p.sus_k)
+        high_s = np.max([np.where(v, pr + need_u * sp, -np.inf) for pr, sp, v in views], axis=0)
+        low_s = np.min([np.where(v, pr - need_d * sp, np.inf) for pr, sp, v in views], axis=0)
+        high = np.where(need_u <= p.sus_zmax, np.minimum(high, high_s), high)
+        low = np.where(need_d <= p.sus_zmax, np.maximum(low, low_s), low)
     high = np.where(mstar >= p.zclip, np.inf, high)
     low = np.where(mstar >= p.zclip, -np.inf, low)
     if p.direction == "down":

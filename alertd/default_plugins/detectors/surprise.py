@@ -60,7 +60,9 @@ class Surprise(Detector):
         (default: learned); `cooldown` between two detections of a backtest; `short`: the
         halflife of the short mean of surprise, at most `short_points` points; `min_history`
         points before the first verdict; `train_points` of stored history replayed for a new
-        series; `retrain`: how often the state is saved."""
+        series; `retrain`: how often the state is saved; `sustained`: the weight of the
+        sustained-shift view (a one-sided CUSUM of the time-of-day error, `sustained_k`
+        spreads allowed a point; 0: off)."""
 
         threshold: float = DEFAULT_THRESHOLD
         direction: Literal["both", "up", "down"] = "both"
@@ -72,6 +74,8 @@ class Surprise(Detector):
         min_history: int = 6
         train_points: int = 10080
         retrain: Duration = Duration(6 * 3600)
+        sustained: float = 0.0
+        sustained_k: float = 1.0
 
         def check(self) -> None:
             if not 0 < self.threshold < 1:
@@ -86,6 +90,10 @@ class Surprise(Detector):
                                  f"min_history ({self.min_history})")
             if self.short <= 0 or self.short_points < 1:
                 raise ParamError("short", "short must be a duration above 0s and short_points at least 1")
+            if not 0 <= self.sustained <= 10 or not 0 < self.sustained_k <= 3:
+                raise ParamError("sustained", f"sustained is a weight from 0 (off) to 10 and sustained_k an "
+                                 f"allowance above 0 and at most 3 spreads, got {self.sustained:g} and "
+                                 f"{self.sustained_k:g}")
             if self.retrain <= 0 or self.cooldown < 0:
                 raise ParamError("retrain", "retrain must be a duration above 0s and cooldown not negative")
 
@@ -223,7 +231,7 @@ class Surprise(Detector):
 def core_of(p) -> Core:
     """The core settings of the plugin's params."""
     return Core(direction=p.direction, min_points=p.min_history, short_sec=float(p.short),
-                short_max_pts=float(p.short_points))
+                short_max_pts=float(p.short_points), sus_weight=float(p.sustained), sus_k=float(p.sustained_k))
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
