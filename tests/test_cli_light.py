@@ -58,7 +58,7 @@ def test_store_and_config_commands_load_no_detector_library(site, args):
 def test_a_bad_pyod_parameter_is_still_an_error_without_importing_pyod(site):
     text = (site / "alertd.yaml").read_text()
     bad = site / "bad.yaml"
-    demo = "detector: {type: surprise, threshold: 0.06, short_points: 6}"  # (the demo's since issue 15)
+    demo = "detector: {type: surprise, threshold: 0.06, short_points: 6, sustained: 1}"  # (the demo's since issue 15b)
     assert demo in text
     bad.write_text(text.replace(demo, "detector: {type: pyod, model: KNN, model_params: {n_neighbours: 5}}", 1))
     code, out, heavy = cli(site, "validate", "-c", str(bad))
