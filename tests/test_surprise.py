@@ -210,3 +210,27 @@ def test_the_sustained_view_finds_a_steady_night_drop_sooner_and_leaves_single_p
     a = run_series(ts, spike, on, full=True, threshold=0.06)
     b = run_series(ts, spike, off, full=True, threshold=0.06)
     assert b["score"][night] <= a["score"][night] < 0.06  # at most the short mean's or what one point adds
+
+
+def test_the_sustained_view_takes_the_way_back_from_a_spike_for_no_drop():
+    """After a 20-minute x3 spike the time-of-day offset and the week's factor are still high
+    (learned while it lasted): the values back to normal sit below the predictions. The up
+    side drains first; the down side adds nothing until it has, so no drop is found."""
+    ts, v = _orders(days=9, seed=5)
+    hour = (ts % 86400) / 3600
+    at = np.flatnonzero((hour >= 20.5) & (ts >= ts[0] + 8 * 86400))[0]  # the 9th evening, past its peak
+    v[at:at + 10] *= 3
+    state = SurpriseState(1, Core(short_max_pts=6, sus_weight=1.0))
+    up, down, drop_side = [], [], []
+    for j in range(at + 40):  # the spike, then an hour of ordinary values
+        r = state.update(v[j:j + 1], ts[j:j + 1], threshold=0.06)
+        up.append(state.column("cus_u")[0])
+        down.append(state.column("cus_d")[0])
+        drop_side.append(r.score[0] >= 0.06 and r.side[0] == -1 and v[j] < r.low[0])
+    up, down = np.array(up), np.array(down)
+    assert up[at + 9] > 10  # the spike added up
+    back = slice(at + 10, at + 40)
+    draining = np.flatnonzero(up[back] > 0)
+    assert len(draining) >= 2 and (down[back][draining] == 0).all()  # below the predictions, yet no drop
+    assert not ((up > 0) & (down > 0)).any()
+    assert not any(drop_side[at + 10:])  # the way back is no drop

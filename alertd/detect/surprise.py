@@ -31,8 +31,9 @@ choice is in the notes of issue 15):
    Optionally (`sus_weight` > 0; off by default) a *sustained-shift* view adds evidence up:
    a one-sided CUSUM per side (allowance `sus_k`, at most `sus_zmax` a point) of the
    time-of-day error over a spread scaled by the square root of the prediction for counts,
-   which the hour-of-week view, once good, must share; weighted, it competes with the short
-   mean (the larger decides), so a steady 2-sigma shift fires in a few points.
+   which the hour-of-week view, once good, must share; one side adds up only while the other
+   is at 0 (the way back from a shift is not a shift the other way); weighted, it competes
+   with the short mean (the larger decides), so a steady 2-sigma shift fires in a few points.
 4. Calibration per series: an exponential tail fitted to the series' own surprises above
    `tail_u`, blended with the raw surprise (`tail_blend`): a bursty series needs a bigger
    excess than a calm one. score = calibrated / (`decades` * ln 10), clipped to [0, 1].
@@ -286,8 +287,13 @@ class SurpriseState:
             zu = np.minimum(np.min([np.where(v, zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
             zd = np.minimum(np.min([np.where(v, -zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
             warm = n < p.min_points
-            c["cus_u"][:] = np.where(warm, 0.0, np.maximum(c["cus_u"] + zu - p.sus_k, 0.0))
-            c["cus_d"][:] = np.where(warm, 0.0, np.maximum(c["cus_d"] + zd - p.sus_k, 0.0))
+            # one side at a time: a side adds up only while the other is at 0. The way back
+            # from a shift is not a shift the other way: the predictions still carry what
+            # they learned while it lasted (a 20-minute spike leaves the time-of-day offset
+            # high for an hour), and the side that saw the shift drains first
+            cu0, cd0 = cus_prev
+            c["cus_u"][:] = np.where(warm | (cd0 > 0), 0.0, np.maximum(cu0 + zu - p.sus_k, 0.0))
+            c["cus_d"][:] = np.where(warm | (cu0 > 0), 0.0, np.maximum(cd0 + zd - p.sus_k, 0.0))
             Su = np.maximum(Su, p.sus_weight * gain_pt * c["cus_u"])
             Sd = np.maximum(Sd, p.sus_weight * gain_pt * c["cus_d"])
         dev = Su if p.direction == "up" else Sd if p.direction == "down" else np.maximum(Su, Sd)

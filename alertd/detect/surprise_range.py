@@ -34,6 +34,7 @@ def expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, thresho
         gain_pt, (cu, cd), views = sustained
         cstar = Sstar / np.maximum(p.sus_weight * gain_pt, 1e-300) + p.sus_k
         need_u, need_d = np.maximum(cstar - cu, p.sus_k), np.maximum(cstar - cd, p.sus_k)
+        need_u, need_d = np.where(cd > 0, np.inf, need_u), np.where(cu > 0, np.inf, need_d)  # one side at a time
         high_s = np.max([np.where(v, pr + need_u * sp, -np.inf) for pr, sp, v in views], axis=0)
         low_s = np.min([np.where(v, pr - need_d * sp, np.inf) for pr, sp, v in views], axis=0)
         high = np.where(need_u <= p.sus_zmax, np.minimum(high, high_s), high)
