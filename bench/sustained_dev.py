@@ -14,7 +14,7 @@ is outside the expected range on the side of the deviation, or it was anomalous 
 is still outside; a page when that lasts 8 minutes (`for: 8m`). Drops: a copy of each series
 with a drop of 30-70% for 15-60 minutes every 9.3-10.3 hours (seeded), counts scaled down;
 found when a page comes at most 15 minutes after its end, fast when within 10 minutes of its
-start. Deterministic; about 30 s of CPU per configuration.
+start. Deterministic; about a minute of CPU per configuration.
 """
 
 from __future__ import annotations
