@@ -235,3 +235,22 @@ def test_keep_firing_for_also_covers_a_missing_series(write_config, registry, cl
 def _dir(path):
     path.mkdir()
     return path
+
+
+def test_the_gap_interval_is_in_data_time_so_a_simulator_at_speed_still_flaps(write_config, registry):
+    """The shop simulator polls every 2 s of the daemon's clock, 2 minutes of shop time: its
+    verdicts are 120 s apart. Counted in `every` (2 s), each of them would look like a gap of
+    59 missed evaluations and wash the flap history out: the demo's rules would never flap."""
+    from configs import config_text, rule as config_rule
+
+    from alertd.config.load import load_config
+
+    text = config_text(sources={"app": {"type": "test_list", "every": "10s"},
+                                "shop": {"type": "shop_sim", "every": "2s", "speed": 60, "step": "2m"}},
+                       rules=[config_rule("cpu_high"), config_rule("orders", source="shop", series="orders_per_minute")])
+    config = load_config(write_config(text), registry, environ={})
+    flap = {r.name: r.flapping for r in config.rules}
+    assert flap["cpu_high"].interval == 10.0 and flap["orders"].interval == 120.0
+    # sim-time verdicts 120 s apart: fire/resolve churn is called flapping, as without gaps
+    t, r = AlertTracker(), rule(flapping=flap["orders"])
+    assert run(t, r, "AAAOOOAAAOOOA", step=120.0)[-1] == "flapping"

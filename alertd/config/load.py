@@ -310,8 +310,12 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
             seen_names.add(name)
         rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
         if rule is not None and rule.source in sources and sources[rule.source].every:
+            # in data time, as the verdicts' timestamps are (a simulator's 2 s poll is 2 minutes)
+            src = sources[rule.source]
+            cls = registry.get("source", src.type)
+            interval = cls.data_interval(src.params, src.every) if cls is not None else src.every
             rule = dataclasses.replace(rule, flapping=dataclasses.replace(
-                rule.flapping, interval=float(sources[rule.source].every)))
+                rule.flapping, interval=float(interval) if interval else None))
         if rule is not None:
             check_rule_setting(registry, rule, raw_rule.get("detector"), sources, top and top.retention,
                                sub.child("detector", raw_rule.line_of("detector")))

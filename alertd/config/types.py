@@ -17,7 +17,8 @@ from .time_intervals import TimeIntervalSpec
 class FlapSettings:
     """A rule's `flapping:` settings; `flapping: false` turns detection off.
 
-    `interval` is not a key: the loader sets it to the rule's source's `every`, so that
+    `interval` is not a key: the loader sets it to the data time between two polls of the
+    rule's source (its `every`, or what the source's `data_interval` says), so that
     evaluations missed while alertd was down (or its source failed) count as unchanged
     ones, not as if the changes before and after the gap were neighbours.
     """
