@@ -156,10 +156,13 @@ class SampleStore:
         ids = np.fromiter(wanted, dtype=np.int64, count=len(wanted))
         slot = np.full(int(ids.max()) + 1, -1, dtype=np.int64)  # series id -> row of the result
         slot[ids] = np.arange(len(ids))
-        # Newest first, filled from the right: arrays, not a Python tuple per point (a start
-        # seeds 10,000 series x min_history points through here).
-        ts_out = np.full((len(ids), limit), np.nan)
-        val_out = np.full((len(ids), limit), np.nan)
+        # Newest first, position k = the k-th newest point: arrays, not a Python tuple per
+        # point (a start seeds every series x min_history points through here). Their width
+        # grows with what the head holds, not with `limit`: a training read asks for 10,080
+        # points, and 100,000 series x 10,080 x 2 floats would be 16 GB before a row is read.
+        width = min(limit, 64)
+        ts_out = np.full((len(ids), width), np.nan)
+        val_out = np.full((len(ids), width), np.nan)
         count = np.zeros(len(ids), dtype=np.int64)
         # A few series are a few rows of each time step: fetch in small chunks, so the scan
         # (which walks every series' rows of a step) stops once each has `limit` points,
@@ -180,14 +183,18 @@ class SampleStore:
             rank = np.arange(len(row)) - np.repeat(starts, np.diff(np.r_[starts, len(row)]))
             pos = count[row] + rank  # how many newer points of that series came before
             fits = pos < limit
-            ts_out[row[fits], limit - 1 - pos[fits]] = chunk[fits, 0]
-            val_out[row[fits], limit - 1 - pos[fits]] = chunk[fits, 2]
+            top = int(pos[fits].max(initial=-1)) + 1
+            if top > width:
+                width = min(limit, max(top, 2 * width))
+                ts_out, val_out = _widen(ts_out, width), _widen(val_out, width)
+            ts_out[row[fits], pos[fits]] = chunk[fits, 0]
+            val_out[row[fits], pos[fits]] = chunk[fits, 2]
             np.add.at(count, row, 1)
         cursor.close()
         out = {}
         for i in np.flatnonzero(count):
             k = int(min(count[i], limit))
-            out[int(ids[i])] = (ts_out[i, limit - k:], val_out[i, limit - k:])
+            out[int(ids[i])] = (ts_out[i, k - 1::-1].copy(), val_out[i, k - 1::-1].copy())  # oldest first
         return out
 
     def _rows_per_step(self, cutoff: float) -> float:
@@ -345,6 +352,13 @@ class SampleStore:
         self.chunks.drop_series([sid for sid, _, _ in gone])
         self._last = {}
         return [(source, key) for _, source, key in gone]
+
+
+def _widen(a: np.ndarray, width: int) -> np.ndarray:
+    """`a` with NaN columns added on the right up to `width`."""
+    out = np.full((a.shape[0], width), np.nan)
+    out[:, :a.shape[1]] = a
+    return out
 
 
 def _merge(sealed, head) -> tuple[np.ndarray, np.ndarray]:
