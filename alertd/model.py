@@ -123,6 +123,13 @@ class Scores:
         return cls(np.full(n, Status.WARMING_UP, dtype=np.int8), nan, nan.copy(), nan.copy(), nan.copy())
 
 
+_STATUSES = tuple(Status)  # by value: an index, not an Enum call per verdict
+
+
+def _status(k: int) -> Status:
+    return _STATUSES[k] if 0 <= k < len(_STATUSES) else Status(k)  # (Status(k) raises)
+
+
 def _fmt(x: float) -> str:
     if x is None or not math.isfinite(x):
         return "?"
@@ -152,10 +159,18 @@ class Verdict:
     crossed: bool = False  # the line is crossed: the early warning's work is done
 
     @classmethod
-    def from_scores(cls, rule: str, batch: Batch, scores: Scores, i: int, metric: str) -> "Verdict":
+    def from_scores(cls, rule: str, batch: Batch, scores: Scores, i: int, metric: str,
+                    explain: bool = True) -> "Verdict":
+        """The verdict on point `i` of a scored batch; with `explain` False its `reason` is
+        left empty (the engine's normal points of open incidents: no one reads it)."""
         value = float(batch.values[i])
         lo, hi = float(scores.lower[i]), float(scores.upper[i])
         score, thr = float(scores.score[i]), float(scores.threshold[i])
+        crossing = math.nan if scores.crossing_at is None else float(scores.crossing_at[i])
+        crossed = scores.crossed is not None and bool(scores.crossed[i])
+        if not explain:
+            return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
+                       _status(int(scores.status[i])), score, thr, lo, hi, "", crossing, crossed)
         where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
         if math.isfinite(lo) and math.isfinite(hi):
             sep = " to " if lo < 0 else "-"  # "expected 62-118", "expected -5 to 12"
@@ -166,8 +181,6 @@ class Verdict:
             expected = f", expected <= {_fmt(hi)}{where}"
         else:
             expected = ""
-        crossing = math.nan if scores.crossing_at is None else float(scores.crossing_at[i])
-        crossed = scores.crossed is not None and bool(scores.crossed[i])
         if not math.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
             reason = f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
         elif math.isfinite(crossing):  # an early warning: the context says when and by what
@@ -175,7 +188,7 @@ class Verdict:
         else:
             reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
         return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
-                   Status(int(scores.status[i])), score, thr, lo, hi, reason, crossing, crossed)
+                   _status(int(scores.status[i])), score, thr, lo, hi, reason, crossing, crossed)
 
 
 @dataclass

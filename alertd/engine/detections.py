@@ -26,8 +26,19 @@ class Detections:
         self._append(self._by_rule, rule, keys, zip(ts, values))
 
     def band(self, rule: str, key: str, ts: float, lower: float, upper: float) -> None:
-        """The expected band at one point of a series with an open (or opening) incident."""
-        self._append(self._bands, rule, (key,), ((float(ts), float(lower), float(upper)),))
+        """The expected band at one point of a series with an open (or opening) incident
+        (one call per such series per tick: thousands at 100,000 series, so no generic path)."""
+        series = self._bands.get(rule)
+        if series is None:
+            series = self._bands[rule] = OrderedDict()
+        points = series.get(key)
+        if points is None:
+            points = series[key] = deque(maxlen=self.per_series)
+            if len(series) > self.max_series:
+                series.popitem(last=False)
+        else:
+            series.move_to_end(key)
+        points.append((float(ts), float(lower), float(upper)))
 
     def band_of(self, rule: str, key: str) -> list[tuple[float, float, float]]:
         return list(self._bands.get(rule, {}).get(key, ()))

@@ -106,8 +106,13 @@ class SeriesIndex:
         stale = ids[self.seen[ids] - self.saved[ids] > self.granularity]
         if len(stale):
             stale = np.unique(stale)
-            self.db.conn.executemany("UPDATE series SET last_ts = ? WHERE id = ?",
-                                     [(now, int(i)) for i in stale])
+            # one UPDATE per run of consecutive ids (a source's series were created together:
+            # usually one run), not one per series: 100,000 single-row updates took a tick
+            # about 0.3 s every `granularity` seconds
+            breaks = np.flatnonzero(np.diff(stale) != 1) + 1
+            starts, ends = stale[np.r_[0, breaks]], stale[np.r_[breaks - 1, len(stale) - 1]]
+            self.db.conn.executemany("UPDATE series SET last_ts = ? WHERE id BETWEEN ? AND ?",
+                                     [(now, int(a), int(b)) for a, b in zip(starts.tolist(), ends.tolist())])
             self.saved[stale] = now
 
     def silent(self, before: float) -> list[tuple[int, str, str]]:

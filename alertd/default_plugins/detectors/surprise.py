@@ -163,12 +163,14 @@ class Surprise(Detector):
                 if k not in self.index:
                     self.index[k] = len(self.index)
             self.state.grow(len(self.index))
-            n_col = FIELDS.index("n")
-            for j, k in enumerate(model.keys):
-                r = self.index[k]
-                if k in self.pending or self.state.st[r, n_col] < model.st[j, n_col]:
-                    self.state.st[r], self.state.profile[r] = model.st[j], model.profile[j]
-                self.pending.discard(k)
+            n_col, count = FIELDS.index("n"), len(model.keys)
+            rows = np.fromiter((self.index[k] for k in model.keys), dtype=np.int64, count=count)
+            take = self.state.st[rows, n_col] < model.st[:, n_col]  # (vectorised: 100,000 series at a start)
+            if self.pending:
+                take |= np.fromiter((k in self.pending for k in model.keys), dtype=bool, count=count)
+                self.pending.difference_update(model.keys)
+            self.state.st[rows[take]] = model.st[take]
+            self.state.profile[rows[take]] = model.profile[take]
             self.catch_up = bool(self.pending)
             self._rows_of = (None, None)
             self.fit_wanted = False
