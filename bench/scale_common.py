@@ -145,10 +145,15 @@ def quiet_logs() -> None:
     configure("error", json_lines=True, stream=open(os.devnull, "w"))
 
 
-def build(directory: Path, n: int, history: int, scope: str = "rule", **config_kw) -> dict:
+def build(directory: Path, n: int, history: int, scope: str = "rule", save_last: bool = False, **config_kw) -> dict:
     """Config and store in `directory`: `history` polls of n series at 10 s on a fake clock
     that ends now, through the real daemon, with the model fitted inline and persisted
-    (`config_kw`: receivers and routes for `write_config`)."""
+    (`config_kw`: receivers and routes for `write_config`).
+
+    The model the store keeps is the first fit's (made once `min_history` points were there)
+    unless `save_last`: then one more fit after the last poll saves the model as it is at the
+    end of the history (for `surprise`, whose state learns at every point and is saved every
+    `retrain`, 6 h: the state of a daemon that has been running, not one from its 6th poll)."""
     from alertd.clock import FakeClock
     from alertd.config.load import load_config
     from alertd.daemon.core import Daemon
@@ -168,6 +173,9 @@ def build(directory: Path, n: int, history: int, scope: str = "rule", **config_k
             clock.advance(INTERVAL)
             for name in names:
                 await daemon.poll(name)
+        if save_last:
+            for st in daemon.trainer.rules:
+                daemon.trainer._submit(st, "bench: the state at the end of the history")
         seconds = time.perf_counter() - started
         info = daemon.trainer.status()["latency" if len(names) == 1 else "latency0"]
         await daemon.close()
