@@ -1,15 +1,20 @@
-"""Benchmark (issue 8): 10,000 series at a 10 s interval: steady state, start-up, reload, and
-the bare PyOD reference.
+"""Benchmark (issues 8 and 20): 10,000 or 100,000 series at a 10 s interval: steady state,
+start-up, reload, and the bare PyOD reference.
 
     .venv/bin/python bench/scale.py                      # everything, 10,000 series
     .venv/bin/python bench/scale.py --series 1000 --real 0 --series-models 0   # a quick run
+    .venv/bin/python bench/scale.py --series 100000 --store /tmp/s100k --runs 2 --ticks 30 --real 60 --series-models 0
 
 Steps, each timed process a fresh one (so RSS and start-up are not flattered by the build):
 
 1. build: a config (one source of n series every 10 s, one rule with the default detector,
    `surprise`, or with `--detector pyod` the former default, KNN, `model_scope: rule`) and a
    store with 160 polls of history and the fitted model (surprise: its saved state)
-   persisted, made through the real daemon on a fake clock.
+   persisted, made through the real daemon on a fake clock. `--saved last` (the default) fits
+   once more after the last poll, so the store keeps the model as a running daemon has it
+   (`surprise`: the state at the end of the history); `--saved first` keeps the first fit's
+   (before issue 20: a surprise state 6 points old, whose false positives make an alert
+   storm). `--store DIR` builds there, or reuses the store a run built there.
 2. steady (fake clock): start the daemon on that store (time to ready: the stored model is
    restored, no warm-up), then `--ticks` polls back to back, the clock advancing 10 s per
    poll. A poll is what the scheduler runs: collect, store, score, alert, housekeeping.
