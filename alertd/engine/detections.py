@@ -31,14 +31,7 @@ class Detections:
         series = self._bands.get(rule)
         if series is None:
             series = self._bands[rule] = OrderedDict()
-        points = series.get(key)
-        if points is None:
-            points = series[key] = deque(maxlen=self.per_series)
-            if len(series) > self.max_series:
-                series.popitem(last=False)
-        else:
-            series.move_to_end(key)
-        points.append((float(ts), float(lower), float(upper)))
+        self._points(series, key).append((float(ts), float(lower), float(upper)))
 
     def band_of(self, rule: str, key: str) -> list[tuple[float, float, float]]:
         return list(self._bands.get(rule, {}).get(key, ()))
@@ -46,14 +39,18 @@ class Detections:
     def _append(self, store: dict, rule: str, keys, items) -> None:
         series = store.setdefault(rule, OrderedDict())
         for key, item in zip(keys, items):
-            points = series.get(key)
-            if points is None:
-                points = series[key] = deque(maxlen=self.per_series)
-                if len(series) > self.max_series:
-                    series.popitem(last=False)
-            else:
-                series.move_to_end(key)
-            points.append(tuple(float(x) for x in item))
+            self._points(series, key).append(tuple(float(x) for x in item))
+
+    def _points(self, series: OrderedDict, key: str) -> deque:
+        """A series' points, the most recently used (the least recent goes past max_series)."""
+        points = series.get(key)
+        if points is None:
+            points = series[key] = deque(maxlen=self.per_series)
+            if len(series) > self.max_series:
+                series.popitem(last=False)
+        else:
+            series.move_to_end(key)
+        return points
 
     def of(self, rule: str, key: str) -> list[tuple[float, float]]:
         return list(self._by_rule.get(rule, {}).get(key, ()))
