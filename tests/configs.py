@@ -80,3 +80,25 @@ def config_text(**sections) -> str:
         else:
             lines.append(f"{key}: {flow(value)}")
     return "\n".join(lines) + "\n"
+
+
+_DETECTOR_RULE = """\
+{retention}sources:
+  src: {{type: test_list, every: {every}}}
+rules:
+  - name: r
+    source: src
+    series: {series}
+    detector: {detector}
+    {timing}
+receivers:
+  rec: [{{type: test_record}}]
+"""
+
+
+def detector_rule_text(detector: str, *, timing: str = "", series: str = "orders", every: str = "60s",
+                       retention: str | None = None) -> str:
+    """One rule `r` of series `series` with `detector` (YAML flow text, as a person writes it
+    on one line: its errors are at line 7, line 8 with `retention`) and `timing` keys."""
+    head = f"retention: {retention}\n" if retention is not None else ""
+    return _DETECTOR_RULE.format(retention=head, every=every, series=series, detector=detector, timing=timing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from configs import detector_rule_text
 from detect_data import daily
 
 from alertd.backtest.replay import replay
@@ -15,22 +16,9 @@ from alertd.metrics import Metrics
 from alertd.model import Sample, Status, make_labels
 from alertd.store import Store
 
-RULE = """\
-sources:
-  src: {{type: test_list, every: 60s}}
-rules:
-  - name: r
-    source: src
-    series: orders
-    detector: {detector}
-    {timing}
-receivers:
-  rec: [{{type: test_record}}]
-"""
-
 
 def rule_of(write_config, registry, detector: str, timing: str = ""):
-    config = load_config(write_config(RULE.format(detector=detector, timing=timing)), registry, environ={})
+    config = load_config(write_config(detector_rule_text(detector, timing=timing)), registry, environ={})
     return config.rules[0], config
 
 

@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+from configs import detector_rule_text
 from detect_data import daily
 
 from alertd.backtest.replay import replay
@@ -18,23 +19,9 @@ from alertd.detect.forecast_fit import fit_profile
 from alertd.detect.trend import line_fit, trend_crossing
 from alertd.model import Status
 
-RULE = """\
-retention: {retention}
-sources:
-  src: {{type: test_list, every: {every}}}
-rules:
-  - name: r
-    source: src
-    series: stock
-    detector: {detector}
-    {timing}
-receivers:
-  rec: [{{type: test_record}}]
-"""
-
 
 def rule_of(write_config, registry, detector: str, timing: str = "", every: str = "60s", retention: str = "30d"):
-    text = RULE.format(detector=detector, timing=timing, every=every, retention=retention)
+    text = detector_rule_text(detector, timing=timing, series="stock", every=every, retention=retention)
     return load_config(write_config(text), registry, environ={}).rules[0]
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from configs import detector_rule_text
 from detect_data import daily
 
 from alertd.backtest.replay import replay
@@ -17,18 +18,6 @@ from alertd.config.schema import ConfigError
 from alertd.detect import forecast_library
 from alertd.detect.forecast_library import fit_library
 from alertd.model import Status
-
-RULE = """\
-sources:
-  src: {{type: test_list, every: 60s}}
-rules:
-  - name: r
-    source: src
-    series: orders
-    detector: {detector}
-receivers:
-  rec: [{{type: test_record}}]
-"""
 
 
 def series(days: float = 8, seed: int = 2):
@@ -62,8 +51,8 @@ def test_each_library_model_forecasts_the_rhythm_and_the_ramp_in_the_worker(mode
 
 
 def test_a_rule_with_a_library_model_flags_a_spike_and_names_the_model(write_config, registry):
-    config = load_config(write_config(RULE.format(
-        detector="{type: forecast, model: AutoETS, min_history: 200, retrain: 12h}")), registry, environ={})
+    config = load_config(write_config(detector_rule_text(
+        "{type: forecast, model: AutoETS, min_history: 200, retrain: 12h}")), registry, environ={})
     ts, v = daily(days=5, step=300, seed=9)
     spike = len(v) - 30
     v = v.copy()
@@ -103,6 +92,6 @@ def test_a_library_model_without_statsforecast_is_a_config_error_at_its_line(wri
 
     monkeypatch.setattr(params, "library_available", lambda: False)  # as on a machine without the extra
     with pytest.raises(ConfigError) as err:
-        load_config(write_config(RULE.format(detector="{type: forecast, model: MSTL}")), registry, environ={})
+        load_config(write_config(detector_rule_text("{type: forecast, model: MSTL}")), registry, environ={})
     assert str(err.value).endswith("/alertd.yaml:7: rules[r].detector.model: model MSTL is fitted by statsforecast, "
                                    "which is not installed; run pip install 'alertd[forecast]' or use model: profile")
