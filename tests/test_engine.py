@@ -210,7 +210,7 @@ def test_a_tick_that_fails_at_its_commit_leaves_the_windows_as_the_store_has_the
     tick(engine, [cpu("a", t, 10), cpu("b", t, 10)])
     real_commit = engine.alerting.commit
 
-    def disk_full():
+    def disk_full(*args):
         raise OSError("database or disk is full")
     engine.alerting.commit = disk_full  # after scoring and pushing: the last step of the tick
     with pytest.raises(OSError):

@@ -20,6 +20,7 @@ from alertd.engine import slices
 from alertd.engine.slices import slice_order
 from alertd.engine.tick import Engine
 from alertd.engine.windows import SeriesWindows
+from alertd.incidents.meta import MetaRule, meta_verdict
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels
@@ -213,11 +214,11 @@ def test_a_later_slice_that_fails_keeps_what_the_earlier_one_committed(engine, c
     commit = eng.alerting.commit
     seen = []
 
-    def failing_commit():  # the store fails at the rest of the poll's commit
+    def failing_commit(*args):  # the store fails at the rest of the poll's commit
         seen.append(1)
         if len(seen) == 2:
             raise sqlite3.OperationalError("disk I/O error")
-        return commit()
+        return commit(*args)
 
     eng.alerting.commit = failing_commit
     tick = eng.tick("app", poll(t + 5, values))
@@ -287,3 +288,26 @@ def test_slices_change_no_verdict_no_transition_and_no_for(write_config, registr
     assert sliced[:2] == whole[:2]
     fired = [tr for poll_transitions in sliced[0] for tr in poll_transitions]
     assert ("firing", "h0003") in fired and ("resolved", f"h{N // 2:04d}") in fired
+
+
+def test_a_commit_between_slices_from_outside_the_tick_is_routed_without_the_polls_context(engine, clock):
+    """A failed poll of another source, or posted alerts, may commit while a tick is paused
+    between slices: only the tick's own slices carry its poll (the groups they notified)."""
+    eng, _, _ = engine
+    routed = []
+    route = eng.router.route
+    eng.router.route = lambda transitions, now, poll=None: (routed.append(poll), route(transitions, now, poll))[1]
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))
+    clock.advance(5)
+    values = [10.0] * N
+    values[7] = 95.0
+    steps = eng.tick("app", poll(t + 5, values)).steps()
+    next(steps)
+    assert routed and routed[-1] is not None  # the head's slice: the poll's context
+    outside = MetaRule("alertd_test_outside")  # a change committed from outside the tick
+    eng.alerting.observe(outside, meta_verdict(outside, {}, True, clock.now(), "outside"), "fp-outside")
+    eng.alerting.commit()
+    assert routed[-1] is None
+    for _ in steps:
+        pass

@@ -29,7 +29,6 @@ class AlertStage:
         self.router = Router(config, store, clock, log, metrics, integrations)
         self._changes: list[tuple] = []
         self._actions_seen = store.get_kv(ACTIONS_KEY, 0)
-        self.poll: tuple[float, set] | None = None  # set by a poll's tick: see Router.route
 
     def observe(self, rule, verdict, fp: str, cause: str = "anomaly", started_at: float | None = None) -> bool:
         """Apply one verdict; returns whether the series is still tracked afterwards."""
@@ -63,8 +62,10 @@ class AlertStage:
                 incident.acknowledged_at, incident.acknowledged_by = stored.acknowledged_at, stored.acknowledged_by
                 incident.ack_comment = stored.ack_comment
 
-    def commit(self) -> list[Transition]:
-        """Write this tick's changes and route its transitions (call inside the tick's transaction)."""
+    def commit(self, poll: tuple[float, set] | None = None) -> list[Transition]:
+        """Write this tick's changes and route its transitions (call inside the tick's
+        transaction); `poll`: the slices' poll context when a poll's tick commits a slice (see
+        Router.route), None for every other commit."""
         if not self._changes:
             return []
         changes, self._changes = self._changes, []
@@ -99,7 +100,7 @@ class AlertStage:
             self.metrics.incident_transitions.labels(*labels).inc(n)
         self.store.history.add(events)
         if transitions:
-            self.router.route(transitions, now, self.poll)
+            self.router.route(transitions, now, poll)
         return transitions
 
     def _log_transition(self, rule, transition: Transition) -> None:

@@ -115,6 +115,7 @@ class PollTick:
         self.error: BaseException | None = None  # a later slice failed: the rest goes unscored
         self._txn: ExitStack | None = None
         self._rts: list = []
+        self._poll: tuple[float, set] | None = None  # (start, groups notified by earlier slices)
 
     # -- transactions (never open across a pause) ------------------------------------------
     def _begin(self) -> None:
@@ -132,7 +133,7 @@ class PollTick:
             if not self.stored:
                 self._store()
                 self.consumed()
-            transitions = e.alerting.commit() if self.alerts else []
+            transitions = e.alerting.commit(self._poll) if self.alerts else []
             self._txn = None
             txn.close()
         except BaseException as exc:
@@ -173,8 +174,7 @@ class PollTick:
         self._rts = [rt for rt, _, _ in per_rule]
         self._store = Once(lambda: e.store.samples.append(good, source, keys, e.clock.now()))
         self._begin()
-        stage = e.alerting
-        stage.poll = (e.clock.now(), set())  # a group an earlier slice notified: see Router.route
+        self._poll = (e.clock.now(), set())  # a group an earlier slice notified: see Router.route
         try:
             if not self.alerts:
                 self._store()  # a back-fill only fills windows: store first, as they follow
@@ -191,8 +191,6 @@ class PollTick:
             if self._txn is not None:
                 self._abort(exc)
             raise
-        finally:
-            stage.poll = None
         e.metrics.source_samples.labels(source).inc(len(good))
         if self.alerts and good and self.error is None:
             health = e.source_health.setdefault(source, SourceHealth())
