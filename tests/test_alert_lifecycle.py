@@ -12,7 +12,7 @@ from routing_helpers import BASE, Shop
 from alertd.config.types import FlapSettings
 from alertd.incidents.flapping import fill_gap, percent_state_change, push
 from alertd.incidents.tracker import AlertTracker
-from alertd.model import Status, Verdict
+from alertd.model import Sample, Status, Verdict, make_labels
 
 FLAP = FlapSettings(window=21, low=10, high=20)
 
@@ -161,6 +161,27 @@ def test_the_downtime_of_a_restart_is_a_gap_in_the_flap_history(write_config, re
         finally:
             shop.close()
 
+
+
+def test_the_flap_gap_is_measured_in_data_time_across_a_restart(write_config, registry, clock, tmp_path):
+    # a source whose data time is ahead of the daemon's clock (a host's clock drifting by
+    # 2 minutes, within the future tolerance; the simulator at speed runs far ahead): the
+    # stored last evaluation is data time, so a quick restart is no gap
+    text = BASE.replace("flapping: false", "flapping: {low: 10, high: 20}")
+    shop = Shop(write_config, registry, clock, tmp_path, text)
+
+    def feed(value):
+        clock.advance(5)
+        sample = Sample("cpu", make_labels({"host": "a"}), clock.now() + 120, float(value))
+        result = shop.engine.ingest("app", [sample])
+        shop.flush()
+        return [tr.kind for tr in result.transitions]
+    try:
+        assert [k for v in (95, 10, 95, 10) for k in feed(v)] == ["firing", "resolved", "firing", "resolved"]
+        shop.restart(text)
+        assert feed(95) == ["flapping"]
+    finally:
+        shop.close()
 
 # -- no data and missing series -------------------------------------------------------------
 NODATA = BASE.replace("    flapping: false\n", "    flapping: false\n    no_data: POLICY\n    for: 20s\n")

@@ -77,18 +77,18 @@ def test_a_resolve_is_written_and_a_resolved_incident_is_never_updated_again(tmp
 def test_alert_states_are_inserted_then_updated_in_place_and_a_rollback_is_repaired(tmp_path):
     store = Store(tmp_path / "s.db")
     states = store.alert_states
-    states.write([("fp1", "r", 1, 1, 0)], [], 10.0)
-    states.write([("fp1", "r", 3, 2, 1)], [], 11.0)
+    states.write([("fp1", "r", 1, 1, 0, 10.0)], [])
+    states.write([("fp1", "r", 3, 2, 1, 11.0)], [])
     assert list(store.db.execute("SELECT fingerprint, history, evaluations, flapping, updated_at FROM alert_states")) \
         == [("fp1", 3, 2, 1, 11.0)]
     with pytest.raises(RuntimeError):
         with store.atomic():
-            states.write([("fp2", "r", 1, 1, 0)], [], 12.0)
+            states.write([("fp2", "r", 1, 1, 0, 12.0)], [])
             raise RuntimeError("rolled back")
     assert "fp2" not in states._stored
-    states.write([("fp2", "r", 1, 1, 0)], [], 13.0)  # an UPDATE would find no row: it is inserted
+    states.write([("fp2", "r", 1, 1, 0, 13.0)], [])  # an UPDATE would find no row: it is inserted
     assert dict(store.db.execute("SELECT fingerprint, updated_at FROM alert_states")) == {"fp1": 11.0, "fp2": 13.0}
-    states.write([], ["fp1"], 14.0)
+    states.write([], ["fp1"])
     assert [r[0] for r in states.load()] == ["fp2"]
 
 

@@ -80,10 +80,11 @@ class AlertStage:
                 drops.append(change.dropped)
             elif change.state_dirty:
                 st = change.state
-                states[st.fingerprint] = (st.fingerprint, st.rule, st.history, st.evaluations, int(st.flapping))
+                states[st.fingerprint] = (st.fingerprint, st.rule, st.history, st.evaluations, int(st.flapping),
+                                          st.evaluated_at if st.evaluated_at is not None else now)
         self.store.incidents.save_many(incidents)
         self.router.remember(incidents)
-        self.store.alert_states.write(list(states.values()), drops, now)
+        self.store.alert_states.write(list(states.values()), drops)
         events, transitions, counts = [], [], {}
         for rule, change in changes:
             inc = change.incident

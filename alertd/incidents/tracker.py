@@ -52,10 +52,7 @@ class AlertState:
     evaluations: int = 0
     flapping: bool = False
     peak_noted_at: float | None = None
-    evaluated_at: float | None = None  # the last evaluation (stored: when the state last changed)
-
-    def key(self) -> tuple:
-        return (self.history, self.evaluations, self.flapping)
+    evaluated_at: float | None = None  # data time of the last evaluation (stored when the state changes)
 
 
 class Change:
@@ -94,9 +91,9 @@ class AlertTracker:
     def __init__(self, open_incidents: list[Incident] = (), states: list[tuple] = ()):
         self.open: dict[str, Incident] = {i.fingerprint: i for i in open_incidents}
         self.states: dict[str, AlertState] = {}
-        for fp, rule, history, evaluations, flapping, *updated in states:
+        for fp, rule, history, evaluations, flapping, evaluated_at in states:
             self.states[fp] = AlertState(fp, rule, history or 0, evaluations or 0, bool(flapping),
-                                         evaluated_at=updated[0] if updated else None)
+                                         evaluated_at=evaluated_at)
 
     def is_open(self, fp: str) -> bool:
         return fp in self.open

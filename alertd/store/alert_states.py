@@ -24,20 +24,22 @@ class AlertStateStore:
 
     def load(self) -> list[tuple]:
         """(fingerprint, rule, history, evaluations, flapping, updated_at) of every tracked series
-        (`updated_at`: when the state last changed, which is its last evaluation unless the
-        history was all one state)."""
+        (`updated_at`: the data time of the evaluation that last changed the state, which is
+        its last evaluation unless the history was all one state)."""
         rows = list(self.db.execute(
             "SELECT fingerprint, rule, history, evaluations, flapping, updated_at FROM alert_states"))
         self._stored.update(r[0] for r in rows)
         return rows
 
-    def write(self, upserts: list[tuple], drops: list[str], now: float) -> None:
-        """Upsert (fingerprint, rule, history, evaluations, flapping) rows; delete dropped ones."""
+    def write(self, upserts: list[tuple], drops: list[str]) -> None:
+        """Upsert (fingerprint, rule, history, evaluations, flapping, evaluated_at) rows (the
+        evaluation's data time, which flap detection measures gaps against, in `updated_at`);
+        delete dropped ones."""
         if not upserts and not drops:
             return
         stored = self._stored
-        updates = [(h, e, f, now, fp) for fp, _, h, e, f in upserts if fp in stored]
-        inserts = [(*u, now) for u in upserts if u[0] not in stored]
+        updates = [(h, e, f, at, fp) for fp, _, h, e, f, at in upserts if fp in stored]
+        inserts = [u for u in upserts if u[0] not in stored]
         with self.db.atomic():
             if updates:
                 self.db.conn.executemany(_UPDATE, updates)
