@@ -191,6 +191,10 @@ BAD = [
      GOOD.replace("low: 15, high: 30", "low: 30, high: 15"),
      ["alertd.yaml:10: rules[high].flapping: flapping needs 0 < low < high <= 100 (percent); got low 30 and "
       "high 15"]),
+    ("flapping's interval is derived, not a key",
+     GOOD.replace("low: 15, high: 30", "low: 15, high: 30, interval: 5"),
+     ['alertd.yaml:10: rules[high].flapping.interval: unknown key "interval"; valid ones are "enabled", '
+      '"high", "low", "window".']),
     ("bad keep_firing_for",
      GOOD.replace("keep_firing_for: 2m", "keep_firing_for: 2 min"),
      ["alertd.yaml:8: rules[high].keep_firing_for: '2 min' is not a duration; write a number of seconds or "

@@ -27,7 +27,7 @@ from .routing import (
     check_fallbacks,
     default_route,
 )
-from .rule_checks import check_rule_setting
+from .rule_checks import check_rule_setting, data_interval
 from .schema import ConfigError, Problem, Where, build, fields_of, suggest
 from .shards import parse_shard
 from .types import (
@@ -309,15 +309,12 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
                 sub.error(f'the rule name "{name}" is used twice; rule names must be unique')
             seen_names.add(name)
         rule = _build_rule(registry, raw_rule, sub, raw_sources, len(where.problems), annotation_check)
-        if rule is not None and rule.source in sources and sources[rule.source].every:
-            # in data time, as the verdicts' timestamps are (a simulator's 2 s poll is 2 minutes)
-            src = sources[rule.source]
-            cls = registry.get("source", src.type)
-            interval = cls.data_interval(src.params, src.every) if cls is not None else src.every
-            rule = dataclasses.replace(rule, flapping=dataclasses.replace(
-                rule.flapping, interval=float(interval) if interval else None))
         if rule is not None:
-            check_rule_setting(registry, rule, raw_rule.get("detector"), sources, top and top.retention,
+            src = sources.get(rule.source)
+            interval = data_interval(registry, src) if src is not None else None
+            if interval and src.every:  # flap gaps in data time, as the verdicts' timestamps are
+                rule = dataclasses.replace(rule, flapping=dataclasses.replace(rule.flapping, interval=float(interval)))
+            check_rule_setting(registry, rule, raw_rule.get("detector"), interval, top and top.retention,
                                sub.child("detector", raw_rule.line_of("detector")))
             rules.append(rule)
 

@@ -24,17 +24,21 @@ def _line_of(raw, path: str) -> int | None:
     return line
 
 
-def check_rule_setting(registry, rule, raw_detector, sources: dict, retention: float | None, where: Where) -> None:
+def data_interval(registry, source) -> float | None:
+    """The data time between two polls of `source` (a SourceConfig): what its verdicts'
+    timestamps advance by (a simulator's 2 s poll may be 2 minutes of its data)."""
+    cls = registry.get("source", source.type)
+    return cls.data_interval(source.params, source.every) if cls is not None else source.every
+
+
+def check_rule_setting(registry, rule, raw_detector, interval: float | None, retention: float | None,
+                       where: Where) -> None:
     """Report the problems `check_setting` finds in the rule's detector (and the parts of an
-    `all`/`any`) at `where` (the rule's `detector` key). `retention` None: not set, so alertd
-    chooses one that keeps what the rules read (config/history.py): nothing to check against."""
+    `all`/`any`) at `where` (the rule's `detector` key); `interval`: its source's data
+    interval. `retention` None: not set, so alertd chooses one that keeps what the rules read
+    (config/history.py): nothing to check against."""
     retention = float("inf") if retention is None else float(retention)
-    source = sources.get(rule.source)
-    interval = None
-    if source is not None:
-        cls = registry.get("source", source.type)
-        interval = cls.data_interval(source.params, source.every) if cls is not None else source.every
-    _check(registry, rule.detector, raw_detector, RuleSetting(interval, float(retention)), where)
+    _check(registry, rule.detector, raw_detector, RuleSetting(interval, retention), where)
 
 
 def _check(registry, detector, raw, setting: RuleSetting, where: Where) -> None:

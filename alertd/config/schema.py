@@ -266,10 +266,16 @@ def yaml_key(f: dataclasses.Field) -> str:
     return f.metadata.get("key", f.name)
 
 
+def _is_key(f: dataclasses.Field) -> bool:
+    """Whether users write this field: init fields, unless marked `metadata={"derived": True}`
+    (set by the loader from other settings, never from YAML)."""
+    return f.init and not f.metadata.get("derived")
+
+
 def fields_of(cls) -> dict[str, Any]:
-    """YAML key -> resolved type hint of a dataclass (init fields only)."""
+    """YAML key -> resolved type hint of a dataclass (the fields users write)."""
     hints = typing.get_type_hints(cls)
-    return {yaml_key(f): hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    return {yaml_key(f): hints[f.name] for f in dataclasses.fields(cls) if _is_key(f)}
 
 
 def build(cls, value, where: Where, *, ignore: frozenset[str] = frozenset(), extra_keys=()):
@@ -294,7 +300,7 @@ def build(cls, value, where: Where, *, ignore: frozenset[str] = frozenset(), ext
             f'unknown key "{key}"{suggest(key, list(hints) + list(extra_keys))}')
         ok = False
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not _is_key(f):
             continue
         key = yaml_key(f)
         line = value.line_of(key) if isinstance(value, YamlMap) else None

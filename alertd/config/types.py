@@ -27,7 +27,7 @@ class FlapSettings:
     window: int = 21
     low: float = 10.0
     high: float = 20.0
-    interval: float | None = None
+    interval: float | None = field(default=None, metadata={"derived": True})
 
     def check(self):
         if not 3 <= self.window <= 60:
