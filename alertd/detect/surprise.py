@@ -274,7 +274,7 @@ class SurpriseState:
         gain_pt = pph ** (-p.rate_pow) * np.sqrt(n / (n + p.n0))
         gain = gain_pt / norm
         Su, Sd = up * gain, down * gain
-        cus_prev = (c["cus_u"].copy(), c["cus_d"].copy())
+        sustained = None  # what the expected range needs of the sustained view, when it is on
         if p.sus_weight > 0:
             # sustained shift: a one-sided CUSUM per side, so a steady 2-sigma shift adds up
             # point by point where the short mean only creeps towards it (back to 0 once the
@@ -287,7 +287,8 @@ class SurpriseState:
             sn = np.maximum(c["sn"], floor / root)
             # the hour-of-week view, where it is a good one, must see the shift too (weekends)
             vote = [np.ones(len(x), bool), active[2]]
-            zcs = [(x - pr) / (sn * rt) for pr, rt in zip((pred_s, pred_w), roots)]
+            spreads = [sn * rt for rt in roots]
+            zcs = [(x - pr) / sp for pr, sp in zip((pred_s, pred_w), spreads)]
             zu = np.minimum(np.min([np.where(v, zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
             zd = np.minimum(np.min([np.where(v, -zc, np.inf) for v, zc in zip(vote, zcs)], axis=0), p.sus_zmax)
             warm = n < p.min_points
@@ -295,13 +296,13 @@ class SurpriseState:
             # from a shift is not a shift the other way: the predictions still carry what
             # they learned while it lasted (a 20-minute spike leaves the time-of-day offset
             # high for an hour), and the side that saw the shift drains first
-            cu0, cd0 = cus_prev
+            cu0, cd0 = c["cus_u"].copy(), c["cus_d"].copy()
+            sustained = (gain_pt, (cu0, cd0), list(zip((pred_s, pred_w), spreads, vote)))
             c["cus_u"][:] = np.where(warm | (cd0 > 0), 0.0, np.maximum(cu0 + zu - p.sus_k, 0.0))
             c["cus_d"][:] = np.where(warm | (cu0 > 0), 0.0, np.maximum(cd0 + zd - p.sus_k, 0.0))
             Su = np.maximum(Su, p.sus_weight * gain_pt * c["cus_u"])
             Sd = np.maximum(Sd, p.sus_weight * gain_pt * c["cus_d"])
-        dev = Su if p.direction == "up" else Sd if p.direction == "down" else np.maximum(Su, Sd)
-        S = dev
+        S = Su if p.direction == "up" else Sd if p.direction == "down" else np.maximum(Su, Sd)
 
         # calibration: the exponential tail of this series' own surprises
         u = p.tail_u
@@ -311,12 +312,9 @@ class SurpriseState:
         C = p.tail_blend * np.where(S > u, lpu + (S - u) / beta, S * below) + (1.0 - p.tail_blend) * S
         live = n >= p.min_points
         score = np.where(live, np.clip(C / (p.decades * math.log(10.0)), 0.0, 1.0), 0.0)
-        sustained = None
-        if p.sus_weight > 0:
-            sustained = (gain_pt, cus_prev, [(pr, sn * rt, v) for pr, rt, v in zip((pred_s, pred_w), roots, vote)])
         low, high = expected_range(p, c, preds, sus, sds, active, gain, lpu, beta, live, threshold, bounds,
                                    sustained)
-        side = np.where(live & (dev > 0), np.sign(Su - Sd), 0).astype(np.int8)
+        side = np.where(live & (S > 0), np.sign(Su - Sd), 0).astype(np.int8)
 
         # learning, after scoring: calibration, spreads, level, offset, profiles, domain
         k = c["k"]

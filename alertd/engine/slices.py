@@ -121,8 +121,9 @@ class PollTick:
     def _begin(self) -> None:
         self._txn = ExitStack()
         self._txn.enter_context(self.engine.store.atomic())
-        for rt in self._rts:
-            rt.windows.begin()
+        if not self.stored:  # once the poll is stored the windows keep its points: no undo
+            for rt in self._rts:
+                rt.windows.begin()
         if self.alerts:
             self.engine.alerting.sync()
 
