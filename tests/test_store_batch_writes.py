@@ -118,3 +118,13 @@ def test_dumps_writes_what_json_reads_back():
     assert dumps({"b": 1, "a": 2}, sort_keys=True) == '{"a":2,"b":1}'
     assert json.loads(dumps({"n": 2 ** 70})) == {"n": 2 ** 70}  # beyond orjson's integers: json writes it
     assert json.loads(dumps({"x": [1.5, "é"]})) == {"x": [1.5, "é"]}
+
+
+def test_a_reader_on_the_stores_own_connection_leaves_no_rollback_hooks_behind():
+    store = Store(":memory:")
+    hooks = len(store.db.on_rollback)
+    for _ in range(3):  # a page request's reader, on an in-memory store's shared connection
+        with store.reader() as reader:
+            assert reader.db is store.db
+    assert len(store.db.on_rollback) == hooks
+    store.close()

@@ -1,6 +1,6 @@
 """Detector calls with a time limit, so one hung detector cannot stop the daemon.
 
-A score call runs in a small thread pool while the tick waits for it, up to
+A score call (`start`, then `finish`) runs in a small thread pool while the tick waits for it, up to
 `detector_timeout`. A call that does not answer by then is abandoned: the tick goes on
 without that rule, and the rule is skipped on later ticks until the call returns (a thread
 cannot be killed; a second call would only pile up behind it). Either way the caller gets
@@ -98,14 +98,6 @@ class Scorer:
         self._worker: _Worker | None = None
         self._stuck: dict[str, Future] = {}  # rule -> the call that passed its time limit
 
-    def score(self, rule: str, detector, batch, meanwhile=None):
-        """The detector's scores, or DetectorHung (now or while an earlier call is stuck).
-
-        `meanwhile()`, if given, runs on the calling thread while the call is under way; it
-        runs exactly once, whether the detector answers, fails or is abandoned.
-        """
-        return self.finish(rule, self.start(rule, detector, batch), meanwhile)
-
     def start(self, rule: str, detector, batch) -> Call:
         """Hand `batch` to the worker and return at once (the sliced tick scores the next
         slice while the event loop sends the last one's notices); `finish` gets the scores."""
@@ -123,7 +115,8 @@ class Scorer:
 
     def finish(self, rule: str, call: Call, meanwhile=None):
         """The scores of a `start`ed call (waiting for them up to the time limit counted from
-        the start), or DetectorHung; `meanwhile` as for `score`."""
+        the start), or DetectorHung. `meanwhile()`, if given, runs on the calling thread while
+        the call is under way, exactly once, whether the detector answers, fails or is abandoned."""
         if call.future is None:
             if meanwhile is not None:
                 meanwhile()

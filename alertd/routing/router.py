@@ -133,7 +133,6 @@ class Router:
         groups = self.store.groups.due(now)
         if not groups:
             return 0
-        queued = 0
         actions = self.store.get_kv(ACTIONS_KEY, 0)
         if actions != self._actions_seen:  # acknowledged or resolved from elsewhere: re-read
             self._actions_seen = actions

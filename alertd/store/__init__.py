@@ -127,8 +127,7 @@ class Store:
         try:
             with self.db.atomic():
                 yield
-        except BaseException as exc:
-            self.samples.forget_ids()  # series rows made inside were rolled back with it
+        except BaseException as exc:  # (the stores' caches of what was written are void: on_rollback)
             if is_store_error(exc):
                 self.health.failed(exc)
             raise
@@ -168,12 +167,17 @@ class StoreReader:
         self.db = shared if shared is not None else Database(path)
         if self._own:
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        hooks = len(self.db.on_rollback)
         self.samples = SampleStore(self.db)
         self.incidents = IncidentStore(self.db)
+        self._hooks = self.db.on_rollback[hooks:]  # its stores' rollback hooks
 
     def close(self) -> None:
         if self._own:
             self.db.close()
+        else:  # a reader per request on a shared (in-memory) connection must not pile up hooks
+            for hook in self._hooks:
+                self.db.on_rollback.remove(hook)
 
     def __enter__(self) -> "StoreReader":
         return self

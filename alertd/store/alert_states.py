@@ -19,8 +19,7 @@ class AlertStateStore:
     def __init__(self, db):
         self.db = db
         self._stored: set[str] = set()  # fingerprints known to have a row
-        if hasattr(db, "on_rollback"):
-            db.on_rollback.append(self._stored.clear)
+        db.on_rollback.append(self._stored.clear)
 
     def load(self) -> list[tuple]:
         """(fingerprint, rule, history, evaluations, flapping, updated_at) of every tracked series

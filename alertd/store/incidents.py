@@ -33,8 +33,6 @@ LIFECYCLE = ("state", "fired_at", "resolved_at", "count", "last_value", "peak_sc
              "ok_since", "flapping", "cause", "last_anomalous_at", "resolution",
              "expected_low", "expected_high", "score", "threshold", "ends_at", "generator_url",
              "crossing_at")
-_UPDATE = (f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in LIFECYCLE)} "
-           "WHERE id = ? AND state IN ('pending', 'firing')")
 
 
 _lifecycle = operator.attrgetter(*LIFECYCLE)  # flapping is a bool: sqlite3 stores it as 0/1
@@ -44,7 +42,7 @@ _ALL_CHANGED = (True,) * len(LIFECYCLE)
 
 @lru_cache(maxsize=512)
 def _update_sql(changed: tuple[bool, ...]) -> str:
-    """The UPDATE of the lifecycle columns flagged in `changed` (guarded like `_UPDATE`)."""
+    """The UPDATE of the lifecycle columns flagged in `changed` (of an open incident only)."""
     sets = ", ".join(f"{c} = ?" for c in compress(LIFECYCLE, changed))
     return f"UPDATE incidents SET {sets} WHERE id = ? AND state IN ('pending', 'firing')"
 
@@ -84,8 +82,7 @@ class IncidentStore:
         self._columns: list[str] | None = None
         # id -> the lifecycle values last written, for open incidents; void after a rollback
         self._written: dict[int, tuple] = {}
-        if hasattr(db, "on_rollback"):
-            db.on_rollback.append(self._written.clear)
+        db.on_rollback.append(self._written.clear)
 
     def _insert(self, incident: Incident) -> None:
         row = _row(incident)

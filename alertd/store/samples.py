@@ -43,6 +43,7 @@ class SampleStore:
         self.chunks = ChunkTable(db)
         self._last: dict[str, tuple] = {}  # per source: its last key list, their ids and id array
         self._horizon: float | None = None  # the last prune's cutoff: older points are not read
+        db.on_rollback.append(self.forget_ids)
 
     def forget_ids(self) -> None:
         """Drop the cached series ids (after a rollback: ids handed out inside it are void);
