@@ -48,7 +48,7 @@ class Polling:
             with self.store.atomic():
                 gone = self.store.samples.drop_silent(cutoff)
         except Exception as exc:
-            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            error = self._error_text(exc)
             self.log.error("prune_failed", error=error, deleted=deleted, retry="next prune")
             return deleted
         self.metrics.samples_pruned.inc(deleted)
@@ -73,7 +73,7 @@ class Polling:
                 sealed += step
                 await asyncio.sleep(0)
         except Exception as exc:
-            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            error = self._error_text(exc)
             self.log.error("seal_failed", error=error, sealed=sealed, retry="next minute")
         self.metrics.samples_sealed.inc(sealed)
         if sealed:
@@ -222,6 +222,11 @@ class Polling:
         while loop.time() < deadline and (self.group_timer.pending() or self.delivery.busy()):
             await asyncio.sleep(SETTLE_STEP)
 
+    def _error_text(self, exc: BaseException) -> str:
+        """One sentence for a log line: a store error explained (with the store's path), any
+        other as its type and message."""
+        return explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+
     def _plugin_health(self, update) -> None:
         """Open or resolve failing-plugin meta-incidents (alertd.daemon.plugin_health); never raises."""
         try:
@@ -235,7 +240,7 @@ class Polling:
             with self.store.atomic():
                 source.commit()
         except Exception as exc:
-            error = explain(exc, str(self.store_path)) if is_store_error(exc) else f"{type(exc).__name__}: {exc}"
+            error = self._error_text(exc)
             self.log.warning("source_commit_failed", source=name, error=error)
             self.progress.tick_failed(name, error)
             return

@@ -34,11 +34,9 @@ def fill_gap(history: int, evaluations: int, gap: float, settings: FlapSettings)
     down, the source failing) filled in as repeats of the last state: `settings.interval`
     apart, so a gap of about one interval misses none. Without it, the changes before and
     after a restart would weigh as neighbours and a series could be called flapping."""
-    missed = min(int(gap / settings.interval + 0.5) - 1, settings.window)
-    last = history & 1
-    for _ in range(max(missed, 0)):
-        history, evaluations = push(history, evaluations, bool(last), settings.window)
-    return history, evaluations
+    missed = max(min(int(gap / settings.interval + 0.5) - 1, settings.window), 0)
+    fill = (1 << missed) - 1 if history & 1 else 0  # `missed` copies of the last bit
+    return ((history << missed) | fill) & ((1 << settings.window) - 1), min(evaluations + missed, settings.window)
 
 
 def percent_state_change(history: int, evaluations: int, window: int) -> float:

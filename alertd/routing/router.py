@@ -118,7 +118,7 @@ class Router:
                 since, earlier = poll
                 again = sorted(key for key in groups if key in earlier)
                 if again:
-                    self.store.groups.hurry_flushed(again, since, now)
+                    self.store.groups.hurry(again, now, flushed_since=since)
                 earlier.update(groups)
         return len(groups)
 

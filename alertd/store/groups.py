@@ -71,20 +71,16 @@ class GroupStore:
                 self.db.conn.executemany("UPDATE route_groups SET changed = 1 WHERE key = ?",
                                          [(r[0],) for r in rows])
 
-    def hurry(self, keys: list[str], now: float) -> None:
-        """Flush these groups now if they were never flushed (their first notice is due)."""
+    def hurry(self, keys: list[str], now: float, flushed_since: float | None = None) -> None:
+        """Flush these groups now if they were never flushed (their first notice is due), or,
+        with `flushed_since`, if they were flushed at or after it (a poll's later slice found
+        more members of a group its earlier slice notified)."""
+        flushed, extra = ("last_flush_at IS NULL", ()) if flushed_since is None else ("last_flush_at >= ?",
+                                                                                      (flushed_since,))
         with self.db.atomic():
             self.db.conn.executemany(
-                "UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND last_flush_at IS NULL "
-                "AND next_flush_at > ?", [(now, key, now) for key in keys])
-
-    def hurry_flushed(self, keys: list[str], since: float, now: float) -> None:
-        """Flush these groups now if they were flushed at or after `since` (a poll's later
-        slice found more members of a group its earlier slice notified)."""
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND last_flush_at >= ? "
-                "AND next_flush_at > ?", [(now, key, since, now) for key in keys])
+                f"UPDATE route_groups SET next_flush_at = ? WHERE key = ? AND {flushed} AND next_flush_at > ?",
+                [(now, key, *extra, now) for key in keys])
 
     def put_members(self, rows: list[tuple]) -> None:
         """Insert or replace members: (group_key, fingerprint, incident_id, state, updated_at).
