@@ -168,27 +168,30 @@ class Verdict:
         score, thr = float(scores.score[i]), float(scores.threshold[i])
         crossing = math.nan if scores.crossing_at is None else float(scores.crossing_at[i])
         crossed = scores.crossed is not None and bool(scores.crossed[i])
-        if not explain:
-            return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
-                       _status(int(scores.status[i])), score, thr, lo, hi, "", crossing, crossed)
-        where = f" {scores.context[i]}" if scores.context and scores.context[i] else ""
-        if math.isfinite(lo) and math.isfinite(hi):
-            sep = " to " if lo < 0 else "-"  # "expected 62-118", "expected -5 to 12"
-            expected = f", expected {_fmt(lo)}{sep}{_fmt(hi)}{where}"
-        elif math.isfinite(lo):
-            expected = f", expected >= {_fmt(lo)}{where}"
-        elif math.isfinite(hi):
-            expected = f", expected <= {_fmt(hi)}{where}"
-        else:
-            expected = ""
-        if not math.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
-            reason = f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
-        elif math.isfinite(crossing):  # an early warning: the context says when and by what
-            reason = f"{metric} {_fmt(value)},{where}"
-        else:
-            reason = f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
+        reason = _reason(metric, value, lo, hi, score, thr, crossing, scores.context[i] if scores.context else "") \
+            if explain else ""
         return cls(rule, batch.keys[i], batch.labels[i], float(batch.ts[i]), value,
                    _status(int(scores.status[i])), score, thr, lo, hi, reason, crossing, crossed)
+
+
+def _reason(metric: str, value: float, lo: float, hi: float, score: float, thr: float, crossing: float,
+            context: str) -> str:
+    """A verdict's one-line reason: "orders 326, expected 89.5-116 ..., score 0.417 (threshold 0.060)"."""
+    where = f" {context}" if context else ""
+    if math.isfinite(lo) and math.isfinite(hi):
+        sep = " to " if lo < 0 else "-"  # "expected 62-118", "expected -5 to 12"
+        expected = f", expected {_fmt(lo)}{sep}{_fmt(hi)}{where}"
+    elif math.isfinite(lo):
+        expected = f", expected >= {_fmt(lo)}{where}"
+    elif math.isfinite(hi):
+        expected = f", expected <= {_fmt(hi)}{where}"
+    else:
+        expected = ""
+    if not math.isfinite(value) and where:  # no value to show (e.g. silence): say what happened
+        return f"{metric}:{where}, score {score:.3f} (threshold {thr:.3f})"
+    if math.isfinite(crossing):  # an early warning: the context says when and by what
+        return f"{metric} {_fmt(value)},{where}"
+    return f"{metric} {_fmt(value)}{expected}, score {score:.3f} (threshold {thr:.3f})"
 
 
 @dataclass

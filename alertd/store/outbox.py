@@ -142,7 +142,7 @@ class Outbox:
                 f"SELECT attempts FROM outbox WHERE id IN ({','.join('?' * (len(row_ids) + 1))})",
                 [*row_ids, into])], default=0)
             self.db.execute("UPDATE outbox SET payload = ?, attempts = ? WHERE id = ?",
-                            [dumps(notification.as_dict()), attempts, into])
+                            [dumps(notification), attempts, into])
             self.db.conn.executemany("UPDATE outbox SET status = 'folded', folded_into = ? WHERE id = ?",
                                      [(into, i) for i in row_ids])
 
