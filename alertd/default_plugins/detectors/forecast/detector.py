@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from alertd.base import Detector, RuleSetting, TrainingPlan, TrainingSet
@@ -16,6 +18,8 @@ from alertd.detect.forecast import (
     normal_cdf,
     two_sided_z,
 )
+from alertd.detect.forecast_fit import fit_profile, median_step
+from alertd.detect.forecast_library import fit_library
 from alertd.detect.seasons import utc_offset
 from alertd.detect.series_memory import SeriesMemory
 from alertd.detect.trend import line_fit, trend_crossing
@@ -65,9 +69,6 @@ class Forecast(Detector):
                                    resid=np.nan, count=0.0, mean_t=0.0, sxx=0.0,  # the line's interval
                                    crossing=np.nan)
         self._rows_of: tuple = (None, [], None)
-        # import now (the rule is being built), not inside the first fit: an import holds the
-        # GIL for much of its run (scipy.special took 250 ms; the scores need no SciPy now)
-        import alertd.detect.forecast_fit  # noqa: F401
 
     # -- training -----------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan | None:
@@ -88,8 +89,6 @@ class Forecast(Detector):
         p = self.params
         if not len(data):
             return None
-        from alertd.detect.forecast_fit import fit_profile, median_step
-
         step = median_step(data.ts)
         end = max(float(t[-1]) for t in data.ts if len(t)) if any(len(t) for t in data.ts) else data.now
         settings = dict(end=end, span=float(p.train_span), horizon=self.horizon(step), level=p.level,
@@ -98,7 +97,6 @@ class Forecast(Detector):
         if p.model == "profile":
             model = fit_profile(data.keys, data.ts, data.values, **settings)
         else:
-            from alertd.detect.forecast_library import fit_library
             model = fit_library(p.model, data.keys, data.ts, data.values, **settings)
         if model is not None:
             model.excluded = data.excluded
@@ -124,7 +122,8 @@ class Forecast(Detector):
     # -- scoring ------------------------------------------------------------------------------
     def score(self, batch: Batch) -> Scores:
         n = len(batch)
-        out = _Out(n)
+        out = dataclasses.replace(Scores.empty(n), context=[""] * n, crossing_at=np.full(n, np.nan),
+                                  crossed=np.zeros(n, dtype=bool))  # filled in place below
         ready = ~self.warming_up(batch)
         values = np.asarray(batch.values, dtype=float)
         mem = self.memory.rows(batch.keys)
@@ -134,7 +133,7 @@ class Forecast(Detector):
             self._score_trend(batch, np.flatnonzero(ready & finite), mem, out)
         else:
             self._score_model(batch, ready & finite, mem, out)
-        return out.scores()
+        return out
 
     def _model_rows(self, m: ForecastModel, keys: list[str]) -> np.ndarray:
         cached_model, cached_keys, rows = self._rows_of
@@ -144,7 +143,7 @@ class Forecast(Detector):
         self._rows_of = (m, list(keys), rows)
         return rows
 
-    def _score_model(self, batch: Batch, judge: np.ndarray, mem: np.ndarray, out: "_Out") -> None:
+    def _score_model(self, batch: Batch, judge: np.ndarray, mem: np.ndarray, out: Scores) -> None:
         m = self.model
         if m is None:
             if judge.any():
@@ -163,18 +162,13 @@ class Forecast(Detector):
         r, mrow = rows[sel], mem[sel]
         offset = self.memory["offset"]
         xs, tss = x[sel], ts[sel]
-        if m.flow == "none":
-            exp = expected(m, r, tss, offset[mrow])
-        else:
-            exp = xs
-        if self.line is None:
-            self._judge_interval(m, sel, r, mrow, xs, exp, out)
+        if self.line is None:  # (a flow model always has a line: flow needs will_cross)
+            self._judge_interval(m, sel, r, mrow, xs, expected(m, r, tss, offset[mrow]), out)
         else:
             if m.flow == "none":
-                offset[mrow] += ANCHOR * (xs - exp)
+                offset[mrow] += ANCHOR * (xs - expected(m, r, tss, offset[mrow]))
             at, prob = crossing(m, r, tss, xs, offset[mrow], self.line)
-            names = [m.name_of(i) for i in r.tolist()] if np.isfinite(at).any() else None
-            self._warn(sel, mrow, tss, xs, at, prob, names, out)
+            self._warn(sel, mrow, tss, xs, at, prob, lambda j: m.name_of(int(r[j])), out)
         self.memory["ts"][mrow], self.memory["value"][mrow] = tss, xs
 
     def _judge_interval(self, m, sel, r, mrow, xs, exp, out) -> None:
@@ -194,9 +188,10 @@ class Forecast(Detector):
         for j in np.flatnonzero(hit).tolist():
             out.context[int(sel[j])] = f"(forecast by {m.name_of(int(r[j]))})"
 
-    def _warn(self, sel, mrow, ts, xs, at, prob, names, out) -> None:
+    def _warn(self, sel, mrow, ts, xs, at, prob, name_of, out) -> None:
         """Verdicts of an early warning: ANOMALOUS while the line is reached within the
-        horizon, OK otherwise; `crossed` once the value is past it."""
+        horizon, OK otherwise; `crossed` once the value is past it. `name_of(j)`: the model
+        that forecast the j-th series (asked only of those that warn)."""
         line = self.line
         crossed = line.beyond(xs)
         warn = np.isfinite(at) & ~crossed
@@ -211,9 +206,9 @@ class Forecast(Detector):
             when = float(at[j])
             out.context[int(sel[j])] = (f"expected to reach {level_text(line.level)} in about "
                                         f"{about(when - ts[j])} (at {clock_text(when, float(ts[j]), tz)}), "
-                                        f"forecast by {names[j]}")
+                                        f"forecast by {name_of(j)}")
 
-    def _score_trend(self, batch: Batch, sel: np.ndarray, mem: np.ndarray, out: "_Out") -> None:
+    def _score_trend(self, batch: Batch, sel: np.ndarray, mem: np.ndarray, out: Scores) -> None:
         if not len(sel):
             return
         p = self.params
@@ -230,7 +225,7 @@ class Forecast(Detector):
             usable = fit.valid
             at, prob = trend_crossing(fit, ts, xs, self.line)
             self._warn(sel[usable], mrow[usable], ts[usable], xs[usable], at[usable], prob[usable],
-                       [name] * int(usable.sum()), out)
+                       lambda j: name, out)
             out.status[sel[~usable]] = Status.SKIPPED
             self._remember_line(mrow, fit)
         else:  # the line through the earlier points, at the new one
@@ -254,29 +249,8 @@ class Forecast(Detector):
             self._remember_line(mrow, full)
         self.memory["ts"][mrow], self.memory["value"][mrow] = ts, xs
 
-
     def _remember_line(self, mrow, fit) -> None:
         """Keep each series' line and what its prediction interval needs (for forecast views)."""
         mem = self.memory
         mem["slope"][mrow], mem["intercept"][mrow], mem["resid"][mrow] = fit.slope, fit.intercept, fit.resid
         mem["count"][mrow], mem["mean_t"][mrow], mem["sxx"][mrow] = fit.count, fit.mean_t, fit.sxx
-
-
-class _Out:
-    """The arrays of a Scores being filled in."""
-
-    def __init__(self, n: int):
-        self.status = np.full(n, Status.WARMING_UP, dtype=np.int8)
-        self.score = np.full(n, np.nan)
-        self.threshold = np.full(n, np.nan)
-        self.lower = np.full(n, np.nan)
-        self.upper = np.full(n, np.nan)
-        self.crossing_at = np.full(n, np.nan)
-        self.crossed = np.zeros(n, dtype=bool)
-        self.context = [""] * n
-
-    def scores(self) -> Scores:
-        return Scores(self.status, self.score, self.threshold, self.lower, self.upper, self.context,
-                      self.crossing_at, self.crossed)
-
-
