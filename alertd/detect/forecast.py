@@ -96,11 +96,6 @@ class ForecastModel:
                 cache[key] = (np.maximum(moved, 0.0), np.zeros(n), err)
         return cache[key]
 
-    @property
-    def end(self) -> float:
-        """The data time the path runs out (a fit is overdue after it)."""
-        return self.origin + (self.path.shape[1] - 2) * self.knot
-
     def name_of(self, i: int) -> str:
         """What forecast series i, for notices: "daily profile + smoothing", "AutoETS", ..."""
         if self.model != "profile":
@@ -109,7 +104,7 @@ class ForecastModel:
         return base + {"drops": " of its drops", "rises": " of its rises"}.get(self.flow, "")
 
     # -- at a poll ------------------------------------------------------------------------------
-    def position(self, rows: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def position(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(knot position of each point on its path, whether the path still covers it)."""
         u = (np.asarray(ts, dtype=float) - self.origin) / self.knot
         ok = u <= self.path.shape[1] - 2
@@ -185,7 +180,7 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def crossing(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, x: np.ndarray, offset: np.ndarray,
-             line: Line, search: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             line: Line) -> tuple[np.ndarray, np.ndarray]:
     """When the forecast of each series reaches `line` within its horizon (NaN: not within
     it), and the probability that it is past the line at some knot within the horizon.
 
@@ -194,8 +189,6 @@ def crossing(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, x: np.ndarr
     n = len(rows)
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    if search:
-        return _search(model, rows, ts, x, offset, line)
     # only series whose bound could get to the line within the horizon are searched; for the
     # others, the chance of crossing is bounded by the best the path could do
     hi, lo, err = (a[rows] for a in model.reach(line))
@@ -211,7 +204,7 @@ def crossing(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, x: np.ndarr
         at, prob = np.full(n, np.nan), normal_cdf(np.nan_to_num(gap, nan=0.0))
         idx = np.flatnonzero(near)
         if len(idx):
-            at[idx], prob[idx] = crossing(model, rows[idx], ts[idx], x[idx], offset[idx], line, search=True)
+            at[idx], prob[idx] = _search(model, rows[idx], ts[idx], x[idx], offset[idx], line)
         return at, prob
     return _search(model, rows, ts, x, offset, line)
 
@@ -220,7 +213,7 @@ def _search(model: ForecastModel, rows, ts, x, offset, line: Line) -> tuple[np.n
     """The knot-by-knot search of `crossing` over every given series."""
     n = len(rows)
     knot = model.knot
-    u, _ = model.position(rows, ts)
+    u, _ = model.position(ts)
     steps = int(math.ceil(line.within / knot)) + 1
     k = np.floor(u)[:, None] + 1.0 + np.arange(steps)[None, :]
     k = np.minimum(k, model.path.shape[1] - 1)
@@ -259,7 +252,7 @@ def _search(model: ForecastModel, rows, ts, x, offset, line: Line) -> tuple[np.n
 
 def expected(model: ForecastModel, rows: np.ndarray, ts: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """The expected value of each point: the level path re-anchored by `offset`."""
-    u, _ = model.position(rows, ts)
+    u, _ = model.position(ts)
     return model.at(rows, u) + offset
 
 

@@ -152,7 +152,7 @@ class Forecast(Detector):
         rows = self._model_rows(m, batch.keys)
         covered = rows >= 0
         ts, x = np.asarray(batch.ts, dtype=float), np.asarray(batch.values, dtype=float)
-        _, fresh = m.position(np.maximum(rows, 0), ts)
+        _, fresh = m.position(ts)
         if (judge & (~covered | ~fresh)).any():
             self.fit_wanted = True  # a ready series without a model, or a path that ran out
         out.status[judge & covered & ~fresh] = Status.SKIPPED

@@ -30,15 +30,14 @@ def forecast_view(det, key: str) -> dict | None:
     view["crossing_at"] = crossing_at if math.isfinite(crossing_at) else None
     z = two_sided_z(line.confidence if line and line.confidence else p.level)
     if p.model == "trend":
-        slope, icpt = float(det.memory["slope"][i]), float(det.memory["intercept"][i])
-        if not math.isfinite(slope):
-            return None
-        grid = np.linspace(0.0, ahead, 25)
         mem = det.memory
         fit = LineFit(*(np.array([float(mem[k][i])]) for k in ("slope", "intercept", "count", "mean_t", "sxx",
                                                                   "resid")))
-        mean = icpt + slope * grid
-        spread = np.nan_to_num(np.array([fit.spread_at(g)[0] for g in grid]))  # OLS prediction interval
+        if not np.isfinite(fit.slope[0]):
+            return None
+        grid = np.linspace(0.0, ahead, 25)
+        mean = fit.value_at(grid)
+        spread = np.nan_to_num(fit.spread_at(grid))  # OLS prediction interval
         view.update(ts=(now + grid).tolist(), mean=mean.tolist(), lower=(mean - z * spread).tolist(),
                     upper=(mean + z * spread).tolist(), model=f"linear trend over {format_duration(p.range)}")
         return view
@@ -47,7 +46,7 @@ def forecast_view(det, key: str) -> dict | None:
     if row < 0:
         return None
     rows = np.array([row])
-    u, _ = m.position(rows, np.array([now]))
+    u, _ = m.position(np.array([now]))
     lead = np.concatenate([[0.0], np.arange(1.0 - (u[0] % 1.0), ahead / m.knot + 1.0)])
     lead = lead[lead * m.knot <= ahead + 1e-6]
     pos = np.minimum(u[0] + lead, m.path.shape[1] - 1)[None, :]
