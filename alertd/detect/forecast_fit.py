@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from .forecast import ANCHOR, ForecastModel, two_sided_z
-from .robust import MAD_SCALE
+from .robust import MAD_SCALE, nan_median_rows
 from .seasons import DAY, WEEK
 
 KNOTS = (300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0, 43200.0, 86400.0)
@@ -53,16 +53,11 @@ def median_step(ts_list) -> float:
 
 
 def nan_median(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Median along `axis` ignoring NaN (NaN where nothing is finite), by one sort: NaN sort
-    last, so the middle of each row's finite part is picked by index."""
-    a = np.moveaxis(a, axis, -1)
-    srt = np.sort(a, axis=-1)
-    count = np.isfinite(srt).sum(axis=-1)
-    lo = np.maximum((count - 1) // 2, 0)[..., None]
-    hi = np.maximum(count // 2, 0)[..., None]
-    hi = np.minimum(hi, srt.shape[-1] - 1)
-    out = 0.5 * (np.take_along_axis(srt, lo, -1) + np.take_along_axis(srt, hi, -1))[..., 0]
-    return np.where(count > 0, out, np.nan)
+    """Median along `axis` ignoring NaN (NaN where there is none): robust.nan_median_rows
+    over the other axes."""
+    a = np.moveaxis(np.asarray(a), axis, -1)
+    med, _ = nan_median_rows(a.reshape(-1, a.shape[-1]))
+    return med.reshape(a.shape[:-1])
 
 
 def nan_quantiles(a: np.ndarray, qs) -> np.ndarray:
@@ -206,6 +201,19 @@ def _profile_scattered(values: np.ndarray, slot: np.ndarray, count: int) -> np.n
     cube = np.full((n, count, int(per_slot.max())), np.nan, dtype=values.dtype)
     cube[:, slot[order], rank] = values[:, order]
     return nan_median(cube, axis=-1)
+
+
+def seasonal_profile(grid: "Grid", Y: np.ndarray, centre: np.ndarray, period: float,
+                     utc_offset: float) -> np.ndarray:
+    """The rows' time-of-day (or -week) profile about `centre`: every slot filled (round the
+    circle), mean zero."""
+    prof = _fill_circular(grid.profile(Y - centre[:, None], period, utc_offset))
+    return prof - prof.mean(axis=1, keepdims=True)
+
+
+def slot_at(times: np.ndarray, period: float, knot: float, count: int) -> np.ndarray:
+    """The profile slot of each time (local: `times` carry the UTC offset)."""
+    return (np.mod(times, period) // max(knot, SLOT_WIDTH[period])).astype(np.int64) % count
 
 
 def _fill_circular(prof: np.ndarray) -> np.ndarray:
@@ -360,12 +368,10 @@ def fit_profile(keys, ts_list, values_list, *, end: float, span: float, horizon:
         if not len(rows):
             continue
         slot, count = grid.slots(per, utc_offset)
-        prof = _fill_circular(grid.profile(Y[rows] - centre[rows, None], per, utc_offset))
-        prof -= prof.mean(axis=1, keepdims=True)
+        prof = seasonal_profile(grid, Y[rows], centre[rows], per, utc_offset)
         profile_at[rows] = prof[:, slot]
         times = grid.start + (T - 1 + np.arange(H)) * grid.knot + utc_offset
-        future_slot = (np.mod(times, per) // max(grid.knot, SLOT_WIDTH[per])).astype(np.int64) % count
-        future[rows] = prof[:, future_slot]
+        future[rows] = prof[:, slot_at(times, per, grid.knot, count)]
     alpha, last_level, errors = _smooth(Y - profile_at)
     with np.errstate(invalid="ignore"):
         sigma = np.sqrt(np.nanmean(errors.astype(float) ** 2, axis=1))

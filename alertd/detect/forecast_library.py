@@ -32,7 +32,8 @@ import warnings
 import numpy as np
 
 from .forecast import ForecastModel, two_sided_z
-from .forecast_fit import Grid, _fill_circular, out_of_sample_factor, detect_periods, knot_for, median_step, nan_median
+from .forecast_fit import (Grid, detect_periods, knot_for, median_step, nan_median, out_of_sample_factor,
+                           seasonal_profile, slot_at)
 from .seasons import DAY, WEEK
 
 MODELS = ("AutoETS", "AutoTheta", "MSTL", "AutoARIMA")
@@ -104,12 +105,9 @@ def fit_library(model: str, keys, ts_list, values_list, *, end: float, span: flo
     for per in (DAY, WEEK):
         rows = np.flatnonzero(period == per)
         if len(rows):
-            prof = _fill_circular(grid.profile(Y[rows] - nan_median(Y[rows], axis=1)[:, None], per, utc_offset))
-            prof -= prof.mean(axis=1, keepdims=True)
-            width = max(grid.knot, 300.0 if per == DAY else 1800.0)
+            prof = seasonal_profile(grid, Y[rows], nan_median(Y[rows], axis=1), per, utc_offset)
             times = grid.start + np.arange(T + H) * grid.knot + utc_offset
-            slot = (np.mod(times, per) // width).astype(np.int64) % prof.shape[1]
-            season[rows] = prof[:, slot]
+            season[rows] = prof[:, slot_at(times, per, grid.knot, prof.shape[1])]
     m = np.where(period > 0, np.round(period / grid.knot), 1).astype(int)
     mean, spread, cpu = _in_worker(model, Y, season, m, H, level)  # (n, H + 1) each: knot T-1 onwards
     sigma = spread[:, 1].astype(float)
