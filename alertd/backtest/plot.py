@@ -44,28 +44,25 @@ def plot_replay(replay, path, *, title: str = "", windows=()) -> None:
     draw_forecasts(top, replay.forecasts)
     top.legend(loc="upper left", fontsize=8)
     top.set_title(title or "backtest")
-    if warning:
-        _time_to_crossing(bottom, when, replay)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        return
-    # scores near 1 matter: plot them as "nines" (0.999 -> 3) so 0.99 and 0.9999 stand apart
-    bottom.plot(when, nines(replay.score), lw=0.6, color="#555555", label="score")
-    thr = replay.threshold[np.isfinite(replay.threshold)]
-    if len(thr):
-        bottom.axhline(nines(float(np.median(thr))), color="red", lw=0.8, ls="--", label="threshold")
-    top_nines = int(np.ceil(np.nanmax(nines(replay.score)))) if np.isfinite(replay.score).any() else 3
-    ticks = np.arange(0, max(top_nines, 3) + 1)
-    bottom.set_yticks(ticks, ["0"] + [f"{1 - 10.0 ** -t:.{t}f}" for t in ticks[1:]])
-    bottom.set_ylabel("calibrated score")
-    bottom.legend(loc="upper left", fontsize=8)
+    (_time_to_crossing if warning else _score_panel)(bottom, when, replay)
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
+
+def _score_panel(ax, when, replay) -> None:
+    """The calibrated score under the series, against the threshold. Scores near 1 matter:
+    they are plotted as "nines" (0.999 -> 3) so 0.99 and 0.9999 stand apart."""
+    ax.plot(when, nines(replay.score), lw=0.6, color="#555555", label="score")
+    thr = replay.threshold[np.isfinite(replay.threshold)]
+    if len(thr):
+        ax.axhline(nines(float(np.median(thr))), color="red", lw=0.8, ls="--", label="threshold")
+    top_nines = int(np.ceil(np.nanmax(nines(replay.score)))) if np.isfinite(replay.score).any() else 3
+    ticks = np.arange(0, max(top_nines, 3) + 1)
+    ax.set_yticks(ticks, ["0"] + [f"{1 - 10.0 ** -t:.{t}f}" for t in ticks[1:]])
+    ax.set_ylabel("calibrated score")
+    ax.legend(loc="upper left", fontsize=8)
 
 def draw_forecasts(ax, forecasts) -> None:
     """Each forecast view (Detector.forecast) as a dashed path with its interval; an early

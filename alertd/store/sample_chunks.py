@@ -115,9 +115,7 @@ class ChunkTable:
         for s, e, i in zip(starts, ends, ids):
             t, v = ts[s:e], values[s:e]
             if int(i) in old:
-                ot, ov = old[int(i)]
-                t, first = np.unique(np.concatenate([t, ot]), return_index=True)  # head first: it wins
-                v = np.concatenate([v, ov])[first]
+                t, v = merge_points([old[int(i)]], (t, v))
             out.append((key(w0, int(i)), w0, w1, len(t), self._times_id(w0, w1, t, times), encode_values(v)))
         self.db.conn.executemany("INSERT OR REPLACE INTO sample_chunks (id, start_ts, end_ts, n, times_id, data) "
                                  "VALUES (?, ?, ?, ?, ?, ?)", out)
@@ -248,3 +246,22 @@ class ChunkTable:
             for i in range(0, len(ids), 500):
                 part = [key(w, sid) for sid in ids[i:i + 500]]
                 self.db.execute(f"DELETE FROM sample_chunks WHERE id IN ({','.join('?' * len(part))})", part)
+
+
+def merge_points(sealed, head) -> tuple[np.ndarray, np.ndarray]:
+    """One series' points in time order from its chunks (oldest first) and its head rows; at
+    the same time the head's point wins (it was written later)."""
+    parts = [p for p in sealed if len(p[0])]
+    if head is not None and len(head[0]):
+        parts.append(head)
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    if len(parts) == 1:
+        return parts[0]
+    ts = np.concatenate([p[0] for p in parts])
+    values = np.concatenate([p[1] for p in parts])
+    if (np.diff(ts) > 0).all():
+        return ts, values
+    ts, values = ts[::-1], values[::-1]  # newest part first: the head wins at equal times
+    ts, first = np.unique(ts, return_index=True)
+    return ts, values[first]

@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..model import Labels, Sample
-from .sample_chunks import MAX_SPAN, SEAL_SERIES, ChunkTable
+from .sample_chunks import MAX_SPAN, SEAL_SERIES, ChunkTable, merge_points
 from .series_index import SeriesIndex
 
 _INSERT = "INSERT OR REPLACE INTO samples (ts, series_id, value) VALUES "
@@ -137,7 +137,7 @@ class SampleStore:
                 w = self.chunks.window_before(w)
         out = {}
         for sid, key in wanted.items():
-            ts, values = _merge(parts.get(sid, ())[::-1], head.get(sid))
+            ts, values = merge_points(parts.get(sid, ())[::-1], head.get(sid))
             if len(ts):
                 ts, values = ts[-limit:], values[-limit:]
                 out[key] = (ts, values, len(ts))
@@ -263,7 +263,7 @@ class SampleStore:
             sid = ids.get(key)
             arr = np.array(got.get(sid, []), dtype=float).reshape(-1, 2)
             sealed = [(t[m], v[m]) for t, v in parts.get(sid, ()) for m in [(t >= horizon) & (t < hi)]]
-            out[key] = _merge(sealed, (arr[:, 0], arr[:, 1]))
+            out[key] = merge_points(sealed, (arr[:, 0], arr[:, 1]))
         return out
 
     def history(self, key: str, start: float | None = None, end: float | None = None, source: str | None = None):
@@ -295,8 +295,10 @@ class SampleStore:
         past it are trimmed at read). With `limit`, one step: about that many of the oldest
         head rows, or else one chunk window (so a big delete can be done in steps); 0 when
         nothing is left to delete."""
-        self._horizon = before
-        self.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('samples_horizon', ?)", [json.dumps(before)])
+        if before != self.horizon():  # (the prune job's steps all share one cutoff)
+            self._horizon = before
+            self.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('samples_horizon', ?)",
+                            [json.dumps(before)])
         deleted = self._prune_head(before, limit)
         if limit is not None and deleted:
             return deleted
@@ -361,22 +363,3 @@ def _widen(a: np.ndarray, width: int) -> np.ndarray:
     out = np.full((a.shape[0], width), np.nan)
     out[:, :a.shape[1]] = a
     return out
-
-
-def _merge(sealed, head) -> tuple[np.ndarray, np.ndarray]:
-    """One series' points in time order from its chunks (oldest first) and its head rows; at
-    the same time the head's point wins (it was written later)."""
-    parts = [p for p in sealed if len(p[0])]
-    if head is not None and len(head[0]):
-        parts.append(head)
-    if not parts:
-        return np.zeros(0), np.zeros(0)
-    if len(parts) == 1:
-        return parts[0]
-    ts = np.concatenate([p[0] for p in parts])
-    values = np.concatenate([p[1] for p in parts])
-    if (np.diff(ts) > 0).all():
-        return ts, values
-    ts, values = ts[::-1], values[::-1]  # newest part first: the head wins at equal times
-    ts, first = np.unique(ts, return_index=True)
-    return ts, values[first]
