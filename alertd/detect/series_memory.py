@@ -60,3 +60,20 @@ class SeriesMemory:
             fresh[:len(kept)] = col[rows]
             self.columns[name] = fresh
         self._last_keys = self._last_rows = None
+
+
+class ModelRows:
+    """Each key's row in a fitted model's `index` (-1: not covered). A tick usually brings the
+    same keys as the last one (the same string objects): one list comparison instead of n
+    look-ups, until the keys or the model change."""
+
+    def __init__(self):
+        self._last: tuple = (None, [], None)  # (model, keys, their rows) of the last call
+
+    def of(self, model, keys: list[str]) -> np.ndarray:
+        last_model, last_keys, rows = self._last
+        if last_model is model and last_keys == keys:
+            return rows
+        rows = np.fromiter((model.index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        self._last = (model, list(keys), rows)
+        return rows

@@ -38,6 +38,7 @@ from alertd.detect.anomaly_model import (
 from alertd.detect.features import FEATURES, SHORT
 from alertd.detect.pyod_models import MODELS, STREAM, check_model
 from alertd.detect.seasons import slot_text, utc_offset
+from alertd.detect.series_memory import ModelRows
 from alertd.model import Batch, Scores, Status
 
 
@@ -119,7 +120,7 @@ class PyODDetector(Detector):
         self.cooldown = params.cooldown  # detections: see the module docstring
         self._stream = MODELS[params.model].kind == STREAM
         self._slot_texts: dict = {}
-        self._rows_of: tuple = (None, [], None)  # (model, keys, their model rows) of the last batch
+        self._model_rows = ModelRows()
 
     # -- training -----------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan:
@@ -159,7 +160,7 @@ class PyODDetector(Detector):
         am = self.model
         ready = ~self.warming_up(batch)
         if am is not None:
-            norm_rows = self._model_rows(am, batch.keys)
+            norm_rows = self._model_rows.of(am, batch.keys)
         else:
             norm_rows = np.full(n, -1, dtype=np.int64)
         covered = norm_rows >= 0
@@ -172,16 +173,6 @@ class PyODDetector(Detector):
             self._judge(am, batch, judge, norm_rows[judge], status, score, lower, upper, context)
         return Scores(status=status, score=score, threshold=np.full(n, p.threshold), lower=lower,
                       upper=upper, context=context)
-
-    def _model_rows(self, am, keys: list[str]) -> np.ndarray:
-        """Each key's row in the model (-1: not covered). A tick usually brings the same keys
-        as the last one (the same string objects): one list comparison instead of n lookups."""
-        cached_model, cached_keys, rows = self._rows_of
-        if cached_model is am and cached_keys == keys:
-            return rows
-        rows = np.fromiter((am.index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-        self._rows_of = (am, list(keys), rows)
-        return rows
 
     def _judge(self, am, batch, rows, idx, status, score, lower, upper, context) -> None:
         p = self.params

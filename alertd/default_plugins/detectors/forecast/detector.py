@@ -21,7 +21,7 @@ from alertd.detect.forecast import (
 from alertd.detect.forecast_fit import fit_profile, median_step
 from alertd.detect.forecast_library import fit_library
 from alertd.detect.seasons import utc_offset
-from alertd.detect.series_memory import SeriesMemory
+from alertd.detect.series_memory import ModelRows, SeriesMemory
 from alertd.detect.trend import line_fit, trend_crossing
 from alertd.durations import format_duration
 from alertd.model import Batch, Scores, Status
@@ -68,7 +68,7 @@ class Forecast(Detector):
         self.memory = SeriesMemory(offset=0.0, ts=np.nan, value=np.nan, slope=np.nan, intercept=np.nan,
                                    resid=np.nan, count=0.0, mean_t=0.0, sxx=0.0,  # the line's interval
                                    crossing=np.nan)
-        self._rows_of: tuple = (None, [], None)
+        self._model_rows = ModelRows()
 
     # -- training -----------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan | None:
@@ -135,21 +135,13 @@ class Forecast(Detector):
             self._score_model(batch, ready & finite, mem, out)
         return out
 
-    def _model_rows(self, m: ForecastModel, keys: list[str]) -> np.ndarray:
-        cached_model, cached_keys, rows = self._rows_of
-        if cached_model is m and cached_keys == keys:
-            return rows
-        rows = np.fromiter((m.index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-        self._rows_of = (m, list(keys), rows)
-        return rows
-
     def _score_model(self, batch: Batch, judge: np.ndarray, mem: np.ndarray, out: Scores) -> None:
         m = self.model
         if m is None:
             if judge.any():
                 self.fit_wanted = True
             return
-        rows = self._model_rows(m, batch.keys)
+        rows = self._model_rows.of(m, batch.keys)
         covered = rows >= 0
         ts, x = np.asarray(batch.ts, dtype=float), np.asarray(batch.values, dtype=float)
         _, fresh = m.position(ts)
