@@ -31,7 +31,6 @@ from ..config.shards import apply_shard
 from ..config.shards import describe as describe_shard
 from ..delivery.worker import OutboxWorker
 from ..engine.intake import AlertIntake, IntakeError
-from ..engine.rule_runtime import forecast_views
 from ..engine.tick import Engine
 from ..engine.training import Trainer
 from ..hostcheck import HostCheck
@@ -154,8 +153,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
                         rule_series=lambda name, **kw: self.engine.rule_series(name, **kw) if self.engine else None,
                         series_of=lambda rule, fp: self.engine.series_of(rule, fp) if self.engine else None,
                         chart_marks=self.chart_marks,
-                        forecast=lambda rule, key=None, limit=100: forecast_views(
-                            self.engine.runtimes() if self.engine else [], rule, key, limit))
+                        forecast=lambda rule, key=None, limit=100: (
+                            self.engine.forecast(rule, key, limit) if self.engine else None))
 
     def chart_marks(self, rule: str, key: str) -> tuple:
         """(detections, expected band) the engine remembers for one series (for its chart)."""

@@ -175,10 +175,13 @@ class RuleHealthViews:
         return [rule_health(rt, by_rule.get(rt.rule.name, []), self.source_health.get(rt.rule.source), now)
                 for rt in self.runtimes()]
 
+    def _runtime_named(self, name: str):
+        return next((rt for rts in self.rules_by_source.values() for rt in rts if rt.rule.name == name), None)
+
     def rule_series(self, name: str, *, state: str | None = None, offset: int = 0, limit: int = 50):
         """(RuleHealth, matching series count, a page of SeriesHealth) of one rule, the worst
         states first; None for an unknown rule."""
-        rt = next((rt for rt in self.runtimes() if rt.rule.name == name), None)
+        rt = self._runtime_named(name)
         if rt is None:
             return None
         incidents = self._open_by_rule().get(name, [])
@@ -187,6 +190,21 @@ class RuleHealthViews:
         rows = np.arange(len(codes)) if not state else np.flatnonzero(codes == CODES.get(state, -1))
         rows = rows[np.argsort(_ORDER[codes[rows]], kind="stable")]
         return health, len(rows), series_health(rt, incidents, codes, rows[offset:offset + limit].tolist())
+
+    def forecast(self, rule: str, key: str | None = None, limit: int = 100) -> list[dict] | None:
+        """What the forecasting detector of `rule` expects its series (or series `key`) to do
+        next (`Detector.forecast`), for pages and the API; None when no running rule has that name."""
+        rt = self._runtime_named(rule)
+        if rt is None:
+            return None
+        out = []
+        for k in ([key] if key is not None else rt.windows.keys):
+            view = rt.detector.forecast(k)
+            if view is not None:
+                out.append(view)
+                if len(out) >= limit:
+                    break
+        return out
 
     def series_of(self, rule: str, fingerprint: str):
         """(series key, labels) of the rule's series with this incident fingerprint, or None."""

@@ -203,20 +203,3 @@ class RuleRuntime:
         if picked is None:
             return samples, keys
         return [samples[i] for i in picked], picked_keys  # the same key list each poll
-
-
-def forecast_views(runtimes, rule: str, key: str | None = None, limit: int = 100) -> list[dict] | None:
-    """What the forecasting detector of `rule` expects its series (or series `key`) to do next
-    (`Detector.forecast`), for pages and the API; None when no running rule has that name."""
-    rt = next((r for r in runtimes if r.rule.name == rule), None)
-    if rt is None:
-        return None
-    keys = [key] if key is not None else list(rt.windows.keys)
-    out = []
-    for k in keys:
-        view = rt.detector.forecast(k)
-        if view is not None:
-            out.append(view)
-            if len(out) >= limit:
-                break
-    return out
