@@ -68,10 +68,14 @@ def soak_config(store: Path, port: int, hook: str, retention: str) -> str:
                 "repeat_interval": "10m"})
 
 
-def proc_stats(pid: int) -> tuple[float, int]:
+def proc_stats(pid: int) -> tuple[float, int, float, float]:
+    """RSS, open descriptors, and RSS split into anonymous memory (the heaps) and file-backed
+    pages (shared libraries' code, touched the first time a path runs: growth there is no leak)."""
     status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) / 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+    def mib(field: str) -> float:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.M).group(1)) / 1024
+    return mib("VmRSS"), len(os.listdir(f"/proc/{pid}/fd")), mib("RssAnon"), mib("RssFile")
 
 
 def job_counts(port: int) -> dict[str, float]:
@@ -131,8 +135,9 @@ def soak(minutes: float, retention: str, every: float, workdir: Path, web: Recor
             if daemon.proc.poll() is not None:
                 raise SystemExit("the daemon exited:\n" + "\n".join(daemon.lines[-40:]))
             if time.monotonic() >= next_sample:
-                rss, fds = proc_stats(pid)
+                rss, fds, anon, file_backed = proc_stats(pid)
                 row = {"t": round(time.monotonic() - started, 1), "rss_mib": round(rss, 1), "fds": fds,
+                       "rss_anon_mib": round(anon, 1), "rss_file_mib": round(file_backed, 1),
                        **store_stats(store), "jobs": job_counts(port), "notices": len(web.requests)}
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
@@ -152,7 +157,9 @@ def soak(minutes: float, retention: str, every: float, workdir: Path, web: Recor
         "integrity_checks_ok": sum(r["integrity"] == "ok" for r in rows) + (final["integrity"] == "ok"),
         "rss_mib": {"first": rows[0]["rss_mib"], "after_warmup": steady[0]["rss_mib"] if steady else None,
                     "last": rows[-1]["rss_mib"], "max": max(r["rss_mib"] for r in rows),
-                    "slope_per_hour_after_warmup": round(slope_per_hour([(r["t"], r["rss_mib"]) for r in steady]), 2)},
+                    "slope_per_hour_after_warmup": round(slope_per_hour([(r["t"], r["rss_mib"]) for r in steady]), 2),
+                    "anon_slope_per_hour_after_warmup": round(slope_per_hour([(r["t"], r["rss_anon_mib"]) for r in steady]), 2),
+                    "file_slope_per_hour_after_warmup": round(slope_per_hour([(r["t"], r["rss_file_mib"]) for r in steady]), 2)},
         "open_fds": {"first": rows[0]["fds"], "last": rows[-1]["fds"], "max": max(r["fds"] for r in rows),
                      "min_after_warmup": min((r["fds"] for r in steady), default=None),
                      "slope_per_hour_after_warmup": round(slope_per_hour([(r["t"], r["fds"]) for r in steady]), 2)},
@@ -191,7 +198,8 @@ def main() -> int:
     print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.python_version()}",
                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                       "loadavg": [round(x, 2) for x in os.getloadavg()], **result,
-                      "rss_mib_each_sample": [r["rss_mib"] for r in rows], "fds_each_sample": [r["fds"] for r in rows],
+                      "rss_mib_each_sample": [r["rss_mib"] for r in rows],
+                      "rss_anon_mib_each_sample": [r["rss_anon_mib"] for r in rows], "fds_each_sample": [r["fds"] for r in rows],
                       "series_each_sample": [r["series"] for r in rows], "samples_each_sample": [r["samples"] for r in rows]}))
     ok = (result["integrity_check"] == "ok" and result["exit_code"] == 0
           and all(v > 0 for k, v in result["jobs"].items() if k.endswith(" ok"))
