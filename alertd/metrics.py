@@ -100,6 +100,10 @@ class Metrics:
                                       "Samples deleted because they were older than retention", registry=r)
         self.samples_sealed = Counter("alertd_samples_sealed_total",
                                       "Samples moved from the store's head into compressed chunks", registry=r)
+        self.history_pruned = Counter("alertd_history_pruned_total",
+                                      "Rows deleted because they were older than history_retention, by kind "
+                                      "(incidents, notices, delivery_attempts, silences, notifier_state)",
+                                      ["kind"], registry=r)
         self.series_dropped = Counter("alertd_series_dropped_total",
                                       "Series dropped because no poll had them for longer than retention",
                                       registry=r)

@@ -19,13 +19,18 @@ from alertd.clock import SystemClock
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.daemon.scheduler import prune_every
-from alertd.model import Sample, make_labels
+from alertd.model import Incident, Sample, make_labels
 from alertd.store import Store
 
 
 def _seed(path, now: float) -> None:
-    """A store with a day of old samples, recent ones, and a series silent for a day."""
+    """A store with a day of old samples, recent ones, a series silent for a day, and an
+    incident resolved 40 days ago (past the default history_retention, 30 days)."""
     store = Store(path)
+    with store.atomic():
+        store.incidents.save(Incident("f0", "cpu_high", {"host": "a"}, "resolved", "warning",
+                                      started_at=now - 40 * 86400, fired_at=now - 40 * 86400,
+                                      resolved_at=now - 40 * 86400 + 60))
     a, gone = make_labels({"host": "a"}), make_labels({"host": "gone"})
     with store.atomic():
         store.samples.append([Sample("cpu", gone, now - 86400 + i, 1.0) for i in range(50)], "app",
@@ -52,13 +57,14 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
             counts = d.store.samples.count(), d.store.samples.span()[0]
             series = [r["key"] for r in d.store.samples.series()]
             heartbeat = d.store.get_kv("heartbeat")
+            incidents = d.store.incidents.list(include_closed=True)
             ran = {job: d.metrics.registry.get_sample_value("alertd_scheduler_jobs_total",
                                                             {"job": job, "outcome": "ok"}) for job in jobs}
-            return jobs, events, counts, series, heartbeat, d.health_problems(), ran
+            return jobs, events, counts, series, heartbeat, d.health_problems(), ran, incidents
         finally:
             await d.drain()
 
-    jobs, events, (count, oldest), series, heartbeat, problems, ran = asyncio.run(main())
+    jobs, events, (count, oldest), series, heartbeat, problems, ran, incidents = asyncio.run(main())
     assert set(jobs) == {"source:app", "store:prune", "store:seal", "daemon:housekeeping"}
     # coroutine functions run as tasks on the loop; a plain function would go to the thread pool
     assert all(asyncio.iscoroutinefunction(job.func) for job in jobs.values())
@@ -66,6 +72,7 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
     assert {job_id: event.exception for job_id, event in events.items()} == dict.fromkeys(jobs)
     assert count == 10 and oldest >= now - 120  # the day of old samples is gone; the last 2 minutes stay
     assert series == ['cpu{host="a"}']  # the series silent for a day went with its samples
+    assert incidents == []  # the incident resolved 40 days ago went (history_retention)
     assert heartbeat is not None and heartbeat >= now and problems == []
     assert all(n >= 1 for n in ran.values()), ran  # alertd_scheduler_jobs_total{job, outcome="ok"}
 

@@ -52,6 +52,7 @@ class TopCore:
     store: str = "alertd.db"
     plugin_dirs: list[str] = ("plugins",)
     retention: Duration | None = None  # None: what the rules read, at least 7d (config/history.py)
+    history_retention: Duration = Duration(30 * 86400)  # resolved incidents, sent notices (store/history_retention.py)
     shutdown_timeout: Duration = Duration(10)
     detector_timeout: Duration = Duration(10)
     shard: Any = None

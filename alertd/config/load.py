@@ -202,12 +202,16 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
     path = str(path)
     raw = read_config_file(path)
     where = Where(path, getattr(raw, "line", 1), "", environ=environ)
-    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "shutdown_timeout",
-                                           "detector_timeout"}),
+    top = build(TopCore, _subset(raw, {"store", "plugin_dirs", "retention", "history_retention",
+                                           "shutdown_timeout", "detector_timeout"}),
                 where, extra_keys=fields_of(TopCore))
     if top is not None and top.shutdown_timeout <= 0:
         where.child("shutdown_timeout", raw.line_of("shutdown_timeout")).error(
             "the drain time must be more than 0s; write for example 10s")
+    if top is not None and top.history_retention <= 0:
+        where.child("history_retention", raw.line_of("history_retention")).error(
+            "history_retention must be more than 0s (resolved incidents and sent notices older than it "
+            "are deleted); write for example 30d")
     if top is not None and top.detector_timeout <= 0:
         where.child("detector_timeout", raw.line_of("detector_timeout")).error(
             "the time a detector may take to score a tick must be more than 0s; write for example 10s")
@@ -347,7 +351,7 @@ def load_config(path: str | os.PathLike, registry, *, environ=None, annotation_c
                   tuple(rules), routes, receivers, frozenset(where.secrets), receiver_settings,
                   inhibit_rules, intervals, http, float(top.shutdown_timeout), shard,
                   detector_timeout=float(top.detector_timeout), posted_alerts=posted, warnings=tuple(warnings),
-                  retention_given=top.retention is not None)
+                  retention_given=top.retention is not None, history_retention=float(top.history_retention))
 
 
 def load_with_plugins(path, *, environ=None, annotation_check=None):

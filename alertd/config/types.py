@@ -127,6 +127,7 @@ class Config:
     posted_alerts: PostedAlertsConfig = PostedAlertsConfig()
     warnings: tuple[str, ...] = ()  # "file:line: key: sentence": valid, but worth changing
     retention_given: bool = True  # False: chosen from what the rules read (alertd/config/history.py)
+    history_retention: float = 30 * 86400.0  # resolved incidents, sent notices, expired silences (store/history_retention.py)
 
     def delivery(self, receiver: str) -> ReceiverSettings:
         """The delivery settings of a receiver (defaults when it has none)."""

@@ -22,6 +22,7 @@ from ..store.errors import explain, is_store_error
 SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
 SETTLE_STEP = 0.0005
 PRUNE_STEP = 20_000  # samples deleted per transaction; the loop runs other work between steps
+HISTORY_PRUNE_STEP = 500  # rows of each kind per transaction (store/history_retention.py)
 
 
 class Polling:
@@ -29,7 +30,8 @@ class Polling:
 
     async def prune(self) -> int:
         """Drop samples older than the config's `retention`, then the series silent for
-        longer than that (store rows and the engine's windows). Runs every 10 minutes (or half
+        longer than that (store rows and the engine's windows), then what is older than
+        `history_retention` (`prune_history`). Runs every 10 minutes (or half
         the retention), on the event loop, in steps (PRUNE_STEP head rows, or one chunk window)
         so that a big delete does not hold up ticks. Returns the samples deleted."""
         cutoff = self.clock.now() - self.config.retention
@@ -57,7 +59,33 @@ class Polling:
         if deleted or gone or forgotten:
             self.log.info("samples_pruned", deleted=deleted, retention=self.config.retention,
                           series_dropped=len(gone), window_rows_dropped=forgotten)
+        await self.prune_history()
         return deleted
+
+    async def prune_history(self) -> dict[str, int]:
+        """Drop resolved incidents, finished notices, delivery attempts, expired silences and
+        notifier state older than `history_retention` (alertd/store/history_retention.py), in
+        steps, yielding to the loop between them. Part of the prune job."""
+        cutoff = self.clock.now() - self.config.history_retention
+        total: dict[str, int] = {}
+        try:
+            while self.store is not None:
+                with self.store.atomic():
+                    step = self.store.history_retention.prune_step(cutoff, limit=HISTORY_PRUNE_STEP)
+                for kind, n in step.items():
+                    total[kind] = total.get(kind, 0) + n
+                if not any(step.values()):
+                    break
+                await asyncio.sleep(0)
+        except Exception as exc:
+            self.log.error("history_prune_failed", error=self._error_text(exc), retry="next prune")
+        for kind, n in total.items():
+            if n:
+                self.metrics.history_pruned.labels(kind).inc(n)
+        if any(total.values()):
+            self.log.info("history_pruned", history_retention=self.config.history_retention,
+                          **{k: n for k, n in total.items() if n})
+        return total
 
     async def seal(self) -> int:
         """Seal the head's complete time windows into compressed chunks (see

@@ -25,6 +25,7 @@ from .forecast_tables import forecast_migrations
 from .fitted_models import ModelStore
 from .groups import GroupStore
 from .history import HistoryStore
+from .history_retention import HistoryRetention, history_retention_migrations
 from .incidents import IncidentStore
 from .ledger import Ledger
 from .migrations import migrations
@@ -99,6 +100,7 @@ class Store:
         self.groups = GroupStore(self.db)
         self.silences = SilenceStore(self.db)
         self.ledger = Ledger(self.db)
+        self.history_retention = HistoryRetention(self.db)
 
     def _open(self, busy_timeout: float) -> None:
         if self.path != ":memory:":
@@ -117,6 +119,7 @@ class Store:
         posted_migrations.apply(self.db)
         model_migrations.apply(self.db)
         forecast_migrations.apply(self.db)
+        history_retention_migrations.apply(self.db)  # indexes on the routing and core sets' tables
 
     @contextlib.contextmanager
     def atomic(self):
