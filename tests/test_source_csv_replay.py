@@ -98,3 +98,19 @@ def test_bad_files_are_one_sentence(registry, clock, tmp_path, text, words):
 def test_non_numeric_values_are_left_for_the_engine(registry, clock, tmp_path):
     source = replay(registry, clock, tmp_path, "timestamp,value\n1700000000,n/a\n", timestamps="original")
     assert [s.value for s in asyncio.run(source.collect())] == ["n/a"]
+
+
+def test_the_data_interval_is_the_files_spacing_not_the_poll_times_speed(registry, tmp_path):
+    # flap detection fills gaps between evaluations with "unchanged" ones, one per data
+    # interval: a replay of 5-minute rows polled every 1 s at speed 60 (60 data seconds a
+    # poll) must say 5 minutes, or every gap would look like four missed evaluations
+    cls = registry.get("source", "csv_replay")
+    path = tmp_path / "data.csv"
+    path.write_text(NAB)
+    assert cls.data_interval(cls.Params(path=str(path), speed=60), 1.0) == 300.0
+    labelled = tmp_path / "labelled.csv"  # two series interleaved, a minute apart each
+    labelled.write_text("ts,value,region\n" + "".join(f"{1700000000 + 60 * i},{i},{r}\n"
+                                                      for i in range(5) for r in ("eu", "us")))
+    assert cls.data_interval(cls.Params(path=str(labelled), speed=10), 1.0) == 60.0
+    # unreadable now (it may appear before the first poll): what a poll covers
+    assert cls.data_interval(cls.Params(path=str(tmp_path / "missing.csv"), speed=60), 2.0) == 120.0

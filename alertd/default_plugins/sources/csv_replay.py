@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,17 @@ class CsvReplay(Source):
                 raise ValueError(f"speed must be above 0 (1 is real time), got {self.speed:g}")
             if self.max_rows_per_poll < 1:
                 raise ValueError("max_rows_per_poll must be at least 1")
+
+    @classmethod
+    def data_interval(cls, params, every: float | None) -> float | None:
+        """The file's own spacing (the median gap between a series' rows among the first
+        rows): each poll brings every row whose time has come, so consecutive points of a
+        series are that far apart in data time whatever `every` and `speed` are. What a
+        poll covers (`every` x `speed`) when the file cannot be read now."""
+        spacing = _file_spacing(params.path)
+        if spacing is not None:
+            return spacing
+        return every * params.speed if every else None
 
     def __init__(self, params, context):
         super().__init__(params, context)
@@ -225,6 +237,29 @@ class CsvReplay(Source):
     async def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _file_spacing(path: str, rows: int = 200) -> float | None:
+    """The median gap between consecutive rows of one series among the file's first `rows`
+    data rows (series told apart by their label columns); None if there is none to read."""
+    last: dict[tuple, float] = {}
+    gaps: list[float] = []
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig", errors="replace") as f:
+            for i, row in enumerate(csv.reader(f)):
+                if i > rows or len(row) < 2:
+                    break
+                try:
+                    ts = parse_timestamp(row[0])
+                except ValueError:
+                    continue  # the header
+                key = tuple(c.strip() for c in row[2:])
+                if key in last and ts > last[key]:
+                    gaps.append(ts - last[key])
+                last[key] = ts
+    except (OSError, csv.Error):
+        return None
+    return statistics.median(gaps) if gaps else None
 
 
 def _is_header(row) -> bool:
