@@ -46,6 +46,11 @@ import scale_common as common  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from servers import RecordingHTTPServer  # noqa: E402
 
+import latency_trace  # noqa: E402
+
+TRACE = False  # --trace: per-stage timestamps of every measured notice (bench/latency_trace.py)
+TRACED: list[tuple[float, float]] = []  # (samples ready, webhook read) of the measured notices
+
 
 def _positions(n: int, reps: int, position: str) -> list[int]:
     """The series to make jump, in turn: from the `start` of the poll on, from its `end`
@@ -76,8 +81,11 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
     # (bench/compare_latency.sh runs this file on commits before GroupTimer.pending)
     pending = getattr(timer, "pending", lambda: timer._wakeup.is_set())
 
-    async def quiet() -> None:  # every group due flushed, every queued notice sent
-        while (daemon.store.outbox.pending_count() or pending()
+    wal = getattr(daemon, "wal", None)  # (commits before the daemon ran WAL checkpoints have none)
+    checkpointing = wal.running if wal is not None else (lambda: False)
+
+    async def quiet() -> None:  # every group due flushed, every queued notice sent, no checkpoint running
+        while (daemon.store.outbox.pending_count() or pending() or checkpointing()
                or (daemon.engine.router.next_flush_at() or float("inf")) <= clock.now()):
             await asyncio.sleep(0.001)
 
@@ -86,6 +94,9 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
         for name in names:
             await daemon.poll(name)
     await quiet()
+    beat, stop = None, asyncio.Event()
+    if TRACE:
+        beat = asyncio.get_running_loop().create_task(latency_trace.heartbeat(stop))
     n = each * len(names)
     order = _positions(n, reps, position)
     latencies, at = [], -1
@@ -108,7 +119,12 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
         await daemon.poll(target)
         while not any(host in body for _, body in arrived):  # the dispatcher task sends it
             await asyncio.sleep(0.0005)
-        latencies.append(next(t for t, body in arrived if host in body) - source.collected_at)
+        received = next(t for t, body in arrived if host in body)
+        latencies.append(received - source.collected_at)
+        TRACED.append((source.collected_at, received))
+    if beat is not None:
+        stop.set()
+        await beat
     await daemon.drain()
     return latencies
 
@@ -130,7 +146,10 @@ def run(n: int, split: int, reps: int, position: str = "spread", detector: str =
                      routes="routes: {receiver: hook, group_by: [host], group_wait: 0s, group_interval: 1h}\n",
                      split=split, detector=DETECTORS[detector])
         common.quiet_logs()
+        TRACED.clear()
         lat = asyncio.run(measure(directory, reps, arrived, split, position))
+    if TRACE:
+        latency_trace.report(TRACED)
     return {"p50": common.pct(lat, 50) * 1000, "p99": common.pct(lat, 99) * 1000, "max": max(lat) * 1000}
 
 
@@ -147,7 +166,13 @@ def main() -> None:
     parser.add_argument("--position", nargs="+", default=["spread"], choices=["spread", "start", "end"],
                         help="where in the poll the jumping series are: spread evenly over it (the default), "
                              "its first series, its last")
+    parser.add_argument("--trace", action="store_true",
+                        help="print per-stage timestamps of every measured notice (bench/latency_trace.py)")
     args = parser.parse_args()
+    if args.trace:
+        global TRACE
+        TRACE = True
+        latency_trace.install()
     if args.no_slices:
         from alertd.engine import slices
 
