@@ -52,6 +52,7 @@ from .progress import Progress
 from .reload import Reloading
 from .scheduler import follow_clock_step, make_scheduler, schedule_daemon_jobs, schedule_source
 from .store_guard import StoreGuard
+from .wal import WalCheckpoints
 
 
 class StartupError(Exception):
@@ -76,6 +77,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
         self.store = self.http = self.engine = self.delivery = self.scheduler = self.web = None
         self.trainer = self.group_timer = self.clock_guard = self.intake = None
         self.store_guard: StoreGuard | None = None
+        self.wal = WalCheckpoints(None, self.log)  # the store's checkpoints: after ticks, off their path
         self.progress = Progress(clock=self.monotonic)
         self.tasks: dict[str, asyncio.Task] = {}  # the daemon's own loops: delivery, groups, clock
         self.started_at: float | None = None
@@ -216,6 +218,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.store = self.store_guard.open()
         except StoreError as exc:
             raise StartupError(str(exc)) from None
+        self.wal = WalCheckpoints(self.store.checkpointer(), self.log)
         self.store.samples.index.granularity = min(60.0, self.config.retention / 4)
         self.store.health.clock = self.monotonic
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most
@@ -378,6 +381,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.engine.scorer.close()
         if self.store is not None:
             self.log.info("daemon_stopped", outbox_pending=self.store.outbox.pending_count())
+            await self.wal.close()
             self.store.close()
             self.store = None
         if self.store_guard is not None:

@@ -119,6 +119,7 @@ class Polling:
             self.metrics.last_commit.set(self.clock.now())
         except Exception as exc:  # noted in store.health; health reports it after a while
             self.log.warning("heartbeat_failed", error=explain(exc, str(self.store_path)))
+        self.wal.soon()  # (a daemon without polls: posted alerts, deliveries)
         self.check_store_file()
 
     def housekeeping(self, source: str | None = None) -> None:
@@ -170,6 +171,7 @@ class Polling:
                 self.first_poll_at = self.clock.now()
         async with self.tick_lock:
             self.housekeeping(name)
+        self.wal.soon()  # the tick is over: its log pages go into the file now, off its path
 
     async def _poll(self, name: str, sc) -> None:
         self.metrics.source_polls.labels(name).inc()

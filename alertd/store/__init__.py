@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .alert_states import AlertStateStore
+from .checkpoint import AUTO_PAGES, Checkpointer
 from .database import Database
 from .errors import StoreError, explain, is_store_error
 from .fitted_model_migrations import model_migrations
@@ -156,6 +157,15 @@ class Store:
         Close it when done (it is a context manager); an in-memory store shares its one
         connection."""
         return StoreReader(self.path, self.db if self.path == ":memory:" else None)
+
+    def checkpointer(self) -> Checkpointer | None:
+        """Take WAL checkpoints off this connection's commits: from now on it checkpoints by
+        itself only past AUTO_PAGES, and the caller runs the returned `Checkpointer` (see
+        alertd/store/checkpoint.py). None for an in-memory store (no log)."""
+        if self.path == ":memory:":
+            return None
+        self.db.execute(f"PRAGMA wal_autocheckpoint = {AUTO_PAGES}")
+        return Checkpointer(self.path)
 
     def close(self) -> None:
         self.db.close()
