@@ -311,3 +311,46 @@ def test_a_commit_between_slices_from_outside_the_tick_is_routed_without_the_pol
     assert routed[-1] is None
     for _ in steps:
         pass
+
+
+def test_no_garbage_collection_runs_before_the_first_slices_notices_are_out(write_config, registry, clock, tmp_path):
+    """The daemon holds automatic collections off from the tick's start until the first
+    slice's notices had their chance to leave (alertd.daemon.gc_tuning.FirstSliceGC), and
+    gives them back for the rest of the poll, after a tick that fails too."""
+    import gc
+
+    cfg = load_config(write_config(config()), registry, environ={})
+
+    async def scenario():
+        daemon = Daemon(cfg, registry, store_path=tmp_path / "d.db", clock=clock)
+        await daemon.start()
+        daemon.scheduler.pause()
+        det = daemon.engine.rules_by_source["app"][0].detector
+        score, seen = det.score, []
+        det.score = lambda batch: (seen.append((len(batch), gc.isenabled())), score(batch))[1]
+        source = daemon.sources["app"]
+        t = clock.now()
+        source.pending = poll(t, [10.0] * N)
+        await daemon.poll("app")
+        history = list(seen)
+        seen.clear()
+        clock.advance(5)
+        values = [10.0] * N
+        values[N // 3] = 95.0
+        source.pending = poll(t + 5, values)
+        await daemon.poll("app")
+        sliced, after = list(seen), gc.isenabled()
+        seen.clear()
+        det.score = lambda batch: 1 / 0  # a detector that fails: the tick goes on, the collector is back
+        clock.advance(5)
+        source.pending = poll(t + 10, values)
+        await daemon.poll("app")
+        failed = gc.isenabled()
+        await daemon.drain()
+        return history, sliced, after, failed
+
+    assert gc.isenabled()
+    history, sliced, after, failed = asyncio.run(scenario())
+    assert history == [(N, False)]  # nothing urgent: the poll in one call, before any pause
+    assert sliced == [(1, False), (N - 1, True)]  # the jump alone with the collector held, then the rest
+    assert after and failed and gc.isenabled()

@@ -18,6 +18,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MA
 from ..base import SourceError
 from ..log import redact_text
 from ..store.errors import explain, is_store_error
+from .gc_tuning import FirstSliceGC
 
 SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
 SETTLE_STEP = 0.0005
@@ -232,14 +233,18 @@ class Polling:
         timer flushes what a slice changed and the delivery worker sends it while the
         detector scores the next slice (alertd/engine/slices.py)."""
         steps = tick.steps()
+        collector = FirstSliceGC()  # no collection before the first slice's notices are out
         try:
             for pause in steps:
                 if pause.call is not None:
+                    collector.release()
                     await pause.call.wait()
                 else:  # a slice committed transitions: its notices first
                     self.group_timer.wake()
                     await self._settle(SETTLE_SECONDS)
+                    collector.release()
         finally:
+            collector.release()
             steps.close()  # cancelled between slices (stopping): the rest goes in unscored
 
     async def _settle(self, limit: float) -> None:
