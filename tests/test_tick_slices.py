@@ -80,14 +80,17 @@ def test_an_early_slice_is_committed_and_its_notice_sent_before_the_last_slice_i
     clock.advance(5)
     values = [10.0] * N
     values[jumper] = 95.0  # one series jumps, wherever it is in the poll
-    tick = eng.tick("app", poll(t + 5, values))
+    consumed = []
+    tick = eng.tick("app", poll(t + 5, values), consumed=lambda: consumed.append(store.samples.count()))
     steps = tick.steps()
     pause = next(steps)  # the first slice is committed: its transitions wait to be told
     key = f'cpu{{host="h{jumper:04d}"}}'
     assert [tr.incident.labels["host"] for tr in pause.transitions] == [f"h{jumper:04d}"]
     assert len(calls) == 1 and key in calls[0] and len(calls[0]) < N  # only the head is scored
-    assert tick.stored and store.samples.count() == 2 * N  # the poll's samples are durable already
     assert incidents_on_disk(tmp_path / "t.db") == [f"h{jumper:04d}"]
+    # the poll's samples are not in the head's transaction (their insert would hold its
+    # notice up): they commit with the next slice, together with the read position
+    assert not tick.stored and store.samples.count() == N and consumed == []
     assert eng.router.flush_due() == 1  # the group timer's pass: the notice is queued ...
     worker = OutboxWorker(store, {("rec", 0): registry.get("notifier", "test_record")(
         registry.get("notifier", "test_record").Params(), None)}, clock, Metrics(), get_logger())
@@ -96,6 +99,7 @@ def test_an_early_slice_is_committed_and_its_notice_sent_before_the_last_slice_i
     assert len(calls) == 1  # while the rest of the poll is still unscored
     for _ in steps:
         pass
+    assert tick.stored and store.samples.count() == 2 * N and consumed == [2 * N]
     assert sorted(k for keys in calls for k in keys) == sorted(set(k for keys in calls for k in keys))
     assert sum(len(keys) for keys in calls) == N  # every series scored exactly once
     assert tick.result.scored == N and len(tick.result.transitions) == 1
@@ -204,28 +208,89 @@ def test_a_daemon_sends_the_heads_notice_while_the_detector_scores_the_rest(writ
     assert sent == [f"h{N - 1:04d}"]
 
 
-def test_a_later_slice_that_fails_keeps_what_the_earlier_one_committed(engine, clock, tmp_path):
+def failing_nth_commit(eng, n):
+    """Make the alert stage's n-th commit from now fail as a full disk would."""
+    commit = eng.alerting.commit
+    seen = []
+
+    def failing_commit(*args):
+        seen.append(1)
+        if len(seen) == n:
+            raise sqlite3.OperationalError("disk I/O error")
+        return commit(*args)
+
+    eng.alerting.commit = failing_commit
+    return commit
+
+
+def test_a_failure_before_the_samples_commit_keeps_only_the_heads_transitions(engine, clock, tmp_path):
+    """The second slice's transaction (the rest of the poll, the poll's samples, the read
+    position) fails: the head's transition stays committed (its notice may be out), nothing
+    else of the poll is; the windows are the store's again, and the same samples brought
+    again are judged as usual, the head's series included, without a second incident."""
     eng, store, calls = engine
     t = clock.now()
     eng.ingest("app", poll(t, [10.0] * N))
     clock.advance(5)
     values = [10.0] * N
     values[5] = 95.0
-    commit = eng.alerting.commit
-    seen = []
-
-    def failing_commit(*args):  # the store fails at the rest of the poll's commit
-        seen.append(1)
-        if len(seen) == 2:
-            raise sqlite3.OperationalError("disk I/O error")
-        return commit(*args)
-
-    eng.alerting.commit = failing_commit
+    commit = failing_nth_commit(eng, 2)
     tick = eng.tick("app", poll(t + 5, values))
     with pytest.raises(sqlite3.OperationalError):
         for _ in tick.steps():
             pass
     eng.alerting.commit = commit
+    assert not tick.stored and store.samples.count() == N  # (not consumed: the source brings them again)
+    assert incidents_on_disk(tmp_path / "t.db") == ["h0005"]  # the head's transition stays
+    win = eng.rules_by_source["app"][0].windows
+    assert (win.last_ts[:N] == t).all()  # the windows hold what the store holds
+    opened = [(i.fingerprint, i.state, i.started_at) for i in store.incidents.open()]
+    calls.clear()
+    result = eng.ingest("app", poll(t + 5, values))  # the same poll again
+    assert result.scored == N and result.transitions == []  # judged, nothing skipped, nothing new
+    assert [(i.fingerprint, i.state, i.started_at) for i in store.incidents.open()] == opened
+    assert store.samples.count() == 2 * N
+
+
+def test_a_tick_stopped_before_its_samples_commit_leaves_the_windows_as_the_store_has_them(engine, clock, tmp_path):
+    """The daemon stops (the tick is closed) at the pause after the head: the head's
+    transition is committed, the poll's samples are not, and the windows say so."""
+    eng, store, _ = engine
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))
+    clock.advance(5)
+    values = [10.0] * N
+    values[N - 7] = 95.0
+    tick = eng.tick("app", poll(t + 5, values))
+    steps = tick.steps()
+    assert next(steps).transitions
+    steps.close()
+    assert not tick.stored and store.samples.count() == N
+    assert incidents_on_disk(tmp_path / "t.db") == [f"h{N - 7:04d}"]
+    assert (eng.rules_by_source["app"][0].windows.last_ts[:N] == t).all()
+    result = eng.ingest("app", poll(t + 5, values))  # brought again after the restart
+    assert result.scored == N and result.transitions == [] and store.samples.count() == 2 * N
+
+
+def test_a_later_slice_that_fails_keeps_what_the_earlier_ones_committed(engine, clock, tmp_path, monkeypatch):
+    """Three slices (the head, then the rest in two): the third one's transaction fails after
+    the second committed the poll's samples. The poll is stored, the head's transition stays,
+    the windows hold the stored points, and the next poll is judged as usual."""
+    eng, store, calls = engine
+    monkeypatch.setattr(slices, "SLICE_SERIES", N // 2 + 1)
+    t = clock.now()
+    eng.ingest("app", poll(t, [10.0] * N))
+    clock.advance(5)
+    values = [10.0] * N
+    values[5] = 95.0
+    calls.clear()
+    commit = failing_nth_commit(eng, 3)
+    tick = eng.tick("app", poll(t + 5, values))
+    with pytest.raises(sqlite3.OperationalError):
+        for _ in tick.steps():
+            pass
+    eng.alerting.commit = commit
+    assert len(calls) == 3
     assert tick.stored and store.samples.count() == 2 * N  # the poll is stored
     assert incidents_on_disk(tmp_path / "t.db") == ["h0005"]  # the head's transition stays
     win = eng.rules_by_source["app"][0].windows

@@ -12,6 +12,11 @@ class Once:
         self.call = call
         self.error: BaseException | None = None
 
+    @property
+    def done(self) -> bool:
+        """Whether it was called (or is under way)."""
+        return self.call is None
+
     def __call__(self) -> None:
         call, self.call = self.call, None
         if call is not None:

@@ -21,14 +21,19 @@ do not change; a detector that compares the series of one call with each other s
 that a later slice of the same poll adds members to is flushed again at once
 (`Router.route`'s `poll`), so no member waits a `group_interval` because of the slicing.
 
-Durability: the first transaction holds the poll's samples (inserted beside the first score
-call) and the source's read position (`consumed`), so a poll's samples are durable when its
-first slice commits; every slice's transitions are committed before the slice ends, hence
-before any notice of them leaves. A failure in the first transaction undoes the whole tick
-(windows, alert stage), as it always did: the source brings the samples again. A failure in
-a later one keeps what earlier slices committed and the windows as the store has them (the
-points, without that slice's verdicts); the rest of the poll goes into the windows
-unscored, and the error is raised at the end.
+Durability: every slice's transitions are committed before the slice ends, hence before
+any notice of them leaves. The poll's samples and the source's read position (`consumed`)
+commit together, in the first transaction of a poll in one slice, and in the second one of
+a poll in several: inserting 10,000 samples takes longer than scoring the urgent slice, so
+the first slice's notice does not wait for it (bench/latency.py --trace); the insert runs
+beside the second slice's detector call instead. A failure before the samples are committed
+undoes the tick but for what the first slice committed (its transitions and their notices
+stand): the windows go back to what the store has, the source is not consumed and brings the
+samples again, and a series of the first slice then gets the same verdict from the same
+history, which changes nothing of its open incident. A crash between the two is the same. A
+failure after the samples are committed keeps what earlier slices committed and the windows
+as the store has them (the points, without that slice's verdicts); the rest of the poll goes
+into the windows unscored, and the error is raised at the end.
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class PollTick:
         self.stored = False
         self.error: BaseException | None = None  # a later slice failed: the rest goes unscored
         self._txn: ExitStack | None = None
+        self._undoing = False  # the windows record their pushes (until the samples are committed)
         self._rts: list = []
         self._poll: tuple[float, set] | None = None  # (start, groups notified by earlier slices)
 
@@ -121,17 +127,20 @@ class PollTick:
     def _begin(self) -> None:
         self._txn = ExitStack()
         self._txn.enter_context(self.engine.store.atomic())
-        if not self.stored:  # once the poll is stored the windows keep its points: no undo
+        if not self.stored and not self._undoing:  # once stored the windows keep its points: no undo
             for rt in self._rts:
                 rt.windows.begin()
+            self._undoing = True
         if self.alerts:
             self.engine.alerting.sync()
 
-    def _commit(self) -> list:
-        """Commit the open transaction (the first one also stores the poll and consumes it)."""
+    def _commit(self, store: bool = True) -> list:
+        """Commit the open transaction; with `store`, the first such one also stores the poll
+        and consumes it (without, the poll is stored by a later one: see the module docstring)."""
         e, txn = self.engine, self._txn
         try:
-            if not self.stored:
+            store = store or self._store.done  # (inserted beside this transaction's call)
+            if store and not self.stored:
                 self._store()
                 self.consumed()
             transitions = e.alerting.commit(self._poll) if self.alerts else []
@@ -140,11 +149,22 @@ class PollTick:
         except BaseException as exc:
             self._abort(exc)
             raise
+        self.result.transitions += transitions
+        if store and not self.stored:
+            self._forget_undo()
+            self.stored = True
+        return transitions
+
+    def _forget_undo(self) -> None:
         for rt in self._rts:
             rt.windows.end()
-        self.stored = True
-        self.result.transitions += transitions
-        return transitions
+        self._undoing = False
+
+    def _undo(self) -> None:
+        """The windows back to what the store has (the poll's samples are not in it)."""
+        for rt in self._rts:
+            rt.windows.rollback()
+        self._undoing = False
 
     def _abort(self, exc: BaseException) -> None:
         """Roll the open transaction back: windows and the alert stage as the store has them
@@ -154,11 +174,10 @@ class PollTick:
         if txn is not None:
             txn.__exit__(type(exc), exc, exc.__traceback__)
         self.engine.alerting.reset()
-        for rt in self._rts:
-            if self.stored:
-                rt.windows.end()
-            else:
-                rt.windows.rollback()
+        if self.stored:
+            self._forget_undo()
+        else:
+            self._undo()
 
     # -- the tick ----------------------------------------------------------------------------
     def steps(self):
@@ -249,7 +268,9 @@ class PollTick:
                 if call is not None:
                     yield from self._pause(Pause(call, []), win, parts[i:])
                 self._begin()
-            scores = self._finish(rule, call)
+            # the first of several slices commits without the poll's samples (the next one has them)
+            store = self.stored or i > 0 or len(parts) == 1 or self._store.done
+            scores = self._finish(rule, call, store)
             if scores is None:
                 win.push(rows, ts, values)
             else:
@@ -257,10 +278,10 @@ class PollTick:
             if i + 1 == len(parts):
                 break  # the transaction stays open for the rule's last steps
             try:
-                transitions = self._commit()
+                transitions = self._commit(store)
             except BaseException as exc:
                 if not self.stored:
-                    raise  # nothing of the poll is committed: the whole tick fails
+                    raise  # the poll's samples are not committed: the tick fails
                 self._lost(exc, rule)
                 continue
             if transitions:
@@ -273,11 +294,15 @@ class PollTick:
 
     def _pause(self, pause: Pause, win, rest: list[tuple]):
         """Yield `pause` (no transaction is open); if the caller stops there (the daemon is
-        stopping), the points of `rest` go into the windows unscored, as the store has them."""
+        stopping), the points of `rest` go into the windows unscored, as the store has them
+        (or, before the poll's samples are committed, the windows go back to the store's)."""
         try:
             yield pause
         except GeneratorExit:
             self.error = RuntimeError("the tick was stopped between slices")
+            if not self.stored:
+                self._undo()
+                raise
             for rows, ts, values in rest:
                 win.push(rows, ts, values)
             raise
@@ -298,13 +323,14 @@ class PollTick:
         batch = rule.rt.windows.batch(rows, ts, values)
         return batch, self.engine.scorer.start(rule.rt.rule.name, rule.rt.detector, batch)
 
-    def _finish(self, rule: _RuleTick, pending):
-        """The slice's scores, or None when its detector failed (logged, counted once)."""
+    def _finish(self, rule: _RuleTick, pending, store: bool = True):
+        """The slice's scores, or None when its detector failed (logged, counted once); with
+        `store`, the poll's samples are inserted meanwhile (if they are not yet)."""
         if pending is None:
             return None
         e, rt = self.engine, rule.rt
         try:
-            scores = e.scorer.finish(rt.rule.name, pending, self._store)
+            scores = e.scorer.finish(rt.rule.name, pending, self._store if store else None)
         except Exception as exc:  # a detector bug must not stop the tick
             if exc is self._store.error:
                 raise  # the store failed beside the call, not the detector: the tick fails
