@@ -1,6 +1,7 @@
 """A poll's tick in slices (alertd/engine/slices.py): the notice of a series judged in an early
 slice leaves before the last slice is scored, whatever the series' place in the poll; every
-series is scored once; grouping and durability stay those of one tick."""
+series is scored once; grouping stays that of one tick; the poll's samples commit with the
+second slice, and a failure before they do keeps only what the first slice committed."""
 
 from __future__ import annotations
 
