@@ -143,6 +143,31 @@ def _since(j: int) -> str:
     return ""
 
 
+STEPS = [  # (name, from, to): the path of the first slice's notice
+    ("prep: clean, keys, urgent screen", None, "order<"),
+    ("urgent slice's detector call", "score>", "score<"),
+    ("waiting for the sample insert", "score<", "finish<"),
+    ("judge", "finish<", "judge<"),
+    ("commit", "judge<", "commit<"),
+    ("flush and send", "commit<", "post<"),
+]
+
+
+def _durations(rows) -> None:
+    """Median, p90 and max of each step of the path over the notices (ms), and how many
+    notices had the step above 10 ms."""
+    print(f"{'step':<34} {'median':>7} {'p90':>7} {'max':>7} {'>10ms':>6}")
+    for name, start, end in STEPS:
+        values = sorted(max(0.0, st[end] - (st[start] if start else 0.0)) for _, st, _, _ in rows
+                        if end in st and (start is None or start in st))
+        if values:
+            print(f"{name:<34} {statistics.median(values):7.1f} {values[int(0.9 * (len(values) - 1))]:7.1f} "
+                  f"{values[-1]:7.1f} {sum(v > 10 for v in values):6d}")
+    totals = sorted(total for total, _, _, _ in rows)
+    print(f"{'sample to webhook':<34} {statistics.median(totals):7.1f} {totals[int(0.9 * (len(totals) - 1))]:7.1f} "
+          f"{totals[-1]:7.1f}")
+
+
 def report(reps: list[tuple[float, float]]) -> None:
     """Print the stages of every measured notice; reps are (samples ready, webhook read)."""
     columns = ["clean>", "order<", "score>", "append>", "append<", "score<", "finish<", "judge<",
@@ -169,5 +194,6 @@ def report(reps: list[tuple[float, float]]) -> None:
               "[thread CPU ms, run-queue wait ms] since the thread's previous event): " + ", ".join(
                   f"{label} {(t - t0) * 1000:.1f}" + _since(j) for j, (t, label, _, _) in enumerate(EVENTS)
                   if t0 - 0.002 <= t <= t1 + 0.002))
+    _durations(rows)
     print(f"gc passes in the measured windows: {sum(len(g) for _, _, g, _ in rows)}; "
           f"threads alive: {threading.active_count()}")

@@ -1,6 +1,6 @@
 """WAL checkpoints off the tick's path (alertd/store/checkpoint.py, alertd/daemon/wal.py):
 the daemon's commits no longer copy the log into the database file; the daemon does it
-after each tick, on its own connection in a worker thread."""
+after ticks (at most one every GAP seconds), on its own connection in a worker thread."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 from alertd.store import Store
+from alertd.daemon.wal import GAP
 from alertd.store.checkpoint import AUTO_PAGES
 
 BIG = "x" * (5 << 20)  # 5 MiB: about 1,300 pages of log, past SQLite's default threshold (1,000)
@@ -68,23 +69,34 @@ def test_the_daemon_checkpoints_after_each_tick_in_a_worker_thread(write_config,
         routes={"receiver": "rec"})), registry, environ={})
     path = tmp_path / "d.db"
 
+    monotonic = [1000.0]
+
+    async def finished(daemon):
+        while daemon.wal.running():  # (a worker thread: nothing to pass a clock to)
+            await asyncio.sleep(0.005)
+        return daemon.wal.runs
+
     async def scenario():
-        daemon = Daemon(cfg, registry, store_path=path, clock=clock)
+        daemon = Daemon(cfg, registry, store_path=path, clock=clock, monotonic=lambda: monotonic[0])
         await daemon.start()
         daemon.scheduler.pause()
-        while daemon.wal.running():  # (one may have started with the start's own writes)
-            await asyncio.sleep(0.005)
-        runs = daemon.wal.runs
+        monotonic[0] += GAP
+        runs = [await finished(daemon)]
         source = daemon.sources["app"]
-        source.pending = [Sample("cpu", make_labels({"host": f"h{i}"}), clock.now(), 10.0) for i in range(50)]
-        await daemon.poll("app")
-        assert daemon.wal.running()  # started once the tick was over; the loop did not wait for it
-        while daemon.wal.running():
-            await asyncio.sleep(0.005)
-        after = daemon.wal.runs, in_file(path, "SELECT count(*) FROM series")
+        for i, step in enumerate((0.0, 1.0, GAP)):  # a poll, one a second later, one GAP later
+            monotonic[0] += step
+            source.pending = [Sample("cpu", make_labels({"host": f"h{k}"}), clock.now() + i, 10.0)
+                              for k in range(50 * (i + 1))]
+            await daemon.poll("app")
+            if i == 0:
+                assert daemon.wal.running()  # started once the tick was over; the loop did not wait
+            runs.append(await finished(daemon))
+            if i == 0:
+                first = in_file(path, "SELECT count(*) FROM series")
         await daemon.drain()
-        return runs, after
+        return runs, first, in_file(path, "SELECT count(*) FROM series")
 
-    runs, (after_runs, series) = asyncio.run(scenario())
-    assert after_runs == runs + 1
-    assert series == [(50,)]  # the tick's writes are in the database file, not only in the log
+    runs, first, last = asyncio.run(scenario())
+    assert [r - runs[0] for r in runs] == [0, 1, 1, 2]  # the second poll came too soon after the first
+    assert first == [(50,)]  # the tick's writes are in the database file, not only in the log
+    assert last == [(150,)]

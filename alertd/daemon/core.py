@@ -218,7 +218,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.store = self.store_guard.open()
         except StoreError as exc:
             raise StartupError(str(exc)) from None
-        self.wal = WalCheckpoints(self.store.checkpointer(), self.log)
+        self.wal = WalCheckpoints(self.store.checkpointer(), self.log, self.monotonic)
         self.store.samples.index.granularity = min(60.0, self.config.retention / 4)
         self.store.health.clock = self.monotonic
         # httpx keeps 20 idle connections by default: with more HTTP sources than that, most

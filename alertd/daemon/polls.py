@@ -172,7 +172,7 @@ class Polling:
                 self.first_poll_at = self.clock.now()
         async with self.tick_lock:
             self.housekeeping(name)
-        self.wal.soon()  # the tick is over: its log pages go into the file now, off its path
+        self.wal.soon()  # the tick is over: its log pages go into the file now, off its path (wal.py)
 
     async def _poll(self, name: str, sc) -> None:
         self.metrics.source_polls.labels(name).inc()

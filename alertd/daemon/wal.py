@@ -1,9 +1,10 @@
-"""The store's WAL checkpoints, which the daemon runs after each tick and every 10 s.
+"""The store's WAL checkpoints, which the daemon runs after ticks and every 10 s.
 
 A checkpoint copies the store's log into the database file and syncs both; left to SQLite
 it runs inside whichever commit crosses 1,000 pages, often a tick's, and holds that tick's
-notices up (alertd/store/checkpoint.py). Here it runs once the tick is over, in a worker
-thread, at most one at a time; a failure is logged and the next one tries again.
+notices up (alertd/store/checkpoint.py). Here it runs once a tick is over, in a worker
+thread, at most one at a time and at most one every `GAP` seconds (many small sources must
+not make two file syncs each a poll); a failure is logged and the next one tries again.
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ from __future__ import annotations
 import asyncio
 import time
 
+GAP = 5.0  # seconds (monotonic) at least between the starts of two checkpoints
+
 
 class WalCheckpoints:
     """Starts `checkpointer.run()` in a worker thread when asked (`soon`), one at a time.
     `checkpointer` None (an in-memory store) makes every call a no-op."""
 
-    def __init__(self, checkpointer, log):
-        self.checkpointer, self.log = checkpointer, log
+    def __init__(self, checkpointer, log, clock=time.monotonic):
+        self.checkpointer, self.log, self.clock = checkpointer, log, clock
         self._task: asyncio.Task | None = None
-        self.runs = 0  # checkpoints that finished (tests, bench/latency.py --trace)
+        self._last = -float("inf")  # when the last one started
+        self.runs = 0  # checkpoints that finished (tests)
 
     def soon(self) -> None:
-        """Start a checkpoint now unless one is under way (never waits for it)."""
+        """Start a checkpoint now unless one is under way or started less than GAP seconds
+        ago (never waits for it)."""
         if self.checkpointer is None or self.checkpointer.closed or self.running():
             return
+        now = self.clock()
+        if now - self._last < GAP:
+            return
+        self._last = now
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def running(self) -> bool:
