@@ -94,9 +94,6 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
         for name in names:
             await daemon.poll(name)
     await quiet()
-    beat, stop = None, asyncio.Event()
-    if TRACE:
-        beat = asyncio.get_running_loop().create_task(latency_trace.heartbeat(stop))
     n = each * len(names)
     order = _positions(n, reps, position)
     latencies, at = [], -1
@@ -122,9 +119,6 @@ async def measure(directory: Path, reps: int, arrived: list, split: int, positio
         received = next(t for t, body in arrived if host in body)
         latencies.append(received - source.collected_at)
         TRACED.append((source.collected_at, received))
-    if beat is not None:
-        stop.set()
-        await beat
     await daemon.drain()
     return latencies
 

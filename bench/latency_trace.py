@@ -2,18 +2,17 @@
 
 `install()` wraps (in this process only, the bench's) the steps between a poll's samples and
 the webhook: the tick's preparation, the urgent screen, each detector call (its start and end
-in the worker thread), the samples' insert, judging and committing each slice, the pause
-between slices, the group timer's flush, the delivery pass and the HTTP request; and it
-records the garbage collector's passes (`gc.callbacks`) and how late the event loop runs a
-1 ms heartbeat (a loop held up by the GIL or by a long step shows there). Times are
+in the worker thread, and its number of series), the samples' insert, judging and committing
+each slice, the pause between slices, the group timer's flush, the delivery pass and the HTTP
+request; and it records the garbage collector's passes (`gc.callbacks`) and, at every step,
+the thread's CPU time and run-queue wait (/proc/thread-self/schedstat). Times are
 `perf_counter()` seconds, as the bench's own. `report(reps)` prints, for each measured
-notice, the stages in ms after its samples were ready, and the median and the slowest
-notices of each.
+notice, the stages in ms after its samples were ready, a table of the path's steps (median,
+p90, max), and the events of the three slowest notices.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gc
 import statistics
@@ -22,7 +21,7 @@ import time
 
 EVENTS: list[tuple[float, str, float, float]] = []  # (perf_counter, label, thread CPU s, run-queue wait s)
 GC: list[tuple[float, float, int]] = []  # (start, end, generation)
-LAG: list[tuple[float, float]] = []  # (when the heartbeat ran, how late)
+CALLS: list[tuple[float, int]] = []  # (when a detector call started, its series)
 
 
 def _sched() -> tuple[float, float]:
@@ -100,6 +99,7 @@ def install() -> None:
     timed = scoring._timed
 
     def traced(call, arg):  # in the detector's worker thread
+        CALLS.append((time.perf_counter(), len(arg)))
         _mark("score>")
         try:
             return timed(call, arg)
@@ -108,15 +108,6 @@ def install() -> None:
 
     scoring._timed = traced
     gc.callbacks.append(_gc_callback)
-
-
-async def heartbeat(stop: asyncio.Event, every: float = 0.001) -> None:
-    """Run on the daemon's loop: how late a 1 ms sleep wakes up."""
-    while not stop.is_set():
-        due = time.perf_counter() + every
-        await asyncio.sleep(every)
-        now = time.perf_counter()
-        LAG.append((now, now - due))
 
 
 def _stages(t0: float, t1: float) -> dict[str, float]:
@@ -163,6 +154,8 @@ def _durations(rows) -> None:
         if values:
             print(f"{name:<34} {statistics.median(values):7.1f} {values[int(0.9 * (len(values) - 1))]:7.1f} "
                   f"{values[-1]:7.1f} {sum(v > 10 for v in values):6d}")
+    late = sum(1 for total, st, _, _ in rows if "score<#2" in st and total > st["score<#2"])
+    print(f"notices that left only after the rest of the poll was scored (not in the first slice): {late}")
     totals = sorted(total for total, _, _, _ in rows)
     print(f"{'sample to webhook':<34} {statistics.median(totals):7.1f} {totals[int(0.9 * (len(totals) - 1))]:7.1f} "
           f"{totals[-1]:7.1f}")
@@ -177,14 +170,14 @@ def report(reps: list[tuple[float, float]]) -> None:
     for t0, t1 in reps:
         st = _stages(t0, t1 + 0.05)
         gcs = [(s, e, g) for s, e, g in GC if t0 <= s <= t1]
-        lag = max((lag for at, lag in LAG if t0 <= at <= t1), default=0.0)
-        rows.append(((t1 - t0) * 1000, st, gcs, lag * 1000))
+        first = next((n for at, n in CALLS if t0 <= at <= t1), 0)  # the first detector call's series
+        rows.append(((t1 - t0) * 1000, st, gcs, first))
     print(f"\ntrace: ms after the samples were ready ({len(rows)} notices; '-' not in the window)")
-    print(f"{'total':>6} " + " ".join(f"{c:>8}" for c in columns) + f" {'gc ms(gen)':>12} {'maxlag':>6}")
-    for total, st, gcs, lag in sorted(rows, key=lambda r: r[0]):
+    print(f"{'total':>6} " + " ".join(f"{c:>8}" for c in columns) + f" {'gc ms(gen)':>12} {'head':>6}")
+    for total, st, gcs, head in sorted(rows, key=lambda r: r[0]):
         gc_text = ",".join(f"{(e - s) * 1000:.1f}({g})" for s, e, g in gcs) or "-"
         print(f"{total:6.1f} " + " ".join(f"{st[c]:8.1f}" if c in st else f"{'-':>8}" for c in columns)
-              + f" {gc_text:>12} {lag:6.1f}")
+              + f" {gc_text:>12} {head:6d}")
     print(f"{'median':>6} " + " ".join(
         f"{statistics.median(v):8.1f}" if (v := [st[c] for _, st, _, _ in rows if c in st]) else f"{'-':>8}"
         for c in columns))
