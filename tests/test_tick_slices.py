@@ -139,6 +139,27 @@ def test_the_order_puts_jumps_and_open_incidents_first_wherever_they_are():
     assert sorted(np.concatenate(parts).tolist()) == list(range(n))
 
 
+def test_new_jumps_go_first_even_when_open_incidents_would_fill_the_first_slice():
+    """More open incidents than FIRST_SLICE (a storm): the new jumps still go first, the
+    open incidents fill the rest of the first slice, the others follow in poll order."""
+    n = 5000
+    win = SeriesWindows(12)
+    for i in range(n):
+        win.add(f"k{i}", ())
+    rng = np.random.default_rng(2)
+    win.values[:n] = rng.normal(100, 5, (n, 12))
+    values = win.values[:n].mean(axis=1)  # nothing else urgent
+    values[[10, 2500, n - 1]] = 1000.0
+    win.active[:] = False
+    win.active[100:100 + 2 * slices.FIRST_SLICE] = True
+    parts = slice_order(win, np.arange(n), values)
+    head = parts[0].tolist()
+    assert len(head) == slices.FIRST_SLICE
+    assert sorted(head[:3]) == [10, 2500, n - 1]
+    assert all(100 <= k < 100 + 2 * slices.FIRST_SLICE for k in head[3:])
+    assert sorted(np.concatenate(parts).tolist()) == list(range(n))  # each once
+
+
 def test_members_a_later_slice_adds_to_a_notified_group_are_told_at_once(write_config, registry, clock, tmp_path):
     """group_wait 0 and one group for all: the head's member is told after the head; a
     member found by the rest of the poll is told right after, not a group_interval later."""

@@ -10,9 +10,9 @@ after its slice, not after the last series of the poll. A poll of at most `HEAD_
 series is one slice, as before.
 
 Which series go first: the ones whose new point is far from their recent history (at least
-`URGENT` standard deviations of the series' window: cheap, a screen, not a verdict) and the
-ones with an open incident, pending or firing (their `for` may end, or they may recover),
-at most `FIRST_SLICE`, most urgent first, in a call of their own; the others follow in poll
+`URGENT` standard deviations of the series' window: cheap, a screen, not a verdict), most
+urgent first, then the ones with an open incident, pending or firing (their `for` may end,
+or they may recover), at most `FIRST_SLICE` in all, in a call of their own; the others follow in poll
 order, in slices of `SLICE_SERIES`. A detector call has a fixed cost (about 5 ms for the
 KNN model, whatever its size), so slices are few: at 10,000 series, the urgent ones and then
 the rest in one. Every series is judged once per point, with the same history, so verdicts
@@ -81,11 +81,15 @@ def slice_order(win, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
         mean = hist.mean(axis=1)
         urgency = np.abs(values - mean) / (hist.std(axis=1) + 1e-9 * np.abs(mean))
     urgency[np.isnan(urgency)] = 0.0  # not enough history: no verdict to hurry
-    urgency[win.active[rows]] = np.inf  # an open incident: its recovery is news as well
-    urgent = np.flatnonzero(urgency >= URGENT)
-    if len(urgent) > first:
-        urgent = urgent[np.argpartition(-urgency[urgent], first - 1)[:first]]
-    urgent = urgent[np.argsort(-urgency[urgent], kind="stable")]
+    # an open incident goes first too (its recovery, or the end of its `for`, is news), but
+    # after the new jumps: with more open incidents than FIRST_SLICE (a storm, or a rule
+    # that keeps many open) a new jump must not wait for the rest of the poll behind them
+    active = win.active[rows]
+    jumps = np.flatnonzero((urgency >= URGENT) & ~active)
+    if len(jumps) > first:
+        jumps = jumps[np.argpartition(-urgency[jumps], first - 1)[:first]]
+    jumps = jumps[np.argsort(-urgency[jumps], kind="stable")]
+    urgent = np.concatenate([jumps, np.flatnonzero(active)[:first - len(jumps)]])
     rest = np.ones(n, dtype=bool)
     rest[urgent] = False
     rest = np.flatnonzero(rest)
