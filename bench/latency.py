@@ -24,6 +24,10 @@ their own schedules would, at other moments of the 10 s interval), lets their no
 then polls the source of the jumping series. Before every measured poll the outbox is empty
 (with a 10 s interval the dispatcher has had 10 s). Medians over `--runs` fresh daemons of
 each run's p50 and p99.
+
+`--trace` prints where each measured notice's time went (bench/latency_trace.py): the tick's
+steps, the detector calls, the sample insert, the commit, the flush and the send, garbage
+collections, and the first detector call's size (the series judged before the notice).
 """
 
 from __future__ import annotations
