@@ -100,3 +100,16 @@ def test_the_daemon_checkpoints_after_each_tick_in_a_worker_thread(write_config,
     assert [r - runs[0] for r in runs] == [0, 1, 1, 2]  # the second poll came too soon after the first
     assert first == [(50,)]  # the tick's writes are in the database file, not only in the log
     assert last == [(150,)]
+
+
+def test_the_checkpointer_never_creates_a_store_that_is_gone(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from alertd.store.checkpoint import Checkpointer
+
+    path = tmp_path / "gone.db"
+    with pytest.raises(sqlite3.OperationalError):
+        Checkpointer(str(path)).run()
+    assert not path.exists()  # the daemon's store-file check must still see it missing

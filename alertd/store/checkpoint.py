@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from urllib.parse import quote
 
 AUTO_PAGES = 10_000  # the writer's own checkpoint threshold (pages of the log, 4 KiB each)
 
@@ -36,7 +37,10 @@ class Checkpointer:
             if self.closed:
                 return (0, 0)
             if self._db is None:
-                self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                # mode=rw: never create the file (a store deleted under the daemon must stay
+                # missing for its check, not come back empty)
+                self._db = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True,
+                                           check_same_thread=False, isolation_level=None)
                 self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             try:
                 _busy, log, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
