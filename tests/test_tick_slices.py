@@ -116,13 +116,19 @@ def test_a_poll_up_to_head_from_series_is_one_call(engine, clock):
     assert [len(keys) for keys in calls] == [slices.HEAD_FROM]
 
 
-def test_the_order_puts_jumps_and_open_incidents_first_wherever_they_are():
-    n = 5000
+def _windows(n: int, seed: int) -> tuple[SeriesWindows, np.random.Generator]:
+    """n series with 12 points of noise around 100 each."""
     win = SeriesWindows(12)
     for i in range(n):
         win.add(f"k{i}", ())
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     win.values[:n] = rng.normal(100, 5, (n, 12))
+    return win, rng
+
+
+def test_the_order_puts_jumps_and_open_incidents_first_wherever_they_are():
+    n = 5000
+    win, rng = _windows(n, seed=1)
     values = rng.normal(100, 5, n)
     for jumper in (0, 1234, n - 1):
         v = values.copy()
@@ -143,11 +149,7 @@ def test_new_jumps_go_first_even_when_open_incidents_would_fill_the_first_slice(
     """More open incidents than FIRST_SLICE (a storm): the new jumps still go first, the
     open incidents fill the rest of the first slice, the others follow in poll order."""
     n = 5000
-    win = SeriesWindows(12)
-    for i in range(n):
-        win.add(f"k{i}", ())
-    rng = np.random.default_rng(2)
-    win.values[:n] = rng.normal(100, 5, (n, 12))
+    win, _ = _windows(n, seed=2)
     values = win.values[:n].mean(axis=1)  # nothing else urgent
     values[[10, 2500, n - 1]] = 1000.0
     win.active[:] = False
