@@ -195,11 +195,20 @@ class Detector(Plugin):
     on the event loop, which swaps the model in atomically. Models are persisted with
     `dump_model`/`load_model` under `model_version()`, so a restart reuses them; a changed
     version (other params) forces a refit.
+
+    A detector whose fit is heavy sets `fit_in_process = True`: the trainer then runs the fit
+    in the fit worker process (alertd/detect/fit_worker.py), where the training data is read
+    from the store and `fit` called on a copy of the detector built from the same params (its
+    context has the rule's `name` and a `now` of the fit's start, nothing else); only the
+    dumped model comes back. So `fit` must depend on nothing but `params` and the data, and
+    the class must be importable by its module path. Where the store is in memory (tests,
+    replays) the fit runs in the trainer's thread as usual.
     """
 
     window: int = 0
     min_history: int = 0
     trainable: ClassVar[bool] = False
+    fit_in_process: ClassVar[bool] = False  # fit in the worker process, which reads the history itself
     fit_wanted: bool = False  # set by `score` when a series is ready but not covered by a model
     checks_absence: ClassVar[bool] = False  # `absent` wants calls for series that sent nothing
     # a big poll is scored in slices (urgent series first; alertd/engine/slices.py); a detector

@@ -9,6 +9,7 @@ that fails to import raises `PluginError` with one clear sentence.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import sys
@@ -139,14 +140,9 @@ class Registry:
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            modname = f"alertd_site_plugins.{path.stem}"
             try:
-                spec = importlib.util.spec_from_file_location(modname, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[modname] = module
-                spec.loader.exec_module(module)
+                module = site_module(path)
             except Exception as exc:
-                sys.modules.pop(modname, None)
                 raise PluginError(f'error loading plugin "{path.stem}": {type(exc).__name__}: {exc} '
                                   f"(in {path})", traceback.format_exc()) from None
             self.add_module(module, str(path), path.stem)
@@ -161,6 +157,30 @@ class Registry:
 
     def all(self) -> list[PluginInfo]:
         return [info for kind in KINDS for _, info in sorted(self.by_kind[kind].items())]
+
+
+SITE_PACKAGE = "alertd_site_plugins"
+
+
+def site_module(path: Path):
+    """Import the plugin file `path` as module `alertd_site_plugins.<stem>` (under a package
+    of that name, so that its classes pickle by name: fitted models, and fits sent to the
+    worker process, which imports the file again by this function)."""
+    if SITE_PACKAGE not in sys.modules:
+        package = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(SITE_PACKAGE, None,
+                                                                                 is_package=True))
+        package.__path__ = []
+        sys.modules[SITE_PACKAGE] = package
+    modname = f"{SITE_PACKAGE}.{Path(path).stem}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        raise
+    return module
 
 
 def _import(modname: str, short: str):

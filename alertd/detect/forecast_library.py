@@ -14,23 +14,23 @@ the same grid of knots as the default model, and their rhythm is found by the sa
 Why a process: statsforecast's compiled core holds the GIL for a whole fit (up to half a
 second a series), which would stall the event loop from the trainer's thread; it also
 imports in about 2 s and brings pandas and pyarrow (about 330 MB) that the daemon itself never
-needs. So the fits run in one worker process (spawned on first use, `nice`d, kept for the
-next fit), and only arrays cross: the grid in, paths and errors by lead out. What is stored is
-the same `ForecastModel` as the default's: paths, not model objects.
+needs. So the fits run in the fit worker process (alertd/detect/fit_worker.py: spawned on
+first use, `nice`d, kept for the next fit), and only arrays cross: the grid in, paths and
+errors by lead out. A forecast rule's fit is sent to that process whole by the trainer
+(`fit_in_process`); the chunks then run in place. What is stored is the same
+`ForecastModel` as the default's: paths, not model objects.
 """
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import math
-import os
-import threading
 import time
-import warnings
 
 import numpy as np
 
+from . import fit_worker
+from .fit_worker import shutdown, worker  # noqa: F401  (the worker process: alertd/detect/fit_worker.py)
 from .forecast import ForecastModel, two_sided_z
 from .forecast_fit import (Grid, detect_periods, knot_for, median_step, nan_median, out_of_sample_factor,
                            seasonal_profile, slot_at)
@@ -40,48 +40,10 @@ MODELS = ("AutoETS", "AutoTheta", "MSTL", "AutoARIMA")
 INSTALL = "pip install 'alertd[forecast]'"
 CHUNK = 200  # series sent to the worker at a time
 
-_pool = None
-_lock = threading.Lock()
-
 
 def available() -> bool:
     """Whether statsforecast can be imported (without importing it: that takes seconds)."""
     return importlib.util.find_spec("statsforecast") is not None
-
-
-def _worker_init() -> None:
-    try:
-        os.nice(5)  # a fit is background work: the daemon's own process comes first
-    except OSError:
-        pass
-    warnings.simplefilter("ignore")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def worker():
-    """The worker process pool (one process, spawned on first use)."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_init)
-            atexit.register(shutdown)
-        return _pool
-
-
-def shutdown() -> None:
-    """Stop the worker process now, a fit in it too (it is started again when next needed):
-    at exit the daemon must not wait for minutes of fitting."""
-    global _pool
-    with _lock:
-        if _pool is not None:
-            for proc in list((_pool._processes or {}).values()):
-                proc.terminate()
-            _pool.shutdown(wait=True, cancel_futures=True)
-            _pool = None
 
 
 def fit_library(model: str, keys, ts_list, values_list, *, end: float, span: float, horizon: float,
@@ -135,18 +97,14 @@ def fit_library(model: str, keys, ts_list, values_list, *, end: float, span: flo
 
 def _in_worker(model: str, Y, season, m, H: int, level: float):
     """Run the fits in the worker, CHUNK series at a time; (mean, spread, worker CPU seconds).
-    A worker that died (killed, out of memory) is replaced at the next fit; this one fails."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    pool = worker()
-    try:
-        futures = [pool.submit(fit_chunk, model, Y[i:i + CHUNK], season[i:i + CHUNK], m[i:i + CHUNK], H, level)
-                   for i in range(0, len(Y), CHUNK)]
-        parts = [f.result() for f in futures]
-    except BrokenProcessPool:
-        shutdown()
-        raise RuntimeError(f"the {model} worker process stopped during a fit (killed, or out of memory?); "
-                           "the next fit starts a new one") from None
+    Already in it (the trainer sent the rule's whole fit there), in place. A worker that died
+    (killed, out of memory) is replaced at the next fit; this one fails."""
+    calls = [(fit_chunk, model, Y[i:i + CHUNK], season[i:i + CHUNK], m[i:i + CHUNK], H, level)
+             for i in range(0, len(Y), CHUNK)]
+    if fit_worker.inside():
+        parts = [call[0](*call[1:]) for call in calls]
+    else:
+        parts = fit_worker.gather(model, calls)
     mean = np.concatenate([p[0] for p in parts])
     spread = np.concatenate([p[1] for p in parts])
     return mean, spread, float(sum(p[2] for p in parts))

@@ -5,7 +5,10 @@ rule whose detector is trainable and submits a fit when one is due: the first ti
 has `min_history` points (or a ready series is not covered by the model), every `retrain`
 seconds of the daemon clock, or once a series has `retrain_points` new points. The fit runs
 in a worker thread with its own read connection to the store, so a tick never waits for it;
-when it finishes, the model is installed on the event loop (one reference swap) and saved in
+a detector that sets `fit_in_process` is fitted in the fit worker process instead, which reads
+the store itself (alertd/engine/fit_process.py), so neither the reading nor the fit holds the
+daemon's GIL (an in-memory store cannot be read from another process: its fits stay in the
+thread). When it finishes, the model is installed on the event loop (one reference swap) and saved in
 the store with the detector's version, so a restart reuses it. Points inside the rule's
 firing incidents are left out of the training data (unless they are most of it: then the
 "incident" has become the new normal). A fit that raises leaves the previous model in use;
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,7 +36,10 @@ import numpy as np
 
 from ..base import TrainingSet
 from ..model import fingerprint
+from ..detect import fit_worker
+from ..durations import format_duration
 from ..store.fitted_models import StoredModel
+from .fit_process import FitJob, FitSummary, fit_in_worker
 
 MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
 MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
@@ -45,6 +52,15 @@ def params_json(params) -> str:
         return json.dumps(dataclasses.asdict(params), default=str, sort_keys=True)
     except TypeError:
         return json.dumps(repr(params))
+
+
+def retry_text(plan) -> str:
+    """When a failed fit is tried again, for its log line."""
+    if plan is None:
+        return "at the next fit"
+    if plan.every is not None:
+        return f"in {format_duration(plan.every)} (retrain)"
+    return f"after {plan.every_points} new points (retrain_points)"
 
 
 def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
@@ -92,6 +108,7 @@ class RuleTraining:
     failures: int = 0
     last_error: str | None = None
     last_reason: str | None = None
+    fit_pid: int | None = None  # the process the last successful fit ran in
     detached: bool = False  # dropped by a reload
 
     @property
@@ -103,10 +120,11 @@ class Trainer:
     """Schedules fits of trainable detectors in a worker pool and installs the results."""
 
     def __init__(self, engine, store, clock, log, metrics=None, *, store_path=None,
-                 workers: int = 1, inline: bool = False):
+                 workers: int = 1, inline: bool = False, processes: bool = True):
         self.store, self.clock, self.log, self.metrics = store, clock, log, metrics
         self.store_path = str(store_path) if store_path else getattr(store, "path", ":memory:")
         self.inline = inline or self.store_path == ":memory:"
+        self.processes = processes and not self.inline  # `fit_in_process` detectors in the worker
         self.workers = workers
         self.rules = [RuleTraining(rt) for rts in engine.rules_by_source.values() for rt in rts
                       if getattr(rt.detector, "trainable", False)]
@@ -147,7 +165,10 @@ class Trainer:
             self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
 
     async def stop(self) -> None:
-        """Stop the pool; running fits finish in the background and are discarded."""
+        """Stop the pool; running fits finish in the background and are discarded (one in the
+        worker process is stopped with it: the daemon's exit must not wait for a fit)."""
+        if self.processes and any(st.in_flight is not None and self._in_process(st) for st in self.rules):
+            fit_worker.shutdown()
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
@@ -239,7 +260,7 @@ class Trainer:
         seen = (seen, keys, rt.windows.epoch)  # rows may be renumbered before it ends
         loop = self.loop
         if loop is not None:
-            future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, st, f, seen))
+            future.add_done_callback(lambda f: loop.is_closed() or loop.call_soon_threadsafe(self._finish, st, f, seen))
         else:
             future.add_done_callback(lambda f: self._finish(st, f, seen))
 
@@ -252,17 +273,26 @@ class Trainer:
             reader = self._local.reader = self.store.reader()
         return reader.samples, reader.incidents
 
+    def _in_process(self, st: RuleTraining) -> bool:
+        return self.processes and bool(getattr(st.runtime.detector, "fit_in_process", False))
+
     def _job(self, st: RuleTraining, keys, labels, now: float, use_own: bool):
-        """Runs in a worker: read history, fit, serialise. Returns (model, blob, data, seconds)."""
+        """Runs in a worker thread: read history, fit, serialise (or have the worker process
+        do it all). Returns (model, blob, FitSummary, seconds)."""
         det = st.runtime.detector
         started = time.perf_counter()
-        samples, incidents = self._readers(use_own)
         plan = det.training_plan()
+        if use_own and self._in_process(st):
+            blob, summary = fit_in_worker(FitJob.of(det, self.store_path, st.name, st.runtime.rule.source, keys,
+                                                    labels, now, plan))
+            model = det.load_model(blob) if blob else None
+            return model, blob, summary, time.perf_counter() - started
+        samples, incidents = self._readers(use_own)
         data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span,
                             st.runtime.rule.source)
         model = det.fit(data)
         blob = det.dump_model(model) if model is not None else b""
-        return model, blob, data, time.perf_counter() - started
+        return model, blob, FitSummary(len(data), data.excluded, now, os.getpid()), time.perf_counter() - started
 
     def _finish(self, st: RuleTraining, future: Future, seen) -> None:
         """On the loop: install and persist the model, or log and count the failure."""
@@ -281,14 +311,16 @@ class Trainer:
         det = st.runtime.detector
         st.retry_later = False
         try:
-            model, blob, data, seconds = future.result()
+            model, blob, summary, seconds = future.result()
         except Exception as exc:  # the previous model stays in use
             st.failures += 1
             st.retry_later = True
             st.last_error = f"{type(exc).__name__}: {exc}"[:300]
             self._count(st.name, "error")
             st.runtime.note_fit("error", self.clock.now(), error=st.last_error)
-            self.log.error("model_fit_failed", rule=st.name, error=st.last_error, failures=st.failures)
+            self.log.error("model_fit_failed", rule=st.name, error=st.last_error, failures=st.failures,
+                           retry=retry_text(det.training_plan()),
+                           model="the previous one stays in use" if det.model_info() else "none yet")
             return
         if model is None:
             st.retry_later = True
@@ -298,19 +330,20 @@ class Trainer:
             return
         det.install(model)
         st.fits += 1
-        st.fitted_clock, st.seen_at_fit, st.last_error = self.clock.now(), seen, None
+        st.fitted_clock, st.seen_at_fit, st.last_error, st.fit_pid = self.clock.now(), seen, None, summary.pid
         self._count(st.name, "ok")
         st.runtime.note_fit("ok", self.clock.now(), reason=st.last_reason)
         info = det.model_info()
         try:
             self.store.models.save(StoredModel(
-                st.name, det.type_name, det.model_version(), float(info.get("fitted_at", data.now)),
-                self.clock.now(), len(data), int(info.get("train_rows", 0)), float(seconds), len(blob), blob,
+                st.name, det.type_name, det.model_version(), float(info.get("fitted_at", summary.now)),
+                self.clock.now(), summary.series, int(info.get("train_rows", 0)), float(seconds), len(blob), blob,
                 params_json(det.params)))
         except Exception as exc:  # the model is in use; it just will not survive a restart
             self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
-        self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=len(data),
-                      excluded_points=data.excluded, seconds=round(seconds, 3), size=len(blob))
+        self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=summary.series,
+                      excluded_points=summary.excluded, seconds=round(seconds, 3), size=len(blob),
+                      process="worker" if summary.pid != os.getpid() else "daemon")
 
     def series_dropped(self, dropped: dict) -> None:
         """Rows of some rules' windows were renumbered ({rule: (rows kept, keys dropped)},
@@ -328,5 +361,5 @@ class Trainer:
     def status(self) -> dict[str, dict]:
         """Per rule: fits, failures, last error, whether a fit is running, the model."""
         return {st.name: {"fits": st.fits, "failures": st.failures, "last_error": st.last_error,
-                          "fitting": st.in_flight is not None, "model": st.runtime.detector.model_info()}
+                          "fitting": st.in_flight is not None, "fit_pid": st.fit_pid, "model": st.runtime.detector.model_info()}
                 for st in self.rules}

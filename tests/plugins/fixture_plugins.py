@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from alertd import hookimpl
-from alertd.base import Detector, Notifier, RetryableError, Source
+from alertd.base import Detector, Notifier, RetryableError, Source, TrainingPlan
 from alertd.model import Scores, Status
 
 
@@ -102,11 +105,50 @@ class GateDetector(AboveDetector):
         return super().score(batch)
 
 
+class HeldFitDetector(AboveDetector):
+    """A trainable detector fitted in the worker process (`fit_in_process`): its model is the
+    mean of each series and the id of the process that fitted it. While the file `hold` in
+    the directory `gate` exists, a fit writes its pid to `gate/started` and waits there (up
+    to 60 s) for the test to remove `hold` or kill the process."""
+
+    type_name = "test_held_fit"
+    trainable = True
+    fit_in_process = True
+
+    @dataclass(frozen=True)
+    class Params:
+        limit: float = 0.0
+        gate: str = ""
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.min_history, self.model = 5, None
+
+    def training_plan(self):
+        return TrainingPlan(points=100, every=3600.0)
+
+    def fit(self, data):
+        gate = Path(self.params.gate)
+        if (gate / "hold").exists():
+            (gate / "started").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 60
+            while (gate / "hold").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return {"pid": os.getpid(), "mean": {k: float(np.mean(v)) for k, v in zip(data.keys, data.values)}}
+
+    def install(self, model):
+        self.model = model
+
+    def model_info(self):
+        return {} if self.model is None else {"series": len(self.model["mean"])}
+
+
 @hookimpl
 def register_detectors(register):
     register(AboveDetector)
     register(WarmDetector)
     register(GateDetector)
+    register(HeldFitDetector)
 
 
 SENT: list = []  # every notification the test_record notifier delivered, in order

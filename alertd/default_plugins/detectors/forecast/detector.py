@@ -49,6 +49,7 @@ class Forecast(Detector):
 
     type_name = "forecast"
     trainable = True
+    fit_in_process = True  # reading a week of 10,000 series and fitting them: not in the daemon's GIL
     model_format = 1
 
     Params = ForecastParams

@@ -1,0 +1,106 @@
+"""The fit worker: one `nice`d process, spawned on first use and kept, where heavy fits run.
+
+A fit in a thread of the daemon holds the GIL for most of its time (numpy's small steps,
+SQLite's rows turned into arrays, a compiled library's loop), and the event loop waits for
+it at every switch: ticks and pages slow down while it runs. In a process of its own it
+competes for a core, not for the GIL, and at `nice 5` the daemon's own process comes first.
+
+Two users share the one process: the trainer, which runs the whole fit of a detector that
+sets `fit_in_process` there (reading its training data from the store itself:
+alertd/engine/fit_process.py), and the statsforecast models (alertd/detect/forecast_library.py),
+which send it their series in chunks. Fits are background work and the trainer runs one at a
+time, so one process is enough; `inside()` tells code that is already in it (a forecast
+rule's library fit sent there whole) to run its chunks in place instead of queueing them to
+itself.
+
+A process that dies (killed, out of memory) fails the fit under way with one sentence
+(`WorkerDied`); the next fit starts a new process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import warnings
+
+_pool = None
+_lock = threading.Lock()
+_inside = False
+
+
+class WorkerDied(RuntimeError):
+    """The worker process stopped during a fit (killed, out of memory); the fit failed."""
+
+
+def _init() -> None:
+    global _inside
+    _inside = True
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # one core's worth: the daemon keeps the other
+    try:
+        os.nice(5)  # a fit is background work: the daemon's own process comes first
+    except OSError:
+        pass
+    warnings.simplefilter("ignore")
+
+
+def inside() -> bool:
+    """Whether this code runs in the worker process itself."""
+    return _inside
+
+
+def worker():
+    """The worker process pool (one process, spawned on first use)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init)
+            atexit.register(shutdown)
+        return _pool
+
+
+def pids() -> list[int]:
+    """The worker's process id, if it is running."""
+    with _lock:
+        return list((_pool._processes or {}) if _pool is not None else ())
+
+
+def shutdown() -> None:
+    """Stop the worker process now, a fit in it too (it is started again when next needed):
+    at exit the daemon must not wait for minutes of fitting."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            for proc in list((_pool._processes or {}).values()):
+                proc.terminate()
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
+
+
+def run(what: str, func, *args):
+    """`func(*args)` in the worker process, waiting for it (call from a worker thread, never
+    the event loop). A dead worker raises `WorkerDied` naming `what` and is replaced at the
+    next call."""
+    return gather(what, [(func, *args)])[0]
+
+
+def gather(what: str, calls: list[tuple]) -> list:
+    """Several calls (func, *args) queued to the worker at once; their results in order."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = worker()
+    try:
+        futures = [pool.submit(*call) for call in calls]
+        return [f.result() for f in futures]
+    except BrokenProcessPool:
+        with _lock:
+            broken = _pool is pool
+        if broken:
+            shutdown()
+        raise WorkerDied(f"the {what} worker process stopped during a fit (killed, or out of memory?); "
+                         "the next fit starts a new one") from None
