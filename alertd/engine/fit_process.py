@@ -92,7 +92,7 @@ def plugin_class(module: str, qualname: str, path: str | None) -> type:
 def run_job(job: FitJob) -> tuple:
     """In the worker process: read, fit, dump."""
     from ..store import StoreReader
-    from .training import training_set
+    from .training_data import training_set
 
     kind = plugin_class(job.module, job.qualname, job.path)
     detector = kind(pickle.loads(job.params), PluginContext(name=job.rule, now=lambda: job.now))

@@ -8,17 +8,15 @@ in a worker thread with its own read connection to the store, so a tick never wa
 a detector that sets `fit_in_process` is fitted in the fit worker process instead, which reads
 the store itself (alertd/engine/fit_process.py), so neither the reading nor the fit holds the
 daemon's GIL (an in-memory store cannot be read from another process: its fits stay in the
-thread). When it finishes, the model is installed on the event loop (one reference swap) and saved in
-the store with the detector's version, so a restart reuses it. Points inside the rule's
-firing incidents are left out of the training data (unless they are most of it: then the
-"incident" has become the new normal). A fit that raises leaves the previous model in use;
-the error is logged and counted.
+thread). When it finishes, the model is installed on the event loop (one reference swap)
+and saved in the store with the detector's version, so a restart reuses it. Points inside
+the rule's firing incidents are left out of the training data (unless they are most of it:
+then the "incident" has become the new normal; alertd/engine/training_data.py). A fit that
+raises (a worker process killed mid-fit too) leaves the previous model in use; the error is
+logged with when the fit is tried again, and counted.
 
 `inline=True` runs fits synchronously inside `poll()`: backtests use it so a replay is
 deterministic (the simulated clock stands still while a model is fitted).
-
-Incidents of one or two points are not left out: they are blips (a rule without `for`
-fires on every one), and learning them teaches a bursty series what its bursts look like.
 """
 
 from __future__ import annotations
@@ -34,15 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base import TrainingSet
-from ..model import fingerprint
 from ..detect import fit_worker
 from ..durations import format_duration
 from ..store.fitted_models import StoredModel
 from .fit_process import FitJob, FitSummary, fit_in_worker
+from .training_data import MAX_EXCLUDED, MIN_INCIDENT_POINTS, training_set  # noqa: F401  (their home)
 
-MAX_EXCLUDED = 0.5  # more than this share of a series inside incidents: learn from it anyway
-MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a bursty series its bursts
 WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit storms)
 
 
@@ -61,36 +56,6 @@ def retry_text(plan) -> str:
     if plan.every is not None:
         return f"in {format_duration(plan.every)} (retrain)"
     return f"after {plan.every_points} new points (retrain_points)"
-
-
-def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
-                 now: float, span: float | None = None, source: str | None = None) -> TrainingSet:
-    """The latest `points` points of each series of `source` (within `span` of its latest
-    point), minus those inside firing incidents."""
-    recent = samples.recent(keys, points, source=source)
-    if span is not None:
-        recent = {k: (ts[ts >= ts[-1] - span], v[ts >= ts[-1] - span])
-                  for k, (ts, v, *_) in recent.items() if len(ts)}
-    starts = [recent[k][0][0] for k in keys if k in recent and len(recent[k][0])]
-    spans = incidents.firing_spans(rule, since=min(starts) if starts else None)
-    out_keys, out_labels, out_ts, out_values, excluded = [], [], [], [], 0
-    for key, lab in zip(keys, labels):
-        if key not in recent:
-            continue
-        ts, values = recent[key][0], recent[key][1]
-        drop = np.zeros(len(ts), dtype=bool)
-        for start, end in spans.get(fingerprint(rule, lab), ()):
-            inside = (ts >= start) & (ts < end)
-            if inside.sum() >= MIN_INCIDENT_POINTS:
-                drop |= inside
-        if drop.any() and drop.mean() <= MAX_EXCLUDED:
-            ts, values = ts[~drop], values[~drop]
-            excluded += int(drop.sum())
-        out_keys.append(key)
-        out_labels.append(lab)
-        out_ts.append(ts)
-        out_values.append(values)
-    return TrainingSet(out_keys, out_labels, out_ts, out_values, now, excluded)
 
 
 @dataclass
