@@ -199,8 +199,9 @@ class Polling:
                 self._poll_failed(name, "empty", "the poll returned no samples")
             return
         detector_errors = dict(self.engine.detector_errors)
-        # samples and the source's read position commit together, with the first slice
-        tick = self.engine.tick(name, samples, consumed=source.commit)
+        # samples and the source's read position commit together, with the first slice; the
+        # history of new series is read while the loop runs (alertd/engine/seeding.py)
+        tick = self.engine.tick(name, samples, consumed=source.commit, off_loop=True)
         try:
             await self._run_tick(tick)
         except Exception as exc:  # never let one tick take the daemon down

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..model import Status, Verdict
 from . import missing_data as nodata
+from . import seeding
 from .layers import Skips, layers
 from .reuse import Once
 from .reuse import poll_keys as _keys
@@ -60,7 +61,8 @@ URGENT = 6.0  # standard deviations from a series' window that make it urgent
 class Pause:
     """Between two slices, no transaction open: either `transitions` were just committed
     (the caller lets their notices leave before the next slice is scored), or the tick waits
-    for `call`, the next slice's detector call in the worker thread."""
+    for `call`, the next slice's detector call in the worker thread (or, before the first
+    slice, the read of the poll's new series from the store: alertd/engine/seeding.py)."""
 
     __slots__ = ("call", "transitions")
 
@@ -116,8 +118,9 @@ class PollTick:
     `Engine.ingest` to run it at once); `result` is the TickResult, `stored` whether the
     poll's samples (and read position) are committed."""
 
-    def __init__(self, engine, source: str, samples, alerts: bool = True, consumed=None):
+    def __init__(self, engine, source: str, samples, alerts: bool = True, consumed=None, off_loop: bool = False):
         self.engine, self.source, self.samples, self.alerts = engine, source, samples, alerts
+        self.off_loop = off_loop
         self.consumed = consumed or (lambda: None)
         self.result = TickResult()
         self.stored = False
@@ -193,8 +196,13 @@ class PollTick:
         result.skipped = skipped
         keys = _keys(good, e._last_keys[source])
         per_rule = [(rt, *rt.select(good, keys)) for rt in e.rules_by_source.get(source, [])]
-        for rt, matched, mkeys in per_rule:
-            e._seed_new(rt, matched, mkeys)
+        plans = [p for p in (seeding.plan(rt, matched, mkeys) for rt, matched, mkeys in per_rule) if p is not None]
+        if plans:  # new series: their windows from the store, read while the loop runs
+            now = e.clock.now()
+            reading = seeding.SeedRead(e.store, plans, self.off_loop)
+            if reading.future is not None:
+                yield Pause(reading, [])
+            seeding.apply(reading.finish(), e.tracker.is_tracked, now)
         self._rts = [rt for rt, _, _ in per_rule]
         self._store = Once(lambda: e.store.samples.append(good, source, keys, e.clock.now()))
         self._begin()

@@ -228,28 +228,11 @@ class Engine(RuleHealthViews):
             pass
         return tick.result
 
-    def tick(self, source: str, samples, *, alerts: bool = True, consumed=None) -> PollTick:
+    def tick(self, source: str, samples, *, alerts: bool = True, consumed=None, off_loop: bool = False) -> PollTick:
         """The tick of one poll, to be run by `PollTick.steps()` (the daemon lets the event
-        loop send each slice's notices between slices)."""
-        return PollTick(self, source, samples, alerts=alerts, consumed=consumed)
-
-    def _seed_new(self, rt: RuleRuntime, samples: list[Sample], keys: list[str]) -> None:
-        if keys is rt.seeded_keys:  # the key list of the last poll: nothing new
-            return
-        rows = rt.windows.rows
-        new = {k: s for s, k in zip(samples, keys) if k not in rows}
-        if not new:
-            rt.seeded_keys = keys
-            return
-        before = min(s.ts for s in new.values())
-        need = max(rt.windows.window, getattr(rt.detector, "min_history", 0))
-        stored = self.store.samples.recent(list(new), need, before=before, source=rt.rule.source)
-        now = self.clock.now()
-        for key, s in new.items():
-            row = rt.add_series(key, s.labels, self.tracker.is_tracked, now)
-            if key in stored:
-                rt.windows.seed(row, *stored[key])
-        rt.seeded_keys = keys
+        loop send each slice's notices between slices and, with `off_loop`, run while the
+        history of new series is read: alertd/engine/seeding.py)."""
+        return PollTick(self, source, samples, alerts=alerts, consumed=consumed, off_loop=off_loop)
 
     def _report_warmup(self, rt: RuleRuntime, rows: np.ndarray, status: np.ndarray) -> None:
         """Log when a rule's series enter or leave warm-up (no verdicts until min_history)."""
