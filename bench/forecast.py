@@ -34,6 +34,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -164,7 +165,9 @@ async def run(directory: Path, polls: int, gap: float) -> dict:
     during_base: list[float] = []  # polls of base: the same work as after the fit
     clock.advance(10.0)
     first_base = (await tick("base"))[0]
+    mark = len(lateness)
     first_fc = (await tick("fc"))[0]  # this poll seeds the windows from the store and starts the fit
+    first_fc_late = lateness[mark:] or [0.0]  # how late the loop woke while that poll ran
     while trainer.status()["fc_forecast"]["fits"] == 0 and time.perf_counter() - fit_started < 1800:
         await asyncio.sleep(gap)
         clock.advance(10.0)
@@ -204,7 +207,9 @@ async def run(directory: Path, polls: int, gap: float) -> dict:
     return {
         "fit": {"seconds_to_installed": fit_wall, "trainer_seconds": info["model"].get("fit_seconds"),
                 "model": info["model"], "ticks_during_fit": len(during),
-                "first_poll_ms": {"base": 1000 * first_base, "fc": 1000 * first_fc},
+                "first_poll_ms": {"base": 1000 * first_base, "fc": 1000 * first_fc,
+                                  "fc_loop_late_max": 1000 * max(first_fc_late)},
+                "fitted_in": "daemon" if info.get("fit_pid", os.getpid()) == os.getpid() else "worker process",
                 "install_and_save_on_loop_ms": max(finish_ms) if finish_ms else None,
                 "tick_during_fit_ms": {"median": ms(during), "p99": ms(during, 99), "max": 1000 * max(during)},
                 "base_tick_during_fit_ms": {"median": ms(during_base), "p99": ms(during_base, 99),
@@ -259,24 +264,37 @@ def main() -> None:
     ap.add_argument("--library", default="AutoETS,MSTL", help="statsforecast models to time ('' for none)")
     ap.add_argument("--library-series", type=int, default=40)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--history-cache", help="keep the built history (store) in this directory and reuse it "
+                    "in later runs: alternate runs of two versions then read the same store")
     args = ap.parse_args()
     print(common.machine(), flush=True)
     result: dict = {"machine": common.machine(), "args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="alertd-bench-forecast-") as tmp:
         directory = Path(tmp)
         config(directory, args.series)
-        now = time.time()
-        (directory / "now.json").write_text(json.dumps(now))
-        t0 = time.perf_counter()
-        samples = history(directory, args.series, args.days, now)
-        print(f"history: {samples:,} samples in {time.perf_counter() - t0:.0f} s", flush=True)
+        cache = Path(args.history_cache) if args.history_cache else None
+        if cache is not None and (cache / "now.json").exists():  # the same history as an earlier run
+            for name in ("alertd.db", "now.json"):
+                shutil.copy(cache / name, directory / name)
+            print(f"history: copied from {cache}", flush=True)
+        else:
+            now = time.time()
+            (directory / "now.json").write_text(json.dumps(now))
+            t0 = time.perf_counter()
+            samples = history(directory, args.series, args.days, now)
+            print(f"history: {samples:,} samples in {time.perf_counter() - t0:.0f} s", flush=True)
+            if cache is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                for name in ("alertd.db", "now.json"):
+                    shutil.copy(directory / name, cache / name)
         result.update(asyncio.run(run(directory, args.polls, args.gap)))
     fit, score = result["fit"], result["score"]
     print(f"fit of {fit['model'].get('series')} series ({fit['model'].get('seasonal_series')} seasonal, "
           f"{fit['model'].get('train_rows'):,} points): {fit['seconds_to_installed']:.1f} s until installed "
-          f"(the fit itself {fit['model'].get('fit_seconds')} s)")
+          f"(the fit itself {fit['model'].get('fit_seconds')} s, in the {fit['fitted_in']})")
     print(f"  first polls (they seed the windows from the store; fc's starts the fit): base "
-          f"{fit['first_poll_ms']['base']:.0f} ms, fc {fit['first_poll_ms']['fc']:.0f} ms")
+          f"{fit['first_poll_ms']['base']:.0f} ms, fc {fit['first_poll_ms']['fc']:.0f} ms (the loop woke late "
+          f"meanwhile by at most {fit['first_poll_ms']['fc_loop_late_max']:.0f} ms)")
     print(f"  polls during the fit ({fit['ticks_during_fit']} each): base median "
           f"{fit['base_tick_during_fit_ms']['median']:.1f} ms, p99 {fit['base_tick_during_fit_ms']['p99']:.1f}, max "
           f"{fit['base_tick_during_fit_ms']['max']:.1f}; fc median {fit['tick_during_fit_ms']['median']:.1f} ms, "

@@ -4,10 +4,11 @@ The trainer's thread hands the worker (alertd/detect/fit_worker.py) a `FitJob`: 
 path, the rule, its series and the detector's class and params. The worker opens its own
 read connection to the store (SQLite's WAL lets it read beside the daemon's writes), reads
 the training data as the trainer's thread would (`training_set`: the latest points, minus
-those inside firing incidents), builds a copy of the detector from the params, fits and dumps
-the model. Only that blob and a few counts come back; the trainer's thread loads the blob and
-the model is installed on the event loop as any other. So neither the reading of millions of
-points nor the fit holds the daemon's GIL.
+those inside firing incidents), builds a copy of the detector from the params and fits. Only
+the model (a forecast's paths: a few hundred bytes a series) and a few counts come back
+through the pool's pipe; the trainer's thread dumps it for the store and the model is
+installed on the event loop as any other. So neither the reading of millions of points nor
+the fit holds the daemon's GIL.
 
 Nothing is written by the worker: the model is saved by the daemon when it is installed,
 as before; a worker killed mid-fit leaves the previous model in use and the store as it was.
@@ -15,10 +16,8 @@ as before; a worker killed mid-fit leaves the previous model in use and the stor
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 
@@ -38,13 +37,29 @@ class FitSummary:
     pid: int
 
 
+class PluginModule:
+    """The module of a detector from a plugin directory (`alertd_site_plugins.NAME`), which
+    another process cannot import by name: unpickled, it loads the file as the daemon did.
+    It goes first in a `FitJob`, so the detector's class and params that follow resolve."""
+
+    def __init__(self, module: str, path: str | None):
+        self.module, self.path = module, path
+
+    def __reduce__(self):
+        return load_plugin, (self.module, self.path)
+
+
+def load_plugin(module: str, path: str | None) -> None:
+    """Import a plugin directory's file under its module name, unless it is already."""
+    if module not in sys.modules and module.startswith(SITE_PACKAGE + ".") and path:
+        site_module(path)
+
+
 @dataclass(frozen=True)
 class FitJob:
-    """Everything the worker needs for one fit (pickled to it). The detector's class goes by
-    name (module, qualified name, file) and its params as a pickle of their own: a plugin
-    from a plugin directory (`alertd_site_plugins.NAME`) is not importable by name in another
-    process, so the worker loads its file first, then unpickles the params."""
+    """Everything the worker needs for one fit (pickled to it, in this order)."""
 
+    plugin: PluginModule
     store_path: str
     rule: str
     source: str | None
@@ -52,10 +67,8 @@ class FitJob:
     labels: list
     now: float
     plan: TrainingPlan
-    module: str
-    qualname: str
-    path: str | None
-    params: bytes
+    detector: type
+    params: object
 
     @classmethod
     def of(cls, detector, store_path: str, rule: str, source: str | None, keys, labels, now: float,
@@ -65,40 +78,23 @@ class FitJob:
             path = inspect.getfile(kind)
         except (TypeError, OSError):
             path = None
-        return cls(store_path, rule, source, keys, labels, now, plan, kind.__module__, kind.__qualname__, path,
-                   pickle.dumps(detector.params, protocol=pickle.HIGHEST_PROTOCOL))
+        return cls(PluginModule(kind.__module__, path), store_path, rule, source, keys, labels, now, plan, kind,
+                   detector.params)
 
 
 def fit_in_worker(job: FitJob) -> tuple:
-    """The trainer's thread: run `job` in the worker process and wait; (model blob, summary).
+    """The trainer's thread: run `job` in the worker process and wait; (model, summary).
     A dead worker raises `WorkerDied` (one sentence; the next fit starts a new process)."""
     return fit_worker.run("fit", run_job, job)
 
 
-def plugin_class(module: str, qualname: str, path: str | None) -> type:
-    """A detector class by name, loading a plugin directory's file as the daemon did."""
-    mod = sys.modules.get(module)
-    if mod is None:
-        if module.startswith(SITE_PACKAGE + ".") and path:
-            mod = site_module(path)
-        else:
-            mod = importlib.import_module(module)
-    found = mod
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
-
-
 def run_job(job: FitJob) -> tuple:
-    """In the worker process: read, fit, dump."""
+    """In the worker process: read, fit; the model goes back through the pool's pipe."""
     from ..store import StoreReader
     from .training_data import training_set
 
-    kind = plugin_class(job.module, job.qualname, job.path)
-    detector = kind(pickle.loads(job.params), PluginContext(name=job.rule, now=lambda: job.now))
+    detector = job.detector(job.params, PluginContext(name=job.rule, now=lambda: job.now))
     with StoreReader(job.store_path) as reader:
         data = training_set(reader.samples, reader.incidents, job.rule, job.keys, job.labels, job.plan.points,
                             job.now, job.plan.span, job.source)
-    model = detector.fit(data)
-    blob = detector.dump_model(model) if model is not None else b""
-    return blob, FitSummary(len(data), data.excluded, job.now, os.getpid())
+    return detector.fit(data), FitSummary(len(data), data.excluded, job.now, os.getpid())

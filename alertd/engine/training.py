@@ -248,16 +248,15 @@ class Trainer:
         started = time.perf_counter()
         plan = det.training_plan()
         if use_own and self._in_process(st):
-            blob, summary = fit_in_worker(FitJob.of(det, self.store_path, st.name, st.runtime.rule.source, keys,
-                                                    labels, now, plan))
-            model = det.load_model(blob) if blob else None
-            return model, blob, summary, time.perf_counter() - started
-        samples, incidents = self._readers(use_own)
-        data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span,
-                            st.runtime.rule.source)
-        model = det.fit(data)
+            model, summary = fit_in_worker(FitJob.of(det, self.store_path, st.name, st.runtime.rule.source, keys,
+                                                     labels, now, plan))
+        else:
+            samples, incidents = self._readers(use_own)
+            data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span,
+                                st.runtime.rule.source)
+            model, summary = det.fit(data), FitSummary(len(data), data.excluded, now, os.getpid())
         blob = det.dump_model(model) if model is not None else b""
-        return model, blob, FitSummary(len(data), data.excluded, now, os.getpid()), time.perf_counter() - started
+        return model, blob, summary, time.perf_counter() - started
 
     def _finish(self, st: RuleTraining, future: Future, seen) -> None:
         """On the loop: install and persist the model, or log and count the failure."""
