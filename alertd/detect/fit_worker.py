@@ -27,6 +27,7 @@ import warnings
 _pool = None
 _lock = threading.Lock()
 _inside = False
+_at_exit = False
 
 
 class WorkerDied(RuntimeError):
@@ -52,7 +53,7 @@ def inside() -> bool:
 
 def worker():
     """The worker process pool (one process, spawned on first use)."""
-    global _pool
+    global _pool, _at_exit
     with _lock:
         if _pool is None:
             import multiprocessing
@@ -60,7 +61,9 @@ def worker():
 
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_init)
-            atexit.register(shutdown)
+            if not _at_exit:
+                atexit.register(shutdown)
+                _at_exit = True
         return _pool
 
 
