@@ -16,6 +16,7 @@ from alertd.config.load import load_config
 from alertd.engine import seeding
 from alertd.engine.slices import Pause
 from alertd.engine.tick import Engine
+from alertd.engine.windows import SeriesWindows
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Sample, make_labels
@@ -95,6 +96,18 @@ def test_a_restarts_first_poll_reads_the_history_of_its_series_in_a_thread_and_s
         n = len(wa.keys)
         for name in ("values", "times", "seen", "last_ts"):
             assert np.array_equal(getattr(wa, name)[:n], getattr(wb, name)[:n], equal_nan=True), name
+    # and as the row-by-row `SeriesWindows.seed` of each series' own `recent` read did before
+    t = T0 + 60 * 20
+    for rt in apart.runtimes():
+        ref = SeriesWindows(rt.windows.window)
+        need = max(rt.windows.window, rt.detector.min_history)
+        stored = store_a.samples.recent(list(rt.windows.keys), need, before=t, source="app")
+        for key, labels in zip(rt.windows.keys, rt.windows.labels):
+            ref.seed(ref.add(key, labels), *stored[key])
+        current = {s.key: s.value for s in poll(t, 20)}
+        ref.push(np.arange(N), np.full(N, t), np.array([current[k] for k in ref.keys]))
+        for name in ("values", "times", "seen", "last_ts"):
+            assert np.array_equal(getattr(ref, name)[:N], getattr(rt.windows, name)[:N], equal_nan=True), name
     short, long = apart.runtimes()
     assert (short.windows.seen[:N] == 5 + 1).all() and (long.windows.seen[:N] == 12 + 1).all()  # each its own
     assert np.array_equal(short.windows.values[:N, -2], long.windows.values[:N, -2])  # the same latest points

@@ -93,11 +93,12 @@ class RuleRuntime:
         self.polls = 0  # polls that brought this rule data, and the last of them each row was in
         self.seen_poll = np.zeros(0, dtype=np.int64)
 
-    def add_series(self, key: str, labels, is_tracked, now: float | None = None) -> int:
-        """A new series of this rule: its window row, with its incident fingerprint and
-        whether the alert stage tracks that fingerprint (`is_tracked(fp)`); `now`: the poll."""
+    def add_series(self, key: str, labels, is_tracked, now: float | None = None, fp: str | None = None) -> int:
+        """A new series of this rule: its window row, with its incident fingerprint (`fp`, if
+        worked out already) and whether the alert stage tracks it (`is_tracked(fp)`); `now`:
+        the poll."""
         row = self.windows.add(key, labels, now)
-        fp = fingerprint(self.rule.name, labels)
+        fp = fingerprint(self.rule.name, labels) if fp is None else fp
         self.fingerprints.append(fp)
         self.row_of_fp[fp] = row
         self.has_unlabelled = self.has_unlabelled or not labels

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
+
+from ..model import fingerprint
 from ..store import StoreReader
 
 _executor: ThreadPoolExecutor | None = None
@@ -36,7 +39,7 @@ class SeedPlan:
     before: float
     need: int
     keys: list
-    stored: dict = field(default_factory=dict)
+    blocks: tuple = ()  # see _blocks
 
 
 def plan(rt, samples, keys: list[str]) -> SeedPlan | None:
@@ -53,7 +56,7 @@ def plan(rt, samples, keys: list[str]) -> SeedPlan | None:
 
 
 def read(samples, plans: list[SeedPlan]) -> None:
-    """Fill each plan's `stored` ({key: (ts, values, count)}) from `samples` (a SampleStore)."""
+    """Read each plan's history from `samples` (a SampleStore) and prepare its `blocks`."""
     groups = [(p.rt.rule.source, p.before, tuple(p.new)) for p in plans]
     need = {}
     for g, p in zip(groups, plans):
@@ -62,10 +65,30 @@ def read(samples, plans: list[SeedPlan]) -> None:
     for g, p in zip(groups, plans):
         if g not in got:
             got[g] = samples.recent(list(p.new), need[g], before=p.before, source=p.rt.rule.source)
-        if need[g] == p.need:
-            p.stored = got[g]
-        else:  # a rule of the same series with a shorter window: its own latest points
-            p.stored = {k: (ts[-p.need:], v[-p.need:], min(n, p.need)) for k, (ts, v, n) in got[g].items()}
+        p.blocks = _blocks(p, got[g])
+
+
+def _blocks(p: SeedPlan, stored: dict) -> tuple:
+    """What `apply` loads into the new rows, worked out beside the loop: each new series'
+    fingerprint, and (ts, values, seen) as blocks of the window's width, right-aligned (a
+    rule of the same series with a shorter `need` keeps its own number of latest points)."""
+    rt = p.rt
+    width = rt.windows.window
+    n = len(p.new)
+    ts, values = np.full((n, width), np.nan), np.full((n, width), np.nan)
+    seen = np.zeros(n, dtype=np.int64)
+    for i, key in enumerate(p.new):
+        got = stored.get(key)
+        if got is None:
+            continue
+        t, v, count = got
+        t, v = t[-p.need:], v[-p.need:]
+        seen[i] = min(count, p.need)
+        k = min(len(t), width)
+        if k:
+            ts[i, -k:], values[i, -k:] = t[-k:], v[-k:]
+    fps = [fingerprint(rt.rule.name, s.labels) for s in p.new.values()]
+    return fps, ts, values, seen
 
 
 class SeedRead:
@@ -105,11 +128,13 @@ def _thread() -> ThreadPoolExecutor:
 
 
 def apply(plans: list[SeedPlan], is_tracked, now: float) -> None:
-    """Add the new series' rows and load what was read into them (on the loop)."""
+    """Add the new series' rows and load what was read into them (on the loop: a few
+    microseconds a series, the rest was done beside it)."""
     for p in plans:
         rt = p.rt
-        for key, s in p.new.items():
-            row = rt.add_series(key, s.labels, is_tracked, now)
-            if key in p.stored:
-                rt.windows.seed(row, *p.stored[key])
+        fps, ts, values, seen = p.blocks
+        first = len(rt.windows.keys)
+        for (key, s), fp in zip(p.new.items(), fps):
+            rt.add_series(key, s.labels, is_tracked, now, fp)
+        rt.windows.seed_rows(first, ts, values, seen)
         rt.seeded_keys = p.keys

@@ -87,6 +87,16 @@ class SeriesWindows:
             self.last_ts[row] = ts[-1]
         self.seen[row] = total
 
+    def seed_rows(self, first: int, ts: np.ndarray, values: np.ndarray, seen: np.ndarray) -> None:
+        """Load stored history into the new rows first, first + 1, ...: `ts`/`values` (n,
+        window) blocks, right-aligned, NaN where a series has fewer points; `seen` its count
+        (what `seed` does row by row, in a few copies)."""
+        n = len(seen)
+        rows = slice(first, first + n)
+        self.values[rows], self.times[rows], self.seen[rows] = values, ts, seen
+        last = ts[:, -1] if ts.shape[1] else np.full(n, np.nan)
+        self.last_ts[rows] = np.where(np.isnan(last), -np.inf, last)
+
     def _all(self, rows: np.ndarray):
         """`rows` as a slice when it is every series in order (the usual tick): numpy then
         copies memory blocks instead of gathering row by row."""
