@@ -180,3 +180,38 @@ def test_stopping_the_trainer_stops_a_fit_running_in_the_worker(write_config, re
         rig.store.close()
 
     asyncio.run(main())
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_a_library_models_rule_is_fitted_whole_in_the_worker_its_chunks_in_place(write_config, registry, tmp_path,
+                                                                                clock):
+    text = detector_rule_text("{type: forecast, model: AutoETS, min_history: 30, retrain: 1h}", series="orders")
+    config = load_config(write_config(text), registry, environ={})
+
+    async def main():
+        rig = Rig(config, registry, tmp_path / "a.db", clock)
+        rig.feed(*daily(days=2, step=300, seed=6))
+        rig.trainer.start()
+        st = await rig.fit()
+        assert st.fits == 1, st.last_error
+        assert st.fit_pid not in (None, os.getpid())
+        model = rig.engine.runtimes()[0].detector.model
+        assert model.model == "AutoETS" and len(model.keys) == 3 and model.cpu_seconds > 0
+        assert children(st.fit_pid) == []  # the worker did not start a pool of its own for the chunks
+        await rig.trainer.stop()
+        rig.store.close()
+
+    asyncio.run(main())
