@@ -215,3 +215,21 @@ def test_a_library_models_rule_is_fitted_whole_in_the_worker_its_chunks_in_place
         rig.store.close()
 
     asyncio.run(main())
+
+
+def test_the_worker_runs_nicer_than_the_daemon(write_config, registry, tmp_path, clock):
+    config = forecast_config(write_config, registry)
+
+    async def main():
+        fit_worker.shutdown()  # a new worker: the one spawned for this fit
+        rig = Rig(config, registry, tmp_path / "a.db", clock)
+        rig.feed(*daily(days=1, step=300))
+        rig.trainer.start()
+        st = await rig.fit()
+        assert st.fits == 1 and st.fit_pid != os.getpid()
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, st.fit_pid) == min(mine + fit_worker.NICE, 19)
+        await rig.trainer.stop()
+        rig.store.close()
+
+    asyncio.run(main())

@@ -3,7 +3,8 @@
 A fit in a thread of the daemon holds the GIL for most of its time (numpy's small steps,
 SQLite's rows turned into arrays, a compiled library's loop), and the event loop waits for
 it at every switch: ticks and pages slow down while it runs. In a process of its own it
-competes for a core, not for the GIL, and at `nice 5` the daemon's own process comes first.
+competes for a core, not for the GIL, and at `nice 5` (set by the daemon the moment it is
+spawned, so that even its start yields) the daemon's own process comes first.
 
 Two users share the one process: the trainer, which runs the whole fit of a detector that
 sets `fit_in_process` there (reading its training data from the store itself:
@@ -28,6 +29,8 @@ _pool = None
 _lock = threading.Lock()
 _inside = False
 _at_exit = False
+_lowered: set[int] = set()
+NICE = 5  # how much nicer than the daemon the worker runs
 
 
 class WorkerDied(RuntimeError):
@@ -39,11 +42,29 @@ def _init() -> None:
     _inside = True
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")  # one core's worth: the daemon keeps the other
+    _lower(os.getpid(), os.getppid())  # (the daemon did it already, unless it could not)
+    warnings.simplefilter("ignore")
+
+
+def _lower(pid: int, parent: int) -> None:
+    """Run process `pid` at NICE more than `parent`: a fit is background work, the daemon's
+    own process comes first."""
     try:
-        os.nice(5)  # a fit is background work: the daemon's own process comes first
+        target = min(os.getpriority(os.PRIO_PROCESS, parent) + NICE, 19)
+        if os.getpriority(os.PRIO_PROCESS, pid) < target:
+            os.setpriority(os.PRIO_PROCESS, pid, target)
     except OSError:
         pass
-    warnings.simplefilter("ignore")
+
+
+def _lower_new(pool) -> None:
+    """Lower a newly spawned worker's priority from the daemon at once: its start (a new
+    interpreter importing numpy and alertd, a second or two of CPU) already yields to the
+    daemon, instead of competing with the ticks until its initializer runs."""
+    for pid in list(pool._processes or {}):
+        if pid not in _lowered:
+            _lower(pid, os.getpid())
+            _lowered.add(pid)
 
 
 def inside() -> bool:
@@ -99,6 +120,7 @@ def gather(what: str, calls: list[tuple]) -> list:
     pool = worker()
     try:
         futures = [pool.submit(*call) for call in calls]
+        _lower_new(pool)  # (submit spawned the process, if it was not running)
         return [f.result() for f in futures]
     except BrokenProcessPool:
         with _lock:
