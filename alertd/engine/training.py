@@ -108,6 +108,8 @@ class Trainer:
             self.loop = None
         if not self.inline and self.rules:
             self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="alertd-fit")
+        if any(self._in_process(st) for st in self.rules):
+            fit_worker.warm()  # its start beside the daemon's, not beside the first fit's ticks
 
     def sync(self, engine) -> None:
         """After a reload: kept rules keep their training state; new and changed rules start
