@@ -12,8 +12,9 @@ paused so the bench drives the polls):
   `will_cross: {above: ..., within: 1h}`: the crossing search, the heavier of its two modes),
   with `--days` of history at 5-minute spacing in the store (`retrain: 1h`, the default).
 
-1. **Fit in the trainer thread**: the first poll of `fc` starts the forecast rule's fit (every
-   series, the trainer's worker thread: read the history from SQLite, fit, serialise, save).
+1. **The fit beside the ticks**: the first poll of `fc` starts the forecast rule's fit (every
+   series: the fit worker process reads the history from SQLite and fits, the trainer's thread
+   serialises, the loop installs and saves; before, all of it but the install in the thread).
    Meanwhile the bench keeps polling both sources every `--gap` seconds of wall time and a
    task on the event loop sleeps 10 ms in a loop; reported: the fit's time, the ticks during
    it (median, p99, max) and how late the loop woke (p50, p99, max).
@@ -158,7 +159,7 @@ async def run(directory: Path, polls: int, gap: float) -> dict:
         ticking["n"] += 1
         return time.perf_counter() - w0, time.process_time() - c0
 
-    # 1. the fit, in the trainer's thread, while polls go on
+    # 1. the fit, beside the ticks, while polls go on
     watcher = asyncio.create_task(watch())
     fit_started = time.perf_counter()
     during: list[float] = []  # polls of fc (its forecast rule still without a model)
