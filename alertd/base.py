@@ -200,8 +200,8 @@ class Detector(Plugin):
     in the fit worker process (alertd/detect/fit_worker.py), where the training data is read
     from the store and `fit` called on a copy of the detector built from the same params (its
     context has the rule's `name` and a `now` of the fit's start, nothing else); only the
-    dumped model comes back. So `fit` must depend on nothing but `params` and the data, and
-    the class must be importable by its module path. Where the store is in memory (tests,
+    model comes back, through the process pool's pipe. So `fit` must depend on nothing but
+    `params` and the data, and the model must pickle. Where the store is in memory (tests,
     replays) the fit runs in the trainer's thread as usual.
     """
 
