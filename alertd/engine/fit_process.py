@@ -97,4 +97,7 @@ def run_job(job: FitJob) -> tuple:
     with StoreReader(job.store_path) as reader:
         data = training_set(reader.samples, reader.incidents, job.rule, job.keys, job.labels, job.plan.points,
                             job.now, job.plan.span, job.source)
-    return detector.fit(data), FitSummary(len(data), data.excluded, job.now, os.getpid())
+    model, summary = detector.fit(data), FitSummary(len(data), data.excluded, job.now, os.getpid())
+    del data
+    fit_worker.release_memory()  # the process stays for the next fit: not with the week's points
+    return model, summary
