@@ -111,6 +111,20 @@ def test_an_in_memory_store_keeps_its_fits_in_the_trainers_thread(write_config, 
     asyncio.run(main())
 
 
+async def held_fit_started(rig, gate):
+    """Start the trainer, ask for the fit with the gate held, and wait until the worker is in
+    it (spawning and importing take a while); the rule's status."""
+    rig.trainer.start()
+    (gate / "hold").touch()
+    assert rig.trainer.poll() == 1
+    (st,) = rig.trainer.rules
+    deadline = time.monotonic() + 120
+    while not (gate / "started").exists():
+        assert time.monotonic() < deadline, "the fit never started in the worker"
+        await asyncio.sleep(0.05)
+    return st
+
+
 def test_a_worker_killed_mid_fit_fails_that_fit_in_one_line_and_the_schedule_retries(write_config, registry,
                                                                                     tmp_path, clock):
     gate = tmp_path / "gate"
@@ -121,14 +135,7 @@ def test_a_worker_killed_mid_fit_fails_that_fit_in_one_line_and_the_schedule_ret
     async def main():
         rig = Rig(config, registry, tmp_path / "a.db", clock)
         rig.feed(*daily(days=0.1, step=300))
-        rig.trainer.start()
-        (gate / "hold").touch()
-        assert rig.trainer.poll() == 1
-        (st,) = rig.trainer.rules
-        deadline = time.monotonic() + 120  # the worker starts (spawn, imports) and reaches the fit
-        while not (gate / "started").exists():
-            assert time.monotonic() < deadline, "the fit never started in the worker"
-            await asyncio.sleep(0.05)
+        st = await held_fit_started(rig, gate)
         killed = int((gate / "started").read_text())
         assert killed != os.getpid()
         with capture_logs() as logs:
@@ -165,14 +172,7 @@ def test_stopping_the_trainer_stops_a_fit_running_in_the_worker(write_config, re
     async def main():
         rig = Rig(config, registry, tmp_path / "a.db", clock)
         rig.feed(*daily(days=0.1, step=300))
-        rig.trainer.start()
-        (gate / "hold").touch()
-        rig.trainer.poll()
-        (st,) = rig.trainer.rules
-        deadline = time.monotonic() + 120
-        while not (gate / "started").exists():
-            assert time.monotonic() < deadline, "the fit never started in the worker"
-            await asyncio.sleep(0.05)
+        st = await held_fit_started(rig, gate)
         future = st.in_flight
         await rig.trainer.stop()  # the daemon stops: it must not wait for the fit (held for 60 s)
         with pytest.raises(fit_worker.WorkerDied):
