@@ -1,9 +1,10 @@
 """Benchmark: a real-time soak of the real daemon, its real scheduler and the system clock.
 
-    .venv/bin/python bench/soak_realtime.py [--minutes 30] [--retention 2m] [--sample 60]
+    .venv/bin/python bench/soak_realtime.py [--minutes 30] [--retention 2m] [--history-retention 10m] [--sample 60]
 
 `alertd run` runs as a subprocess (JSON log lines, as under systemd) on a config with short
-intervals: `retention: 2m` (so the prune job runs every minute), two sources polled every 2
+intervals: `retention: 2m` (so the prune job runs every minute) and `history_retention: 10m`
+(resolved incidents and sent notices leave after 10 minutes), two sources polled every 2
 and 5 s (the shop simulator at real speed, and bench/plugins/churn.py: steady queues, three
 that spike for a minute in every five, and 50 pod series whose names change every 2
 minutes), rules with thresholds, z-scores and a PyOD model refitted every 2 minutes, and
@@ -46,9 +47,10 @@ from alertd.durations import parse_duration  # noqa: E402
 WARMUP = 300.0  # seconds left out of the slopes: windows, caches and the first model fill up
 
 
-def soak_config(store: Path, port: int, hook: str, retention: str) -> str:
+def soak_config(store: Path, port: int, hook: str, retention: str, history_retention: str | None = "10m") -> str:
     return config_text(
         plugin_dirs=[str(ROOT / "bench" / "plugins")], store=str(store), retention=retention,
+        history_retention=history_retention,
         http={"listen": f"127.0.0.1:{port}"}, shutdown_timeout="10s",
         sources={"shop": {"type": "shop_sim", "every": "2s", "step": "2s", "speed": 1, "backfill": False},
                  "churn": {"type": "churn", "every": "5s", "backfill": False}},
@@ -85,6 +87,8 @@ def job_counts(port: int) -> dict[str, float]:
         m = re.match(r'alertd_scheduler_jobs_total\{job="([^"]+)",outcome="([^"]+)"\} (\S+)', line)
         if m:
             out[f"{m.group(1)} {m.group(2)}"] = float(m.group(3))
+    for m in re.finditer(r'^alertd_history_pruned_total\{kind="([^"]+)"\} (\S+)$', text, re.M):
+        out[f"history_pruned {m.group(1)}"] = float(m.group(2))
     for name in ("alertd_samples_pruned_total", "alertd_series_dropped_total", "alertd_healthy"):
         m = re.search(rf"^{name} (\S+)$", text, re.M)
         if m:
@@ -121,10 +125,11 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float:
     return 3600 * sum((x - mx) * (y - my) for x, y in points) / den if den else 0.0
 
 
-def soak(minutes: float, retention: str, every: float, workdir: Path, web: RecordingHTTPServer) -> dict:
+def soak(minutes: float, retention: str, every: float, workdir: Path, web: RecordingHTTPServer,
+         history_retention: str | None = "10m") -> dict:
     port, store = free_port(), workdir / "alertd.db"
     config = workdir / "alertd.yaml"
-    config.write_text(soak_config(store, port, web.url, retention))
+    config.write_text(soak_config(store, port, web.url, retention, history_retention))
     rows, started = [], time.monotonic()
     with DaemonProcess(config) as daemon:
         daemon.wait_event("daemon_ready", timeout=120)
@@ -167,6 +172,7 @@ def soak(minutes: float, retention: str, every: float, workdir: Path, web: Recor
         "samples_pruned": last_jobs.get("alertd_samples_pruned_total"),
         "series_dropped": last_jobs.get("alertd_series_dropped_total"),
         "prune_runs_logged": len(pruned),
+        "history_pruned": {k.split(" ", 1)[1]: v for k, v in last_jobs.items() if k.startswith("history_pruned ")},
         "oldest_sample_age_s": {"max_over_run": max((r["oldest_age_s"] or 0) for r in rows[1:] or rows),
                                 "at_end": final["oldest_age_s"]},
         "store_samples": {"after_warmup": steady[0]["samples"] if steady else None, "last": rows[-1]["samples"],
@@ -187,11 +193,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--retention", default="2m")
+    parser.add_argument("--history-retention", default="10m",
+                        help="resolved incidents, finished notices (store/history_retention.py); "
+                             "'default' leaves the daemon's 30d")
     parser.add_argument("--sample", type=float, default=60, help="seconds between two measurements")
     parser.add_argument("--out", help="also write the whole result (every measurement) to this JSON file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alertd-soak-rt-") as tmp, RecordingHTTPServer() as web:
-        result = soak(args.minutes, args.retention, args.sample, Path(tmp), web)
+        history = None if args.history_retention == "default" else args.history_retention
+        result = soak(args.minutes, args.retention, args.sample, Path(tmp), web, history)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     rows = result.pop("rows")
