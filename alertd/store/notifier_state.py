@@ -4,7 +4,8 @@ Slack in bot-token mode remembers the `ts` of the first message so later notices
 the resolve) go into its thread; email remembers the Message-ID of the first mail so later
 mails carry In-Reply-To/References. Rows are keyed by a notifier's scope (type, receiver,
 destination) and a key (fingerprint and incident id), and deleted once the incident is
-resolved; `prune` drops leftovers (an incident whose receiver was removed from the config).
+resolved; leftovers (an incident whose receiver was removed from the config) go after
+`history_retention` (alertd/store/history_retention.py).
 """
 
 from __future__ import annotations
@@ -39,10 +40,3 @@ class NotifierState:
 
     def delete(self, scope: str, key: str) -> None:
         self.db["notifier_state"].delete_where("scope = ? AND key = ?", [scope, key])
-
-    def prune(self, before: float) -> int:
-        """Delete entries not written since `before`; returns how many."""
-        table = self.db["notifier_state"]
-        count = table.count_where("updated_at < ?", [before])
-        table.delete_where("updated_at < ?", [before])
-        return count
