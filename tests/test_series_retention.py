@@ -132,3 +132,33 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
     assert out["windows"]["cpu_absent"] == kept
     assert out["memory"] == kept and out["fingerprints"] == 6
     assert out["open"] == ["h0", "h9"]
+
+
+def test_after_series_are_dropped_each_fingerprint_still_names_its_own_row(write_config, registry, tmp_path, clock):
+    # drop_silent renumbers the window rows; the fingerprint -> row map the pages read (a
+    # series' incident state, `series_of`) must follow, or it points at another series
+    config = load_config(write_config(config_text(
+        retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
+        rules=[rule("cpu_high", series="cpu", limit=90)])), registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        src = d.sources["app"]
+        src.pending = [cpu(f"h{i}", clock.now()) for i in range(6)]
+        await d.poll("app")
+        for _ in range(12):  # h0-h2 go silent
+            clock.advance(60)
+            src.pending = [cpu(f"h{i}", clock.now()) for i in range(3, 6)]
+            await d.poll("app")
+        await d.prune()
+        (rt,) = d.engine.runtimes()
+        rows = {rt.windows.keys[row]: row for fp, row in rt.row_of_fp.items()}
+        named = [d.engine.series_of("cpu_high", fp)[0] for fp in rt.fingerprints]
+        await d.drain()
+        return rt.windows.keys[:3], rows, named
+
+    keys, rows, named = asyncio.run(main())
+    assert list(keys) == [f'cpu{{host="h{i}"}}' for i in range(3, 6)]
+    assert rows == {k: i for i, k in enumerate(keys)}  # each fingerprint maps to its own series' row
+    assert named == list(keys)

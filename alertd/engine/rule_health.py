@@ -208,11 +208,11 @@ class RuleHealthViews:
 
     def series_of(self, rule: str, fingerprint: str):
         """(series key, labels) of the rule's series with this incident fingerprint, or None."""
-        for rt in self.runtimes():
-            if rt.rule.name == rule and fingerprint in rt.fingerprints:
-                row = rt.fingerprints.index(fingerprint)
-                return rt.windows.keys[row], dict(rt.windows.labels[row])
-        return None
+        rt = self._runtime_named(rule)
+        row = None if rt is None else rt.row_of_fp.get(fingerprint)
+        if row is None:
+            return None
+        return rt.windows.keys[row], dict(rt.windows.labels[row])
 
     def rule_views(self, per_rule: int = 6) -> list[RuleView]:
         """Every rule with up to `per_rule` of its series, those with open incidents first."""

@@ -118,6 +118,7 @@ class RuleRuntime:
         win.keep(kept)
         renumber = {int(old): new for new, old in enumerate(kept)}
         self.fingerprints = [self.fingerprints[r] for r in kept]
+        self.row_of_fp = {fp: row for row, fp in enumerate(self.fingerprints)}
         self.missed = {renumber[r]: k for r, k in self.missed.items() if r in renumber}
         warming = np.ones(n, dtype=bool)  # (rows past its end have not been judged: warming)
         warming[:min(n, len(self.warming))] = self.warming[:n]
