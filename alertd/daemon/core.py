@@ -40,7 +40,7 @@ from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
 from ..log import add_secrets, get_logger
 from ..metrics import Metrics
 from ..routing.timer import GroupTimer
-from ..store.errors import StoreError, explain, is_store_error
+from ..store.errors import StoreError
 from .backfill import backfill
 from .clock_steps import ClockStepGuard
 from .gc_tuning import tune_gc
@@ -178,8 +178,7 @@ class Daemon(Polling, Reloading, DaemonHealth):
                 self.grouped(self.intake.receive(alerts[start:start + batch]))
             except Exception as exc:
                 self.log.error("posted_alerts_failed", accepted=done, failed=len(alerts) - done,
-                               error=explain(exc, str(self.store_path)) if is_store_error(exc)
-                               else f"{type(exc).__name__}: {exc}")
+                               error=self._error_text(exc))
                 raise IntakeError(done, len(alerts)) from exc
             done = min(start + batch, len(alerts))
         return done
