@@ -16,7 +16,6 @@ import time
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
 
 from ..base import SourceError
-from ..engine.seeding import SeedRead
 from ..log import redact_text
 from ..store.errors import explain, is_store_error
 from .gc_tuning import FirstSliceGC
@@ -239,7 +238,7 @@ class Polling:
         try:
             for pause in steps:
                 if pause.call is not None:
-                    if not isinstance(pause.call, SeedRead):  # (new series read: before the first slice)
+                    if not pause.before_slices:  # (a later slice's call: the first one's notices are out)
                         collector.release()
                     await pause.call.wait()
                 else:  # a slice committed transitions: its notices first

@@ -62,12 +62,13 @@ class Pause:
     """Between two slices, no transaction open: either `transitions` were just committed
     (the caller lets their notices leave before the next slice is scored), or the tick waits
     for `call`, the next slice's detector call in the worker thread (or, before the first
-    slice, the read of the poll's new series from the store: alertd/engine/seeding.py)."""
+    slice, the read of the poll's new series from the store: alertd/engine/seeding.py;
+    `before_slices` says so)."""
 
-    __slots__ = ("call", "transitions")
+    __slots__ = ("call", "transitions", "before_slices")
 
-    def __init__(self, call, transitions):
-        self.call, self.transitions = call, transitions
+    def __init__(self, call, transitions, before_slices: bool = False):
+        self.call, self.transitions, self.before_slices = call, transitions, before_slices
 
 
 def slice_order(win, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
@@ -201,7 +202,7 @@ class PollTick:
             now = e.clock.now()
             reading = seeding.SeedRead(e.store, plans, self.off_loop)
             if reading.future is not None:
-                yield Pause(reading, [])
+                yield Pause(reading, [], before_slices=True)
             seeding.apply(reading.finish(), e.tracker.is_tracked, now)
         self._rts = [rt for rt, _, _ in per_rule]
         self._store = Once(lambda: e.store.samples.append(good, source, keys, e.clock.now()))
@@ -281,7 +282,7 @@ class PollTick:
                     yield from self._pause(Pause(call, []), win, parts[i:])
                 self._begin()
             # the first of several slices commits without the poll's samples (the next one has them)
-            store = self.stored or i > 0 or len(parts) == 1 or self._store.done
+            store = i > 0 or len(parts) == 1
             scores = self._finish(rule, call, store)
             if scores is None:
                 win.push(rows, ts, values)
