@@ -39,7 +39,7 @@ def _mark(label: str) -> None:
     EVENTS.append((time.perf_counter(), label, *_sched()))
 
 
-def _wrap(owner, name: str, label: str, when=None) -> None:
+def _wrap(owner, name: str, label: str) -> None:
     original = getattr(owner, name)
 
     @functools.wraps(original)
@@ -48,8 +48,7 @@ def _wrap(owner, name: str, label: str, when=None) -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            if when is None or when():
-                _mark(label + "<")
+            _mark(label + "<")
 
     setattr(owner, name, wrapper)
 

@@ -23,7 +23,6 @@ from .gc_tuning import FirstSliceGC
 SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
 SETTLE_STEP = 0.0005
 PRUNE_STEP = 20_000  # samples deleted per transaction; the loop runs other work between steps
-HISTORY_PRUNE_STEP = 500  # rows of each kind per transaction (store/history_retention.py)
 
 
 class Polling:
@@ -72,7 +71,7 @@ class Polling:
         try:
             while self.store is not None:
                 with self.store.atomic():
-                    step = self.store.history_retention.prune_step(cutoff, limit=HISTORY_PRUNE_STEP)
+                    step = self.store.history_retention.prune_step(cutoff)
                 for kind, n in step.items():
                     total[kind] = total.get(kind, 0) + n
                 if not any(step.values()):

@@ -13,6 +13,7 @@ import asyncio
 import time
 
 GAP = 5.0  # seconds (monotonic) at least between the starts of two checkpoints
+CLOSE_WAIT = 5.0  # seconds the daemon's stop waits for a running checkpoint
 
 
 class WalCheckpoints:
@@ -52,9 +53,9 @@ class WalCheckpoints:
         self.log.debug("wal_checkpoint", pages=pages, copied=copied,
                        ms=round((time.perf_counter() - started) * 1000, 1))
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Wait (up to `timeout`) for a running checkpoint, then close its connection."""
+    async def close(self) -> None:
+        """Wait (up to CLOSE_WAIT) for a running checkpoint, then close its connection."""
         if self._task is not None and not self._task.done():
-            await asyncio.wait([self._task], timeout=timeout)
+            await asyncio.wait([self._task], timeout=CLOSE_WAIT)
         if self.checkpointer is not None:
             self.checkpointer.close()

@@ -20,14 +20,15 @@ import threading
 from urllib.parse import quote
 
 AUTO_PAGES = 10_000  # the writer's own checkpoint threshold (pages of the log, 4 KiB each)
+BUSY_TIMEOUT = 1.0  # seconds a checkpoint waits for a lock: a PASSIVE one retries at the next tick
 
 
 class Checkpointer:
     """Runs PASSIVE checkpoints of the store at `path` on its own connection (one at a time;
     any thread). `run()` returns (log pages, pages copied) of that checkpoint."""
 
-    def __init__(self, path: str, busy_timeout: float = 1.0):
-        self.path, self.busy_timeout = path, busy_timeout
+    def __init__(self, path: str):
+        self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self.closed = False
@@ -41,7 +42,7 @@ class Checkpointer:
                 # missing for its check, not come back empty)
                 self._db = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True,
                                            check_same_thread=False, isolation_level=None)
-                self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
             try:
                 _busy, log, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             finally:

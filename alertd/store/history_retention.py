@@ -22,6 +22,7 @@ from __future__ import annotations
 from sqlite_utils import Migrations
 
 history_retention_migrations = Migrations("alertd-history-retention")
+STEP = 500  # rows of each kind per transaction: the daemon yields to the loop between steps
 
 
 @history_retention_migrations()
@@ -60,7 +61,7 @@ class HistoryRetention:
     def __init__(self, db):
         self.db = db
 
-    def prune_step(self, before: float, limit: int = 2000) -> dict[str, int]:
+    def prune_step(self, before: float, limit: int = STEP) -> dict[str, int]:
         """Delete up to `limit` rows of each kind older than `before`; the counts deleted
         (all 0 when nothing is left). Call inside a transaction."""
         counts = {}
