@@ -10,9 +10,8 @@ Two users share the one process: the trainer, which runs the whole fit of a dete
 sets `fit_in_process` there (reading its training data from the store itself:
 alertd/engine/fit_process.py), and the statsforecast models (alertd/detect/forecast_library.py),
 which send it their series in chunks. Fits are background work and the trainer runs one at a
-time, so one process is enough; `inside()` tells code that is already in it (a forecast
-rule's library fit sent there whole) to run its chunks in place instead of queueing them to
-itself.
+time, so one process is enough; calls made from inside it (a forecast rule's library fit
+sent there whole) run in place instead of being queued to itself (`gather`).
 
 A process that dies (killed, out of memory) fails the fit under way with one sentence
 (`WorkerDied`); the next fit starts a new process.
@@ -29,7 +28,6 @@ _pool = None
 _lock = threading.Lock()
 _inside = False
 _at_exit = False
-_lowered: set[int] = set()
 NICE = 5  # how much nicer than the daemon the worker runs
 
 
@@ -60,11 +58,10 @@ def _lower(pid: int, parent: int) -> None:
 def _lower_new(pool) -> None:
     """Lower a newly spawned worker's priority from the daemon at once: its start (a new
     interpreter importing numpy and alertd, a second or two of CPU) already yields to the
-    daemon, instead of competing with the ticks until its initializer runs."""
+    daemon, instead of competing with the ticks until its initializer runs. (`_lower` only
+    ever raises the niceness, so a worker already lowered is left as it is.)"""
     for pid in list(pool._processes or {}):
-        if pid not in _lowered:
-            _lower(pid, os.getpid())
-            _lowered.add(pid)
+        _lower(pid, os.getpid())
 
 
 def release_memory() -> None:
@@ -79,11 +76,6 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-def inside() -> bool:
-    """Whether this code runs in the worker process itself."""
-    return _inside
 
 
 def worker():
@@ -137,7 +129,11 @@ def run(what: str, func, *args):
 
 
 def gather(what: str, calls: list[tuple]) -> list:
-    """Several calls (func, *args) queued to the worker at once; their results in order."""
+    """Several calls (func, *args) queued to the worker at once; their results in order.
+    Called in the worker itself (a fit sent there whole), they run in place: queueing them to
+    the one process that is busy running this call would wait for ever."""
+    if _inside:
+        return [call[0](*call[1:]) for call in calls]
     from concurrent.futures.process import BrokenProcessPool
 
     pool = worker()

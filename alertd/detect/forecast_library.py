@@ -101,10 +101,7 @@ def _in_worker(model: str, Y, season, m, H: int, level: float):
     (killed, out of memory) is replaced at the next fit; this one fails."""
     calls = [(fit_chunk, model, Y[i:i + CHUNK], season[i:i + CHUNK], m[i:i + CHUNK], H, level)
              for i in range(0, len(Y), CHUNK)]
-    if fit_worker.inside():
-        parts = [call[0](*call[1:]) for call in calls]
-    else:
-        parts = fit_worker.gather(model, calls)
+    parts = fit_worker.gather(model, calls)  # (in place when already in the worker)
     mean = np.concatenate([p[0] for p in parts])
     spread = np.concatenate([p[1] for p in parts])
     return mean, spread, float(sum(p[2] for p in parts))

@@ -36,7 +36,7 @@ from ..detect import fit_worker
 from ..durations import format_duration
 from ..store.fitted_models import StoredModel
 from .fit_process import FitJob, FitSummary, fit_in_worker
-from .training_data import MAX_EXCLUDED, MIN_INCIDENT_POINTS, training_set  # noqa: F401  (their home)
+from .training_data import training_set
 
 WANTED_GAP = 10  # points between two fits asked for by `fit_wanted` (no refit storms)
 
@@ -134,7 +134,7 @@ class Trainer:
     async def stop(self) -> None:
         """Stop the pool; running fits finish in the background and are discarded (one in the
         worker process is stopped with it: the daemon's exit must not wait for a fit)."""
-        if self.processes and any(st.in_flight is not None and self._in_process(st) for st in self.rules):
+        if any(st.in_flight is not None and self._in_process(st) for st in self.rules):
             fit_worker.shutdown()
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)

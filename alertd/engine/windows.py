@@ -78,7 +78,9 @@ class SeriesWindows:
         self.epoch += 1
 
     def seed(self, row: int, ts: np.ndarray, values: np.ndarray, total: int) -> None:
-        """Load stored history (oldest first) into a new row."""
+        """Load stored history (oldest first) into a new row, one row at a time. The daemon
+        seeds in batches (alertd/engine/seeding.py, `seed_rows`); this is the plain version
+        that tests/test_seeding.py checks the batches against."""
         ts, values = ts[-self.window:], values[-self.window:]
         k = len(ts)
         if k:
