@@ -111,6 +111,14 @@ def test_an_in_memory_store_keeps_its_fits_in_the_trainers_thread(write_config, 
     asyncio.run(main())
 
 
+def held_fit_config(write_config, registry, tmp_path, extra: str = ""):
+    """A config whose rule's fit (`test_held_fit`) waits while `gate/hold` exists; (config, gate)."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    text = detector_rule_text(f"{{type: test_held_fit, {extra}gate: '{gate}'}}", series="orders")
+    return load_config(write_config(text), registry, environ={}), gate
+
+
 async def held_fit_started(rig, gate):
     """Start the trainer, ask for the fit with the gate held, and wait until the worker is in
     it (spawning and importing take a while); the rule's status."""
@@ -127,10 +135,7 @@ async def held_fit_started(rig, gate):
 
 def test_a_worker_killed_mid_fit_fails_that_fit_in_one_line_and_the_schedule_retries(write_config, registry,
                                                                                     tmp_path, clock):
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    text = detector_rule_text(f"{{type: test_held_fit, limit: 1000, gate: '{gate}'}}", series="orders")
-    config = load_config(write_config(text), registry, environ={})
+    config, gate = held_fit_config(write_config, registry, tmp_path, "limit: 1000, ")
 
     async def main():
         rig = Rig(config, registry, tmp_path / "a.db", clock)
@@ -164,10 +169,7 @@ def test_a_worker_killed_mid_fit_fails_that_fit_in_one_line_and_the_schedule_ret
 
 
 def test_stopping_the_trainer_stops_a_fit_running_in_the_worker(write_config, registry, tmp_path, clock):
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    text = detector_rule_text(f"{{type: test_held_fit, gate: '{gate}'}}", series="orders")
-    config = load_config(write_config(text), registry, environ={})
+    config, gate = held_fit_config(write_config, registry, tmp_path)
 
     async def main():
         rig = Rig(config, registry, tmp_path / "a.db", clock)
