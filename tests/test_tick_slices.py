@@ -232,6 +232,18 @@ def test_a_daemon_sends_the_heads_notice_while_the_detector_scores_the_rest(writ
     assert sent == [f"h{N - 1:04d}"]
 
 
+def tick_failing_at_commit(eng, n, samples):
+    """Run a tick of `samples` whose n-th alert-stage commit fails (a full disk); the tick, after
+    its failure, with the commit working again."""
+    commit = failing_nth_commit(eng, n)
+    tick = eng.tick("app", samples)
+    with pytest.raises(sqlite3.OperationalError):
+        for _ in tick.steps():
+            pass
+    eng.alerting.commit = commit
+    return tick
+
+
 def failing_nth_commit(eng, n):
     """Make the alert stage's n-th commit from now fail as a full disk would."""
     commit = eng.alerting.commit
@@ -258,12 +270,7 @@ def test_a_failure_before_the_samples_commit_keeps_only_the_heads_transitions(en
     clock.advance(5)
     values = [10.0] * N
     values[5] = 95.0
-    commit = failing_nth_commit(eng, 2)
-    tick = eng.tick("app", poll(t + 5, values))
-    with pytest.raises(sqlite3.OperationalError):
-        for _ in tick.steps():
-            pass
-    eng.alerting.commit = commit
+    tick = tick_failing_at_commit(eng, 2, poll(t + 5, values))
     assert not tick.stored and store.samples.count() == N  # (not consumed: the source brings them again)
     assert incidents_on_disk(tmp_path / "t.db") == ["h0005"]  # the head's transition stays
     win = eng.rules_by_source["app"][0].windows
@@ -308,12 +315,7 @@ def test_a_later_slice_that_fails_keeps_what_the_earlier_ones_committed(engine, 
     values = [10.0] * N
     values[5] = 95.0
     calls.clear()
-    commit = failing_nth_commit(eng, 3)
-    tick = eng.tick("app", poll(t + 5, values))
-    with pytest.raises(sqlite3.OperationalError):
-        for _ in tick.steps():
-            pass
-    eng.alerting.commit = commit
+    tick = tick_failing_at_commit(eng, 3, poll(t + 5, values))
     assert len(calls) == 3
     assert tick.stored and store.samples.count() == 2 * N  # the poll is stored
     assert incidents_on_disk(tmp_path / "t.db") == ["h0005"]  # the head's transition stays
