@@ -48,9 +48,8 @@ from pathlib import Path  # noqa: E402
 import scale_common as common  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import RecordingHTTPServer  # noqa: E402
-
 import latency_trace  # noqa: E402
+from servers import RecordingHTTPServer  # noqa: E402
 
 TRACE = False  # --trace: per-stage timestamps of every measured notice (bench/latency_trace.py)
 TRACED: list[tuple[float, float]] = []  # (samples ready, webhook read) of the measured notices

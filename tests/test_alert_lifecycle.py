@@ -262,7 +262,8 @@ def test_the_gap_interval_is_in_data_time_so_a_simulator_at_speed_still_flaps(wr
     """The shop simulator polls every 2 s of the daemon's clock, 2 minutes of shop time: its
     verdicts are 120 s apart. Counted in `every` (2 s), each of them would look like a gap of
     59 missed evaluations and wash the flap history out: the demo's rules would never flap."""
-    from configs import config_text, rule as config_rule
+    from configs import config_text
+    from configs import rule as config_rule
 
     from alertd.config.load import load_config
 

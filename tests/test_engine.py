@@ -6,8 +6,8 @@ import asyncio
 import math
 
 import pytest
-from structlog.testing import capture_logs
 from configs import config_text, rule
+from structlog.testing import capture_logs
 
 from alertd.config.load import load_config
 from alertd.delivery.worker import OutboxWorker
@@ -174,8 +174,8 @@ def test_backoff_grows_and_honours_retry_after(setup, clock):
 def test_a_poll_of_other_series_is_selected_and_keyed_afresh():
     """The key and selection caches of a poll of the same series must not leak into a poll
     of other series (or of the same series in another order)."""
-    from alertd.engine.rule_runtime import RuleRuntime
     from alertd.engine.reuse import poll_keys as _keys
+    from alertd.engine.rule_runtime import RuleRuntime
     from alertd.matchers import parse_selector
 
     class Rule:

@@ -12,8 +12,8 @@ import asyncio
 import pytest
 from configs import config_text, rule
 
-from alertd.config.schema import ConfigError
 from alertd.config.load import load_config
+from alertd.config.schema import ConfigError
 from alertd.daemon.core import Daemon
 from alertd.model import Sample, make_labels
 from alertd.routing.silences import SilenceService

@@ -12,9 +12,9 @@ from configs import NEVER, config_text, rule
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
+from alertd.daemon.wal import GAP
 from alertd.model import Sample, make_labels
 from alertd.store import Store
-from alertd.daemon.wal import GAP
 from alertd.store.checkpoint import AUTO_PAGES
 
 BIG = "x" * (5 << 20)  # 5 MiB: about 1,300 pages of log, past SQLite's default threshold (1,000)

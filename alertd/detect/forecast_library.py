@@ -32,8 +32,16 @@ import numpy as np
 from . import fit_worker
 from .fit_worker import shutdown, worker  # noqa: F401  (the worker process: alertd/detect/fit_worker.py)
 from .forecast import ForecastModel, two_sided_z
-from .forecast_fit import (Grid, detect_periods, knot_for, median_step, nan_median, out_of_sample_factor,
-                           seasonal_profile, slot_at)
+from .forecast_fit import (
+    Grid,
+    detect_periods,
+    knot_for,
+    median_step,
+    nan_median,
+    out_of_sample_factor,
+    seasonal_profile,
+    slot_at,
+)
 from .seasons import DAY, WEEK
 
 MODELS = ("AutoETS", "AutoTheta", "MSTL", "AutoARIMA")

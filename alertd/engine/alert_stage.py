@@ -16,7 +16,6 @@ from ..routing.router import Router
 from ..store.history import Event
 from ..store.incidents import ACTIONS_KEY
 
-
 _LOG_EVENTS = {"firing": "incident_fired", "resolved": "incident_resolved"}
 
 

@@ -26,8 +26,8 @@ class Detections:
 
     def __init__(self, per_series: int = 256, max_series: int = 1000):
         self.per_series, self.max_series = per_series, max_series
-        self._by_rule: dict[str, OrderedDict[str, deque]] = {}
-        self._bands: dict[str, OrderedDict[str, deque]] = {}
+        self._by_rule: dict[str, OrderedDict[str, "_Ring"]] = {}
+        self._bands: dict[str, OrderedDict[str, "_Ring"]] = {}
 
     def add(self, rule: str, keys, ts, values) -> None:
         self._append(self._by_rule, rule, keys, zip(ts, values))

@@ -22,8 +22,8 @@ from .checkpoint import AUTO_PAGES, Checkpointer
 from .database import Database
 from .errors import StoreError, explain, is_store_error
 from .fitted_model_migrations import model_migrations
-from .forecast_tables import forecast_migrations
 from .fitted_models import ModelStore
+from .forecast_tables import forecast_migrations
 from .groups import GroupStore
 from .history import HistoryStore
 from .history_retention import HistoryRetention, history_retention_migrations
