@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from daemon_process import DaemonProcess, NotifySocket  # noqa: E402
-from servers import free_port  # noqa: E402
+from servers import free_ports  # noqa: E402
 
 FREEZE_REGEX = r"host=(?P<host>([a-z0-9-]+\.?)+) status=5\d\d"
 FREEZE_LINE = "host=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa status=200 path=/\n"
@@ -295,7 +295,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="alertd-abuse-") as name:
         tmp = Path(name)
-        http_port, push_port = free_port(), free_port()
+        http_port, push_port = free_ports(2)
         (tmp / "app.log").write_text("")
         config = tmp / "alertd.yaml"
         config.write_text(config_text(tmp, http_port, push_port))

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
-from servers import RecordingHTTPServer, free_port  # noqa: E402
+from servers import RecordingHTTPServer, free_port, free_ports  # noqa: E402
 
 from alertd.config.shards import rule_shard  # noqa: E402
 
@@ -267,8 +267,8 @@ receivers:
 def alertmanagers(work: Path, hook: str, nodes: int) -> list[Proc]:
     """`nodes` Alertmanagers on loopback, each told every other one's gossip address."""
     (work / "am.yml").write_text(AM_CONFIG.format(hook=hook))
-    web = [free_port() for _ in range(nodes)]
-    gossip = [free_port() for _ in range(nodes)]
+    ports = free_ports(2 * nodes)
+    web, gossip = ports[:nodes], ports[nodes:]
     out = []
     for i in range(nodes):
         peers = [f"--cluster.peer=127.0.0.1:{gossip[j]}" for j in range(nodes) if j != i]

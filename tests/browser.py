@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from configs import config_text
 from daemon_process import DaemonProcess
-from servers import free_port
+from servers import free_ports
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,7 +66,7 @@ class OnCallShop:
     """The daemon, its URL, and pushing samples to it (see the module docstring)."""
 
     def __init__(self, tmp_path: Path):
-        self.port, self.push_port = free_port(), free_port()
+        self.port, self.push_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp_path / "alertd.yaml"
         self.config.write_text(shop_config(tmp_path / "alertd.db", self.port, self.push_port))

@@ -37,9 +37,25 @@ HANG = 0  # a response status meaning "never answer" (until the server closes): 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (closed right after binding)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1.
+
+    All n sockets stay bound until every port is chosen: two free_port() calls in a row can
+    get the same port back from the kernel, and then two listeners of one daemon collide.
+    """
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class Recorded(NamedTuple):
