@@ -141,7 +141,14 @@ class TrainingPlan:
     `every_points`: refit once a series has this many new points (None: not by count);
     `span`: only points within this many seconds (data time) of a series' latest point;
     `min_span`: the least history (seconds of data time) a fit can work with at all (a weekly
-    baseline needs two weeks, say); None: `min_history` points are enough.
+    baseline needs two weeks, say); None: `min_history` points are enough;
+    `history_keys`: a catch-up of these series alone (None: every series of the rule). The fit
+    reads only their history (each of them is in the training set, with no points when the
+    store has none) and returns a model of them alone, which `install` must merge into the
+    model in use. The trainer does not save such a partial model; it fits again at once while
+    the plan names other series, then once with `history_keys` None, whose model it saves.
+    A detector whose state is its model (`surprise`) replays a large back-log this way in
+    slices of series, so memory follows the slice, not the rule.
 
     The daemon back-fills what the plan reads (`span`, or `points` at the source's interval)
     and keeps that much in the store: `retention` is chosen to cover it when not set, and
@@ -153,6 +160,7 @@ class TrainingPlan:
     every_points: int | None = None
     span: float | None = None
     min_span: float | None = None
+    history_keys: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

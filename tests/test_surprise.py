@@ -234,3 +234,65 @@ def test_the_sustained_view_takes_the_way_back_from_a_spike_for_no_drop():
     assert len(draining) >= 2 and (down[back][draining] == 0).all()  # below the predictions, yet no drop
     assert not ((up > 0) & (down > 0)).any()
     assert not any(drop_side[at + 10:])  # the way back is no drop
+
+
+def test_a_back_log_of_series_is_replayed_in_slices_each_as_the_whole_replay_would(monkeypatch):
+    import alertd.default_plugins.detectors.surprise as plugin
+
+    series = {f"s{i}": _orders(days=2, seed=i) for i in range(5)}
+    keys = [*series, "empty"]  # "empty": stored as seen, but the store has no points of it
+    ts = series["s0"][0]
+
+    def arrive(det):
+        first = det.score(_batch(keys, ts[800], [series[k][1][800] if k in series else 1.0 for k in keys],
+                                 [801] * len(keys)))
+        assert (first.status == Status.WARMING_UP).all()
+
+    def data_of(names):
+        names = sorted(names)
+        return TrainingSet(names, [()] * len(names), [series[k][0][:801] if k in series else np.zeros(0) for k in names],
+                           [series[k][1][:801] if k in series else np.zeros(0) for k in names], now=ts[800])
+
+    whole = Surprise(params_of(Surprise, {}), make_context())
+    arrive(whole)
+    whole.install(whole.fit(data_of(keys)))
+
+    monkeypatch.setattr(plugin, "REPLAY_POINTS", 2 * 10080)  # two series a slice
+    sliced = Surprise(params_of(Surprise, {}), make_context())
+    arrive(sliced)
+    slices = []
+    while (plan := sliced.training_plan()).history_keys:
+        assert plan.points == 10080 and len(plan.history_keys) <= 2
+        slices.append(plan.history_keys)
+        part = sliced.fit(data_of(plan.history_keys))
+        assert sorted(part.keys) == sorted(k for k in plan.history_keys if k in series)  # the slice alone
+        sliced.install(part)
+    assert len(slices) == 3 and set().union(*slices) == set(keys)
+    assert not sliced.pending and sliced.training_plan().points == 1  # caught up ("empty" too)
+    for k in range(801, 900):
+        values = [series[name][1][k] if name in series else 1.0 for name in keys]
+        a = whole.score(_batch(keys, ts[k], values, [k + 1] * len(keys)))
+        b = sliced.score(_batch(keys, ts[k], values, [k + 1] * len(keys)))
+        assert np.array_equal(a.score, b.score, equal_nan=True) and np.array_equal(a.status, b.status)
+    assert (b.status[:5] != Status.WARMING_UP).all()
+
+
+def test_forgotten_series_give_their_rows_to_new_ones_and_the_others_score_as_before():
+    ts, v = _orders(days=1)
+    kept, gone, new = ["k0", "k1"], ["g0", "g1", "g2"], ["n0", "n1", "n2"]
+    det = Surprise(params_of(Surprise, {}), make_context())
+    alone = Surprise(params_of(Surprise, {}), make_context())  # only ever saw the kept series
+    for k in range(300):
+        det.score(_batch(kept + gone, ts[k], [v[k]] * 5, [k + 1] * 5))
+        alone.score(_batch(kept, ts[k], [v[k]] * 2, [k + 1] * 2))
+    rows = len(det.state)
+    det.forget_series(gone)
+    assert set(det.index) == set(kept)
+    for k in range(300, 400):
+        first = k == 300
+        out = det.score(_batch(kept + new, ts[k], [v[k]] * 5, [k + 1] * 2 + [k - 299] * 3))
+        ref = alone.score(_batch(kept, ts[k], [v[k]] * 2, [k + 1] * 2))
+        assert np.array_equal(out.score[:2], ref.score, equal_nan=True)
+        if first:  # the new series start from a reset row: warming up, like any new series
+            assert (out.status[2:] == Status.WARMING_UP).all()
+    assert len(det.state) == rows and not det.free  # the three rows were reused, none added

@@ -216,3 +216,71 @@ def test_a_reload_keeps_the_training_state_of_kept_rules_and_refits_changed_ones
     rig.feed(ts[200:201], v[200:201])  # the new runtime starts from the store's history
     assert changed.fits == 1 and rig.store.models.load("orders").version == changed.runtime.detector.model_version()
     rig.store.close()
+
+
+REGIONS = ("eu", "us", "ap", "sa", "af", "oc")
+
+
+def _back_log(write_config, registry, clock, path):
+    """A store with 300 points of six series, written by a daemon that never saved a model."""
+    config = load_config(write_config(CONFIG.format(extra="").replace(
+        "{type: pyod, min_history: 100, train_points: 1000}", "{type: surprise}")), registry, environ={})
+    first = Rig(config, registry, Store(path), clock, inline=True)
+    ts, v = daily(days=3)
+    first.feed(ts[:300], v[:300], regions=REGIONS, poll=False)
+    first.store.close()
+    return config, ts, v
+
+
+def _counting_saves(store):
+    saved = []
+    save = store.models.save
+    store.models.save = lambda model: (saved.append(model.series), save(model))
+    return saved
+
+
+def test_a_back_log_is_replayed_in_slices_and_the_whole_model_saved_once(write_config, registry, tmp_path,
+                                                                         clock, monkeypatch):
+    import alertd.default_plugins.detectors.surprise as plugin
+
+    path = tmp_path / "a.db"
+    config, ts, v = _back_log(write_config, registry, clock, path)
+    monkeypatch.setattr(plugin, "REPLAY_POINTS", 2 * 10080)  # two series a slice
+    rig = Rig(config, registry, Store(path), clock, inline=True)
+    saved = _counting_saves(rig.store)
+    rig.trainer.start()  # no stored model
+    rig.feed(ts[300:301], v[300:301], regions=REGIONS, poll=False)
+    assert (rig.statuses[-1] == Status.WARMING_UP).all()  # six series await their history
+    rig.trainer.poll()
+    (st,) = rig.trainer.rules
+    assert st.fits == 4 and st.last_reason == "catch-up"  # three slices of two, then the full fit
+    assert saved == [6]  # only the whole model is saved
+    assert rig.store.models.load("orders").series == 6
+    rig.feed(ts[301:302], v[301:302], regions=REGIONS)
+    assert not (rig.statuses[-1] == Status.WARMING_UP).any()
+    assert st.fits == 4  # caught up: nothing more due
+    rig.store.close()
+
+
+def test_a_catch_up_in_slices_goes_on_in_the_worker_thread_without_waiting_for_ticks(
+        write_config, registry, tmp_path, clock, monkeypatch):
+    import alertd.default_plugins.detectors.surprise as plugin
+
+    path = tmp_path / "a.db"
+    config, ts, v = _back_log(write_config, registry, clock, path)
+    monkeypatch.setattr(plugin, "REPLAY_POINTS", 2 * 10080)
+
+    async def main():
+        rig = Rig(config, registry, Store(path), clock)
+        saved = _counting_saves(rig.store)
+        rig.trainer.start()
+        rig.feed(ts[300:301], v[300:301], regions=REGIONS)  # polls the trainer once
+        (st,) = rig.trainer.rules
+        while st.in_flight is not None:  # each slice's install submits the next on the loop
+            await asyncio.wrap_future(st.in_flight)
+            await asyncio.sleep(0)
+        assert st.fits == 4 and saved == [6]
+        await rig.trainer.stop()
+        rig.store.close()
+
+    asyncio.run(main())

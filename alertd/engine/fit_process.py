@@ -96,7 +96,7 @@ def run_job(job: FitJob) -> tuple:
     detector = job.detector(job.params, PluginContext(name=job.rule, now=lambda: job.now))
     with StoreReader(job.store_path) as reader:
         data = training_set(reader.samples, reader.incidents, job.rule, job.keys, job.labels, job.plan.points,
-                            job.now, job.plan.span, job.source)
+                            job.now, job.plan.span, job.source, job.plan.history_keys)
     model, summary = detector.fit(data), FitSummary(len(data), data.excluded, job.now, os.getpid())
     del data
     fit_worker.release_memory()  # the process stays for the next fit: not with the week's points

@@ -75,6 +75,7 @@ class RuleTraining:
     last_reason: str | None = None
     fit_pid: int | None = None  # the process the last successful fit ran in
     detached: bool = False  # dropped by a reload
+    catching_up: bool = False  # a partial (catch-up) fit just ended: fit again now
 
     @property
     def name(self) -> str:
@@ -177,6 +178,8 @@ class Trainer:
         top, now = int(seen.max()), self.clock.now()
         if st.attempt_clock is None:
             return "first fit"
+        if st.catching_up:
+            return "catch-up"
         if st.retry_later:  # failed or too little history last time: wait for the schedule
             if (plan.every is not None and now - st.attempt_clock >= plan.every) or \
                     (plan.every_points is not None and top - st.attempt_seen >= plan.every_points):
@@ -201,9 +204,11 @@ class Trainer:
         started = 0
         for st in self.rules:
             reason = self.due(st)
-            if reason is not None:
+            # inline (backtests): a catch-up in slices runs all of its slices here
+            while reason is not None:
                 self._submit(st, reason)
                 started += 1
+                reason = self.due(st) if self.inline and st.catching_up else None
         return started
 
     def _submit(self, st: RuleTraining, reason: str) -> None:
@@ -213,6 +218,7 @@ class Trainer:
         seen = rt.windows.seen[:n].copy()
         now = self.clock.now()
         st.attempt_seen, st.attempt_clock, st.last_reason = int(seen.max()), now, reason
+        st.catching_up = False
         if self.inline or self.executor is None:
             future: Future = Future()
             try:
@@ -255,10 +261,12 @@ class Trainer:
         else:
             samples, incidents = self._readers(use_own)
             data = training_set(samples, incidents, st.name, keys, labels, plan.points, now, plan.span,
-                                st.runtime.rule.source)
+                                st.runtime.rule.source, plan.history_keys)
             model, summary = det.fit(data), FitSummary(len(data), data.excluded, now, os.getpid())
-        blob = det.dump_model(model) if model is not None else b""
-        return model, blob, summary, time.perf_counter() - started
+            del data  # a slice of a catch-up: its points go before the next slice is read
+        partial = plan.history_keys is not None
+        blob = det.dump_model(model) if model is not None and not partial else b""
+        return model, blob, summary, time.perf_counter() - started, plan.history_keys
 
     def _finish(self, st: RuleTraining, future: Future, seen) -> None:
         """On the loop: install and persist the model, or log and count the failure."""
@@ -277,7 +285,7 @@ class Trainer:
         det = st.runtime.detector
         st.retry_later = False
         try:
-            model, blob, summary, seconds = future.result()
+            model, blob, summary, seconds, partial = future.result()
         except Exception as exc:  # the previous model stays in use
             st.failures += 1
             st.retry_later = True
@@ -299,6 +307,9 @@ class Trainer:
         st.fitted_clock, st.seen_at_fit, st.last_error, st.fit_pid = self.clock.now(), seen, None, summary.pid
         self._count(st.name, "ok")
         st.runtime.note_fit("ok", self.clock.now(), reason=st.last_reason)
+        if partial is not None:
+            self._continue_catch_up(st, partial, summary, seconds)
+            return
         info = det.model_info()
         try:
             self.store.models.save(StoredModel(
@@ -310,6 +321,18 @@ class Trainer:
         self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=summary.series,
                       excluded_points=summary.excluded, seconds=round(seconds, 3), size=len(blob),
                       process="worker" if summary.pid != os.getpid() else "daemon")
+
+    def _continue_catch_up(self, st: RuleTraining, done: frozenset, summary, seconds: float) -> None:
+        """A slice of a catch-up is installed (not saved: it is part of a model). The next
+        slice, or the full fit that saves the whole model, starts now, not a tick later."""
+        following = st.runtime.detector.training_plan().history_keys
+        # no progress (the detector names the same series again): wait for the schedule
+        st.catching_up = following != done
+        st.retry_later = not st.catching_up
+        self.log.info("model_catch_up", rule=st.name, series=summary.series, seconds=round(seconds, 3),
+                      next="the next slice" if following and st.catching_up else "the full fit")
+        if st.catching_up and self.executor is not None:  # (stopped: no fit on the loop)
+            self._submit(st, "catch-up")
 
     def series_dropped(self, dropped: dict) -> None:
         """Rows of some rules' windows were renumbered ({rule: (rows kept, keys dropped)},

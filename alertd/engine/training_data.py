@@ -19,9 +19,15 @@ MIN_INCIDENT_POINTS = 3  # shorter incidents are blips: learning them teaches a 
 
 
 def training_set(samples, incidents, rule: str, keys: list[str], labels: list, points: int,
-                 now: float, span: float | None = None, source: str | None = None) -> TrainingSet:
+                 now: float, span: float | None = None, source: str | None = None,
+                 only: frozenset[str] | None = None) -> TrainingSet:
     """The latest `points` points of each series of `source` (within `span` of its latest
-    point), minus those inside firing incidents."""
+    point), minus those inside firing incidents. `only` (a plan's `history_keys`): just these
+    series, each of them in the set even without points (a catch-up must learn that there is
+    nothing to replay)."""
+    if only is not None:
+        pairs = [(k, lab) for k, lab in zip(keys, labels) if k in only]
+        keys, labels = [k for k, _ in pairs], [lab for _, lab in pairs]
     recent = samples.recent(keys, points, source=source)
     if span is not None:
         recent = {k: (ts[ts >= ts[-1] - span], v[ts >= ts[-1] - span])
@@ -29,8 +35,14 @@ def training_set(samples, incidents, rule: str, keys: list[str], labels: list, p
     starts = [recent[k][0][0] for k in keys if k in recent and len(recent[k][0])]
     spans = incidents.firing_spans(rule, since=min(starts) if starts else None)
     out_keys, out_labels, out_ts, out_values, excluded = [], [], [], [], 0
+    empty = np.zeros(0)
     for key, lab in zip(keys, labels):
         if key not in recent:
+            if only is not None:
+                out_keys.append(key)
+                out_labels.append(lab)
+                out_ts.append(empty)
+                out_values.append(empty)
             continue
         ts, values = recent[key][0], recent[key][1]
         drop = np.zeros(len(ts), dtype=bool)

@@ -9,12 +9,15 @@ resolves once the values are back inside it for `clear_for`.
 
 State: per series a row of scalars and profile slots. It learns from every scored point; a
 series that arrives with stored history (a back-fill, a new rule) first has that history
-replayed by a fit beside the hot path (WARMING_UP until then); the state is saved with the
-rule's model every `retrain`, so a restart resumes from the last save.
+replayed by a fit beside the hot path (WARMING_UP until then), at most `REPLAY_POINTS` points
+of history at a time (a start with a long back-log of many series replays them slice by slice,
+so memory follows the slice); the state is saved with the rule's model every `retrain`, so a
+restart resumes from the last save.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from alertd.config.schema import Duration, ParamError
 from alertd.detect.surprise import FIELDS, FORMAT, Core, SurpriseState
 from alertd.model import Batch, Scores, Status
 
+REPLAY_POINTS = 2_000_000  # points of history one catch-up fit reads (about 100 MB while it runs)
 DEFAULT_THRESHOLD = 0.1814  # the median of the nine folds' thresholds (docs/detectors.md, "Cross-validated")
 BASIS = ("from the recent level", "for {hm} UTC", "for {dow} {hm} UTC")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -45,6 +49,7 @@ class SavedState:
     format: int = FORMAT
     fitted_at: float = 0.0
     replayed: int = 0  # series whose stored history this fit replayed
+    caught_up: tuple = ()  # series this fit read the history of (some had none: nothing to replay)
 
 
 class Surprise(Detector):
@@ -103,7 +108,8 @@ class Surprise(Detector):
         self.core = core_of(p)
         self.state = SurpriseState(0, self.core)
         self.index: dict[str, int] = {}
-        self.pending: set[str] = set()  # series whose stored history awaits a replay
+        self.free: list[int] = []  # rows of forgotten series, reused by new ones
+        self.pending: dict[str, None] = {}  # series whose stored history awaits a replay, in arrival order
         self.catch_up = True  # the next fit replays history (a start, new series)
         self.lock = threading.Lock()  # score and the fit's snapshot never overlap
         self.window = 0
@@ -120,19 +126,45 @@ class Surprise(Detector):
             return rows
         new = [(k, s) for k, s in zip(keys, seen.tolist()) if k not in self.index]
         for k, s in new:
-            self.index[k] = len(self.index)
+            self._add(k)
             if s > 1:  # it comes with stored history: replay it first
-                self.pending.add(k)
+                self.pending[k] = None
                 self.catch_up = True
-        if new:
-            self.state.grow(len(self.index))
         rows = np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))
         self._rows_of = (list(keys), rows)
         return rows
 
+    def _add(self, key: str) -> int:
+        """A row for a new series: a forgotten series' row (already reset), or a new one."""
+        if self.free:
+            row = self.index[key] = self.free.pop()
+        else:
+            row = self.index[key] = len(self.state)
+            self.state.grow(row + 1)
+        return row
+
+    def forget_series(self, keys: list[str]) -> None:
+        """Series the daemon dropped: their rows are reset and reused by the next new series,
+        so the state follows the series that exist (pods come and go)."""
+        with self.lock:
+            rows = [self.index.pop(k) for k in keys if k in self.index]
+            for k in keys:
+                self.pending.pop(k, None)
+            if rows:
+                self.state.reset(np.asarray(rows, dtype=np.int64))
+                self.free.extend(rows)
+                self._rows_of = (None, None)
+
     def training_plan(self) -> TrainingPlan:
-        # Only a catch-up reads history; a save reads next to nothing (the state is the model).
-        return TrainingPlan(points=self.params.train_points if self.catch_up else 1, every=self.params.retrain)
+        # Only a catch-up reads history, a slice of the waiting series at a time; a save reads
+        # next to nothing (the state is the model).
+        p = self.params
+        if self.pending:
+            with self.lock:
+                slice_ = frozenset(itertools.islice(self.pending, max(1, REPLAY_POINTS // p.train_points)))
+            if slice_:
+                return TrainingPlan(points=p.train_points, every=p.retrain, history_keys=slice_)
+        return TrainingPlan(points=p.train_points if self.catch_up else 1, every=p.retrain)
 
     def fit(self, data: TrainingSet) -> SavedState:
         """Replay the history of series that need it (time order, as the daemon would have
@@ -142,6 +174,7 @@ class Surprise(Detector):
             rows = np.fromiter(known.values(), dtype=np.int64, count=len(known))
             st, prof = self.state.st[rows].copy(), self.state.profile[rows].copy()
         keys = list(known)
+        caught_up = tuple(k for k in data.keys if k not in known)
         todo = [i for i, k in enumerate(data.keys) if k not in known and len(data.ts[i])]
         if todo:
             fresh = SurpriseState(len(todo), self.core)
@@ -151,7 +184,7 @@ class Surprise(Detector):
                 fresh.update(V[:, j], T[:, j])
             keys += [data.keys[i] for i in todo]
             st, prof = np.concatenate([st, fresh.st]), np.concatenate([prof, fresh.profile])
-        return SavedState(keys, st, prof, fitted_at=data.now, replayed=len(todo))
+        return SavedState(keys, st, prof, fitted_at=data.now, replayed=len(todo), caught_up=caught_up)
 
     def install(self, model: SavedState | None) -> None:
         if model is None:
@@ -161,14 +194,14 @@ class Surprise(Detector):
         with self.lock:
             for k in model.keys:
                 if k not in self.index:
-                    self.index[k] = len(self.index)
-            self.state.grow(len(self.index))
+                    self._add(k)
             n_col, count = FIELDS.index("n"), len(model.keys)
             rows = np.fromiter((self.index[k] for k in model.keys), dtype=np.int64, count=count)
             take = self.state.st[rows, n_col] < model.st[:, n_col]  # (vectorised: 100,000 series at a start)
             if self.pending:
                 take |= np.fromiter((k in self.pending for k in model.keys), dtype=bool, count=count)
-                self.pending.difference_update(model.keys)
+                for k in (*model.keys, *getattr(model, "caught_up", ())):  # (older saves: no caught_up)
+                    self.pending.pop(k, None)
             self.state.st[rows[take]] = model.st[take]
             self.state.profile[rows[take]] = model.profile[take]
             self.catch_up = bool(self.pending)
