@@ -219,3 +219,18 @@ def test_a_few_series_of_a_big_poll_read_the_same_through_the_timestamp_walk_and
                 keep = ts < (before if before is not None else np.inf)
                 assert _same(got[k][0], ts[keep][-limit:]) and _same(got[k][1], values[keep][-limit:])
     store.close()
+
+
+def test_a_seal_outside_a_transaction_commits_its_chunks_with_the_heads_deletes(tmp_path):
+    store = Store(tmp_path / "a.db")
+    data = _fill(store)
+    keys = [_key(h) for h in data]
+    assert store.samples.seal_all() == 3 * 540  # (no `store.atomic()` around it: tools call it so)
+    assert not store.db.conn.in_transaction
+    store.close()
+    again = Store(tmp_path / "a.db")  # before: the chunks were gone, the head's rows deleted
+    assert again.samples.count() == 3 * 600
+    for k, (ts, values) in zip(keys, data.values()):
+        got = again.samples.recent([k], 600)[k]
+        assert _same(got[0], ts) and _same(got[1], values)
+    again.close()

@@ -324,8 +324,12 @@ class SampleStore:
 
     def seal(self, series: int = SEAL_SERIES) -> int:
         """One sealing step (see alertd/store/sample_chunks.py): head rows of complete windows
-        into chunks, for up to `series` series; the rows sealed, -1 when nothing is left."""
-        return self.chunks.seal_step(series)
+        into chunks, for up to `series` series; the rows sealed, -1 when nothing is left. The
+        chunks and the head's deletes commit together, inside a caller's transaction or in one
+        of their own (outside one, SQLite's implicit transaction stayed open: the next commit
+        took the deletes, and closing the store dropped the chunks)."""
+        with self.db.atomic():
+            return self.chunks.seal_step(series)
 
     def seal_all(self) -> int:
         """Seal every complete window of the head (tests, tools); the rows sealed."""
