@@ -262,6 +262,13 @@ class Detector(Plugin):
         """What the current model is (for logs and the status page); {} when untrained."""
         return {}
 
+    def snapshot(self) -> Any:
+        """The model the live state is, for a detector that learns at every point (its state
+        is its model): the daemon saves it when it stops, so a restart resumes where it
+        stopped, not at the last scheduled save. Called on the event loop. None (the
+        default): nothing beyond the last fit to save."""
+        return None
+
     def model_version(self) -> str:
         """Identifies the detector's type and params: a stored model of another version is
         not reused. Override (and bump) when the model format changes."""

@@ -237,3 +237,27 @@ def test_a_port_in_use_is_one_clear_startup_error(site):
                       f"another process; set http.listen ({site.config}:4) to a free port, or stop "
                       "the other process"]
     assert "Traceback" not in run.stderr and not site.store.exists()
+
+
+def test_sigterm_saves_the_default_detectors_live_state_for_the_next_start(site):
+    site.data("app", [["cpu", {"host": h}, 40] for h in "ab"])
+    typical = {"name": "cpu_typical", "source": "app", "series": "cpu", "detector": {"type": "surprise"}}
+
+    def saved_at():
+        with sqlite3.connect(site.store) as db:
+            return db.execute("SELECT fitted_at FROM models WHERE rule = 'cpu_typical'").fetchone()[0]
+    site.write(extra_rules=[typical])
+    with DaemonProcess(site.config) as daemon:
+        daemon.wait_event("model_fitted", rule="cpu_typical", timeout=30)  # the first save, at 6 points
+        first = saved_at()
+        daemon.signal(signal.SIGTERM)
+        saved = daemon.wait_event("model_saved", rule="cpu_typical", reason="stop", timeout=30)
+        assert daemon.wait_exit() == 0
+    assert saved["series"] == 2
+    fitted_at = saved_at()
+    assert fitted_at > first  # the state at the stop, not the first fit's
+    with DaemonProcess(site.config) as daemon:  # the next start resumes from that state
+        restored = daemon.wait_event("model_restored", rule="cpu_typical", timeout=30)
+        assert restored["fitted_at"] == fitted_at
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait_exit() == 0

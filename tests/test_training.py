@@ -284,3 +284,27 @@ def test_a_catch_up_in_slices_goes_on_in_the_worker_thread_without_waiting_for_t
         rig.store.close()
 
     asyncio.run(main())
+
+
+def test_a_stop_saves_the_live_state_so_a_restart_scores_as_if_it_never_stopped(write_config, registry,
+                                                                                 tmp_path, clock):
+    config, ts, v = _back_log(write_config, registry, clock, tmp_path / "unused.db")
+
+    def run(path, start, end, trainer_started=True):
+        rig = Rig(config, registry, Store(path), clock, inline=True)
+        scores = []
+        rig.engine.observers.append(lambda rt, b, s: scores.append(np.asarray(s.score).copy()))
+        rig.trainer.start()
+        rig.feed(ts[start:end], v[start:end], regions=REGIONS)
+        return rig, scores
+
+    never, expected = run(tmp_path / "never.db", 0, 400)  # scheduled saves every 6 h
+    never.store.close()
+    first, _ = run(tmp_path / "a.db", 0, 300)
+    assert first.trainer.save_snapshots() == 1
+    assert first.store.models.load("orders").series == len(REGIONS)
+    first.store.close()
+    again, got = run(tmp_path / "a.db", 300, 400)
+    assert again.trainer.rules[0].last_reason == "schedule"  # restored (a scheduled save later), no catch-up
+    assert np.array_equal(np.array(got), np.array(expected[300:]), equal_nan=True)
+    again.store.close()

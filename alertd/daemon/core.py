@@ -355,6 +355,8 @@ class Daemon(Polling, Reloading, DaemonHealth):
             self.log.warning("drain_timeout", timeout=self.shutdown_timeout,
                              outbox_pending=self.store.outbox.pending_count(),
                              note="unsent notifications stay in the outbox for the next start")
+        if self.trainer is not None:  # after the last poll: what it learned is in the state
+            self.trainer.save_snapshots()
 
     async def close(self, grace: float = 2.0) -> None:
         """Close the HTTP server, plugins, the HTTP client and (last) the store; once."""

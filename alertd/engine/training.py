@@ -310,17 +310,48 @@ class Trainer:
         if partial is not None:
             self._continue_catch_up(st, partial, summary, seconds)
             return
-        info = det.model_info()
-        try:
-            self.store.models.save(StoredModel(
-                st.name, det.type_name, det.model_version(), float(info.get("fitted_at", summary.now)),
-                self.clock.now(), summary.series, int(info.get("train_rows", 0)), float(seconds), len(blob), blob,
-                params_json(det.params)))
-        except Exception as exc:  # the model is in use; it just will not survive a restart
-            self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
+        self._save(st, blob, summary.series, seconds, float(det.model_info().get("fitted_at", summary.now)))
         self.log.info("model_fitted", rule=st.name, reason=st.last_reason, series=summary.series,
                       excluded_points=summary.excluded, seconds=round(seconds, 3), size=len(blob),
                       process="worker" if summary.pid != os.getpid() else "daemon")
+
+    def _save(self, st: RuleTraining, blob: bytes, series: int, seconds: float, fitted_at: float) -> bool:
+        """Persist the rule's model (in use already: a failed save only costs the restart)."""
+        det = st.runtime.detector
+        try:
+            self.store.models.save(StoredModel(
+                st.name, det.type_name, det.model_version(), fitted_at, self.clock.now(), series,
+                int(det.model_info().get("train_rows", 0)), float(seconds), len(blob), blob,
+                params_json(det.params)))
+            return True
+        except Exception as exc:  # the model is in use; it just will not survive a restart
+            self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
+            return False
+
+    def save_snapshots(self) -> int:
+        """When the daemon stops: save the live state of detectors whose state is their model
+        (`Detector.snapshot`), so a restart resumes where this run stopped, not at the last
+        scheduled save (up to `retrain` earlier). Returns the models saved."""
+        saved = 0
+        for st in self.rules:
+            det = st.runtime.detector
+            if st.detached:
+                continue
+            started = time.perf_counter()
+            try:
+                model = det.snapshot()
+                if model is None:
+                    continue
+                blob = det.dump_model(model)
+            except Exception as exc:
+                self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
+                continue
+            series = int(det.model_info().get("series", 0))
+            if self._save(st, blob, series, time.perf_counter() - started, self.clock.now()):  # (state of now)
+                saved += 1
+                self.log.info("model_saved", rule=st.name, reason="stop", series=series, size=len(blob),
+                              seconds=round(time.perf_counter() - started, 3))
+        return saved
 
     def _continue_catch_up(self, st: RuleTraining, done: frozenset, summary, seconds: float) -> None:
         """A slice of a catch-up is installed (not saved: it is part of a model). The next

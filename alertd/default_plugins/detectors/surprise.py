@@ -169,11 +169,8 @@ class Surprise(Detector):
     def fit(self, data: TrainingSet) -> SavedState:
         """Replay the history of series that need it (time order, as the daemon would have
         scored it), and snapshot the others' live state (under the lock)."""
-        with self.lock:
-            known = {k: self.index[k] for k in data.keys if k in self.index and k not in self.pending}
-            rows = np.fromiter(known.values(), dtype=np.int64, count=len(known))
-            st, prof = self.state.st[rows].copy(), self.state.profile[rows].copy()
-        keys = list(known)
+        keys, st, prof = self._copy(data.keys)
+        known = set(keys)
         caught_up = tuple(k for k in data.keys if k not in known)
         todo = [i for i, k in enumerate(data.keys) if k not in known and len(data.ts[i])]
         if todo:
@@ -185,6 +182,20 @@ class Surprise(Detector):
             keys += [data.keys[i] for i in todo]
             st, prof = np.concatenate([st, fresh.st]), np.concatenate([prof, fresh.profile])
         return SavedState(keys, st, prof, fitted_at=data.now, replayed=len(todo), caught_up=caught_up)
+
+    def _copy(self, keys) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The live state of those of `keys` that are not awaiting a replay (under the lock)."""
+        with self.lock:
+            known = {k: self.index[k] for k in keys if k in self.index and k not in self.pending}
+            rows = np.fromiter(known.values(), dtype=np.int64, count=len(known))
+            return list(known), self.state.st[rows], self.state.profile[rows]  # (fancy indexing copies)
+
+    def snapshot(self) -> SavedState | None:
+        """The live state of every series, saved when the daemon stops."""
+        if not self.index:
+            return None
+        keys, st, prof = self._copy(list(self.index))
+        return SavedState(keys, st, prof, fitted_at=self.context.now())
 
     def install(self, model: SavedState | None) -> None:
         if model is None:
