@@ -1,6 +1,7 @@
 """Benchmark: the memory of a catch-up fit of the default detector (`surprise`).
 
     .venv/bin/python bench/catch_up.py [--series 2000] [--points 10080] [--runs 3] [--store DIR]
+                                       [--replay-points 2000000 5000000 ...]
 
 A daemon that starts without a saved model (a first start on an old store, a new rule, a
 model format that changed) finds every series with stored history and replays up to
@@ -10,8 +11,9 @@ would; `--store DIR` keeps it for the next run), then measures, each in a fresh 
 peak RSS above the process's RSS before the fit:
 
 - `whole`: one fit over every series (what the trainer did before the plan's `history_keys`);
-- `slices`: the trainer's way now, slice after slice of `REPLAY_POINTS` points (2,000,000:
-  198 series at 10,080 points), each installed before the next is read.
+- `slices`: the trainer's way now, slice after slice of `REPLAY_POINTS` points (5,000,000:
+  496 series at 10,080 points), each installed before the next is read; `--replay-points`
+  tries other slice sizes.
 
 Both read through the store's API (`training_set`, as the trainer's thread does) and end in
 the same state (checked: the states are compared). Reports medians of `--runs` runs.
@@ -75,8 +77,12 @@ def rss_mib() -> float:
 
 
 def measure(path: str, series: int, mode: str) -> dict:
-    """In a fresh process: the catch-up of every series, whole or in slices."""
+    """In a fresh process: the catch-up of every series, whole or in slices ("slices:N" with
+    N points a slice)."""
     from alertd.default_plugins.detectors import surprise as plugin
+
+    if mode.startswith("slices:"):
+        plugin.REPLAY_POINTS = int(mode.split(":")[1])
     from alertd.engine.training_data import training_set
     from alertd.model import Batch, make_labels
     from alertd.store import StoreReader
@@ -121,6 +127,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10080)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--store", help="build the store in this directory, or reuse the one built there")
+    parser.add_argument("--replay-points", type=int, nargs="*", default=[],
+                        help="also measure slices of these many points (REPLAY_POINTS)")
     parser.add_argument("--measure", nargs=3, metavar=("STORE", "SERIES", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -137,7 +145,7 @@ def main() -> None:
         began = time.perf_counter()
         build(path, args.series, args.points)
         print(f"# built {path} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
-    results = {"whole": [], "slices": []}
+    results = {"whole": [], "slices": [], **{f"slices:{n}": [] for n in args.replay_points}}
     for _ in range(args.runs):
         for mode in results:
             out = subprocess.run([sys.executable, __file__, "--measure", str(path), str(args.series), mode],

@@ -32,7 +32,7 @@ from alertd.config.schema import Duration, ParamError
 from alertd.detect.surprise import FIELDS, FORMAT, Core, SurpriseState
 from alertd.model import Batch, Scores, Status
 
-REPLAY_POINTS = 2_000_000  # points of history one catch-up fit reads (about 100 MB while it runs)
+REPLAY_POINTS = 5_000_000  # points of history one catch-up fit reads (about 200 MiB while it runs: bench/catch_up.py)
 DEFAULT_THRESHOLD = 0.1814  # the median of the nine folds' thresholds (docs/detectors.md, "Cross-validated")
 BASIS = ("from the recent level", "for {hm} UTC", "for {dow} {hm} UTC")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -130,18 +130,19 @@ class Surprise(Detector):
             if s > 1:  # it comes with stored history: replay it first
                 self.pending[k] = None
                 self.catch_up = True
+        if new:
+            self._grow()
         rows = np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))
         self._rows_of = (list(keys), rows)
         return rows
 
-    def _add(self, key: str) -> int:
-        """A row for a new series: a forgotten series' row (already reset), or a new one."""
-        if self.free:
-            row = self.index[key] = self.free.pop()
-        else:
-            row = self.index[key] = len(self.state)
-            self.state.grow(row + 1)
-        return row
+    def _add(self, key: str) -> None:
+        """A row for a new series: a forgotten series' row (already reset), or the next one
+        (the caller grows the state once for all it added: `_grow`)."""
+        self.index[key] = self.free.pop() if self.free else len(self.index) + len(self.free)
+
+    def _grow(self) -> None:
+        self.state.grow(len(self.index) + len(self.free))
 
     def forget_series(self, keys: list[str]) -> None:
         """Series the daemon dropped: their rows are reset and reused by the next new series,
@@ -206,6 +207,7 @@ class Surprise(Detector):
             for k in model.keys:
                 if k not in self.index:
                     self._add(k)
+            self._grow()
             n_col, count = FIELDS.index("n"), len(model.keys)
             rows = np.fromiter((self.index[k] for k in model.keys), dtype=np.int64, count=count)
             take = self.state.st[rows, n_col] < model.st[:, n_col]  # (vectorised: 100,000 series at a start)
