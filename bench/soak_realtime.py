@@ -126,12 +126,12 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float:
 
 
 def soak(minutes: float, retention: str, every: float, workdir: Path, web: RecordingHTTPServer,
-         history_retention: str | None = "10m") -> dict:
+         history_retention: str | None = "10m", env: dict | None = None) -> dict:
     port, store = free_port(), workdir / "alertd.db"
     config = workdir / "alertd.yaml"
     config.write_text(soak_config(store, port, web.url, retention, history_retention))
     rows, started = [], time.monotonic()
-    with DaemonProcess(config) as daemon:
+    with DaemonProcess(config, env=env) as daemon:
         daemon.wait_event("daemon_ready", timeout=120)
         pid = daemon.proc.pid
         end = started + minutes * 60
@@ -198,10 +198,14 @@ def main() -> int:
                              "'default' leaves the daemon's 30d")
     parser.add_argument("--sample", type=float, default=60, help="seconds between two measurements")
     parser.add_argument("--out", help="also write the whole result (every measurement) to this JSON file")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set in the daemon's environment (MALLOC_ARENA_MAX=2, say); repeatable")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory(prefix="alertd-soak-rt-") as tmp, RecordingHTTPServer() as web:
         history = None if args.history_retention == "default" else args.history_retention
-        result = soak(args.minutes, args.retention, args.sample, Path(tmp), web, history)
+        result = soak(args.minutes, args.retention, args.sample, Path(tmp), web, history, env)
+        result["daemon_env"] = env
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     rows = result.pop("rows")
