@@ -139,7 +139,7 @@ class Surprise(Detector):
     def _add(self, key: str) -> None:
         """A row for a new series: a forgotten series' row (already reset), or the next one
         (the caller grows the state once for all it added: `_grow`)."""
-        self.index[key] = self.free.pop() if self.free else len(self.index) + len(self.free)
+        self.index[key] = self.free.pop() if self.free else len(self.index)  # (no free row: all in use)
 
     def _grow(self) -> None:
         self.state.grow(len(self.index) + len(self.free))
