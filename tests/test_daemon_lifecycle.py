@@ -261,3 +261,29 @@ def test_sigterm_saves_the_default_detectors_live_state_for_the_next_start(site)
         assert restored["fitted_at"] == fitted_at
         daemon.signal(signal.SIGTERM)
         assert daemon.wait_exit() == 0
+
+
+def test_a_back_fill_at_start_up_extends_systemds_start_timeout_chunk_by_chunk(site, tmp_path):
+    text = config_text(
+        store=str(site.store), http={"listen": "127.0.0.1:0"},
+        sources={"shop": {"type": "shop_sim", "every": "10s"}},  # back-fills the history the rule reads
+        rules=[{"name": "orders_typical", "source": "shop", "series": "orders_per_minute",
+                "detector": {"type": "surprise"}}],
+        receivers={"hook": [{"type": "slack", "webhook_url": f"{site.web.url}/hook"}]},
+        routes={"receiver": "hook"})
+    site.write(text=text)
+    notify = NotifySocket(tmp_path / "notify.sock")
+    try:
+        with DaemonProcess(site.config, {"NOTIFY_SOCKET": notify.path}) as daemon:
+            notify.wait_for("READY", "1", timeout=60)
+            backfilled = daemon.wait_event("backfilled", source="shop")
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait_exit() == 0
+    finally:
+        notify.close()
+    ready = next(i for i, m in enumerate(notify.messages) if m.get("READY") == "1")
+    extends = [m for m in notify.messages[:ready] if "EXTEND_TIMEOUT_USEC" in m]
+    assert len(extends) >= 2  # one a chunk: the first of 360 points, then the rest
+    assert all(int(m["EXTEND_TIMEOUT_USEC"]) == 90_000_000 and m["STATUS"].startswith("back-filling shop: ")
+               for m in extends)
+    assert f"{backfilled['samples']} samples stored" in extends[-1]["STATUS"]

@@ -74,8 +74,9 @@ def test_back_fill_reads_what_a_weekly_rule_needs_in_chunks(write_config, tmp_pa
     now = clock.now()
     assert oldest < now - 27.9 * DAY and newest > now - 300  # the 4 weeks the rule reads
     assert count == len({t for t in range(int(oldest), int(newest) + 1, 300)})  # every point once
-    # 28 days at 5 minutes is 8,064 points: one call; the chunks are 10,000 points of each series
-    assert len(History.calls) == 1 and History.calls[0] == (now - 28 * DAY, now)
+    # 28 days at 5 minutes is 8,064 points: a first call of 360 points (it tells how many series
+    # answer: one), then the rest at once (up to 10,000 points of each series a call)
+    assert History.calls == [(now - 28 * DAY, now - 28 * DAY + 360 * 300), (now - 28 * DAY + 360 * 300, now)]
     assert [e for e in logs if e["event"] == "backfilled"][0]["samples"] == count
 
 
@@ -95,11 +96,53 @@ def test_back_fill_of_a_fast_source_comes_in_bounded_chunks(write_config, tmp_pa
 
     oldest, count = asyncio.run(main())
     now = clock.now()
-    # 28 days at 30 s: 80,640 points, in chunks of 10,000 (3.47 days): 9 calls, oldest first,
-    # not the 4.2 days (10,000 x 30 s x 1.2) the old cap gave
-    assert len(History.calls) == 9 and History.calls[0][0] == now - 28 * DAY and History.calls[-1][1] == now
+    # 28 days at 30 s: 80,640 points: 360, then chunks of 10,000 (3.47 days): 10 calls, oldest
+    # first, not the 4.2 days (10,000 x 30 s x 1.2) the old cap gave
+    assert len(History.calls) == 10 and History.calls[0][0] == now - 28 * DAY and History.calls[-1][1] == now
     assert all(a[1] == b[0] for a, b in zip(History.calls, History.calls[1:]))
     assert oldest < now - 27.9 * DAY and count == 80_640
+
+
+class Many(History):
+    """The same history for `Many.series` series (a fleet)."""
+
+    type_name = "many"
+    series = 100
+
+    async def backfill(self, start, end):
+        one = await History.backfill(self, start, end)
+        return [Sample("orders", make_labels({"region": f"r{i}"}), s.ts, s.value) for s in one
+                for i in range(Many.series)]
+
+
+def test_back_fill_of_many_series_asks_for_bounded_chunks_and_ingests_bounded_pieces(write_config, tmp_path,
+                                                                                   clock, monkeypatch):
+    import alertd.daemon.backfill as backfill
+
+    monkeypatch.setattr(backfill, "CALL_SAMPLES", 5_000)  # 50 points of 100 series
+    registry = registry_with(Many)
+    config = load_config(write_config(weekly().replace("history", "many").replace("every: 5m", "every: 1h")),
+                         registry, environ={})
+    History.calls.clear()
+    ingested, progress = [], []
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        ingest = d.engine.ingest
+        d.engine.ingest = lambda name, samples, **kw: (ingested.append(len(samples)), ingest(name, samples, **kw))[1]
+        d.progress_hook = progress.append
+        await d.backfill()
+        count = d.store.db.execute("SELECT count(*) FROM samples").fetchone()[0]
+        await d.drain()
+        return count
+
+    count = asyncio.run(main())
+    points = [round((b - a) / 3600) for a, b in History.calls]
+    assert points[0] == 360 and set(points[1:-1]) == {50}  # then sized by the 100 series the first found
+    assert count == sum(ingested) == 100 * sum(points)  # every point of every series, once
+    assert max(ingested) <= 5_000  # the first call's 36,000 samples went in pieces too
+    assert len(progress) == len(History.calls) and progress[-1].startswith("back-filling shop: ")
 
 
 def test_validate_says_what_to_change_when_retention_is_shorter_than_a_rule_needs(write_config, capsys,

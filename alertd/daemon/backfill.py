@@ -8,7 +8,9 @@ import asyncio
 from ..config.history import need_of
 from ..model import Sample
 
-CHUNK_POINTS = 10_000  # points per series per back-fill call: memory stays bounded, whatever the span
+CHUNK_POINTS = 10_000  # at most this many points of each series per back-fill call
+FIRST_POINTS = 360  # the first call's points per series (its size tells how many series there are)
+CALL_SAMPLES = 100_000  # samples a call, about: the loop pauses for well under a second (bench/backfill.py)
 
 
 async def backfill(daemon) -> None:
@@ -18,10 +20,14 @@ async def backfill(daemon) -> None:
     rule added later (or changed to read other series) gets its own back-fill. The span is
     what the rules' detectors read (their training plans: a weekly baseline's weeks, a
     model's training points at the source's interval; alertd/config/history.py), never
-    more than `retention`. It is fetched in chunks of CHUNK_POINTS points per series, oldest
-    first, each stored before the next is asked for, with the loop free between chunks. Only
-    samples of series the store does not have yet, or newer than the last stored point (a
-    gap while the daemon was down), are ingested: nothing is stored twice.
+    more than `retention`. It is fetched in chunks, oldest first, each stored before the next
+    is asked for, with the loop free between chunks: a chunk holds about CALL_SAMPLES samples
+    (the first, of FIRST_POINTS points, tells how many series answer; at most CHUNK_POINTS
+    points per series), so memory and the loop's pauses stay bounded whether the source has
+    one series or 10,000. Only samples of series the store does not have yet, or newer than
+    the last stored point (a gap while the daemon was down), are ingested: nothing is stored
+    twice. `daemon.progress_hook(text)`, when set, is told after every chunk (the lifecycle
+    extends systemd's start-up timeout with it: a long back-fill is progress, not a hang).
     """
     now = daemon.clock.now()
     for name, sc in daemon.config.sources.items():
@@ -44,24 +50,57 @@ async def backfill(daemon) -> None:
 async def _fetch(daemon, name: str, sc, todo, start: float, end: float) -> int | None:
     """Ask the source for [start, end) in chunks and ingest each; the samples stored, or None
     when a call failed."""
-    chunk = CHUNK_POINTS * (sc.every or 60.0)
-    stored, at = 0, start
+    every = sc.every or 60.0
+    points, stored, at = FIRST_POINTS, 0, start
     while at < end:
-        upto = min(end, at + chunk)
+        upto = min(end, at + points * every)
         try:
             samples = await asyncio.wait_for(daemon.sources[name].backfill(at, upto), sc.timeout)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             daemon.log.warning("backfill_failed", source=name, error=error[:300])
             return None
+        got = len(samples or ())
         samples = _unstored(daemon.store, samples, todo, name)
-        if samples:
+        for part in _pieces(samples, CALL_SAMPLES):  # (a chunk larger than planned: in pieces)
             async with daemon.tick_lock:  # not between the slices of a poll's tick
-                daemon.engine.ingest(name, samples, alerts=False)
-            stored += len(samples)
+                daemon.engine.ingest(name, part, alerts=False)
+            stored += len(part)
+            await asyncio.sleep(0)  # the HTTP server and the watchdog between pieces
+        points = next_points(points, got, (upto - at) / every)
         at = upto
-        await asyncio.sleep(0)  # the HTTP server and the watchdog between chunks
+        hook = getattr(daemon, "progress_hook", None)
+        if hook is not None:
+            hook(f"back-filling {name}: {stored} samples stored, {max(0.0, end - at) / 3600:.1f} h to go")
+        await asyncio.sleep(0)
     return stored
+
+
+def next_points(points: int, got: int, asked: float) -> int:
+    """Points per series for the next call: CALL_SAMPLES at the rate the last call answered
+    (samples a point of time: the number of series), doubling while calls come back empty
+    (history that starts later), within [1, CHUNK_POINTS]."""
+    if got <= 0:
+        return min(CHUNK_POINTS, points * 2)
+    per_point = got / max(asked, 1.0)
+    return max(1, min(CHUNK_POINTS, int(CALL_SAMPLES / per_point)))
+
+
+def _pieces(samples: list, most: int):
+    """`samples` in pieces of at most about `most`, split between timestamps, oldest first
+    (a poll's points of one time stay together)."""
+    if len(samples) <= most:
+        if samples:
+            yield samples
+        return
+    samples = sorted(samples, key=lambda s: s.ts)
+    begin = 0
+    while begin < len(samples):
+        end = min(len(samples), begin + most)
+        while end < len(samples) and samples[end].ts == samples[end - 1].ts:
+            end += 1
+        yield samples[begin:end]
+        begin = end
 
 
 def _unstored(store, samples, runtimes, source: str) -> list:

@@ -62,6 +62,8 @@ class StartupError(Exception):
 class Daemon(Polling, Reloading, DaemonHealth):
     """One running alertd: store, plugin instances, engine, scheduler, group timer and delivery."""
 
+    progress_hook = None  # told how a long start-up (a back-fill) is getting on: alertd/daemon/lifecycle.py
+
     def __init__(self, config, registry, *, store_path=None, clock=None, shutdown_timeout: float | None = None,
                  shard=None, monotonic=None):
         self.shard_override = shard  # --shard: wins over the config's `shard`, also on reloads

@@ -10,6 +10,9 @@ Signal handlers only set flags and wake the main loop; the main loop acts on the
   and exit 130. Nothing is cut mid-write: SQLite writes are synchronous, and a task can
   only be cancelled between them.
 
+During start-up, each chunk of a back-fill sends EXTEND_TIMEOUT_USEC (and STATUS=), so a
+long back-fill is not killed by TimeoutStartSec while it makes progress.
+
 A heartbeat task sends WATCHDOG=1 every half `WatchdogSec` while the daemon is healthy (a
 blocked loop, a dead scheduler, group timer, delivery worker or HTTP server, or work that
 stopped committing for a minute (alertd/daemon/progress.py) stops the pings, and systemd
@@ -27,6 +30,7 @@ from .sdnotify import SystemdNotifier
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _DIGITS = re.compile(r"\d+")
 STATUS_EVERY = 5.0  # seconds between STATUS= updates when there is no watchdog
+EXTEND_START_USEC = 90_000_000  # a back-fill's chunk ended: systemd waits this long for the next
 
 
 class Lifecycle:
@@ -108,8 +112,18 @@ class Lifecycle:
         return 0
 
     async def _startup(self) -> None:
-        await self.daemon.open_http()
-        await self.daemon.start()
+        self.daemon.progress_hook = self._starting
+        try:
+            await self.daemon.open_http()
+            await self.daemon.start()
+        finally:
+            self.daemon.progress_hook = None
+
+    def _starting(self, text: str) -> None:
+        """A long start-up made progress (a back-fill stored a chunk): EXTEND_TIMEOUT_USEC, so
+        systemd's TimeoutStartSec bounds the time without progress, not the whole back-fill of
+        a large site; STATUS= says what it is doing."""
+        self.sd.notify(extend_timeout_usec=EXTEND_START_USEC, status=text)
 
     async def _cancellable(self, coro) -> None:
         """Run start-up or drain so that a stop signal (start-up) or a 2nd SIGINT cancels it."""
