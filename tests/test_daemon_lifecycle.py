@@ -283,7 +283,7 @@ def test_a_back_fill_at_start_up_extends_systemds_start_timeout_chunk_by_chunk(s
         notify.close()
     ready = next(i for i, m in enumerate(notify.messages) if m.get("READY") == "1")
     extends = [m for m in notify.messages[:ready] if "EXTEND_TIMEOUT_USEC" in m]
-    assert len(extends) >= 2  # one a chunk: the first of 360 points, then the rest
+    assert len(extends) >= 2  # one a chunk: the first of 10 points, then the rest
     assert all(int(m["EXTEND_TIMEOUT_USEC"]) == 90_000_000 and m["STATUS"].startswith("back-filling shop: ")
                for m in extends)
     assert f"{backfilled['samples']} samples stored" in extends[-1]["STATUS"]

@@ -74,9 +74,9 @@ def test_back_fill_reads_what_a_weekly_rule_needs_in_chunks(write_config, tmp_pa
     now = clock.now()
     assert oldest < now - 27.9 * DAY and newest > now - 300  # the 4 weeks the rule reads
     assert count == len({t for t in range(int(oldest), int(newest) + 1, 300)})  # every point once
-    # 28 days at 5 minutes is 8,064 points: a first call of 360 points (it tells how many series
+    # 28 days at 5 minutes is 8,064 points: a first call of 10 points (it tells how many series
     # answer: one), then the rest at once (up to 10,000 points of each series a call)
-    assert History.calls == [(now - 28 * DAY, now - 28 * DAY + 360 * 300), (now - 28 * DAY + 360 * 300, now)]
+    assert History.calls == [(now - 28 * DAY, now - 28 * DAY + 10 * 300), (now - 28 * DAY + 10 * 300, now)]
     assert [e for e in logs if e["event"] == "backfilled"][0]["samples"] == count
 
 
@@ -96,7 +96,7 @@ def test_back_fill_of_a_fast_source_comes_in_bounded_chunks(write_config, tmp_pa
 
     oldest, count = asyncio.run(main())
     now = clock.now()
-    # 28 days at 30 s: 80,640 points: 360, then chunks of 10,000 (3.47 days): 10 calls, oldest
+    # 28 days at 30 s: 80,640 points: 10, then chunks of 10,000 (3.47 days): 10 calls, oldest
     # first, not the 4.2 days (10,000 x 30 s x 1.2) the old cap gave
     assert len(History.calls) == 10 and History.calls[0][0] == now - 28 * DAY and History.calls[-1][1] == now
     assert all(a[1] == b[0] for a, b in zip(History.calls, History.calls[1:]))
@@ -120,6 +120,7 @@ def test_back_fill_of_many_series_asks_for_bounded_chunks_and_ingests_bounded_pi
     import alertd.daemon.backfill as backfill
 
     monkeypatch.setattr(backfill, "CALL_SAMPLES", 5_000)  # 50 points of 100 series
+    monkeypatch.setattr(backfill, "FIRST_POINTS", 360)  # a first call larger than that
     registry = registry_with(Many)
     config = load_config(write_config(weekly().replace("history", "many").replace("every: 5m", "every: 1h")),
                          registry, environ={})

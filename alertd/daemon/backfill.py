@@ -9,7 +9,7 @@ from ..config.history import need_of
 from ..model import Sample
 
 CHUNK_POINTS = 10_000  # at most this many points of each series per back-fill call
-FIRST_POINTS = 360  # the first call's points per series (its size tells how many series there are)
+FIRST_POINTS = 10  # the first call's points per series: its size tells how many series there are
 CALL_SAMPLES = 100_000  # samples a call, about: the loop pauses for well under a second (bench/backfill.py)
 
 
