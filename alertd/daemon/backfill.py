@@ -61,6 +61,7 @@ async def _fetch(daemon, name: str, sc, todo, start: float, end: float) -> int |
             daemon.log.warning("backfill_failed", source=name, error=error[:300])
             return None
         got = len(samples or ())
+        await asyncio.sleep(0)  # the source's own work (parsing) and ours are two pauses, not one
         samples = _unstored(daemon.store, samples, todo, name)
         for part in _pieces(samples, CALL_SAMPLES):  # (a chunk larger than planned: in pieces)
             async with daemon.tick_lock:  # not between the slices of a poll's tick
