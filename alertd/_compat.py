@@ -9,7 +9,8 @@ Modules that became a package of the same name (`alertd.config`, `alertd.render`
 from the package instead; the CLI's `alertd.commands.*` modules have no alias.
 
 `loads(blob)` unpickles with the same table, so a fitted model stored by an older alertd
-loads without a warning and no rule warms up again after an upgrade.
+loads without a warning and no rule warms up again after an upgrade; it also reads models
+stored in pieces (alertd/model_blob.py) beside the plain pickles every release wrote before.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import io
 import pickle
 import sys
 import warnings
+
+from .model_blob import is_pieces, split
 
 MOVED = {
     "alertd.absence": "alertd.engine.absence",
@@ -137,6 +140,10 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def loads(blob: bytes):
-    """`pickle.loads` that maps old alertd module paths to new ones."""
+def loads(blob):
+    """`pickle.loads` that maps old alertd module paths to new ones; `blob` is a plain pickle
+    or one in pieces (alertd/model_blob.py), whose arrays then are views of `blob`."""
+    if is_pieces(blob):
+        data, buffers = split(blob)
+        return _Unpickler(io.BytesIO(data), buffers=buffers).load()
     return _Unpickler(io.BytesIO(blob)).load()

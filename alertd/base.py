@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, ClassVar
 import numpy as np
 
 from ._compat import loads
+from .model_blob import Pieces, dump_pieces
 from .model import Batch, Labels, Notification, Sample, Scores
 
 FUTURE_TOLERANCE = 300.0  # seconds a sample may be ahead of the clock (hosts' clocks drift)
@@ -276,13 +277,20 @@ class Detector(Plugin):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def dump_model(self, model: Any) -> bytes:
-        """Serialise a fitted model for the store (pickle by default)."""
+        """Serialise a fitted model for the store (pickle by default).
+
+        A detector that keeps both this and `load_model` as they are has its model stored in
+        pieces instead (`stored_form`): its numpy arrays go into the store without a copy, so
+        a model must not change once `fit` has returned it (state learnt while scoring lives
+        in the detector, as `surprise`'s does). Overriding either hook stores these bytes."""
         return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load_model(self, blob: bytes) -> Any:
         """Deserialise a model written by `dump_model` (the store is the daemon's own file);
         classes pickled under an alertd module path of an older release are found at their
-        new home (alertd/_compat.py), so an upgrade keeps every fitted model."""
+        new home (alertd/_compat.py), so an upgrade keeps every fitted model. Also reads a
+        model stored in pieces (alertd/model_blob.py; `blob` is then a bytearray whose memory
+        the model's arrays share)."""
         return loads(blob)
 
     def forget_series(self, keys: list[str]) -> None:
@@ -297,6 +305,16 @@ class Detector(Plugin):
         holds the last points that did arrive.
         """
         return Scores.empty(len(batch))
+
+
+def stored_form(detector: Detector, model: Any) -> bytes | Pieces:
+    """What the trainer stores for `model`: pickled in pieces (out-of-band buffers: a model's
+    arrays are not copied; alertd/model_blob.py) when the detector keeps the default
+    `dump_model` and `load_model`, else the bytes of its own `dump_model`, as given."""
+    cls = type(detector)
+    if cls.dump_model is Detector.dump_model and cls.load_model is Detector.load_model:
+        return dump_pieces(model)
+    return detector.dump_model(model)
 
 
 class Notifier(Plugin):

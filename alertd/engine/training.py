@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..base import stored_form
 from ..detect import fit_worker
 from ..durations import format_duration
 from ..store.fitted_models import StoredModel
@@ -265,7 +266,7 @@ class Trainer:
             model, summary = det.fit(data), FitSummary(len(data), data.excluded, now, os.getpid())
             del data  # a slice of a catch-up: its points go before the next slice is read
         partial = plan.history_keys is not None
-        blob = det.dump_model(model) if model is not None and not partial else b""
+        blob = stored_form(det, model) if model is not None and not partial else b""  # pieces: arrays not copied
         return model, blob, summary, time.perf_counter() - started, plan.history_keys
 
     def _finish(self, st: RuleTraining, future: Future, seen) -> None:
@@ -342,7 +343,7 @@ class Trainer:
                 model = det.snapshot()
                 if model is None:
                     continue
-                blob = det.dump_model(model)
+                blob = stored_form(det, model)
             except Exception as exc:
                 self.log.warning("model_save_failed", rule=st.name, error=f"{type(exc).__name__}: {exc}")
                 continue
