@@ -1,6 +1,7 @@
 """Memory of saving the default detector's state (issue 20: `surprise` saves it every `retrain`).
 
     nice -n 10 .venv/bin/python bench/model_save.py [--series 100000] [--runs 3] [--root PATH ...]
+    nice -n 10 .venv/bin/python bench/model_save.py --write-only 200 --runs 5
 
 Each run is a fresh process (`--root`: the checkout whose alertd it imports; several roots
 take turns run by run, so they see the same load). In it, the real daemon (`Daemon`, a store
@@ -13,8 +14,10 @@ room for the second), and VmHWM is reset (/proc/self/clear_refs "5"). Then the c
 the state in the worker thread, `_job` serialises it there, `_finish` installs and saves it
 on the loop. Reported: the peak (VmHWM) above the steady RSS, the longest the event loop was
 held meanwhile (a task asking for the loop every 5 ms), the stored size. Then, in the same
-process after the daemon has closed, the stored model is loaded back the way a start restores
-it (`store.models.load` + `load_model`): peak above the RSS before it.
+process after the daemon has closed (a stop saves the state once more), the stored model is
+loaded back the way a start restores it (`store.models.load` + `load_model`): peak above the
+RSS before it. `--write-only MIB` times just the store's write, in pieces against one bound
+blob.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import ctypes
 import gc
 import json
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -58,10 +62,11 @@ def peak() -> float:
     return status_kib("VmHWM") / 1024
 
 
-async def child_run(n: int, directory: Path) -> dict:
-    sys.path.insert(0, str(HERE))
+async def child_run(n: int, directory: Path, root: Path = ROOT) -> dict:
+    sys.path.insert(0, str(root / "bench"))  # its scale_common puts `root` first on the path
     import scale_common as sc
 
+    import alertd
     from alertd.clock import FakeClock
     from alertd.config.load import load_config
     from alertd.daemon.core import Daemon
@@ -125,10 +130,41 @@ async def child_run(n: int, directory: Path) -> dict:
     load_peak = peak()
     assert len(model.keys) == n, len(model.keys)
     store.close()
+    assert Path(alertd.__file__).resolve().is_relative_to(root), alertd.__file__
     return {"series": n, "steady_mib": round(steady, 1), "save_peak_mib": round(save_peak, 1),
             "save_above_mib": round(save_peak - steady, 1), "fit_and_save_s": round(seconds, 2),
             "loop_held_ms": round(held[0] * 1000, 1), "stored_mib": round(stored["size"] / 2**20, 1),
             "load_above_mib": round(load_peak - before_load, 1)}
+
+
+def write_only(mib: int, runs: int) -> None:
+    """The write alone, in this process: a blob of `mib` MiB as pieces into a `zeroblob` row
+    (`ModelStore.save`) against the same bytes bound to one INSERT (the way before pieces),
+    alternating, on a store in a temporary directory."""
+    import numpy as np
+
+    from alertd.model_blob import dump_pieces
+    from alertd.store import Store
+    from alertd.store.fitted_models import StoredModel
+
+    model = {"a": np.random.default_rng(1).random((mib * 2**20 // 8 // 256, 256))}
+    pieces, joined = dump_pieces(model), pickle.dumps(model, protocol=5)
+    times: dict[str, list[float]] = {"pieces (zeroblob row, then the pieces)": [], "one bound blob": []}
+    with tempfile.TemporaryDirectory(prefix="alertd-model-write-") as tmp:
+        store = Store(Path(tmp) / "a.db")
+        store.checkpointer()  # as in the daemon: commits leave the log to the checkpoint job
+        for _ in range(runs):
+            started = time.perf_counter()
+            store.models.save(StoredModel("r", "d", "v", 0.0, 0.0, 0, 0, 0.0, len(pieces), pieces))
+            times["pieces (zeroblob row, then the pieces)"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with store.db.atomic():
+                store.db.execute("INSERT OR REPLACE INTO models (rule, format, blob) VALUES ('r', 1, ?)", [joined])
+            times["one bound blob"].append(time.perf_counter() - started)
+        store.close()
+    for name, values in times.items():
+        print(f"{name}: median {statistics.median(values):.3f} s, {min(values):.3f}-{max(values):.3f} s "
+              f"({runs} runs, {mib} MiB)")
 
 
 def main() -> None:
@@ -136,11 +172,20 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--root", type=Path, action="append", help="a checkout to measure (default: this one)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--write-only", type=int, metavar="MIB",
+                        help="time only the store's write of a blob of MIB MiB, in pieces and bound")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_only:
+        sys.path.insert(0, str(HERE))
+        from scale_common import machine
+
+        print(machine())
+        write_only(args.write_only, max(args.runs, 1))
+        return
     if args.child:
         with tempfile.TemporaryDirectory(prefix="alertd-model-save-") as tmp:
-            print(json.dumps(asyncio.run(child_run(args.series, Path(tmp)))))
+            print(json.dumps(asyncio.run(child_run(args.series, Path(tmp), args.child.resolve()))))
         return
     sys.path.insert(0, str(HERE))
     from scale_common import machine
@@ -153,7 +198,7 @@ def main() -> None:
     for run in range(args.runs):
         for i, root in enumerate(roots):
             # the script of this checkout, the alertd of `root` (PYTHONPATH comes before the venv's)
-            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--series",
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(root), "--series",
                                   str(args.series)], capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1",
                                       "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
