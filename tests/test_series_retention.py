@@ -162,3 +162,39 @@ def test_after_series_are_dropped_each_fingerprint_still_names_its_own_row(write
     assert list(keys) == [f'cpu{{host="h{i}"}}' for i in range(3, 6)]
     assert rows == {k: i for i, k in enumerate(keys)}  # each fingerprint maps to its own series' row
     assert named == list(keys)
+
+
+def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_config, registry, tmp_path, clock):
+    from alertd.routing import notices
+
+    config = load_config(write_config(config_text(
+        retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
+        rules=[rule("cpu_high", series="cpu", limit=90),
+               {"name": "cpu_typical", "source": "app", "series": "cpu", "detector": {"type": "surprise"}},
+               rule("mem_high", series="mem", limit=90)],  # matches none of the pods' series
+        routes={"receiver": "rec", "group_wait": "0s", "group_interval": "1s"})),
+        registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        src, rules = d.sources["app"], {rt.rule.name: rt for rt in d.engine.runtimes()}
+        for generation in range(100):  # 20 pods a minute, each with a new name (a deployment)
+            clock.advance(60)
+            src.pending = [Sample("cpu", make_labels({"pod": f"web-{generation}-{i}"}), clock.now(),
+                                  99.0 if i == 0 else 1.0) for i in range(20)]
+            await d.poll("app")
+            d.group_timer.flush_due()  # a notice about the pod that fires
+            assert not notices._LABELS_SEEN  # the flush's memo of labels went with it
+            if generation % 10 == 9:
+                await d.prune()
+        surprise = rules["cpu_typical"].detector
+        out = {"matches": len(rules["mem_high"]._matches), "surprise": len(surprise.index),
+               "rows": len(surprise.state), "windows": len(rules["cpu_typical"].windows.keys)}
+        await d.drain()
+        return out
+
+    out = asyncio.run(main())
+    assert out["matches"] <= 2 * 20 + 1000  # not the 2,000 keys the source ever sent
+    assert out["surprise"] == out["windows"] <= 20 * 13  # the series of the last 10-13 minutes
+    assert out["rows"] <= 20 * 24  # rows of dropped pods were reused, not added

@@ -195,6 +195,8 @@ class RuleRuntime:
         """The samples (and their keys) of series this rule watches."""
         if keys != self._selected[0]:  # a poll usually brings the series of the last one
             cache = self._matches
+            if len(cache) > 2 * len(keys) + 1000:  # keys of series that went (pods): not kept for ever
+                cache.clear()
             for s, k in zip(samples, keys):
                 if k not in cache:
                     cache[k] = self.rule.series.matches(s.name, dict(s.labels))

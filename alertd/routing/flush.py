@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..render.payloads import am_group_key
 from ..store.groups import LogEntry, Member
 from ..store.history import Event, SharedDetail
-from .notices import build_notification, group_fingerprint, idempotency_key
+from .notices import build_notification, forget_label_views, group_fingerprint, idempotency_key
 from .tree import alert_labels
 
 ACTIVE = ("firing", "flapping")
@@ -99,6 +99,7 @@ class GroupFlush:
             if route is None:
                 continue  # handled by the router (re-routed after a reload)
             self._flush_group(g, route, members.get(g.key, []), incidents, log, silences, inhibitor, now, w)
+        forget_label_views()
         return w
 
     def _mute_marks(self, inc, silences, inhibitor, now, w: CycleWrites) -> bool:

@@ -29,8 +29,15 @@ def describe(incident: Incident) -> str:
 # Labels dicts seen by notices, by identity: (the dict, its sorted items, "k=v ..." text).
 # An incident's labels dict is never changed in place (the state machine makes a new one),
 # and the entry holds the dict, so its id cannot be reused while it is here. A storm shows
-# every incident of a group in each of its notices: sorting and joining is done once.
+# every incident of a group in each of its notices: sorting and joining is done once. The
+# memo lives for one flush (`forget_label_views`): held longer, it kept every incident's
+# labels the daemon ever notified about (the real-time soak's RSS grew with it).
 _LABELS_SEEN: dict[int, tuple] = {}
+
+
+def forget_label_views() -> None:
+    """End of a flush: let the incidents' labels go."""
+    _LABELS_SEEN.clear()
 
 
 def _labels_view(labels: dict[str, str]) -> tuple[list, str]:
