@@ -17,8 +17,8 @@ from typing import Any, Awaitable, Callable, ClassVar
 import numpy as np
 
 from ._compat import loads
-from .model_blob import Pieces, dump_pieces
 from .model import Batch, Labels, Notification, Sample, Scores
+from .model_blob import Pieces, dump_pieces
 
 FUTURE_TOLERANCE = 300.0  # seconds a sample may be ahead of the clock (hosts' clocks drift)
 
@@ -266,8 +266,10 @@ class Detector(Plugin):
     def snapshot(self) -> Any:
         """The model the live state is, for a detector that learns at every point (its state
         is its model): the daemon saves it when it stops, so a restart resumes where it
-        stopped, not at the last scheduled save. Called on the event loop. None (the
-        default): nothing beyond the last fit to save."""
+        stopped, not at the last scheduled save; and a plan of `points=0` has the trainer
+        save it on schedule without reading the store. Called on the event loop or in the
+        trainer's thread (guard the state as `fit` does). None (the default): nothing beyond
+        the last fit to save."""
         return None
 
     def model_version(self) -> str:

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from detect_data import T0, daily
 
 from alertd.backtest.replay import default_rule, replay
 from alertd.base import TrainingSet
@@ -17,7 +18,6 @@ from alertd.detect.surprise import Core, SurpriseState
 from alertd.detect.surprise_run import events, run_many, run_series
 from alertd.model import Batch, Status
 from alertd.testing import make_context, params_of, registry_with, score_series
-from detect_data import T0, daily
 
 
 def _orders(days=4, step=120.0, seed=0):
@@ -165,7 +165,7 @@ def test_a_series_with_stored_history_waits_for_its_replay_then_scores_as_if_it_
     assert first.status[0] == Status.WARMING_UP and late.fit_wanted and late.training_plan().points >= 800
     late.install(late.fit(TrainingSet(["s"], [()], [ts[:801]], [v[:801]], now=ts[800])))
     live.score(_batch(["s"], ts[800], [v[800]], [801]))
-    assert not late.fit_wanted and late.training_plan().points == 1
+    assert not late.fit_wanted and late.training_plan().points == 0
     for k in range(801, 900):
         a = live.score(_batch(["s"], ts[k], [v[k]], [k + 1]))
         b = late.score(_batch(["s"], ts[k], [v[k]], [k + 1]))
@@ -268,7 +268,7 @@ def test_a_back_log_of_series_is_replayed_in_slices_each_as_the_whole_replay_wou
         assert sorted(part.keys) == sorted(k for k in plan.history_keys if k in series)  # the slice alone
         sliced.install(part)
     assert len(slices) == 3 and set().union(*slices) == set(keys)
-    assert not sliced.pending and sliced.training_plan().points == 1  # caught up ("empty" too)
+    assert not sliced.pending and sliced.training_plan().points == 0  # caught up ("empty" too)
     for k in range(801, 900):
         values = [series[name][1][k] if name in series else 1.0 for name in keys]
         a = whole.score(_batch(keys, ts[k], values, [k + 1] * len(keys)))

@@ -11,6 +11,8 @@ from detect_data import daily
 from alertd.config.load import load_config
 from alertd.engine.tick import Engine
 from alertd.engine.training import Trainer, training_set
+
+real_set = training_set
 from alertd.log import get_logger
 from alertd.metrics import Metrics
 from alertd.model import Incident, Sample, Status, fingerprint, make_labels
@@ -287,7 +289,7 @@ def test_a_catch_up_in_slices_goes_on_in_the_worker_thread_without_waiting_for_t
 
 
 def test_a_stop_saves_the_live_state_so_a_restart_scores_as_if_it_never_stopped(write_config, registry,
-                                                                                 tmp_path, clock):
+                                                                                 tmp_path, clock, monkeypatch):
     config, ts, v = _back_log(write_config, registry, clock, tmp_path / "unused.db")
 
     def run(path, start, end, trainer_started=True):
@@ -298,7 +300,13 @@ def test_a_stop_saves_the_live_state_so_a_restart_scores_as_if_it_never_stopped(
         rig.feed(ts[start:end], v[start:end], regions=REGIONS)
         return rig, scores
 
+    import alertd.engine.training as training
+
+    reads = []
+    monkeypatch.setattr(training, "training_set", lambda *a, **k: reads.append(a[5]) or real_set(*a, **k))
     never, expected = run(tmp_path / "never.db", 0, 400)  # scheduled saves every 6 h
+    (st,) = never.trainer.rules
+    assert st.fits >= 3 and len(reads) == 1  # the first fit read the history; the saves read nothing
     never.store.close()
     first, _ = run(tmp_path / "a.db", 0, 300)
     assert first.trainer.save_snapshots() == 1

@@ -256,7 +256,10 @@ class Trainer:
         det = st.runtime.detector
         started = time.perf_counter()
         plan = det.training_plan()
-        if use_own and self._in_process(st):
+        if plan.points == 0 and plan.history_keys is None:  # the live state is the model: nothing to read
+            model = det.snapshot()
+            summary = FitSummary(int(det.model_info().get("series", 0)), 0, now, os.getpid())
+        elif use_own and self._in_process(st):
             model, summary = fit_in_worker(FitJob.of(det, self.store_path, st.name, st.runtime.rule.source, keys,
                                                      labels, now, plan))
         else:
