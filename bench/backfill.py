@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from catch_up import peak_rss_mib, rss_mib  # noqa: E402
 
 from alertd import Sample, Source, make_labels  # noqa: E402
 
@@ -68,16 +71,6 @@ class Fleet(Source):
                for j in range(n) if first + j * step < end for i, lab in enumerate(labels)]
         Fleet.calls.append(len(out))
         return out
-
-
-def rss_peak_mib() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 def measure(series: int, every: float, old: bool) -> dict:
@@ -122,7 +115,7 @@ def measure(series: int, every: float, old: bool) -> dict:
             stored = d.store.samples.count()
             await d.drain()
             return {"seconds": seconds, "calls": len(Fleet.calls), "largest_call": max(Fleet.calls),
-                    "stall_max_s": max(stalls), "peak_above_mib": rss_peak_mib() - before, "stored": stored}
+                    "stall_max_s": max(stalls), "peak_above_mib": peak_rss_mib() - before, "stored": stored}
 
         return asyncio.run(main())
 
