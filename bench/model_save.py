@@ -82,7 +82,7 @@ async def child_run(n: int, directory: Path, root: Path = ROOT) -> dict:
     (st,) = daemon.trainer.rules
     det = st.runtime.detector
 
-    async def fitted(count: int) -> None:
+    async def fitted(count: int, st=st) -> None:  # (st: the caller deletes its own later)
         while st.in_flight is not None or st.fits < count:
             if st.failures:
                 raise RuntimeError(st.last_error)
