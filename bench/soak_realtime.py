@@ -200,8 +200,15 @@ def main() -> int:
     parser.add_argument("--out", help="also write the whole result (every measurement) to this JSON file")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set in the daemon's environment (MALLOC_ARENA_MAX=2, say); repeatable")
+    parser.add_argument("--memtrace", metavar="DIR",
+                        help="trace the daemon's memory (bench/memtrace/sitecustomize.py): tracemalloc snapshots "
+                             "and malloc's figures every --memtrace-every seconds into DIR")
+    parser.add_argument("--memtrace-every", type=float, default=600)
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
+    if args.memtrace:
+        env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "bench" / "memtrace"), os.environ.get("PYTHONPATH")])),
+                   ALERTD_MEMTRACE_DIR=str(Path(args.memtrace).resolve()), ALERTD_MEMTRACE_EVERY=str(args.memtrace_every))
     with tempfile.TemporaryDirectory(prefix="alertd-soak-rt-") as tmp, RecordingHTTPServer() as web:
         history = None if args.history_retention == "default" else args.history_retention
         result = soak(args.minutes, args.retention, args.sample, Path(tmp), web, history, env)
