@@ -3,8 +3,9 @@
 Put this directory on the daemon's PYTHONPATH and set ALERTD_MEMTRACE_DIR: Python imports it
 at start-up (as `sitecustomize`), starts tracemalloc with ALERTD_MEMTRACE_FRAMES frames (10)
 and a thread that, every ALERTD_MEMTRACE_EVERY seconds (600), writes into the directory
-  - `snap-NNNN.pickle`: a tracemalloc snapshot (compare two with `snapshot.compare_to`);
-  - one line of `stats.jsonl`: the time, tracemalloc's traced bytes, glibc's `mallinfo2`
+  - `snap-PID-NNNN.pickle`: a tracemalloc snapshot (compare two with `snapshot.compare_to`);
+  - one line of `stats.jsonl`: the process id (the fit worker process inherits the
+    environment and is traced too), the time, tracemalloc's traced bytes, glibc's `mallinfo2`
     (bytes malloc has in use and holds free: what is not traced lives there or in mmap'd
     Python arenas) and the 25 most common object types with their counts.
 Without ALERTD_MEMTRACE_DIR it does nothing. A bench tool, never installed with the package.
@@ -47,9 +48,9 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
     def _dump(n: int) -> None:
         snap = tracemalloc.take_snapshot().filter_traces(
             (tracemalloc.Filter(False, tracemalloc.__file__),))
-        snap.dump(os.path.join(_DIR, f"snap-{n:04d}.pickle"))
+        snap.dump(os.path.join(_DIR, f"snap-{os.getpid()}-{n:04d}.pickle"))
         traced, peak = tracemalloc.get_traced_memory()
-        line = {"t": time.time(), "n": n, "traced": traced, "traced_peak": peak, "malloc": _mallinfo(),
+        line = {"pid": os.getpid(), "t": time.time(), "n": n, "traced": traced, "traced_peak": peak, "malloc": _mallinfo(),
                 "threads": threading.active_count(), "types": _types()}
         with open(os.path.join(_DIR, "stats.jsonl"), "a") as f:
             f.write(json.dumps(line) + "\n")
