@@ -107,6 +107,9 @@ class Metrics:
         self.series_dropped = Counter("alertd_series_dropped_total",
                                       "Series dropped because no poll had them for longer than retention",
                                       registry=r)
+        self.memory_released = Counter("alertd_memory_released_bytes_total",
+                                       "Freed memory handed back to the system by the daemon:memory job "
+                                       "(glibc's malloc_trim)", registry=r)
         self.jobs = Counter("alertd_scheduler_jobs_total", "Runs of the scheduler's jobs (polls, prune, "
                             "housekeeping) by job and outcome (ok, error)", ["job", "outcome"], registry=r)
         self.healthy = Gauge("alertd_healthy", "1 while /healthz says ok (the daemon makes progress), else 0",

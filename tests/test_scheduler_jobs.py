@@ -65,7 +65,7 @@ def test_every_job_runs_on_the_loop_and_retention_prunes_samples_and_silent_seri
             await d.drain()
 
     jobs, events, (count, oldest), series, heartbeat, problems, ran, incidents = asyncio.run(main())
-    assert set(jobs) == {"source:app", "store:prune", "store:seal", "daemon:housekeeping"}
+    assert set(jobs) == {"source:app", "store:prune", "store:seal", "daemon:housekeeping", "daemon:memory"}
     # coroutine functions run as tasks on the loop; a plain function would go to the thread pool
     assert all(asyncio.iscoroutinefunction(job.func) for job in jobs.values())
     assert set(events) == set(jobs)

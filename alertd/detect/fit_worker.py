@@ -24,6 +24,8 @@ import os
 import threading
 import warnings
 
+from .. import memory
+
 _pool = None
 _lock = threading.Lock()
 _inside = False
@@ -67,15 +69,8 @@ def _lower_new(pool) -> None:
 def release_memory() -> None:
     """In the worker, after a fit: hand the heap its data left free back to the system
     (glibc keeps freed small blocks for reuse: a week of 10,000 series kept the idle worker at
-    about 650 MB). Where there is no glibc, nothing."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    about 650 MB; alertd/memory.py)."""
+    memory.trim(collect=True)
 
 
 def worker():
