@@ -1,4 +1,4 @@
-"""Freed memory goes back to the system (alertd/memory.py), in the daemon by its own scheduled
+"""Freed memory goes back to the system (alertd/memory_trim.py), in the daemon by its own scheduled
 job (`daemon:memory`), run here on the real scheduler.
 
 A real-time soak's RSS rose 5-10 MiB an hour while the memory in use stayed flat: glibc kept
@@ -19,7 +19,7 @@ import textwrap
 from configs import config_text
 from scheduler_helpers import run_every_job_once
 
-from alertd import memory
+from alertd import memory_trim
 from alertd.clock import SystemClock
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
@@ -43,10 +43,10 @@ def _fragment() -> list:
 
 def test_trim_hands_a_fragmented_heaps_free_pages_back_to_the_system():
     script = FRAGMENT + textwrap.dedent("""
-        from alertd import memory
-        before = memory.anonymous_rss()
-        released = memory.trim()
-        after = memory.anonymous_rss()
+        from alertd import memory_trim
+        before = memory_trim.anonymous_rss()
+        released = memory_trim.trim()
+        after = memory_trim.anonymous_rss()
         print(before, released, after, sum(len(k) if isinstance(k, bytearray) else k.nbytes for k in keep))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
@@ -58,7 +58,7 @@ def test_trim_hands_a_fragmented_heaps_free_pages_back_to_the_system():
 
 def test_the_daemons_memory_job_runs_on_the_real_scheduler_and_counts_what_it_gave_back(write_config, registry,
                                                                                            tmp_path):
-    assert memory.available()  # glibc (Debian): the job is scheduled
+    assert memory_trim.available()  # glibc (Debian): the job is scheduled
     config = load_config(write_config(config_text(sources={"app": {"type": "test_list", "every": "1m"}})),
                          registry, environ={})
 

@@ -15,7 +15,7 @@ import time
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
 
-from .. import memory
+from .. import memory_trim
 from ..base import SourceError
 from ..log import redact_text
 from ..store.errors import explain, is_store_error
@@ -124,11 +124,11 @@ class Polling:
         self.check_store_file()
 
     async def release_memory(self) -> None:
-        """Every 5 minutes: hand the memory freed since back to the system (alertd/memory.py:
+        """Every 5 minutes: hand the memory freed since back to the system (alertd/memory_trim.py:
         without it glibc keeps the fragments of every poll's arrays and RSS creeps up). In a
         thread, which the call leaves the GIL to: the loop goes on meanwhile."""
         try:
-            released = await asyncio.to_thread(memory.trim)
+            released = await asyncio.to_thread(memory_trim.trim)
         except Exception as exc:  # never let it take the daemon down
             self.log.warning("memory_release_failed", error=f"{type(exc).__name__}: {exc}")
             return

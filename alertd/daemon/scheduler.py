@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .. import memory
+from .. import memory_trim
 
 HOUSEKEEPING_EVERY = 10.0  # seconds: due model fits, silence checks, the store heartbeat
 
@@ -44,7 +44,7 @@ def schedule_source(scheduler: AsyncIOScheduler, source, poll, *, first_now: boo
 
 
 SEAL_EVERY = 60.0
-MEMORY_EVERY = 300.0  # seconds between two hand-backs of freed memory (alertd/memory.py)
+MEMORY_EVERY = 300.0  # seconds between two hand-backs of freed memory (alertd/memory_trim.py)
 
 
 def prune_every(retention: float) -> float:
@@ -63,7 +63,7 @@ def schedule_daemon_jobs(scheduler: AsyncIOScheduler, daemon) -> None:
                       id="store:seal", name="seal samples into chunks", replace_existing=True)
     scheduler.add_job(daemon.housekeeping_job, IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
                       id="daemon:housekeeping", name="housekeeping", replace_existing=True)
-    if memory.available():
+    if memory_trim.available():
         scheduler.add_job(daemon.release_memory, IntervalTrigger(seconds=MEMORY_EVERY),
                           id="daemon:memory", name="hand freed memory back", replace_existing=True)
 

@@ -24,7 +24,7 @@ import os
 import threading
 import warnings
 
-from .. import memory
+from .. import memory_trim
 
 _pool = None
 _lock = threading.Lock()
@@ -69,8 +69,8 @@ def _lower_new(pool) -> None:
 def release_memory() -> None:
     """In the worker, after a fit: hand the heap its data left free back to the system
     (glibc keeps freed small blocks for reuse: a week of 10,000 series kept the idle worker at
-    about 650 MB; alertd/memory.py)."""
-    memory.trim(collect=True)
+    about 650 MB; alertd/memory_trim.py)."""
+    memory_trim.trim(collect=True)
 
 
 def worker():
