@@ -18,7 +18,7 @@ from configs import config_text, rule
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
-from alertd.model import Sample, make_labels
+from alertd.model import Sample, make_labels, series_key
 from alertd.store import Store
 from alertd.store.migrations import migrations
 
@@ -190,7 +190,8 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
                 await d.prune()
         surprise = rules["cpu_typical"].detector
         out = {"matches": len(rules["mem_high"]._matches), "surprise": len(surprise.index),
-               "rows": len(surprise.state), "windows": len(rules["cpu_typical"].windows.keys)}
+               "rows": len(surprise.state), "windows": len(rules["cpu_typical"].windows.keys),
+               "series_keys": series_key.cache_info().currsize}
         await d.drain()
         return out
 
@@ -198,3 +199,4 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
     assert out["matches"] <= 2 * 20 + 1000  # not the 2,000 keys the source ever sent
     assert out["surprise"] == out["windows"] <= 20 * 13  # the series of the last 10-13 minutes
     assert out["rows"] <= 20 * 24  # rows of dropped pods were reused, not added
+    assert out["series_keys"] <= 2 * 20 * 13 + 1000  # the key cache let the dropped pods' keys go

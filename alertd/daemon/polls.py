@@ -18,6 +18,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MA
 from .. import memory_trim
 from ..base import SourceError
 from ..log import redact_text
+from ..model import forget_unused_series_keys
 from ..store.errors import explain, is_store_error
 from .gc_tuning import FirstSliceGC
 
@@ -50,6 +51,8 @@ class Polling:
                 self.trainer.series_dropped(dropped)
             with self.store.atomic():
                 gone = self.store.samples.drop_silent(cutoff)
+            if gone:
+                forget_unused_series_keys(self.store.samples.index.known())
         except Exception as exc:
             error = self._error_text(exc)
             self.log.error("prune_failed", error=error, deleted=deleted, retry="next prune")

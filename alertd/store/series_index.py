@@ -39,6 +39,10 @@ class SeriesIndex:
     def of(self, source: str) -> dict[str, int]:
         return self.ids.setdefault(source, {})
 
+    def known(self) -> int:
+        """How many series this index holds the ids of (every source)."""
+        return sum(len(ids) for ids in self.ids.values())
+
     def _room(self, top: int) -> None:
         if top >= len(self.seen):
             size = max(top + 1, 2 * len(self.seen), 64)
