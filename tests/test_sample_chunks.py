@@ -234,3 +234,21 @@ def test_a_seal_outside_a_transaction_commits_its_chunks_with_the_heads_deletes(
         got = again.samples.recent([k], 600)[k]
         assert _same(got[0], ts) and _same(got[1], values)
     again.close()
+
+
+def test_the_decoded_timestamps_kept_in_memory_are_bounded_and_reads_stay_exact(monkeypatch):
+    from alertd.store import sample_chunks
+
+    monkeypatch.setattr(sample_chunks, "TIMES_KEPT", 8)
+    store = Store()
+    points = _fill(store, points=20 * 180 + 1)  # 20 windows of 3 series, each with its own timestamps
+    with store.atomic():
+        store.samples.seal_all()
+    chunks = store.samples.chunks
+    assert store.db.execute("SELECT count(*) FROM sample_times").fetchone()[0] >= 20 * 3
+    assert len(chunks._times) <= 8  # every seal added its arrays; before, all of them stayed
+    for host, (ts, values) in points.items():  # reads decode what is no longer kept
+        got_ts, got_values = store.samples.history(_key(host), source="app")
+        assert _same(got_ts, ts) and _same(got_values, values)
+        assert len(chunks._times) <= 8
+    store.close()

@@ -26,6 +26,7 @@ SPAN = 1800.0  # seconds per chunk window (180 points at 10 s)
 MAX_SPAN = 86400.0  # no window was ever longer: bounds the key ranges of reads
 SEAL_SERIES = 250  # series per seal step (a step takes about 0.1 s at 10 s polls)
 FEW = 256  # reads of at most this many series seek their chunks by key
+TIMES_KEPT = 4096  # decoded timestamp arrays kept in memory (a window has one per distinct poll rhythm)
 _MINUTES = 2 ** 30  # window starts (in minutes) a key can hold, either side of 1970
 _LOWEST, _HIGHEST = -_MINUTES * 60.0, _MINUTES * 60.0 - MAX_SPAN
 
@@ -146,17 +147,23 @@ class ChunkTable:
             tid = self.db.execute("INSERT INTO sample_times (start_ts, end_ts, n, data) VALUES (?, ?, ?, ?)",
                                   [w0, w1, len(t), encode_times(t)]).lastrowid
             known[key] = tid
-            self._times[tid] = t.copy()
+            self._remember(tid, t.copy())
         return tid
+
+    def _remember(self, tid: int, t: np.ndarray) -> np.ndarray:
+        """Keep decoded timestamps for the next read, at most TIMES_KEPT arrays (every seal
+        adds the new ones: without the bound, a daemon kept every window's since its start)."""
+        if len(self._times) >= TIMES_KEPT:
+            self._times.clear()
+        self._times[tid] = t
+        return t
 
     # -- reading --------------------------------------------------------------------------
     def times(self, tid: int) -> np.ndarray:
         got = self._times.get(tid)
         if got is None:
-            if len(self._times) > 4096:
-                self._times.clear()
             row = self.db.execute("SELECT data FROM sample_times WHERE id = ?", [tid]).fetchone()
-            got = self._times[tid] = decode_times(row[0]) if row else np.zeros(0)
+            got = self._remember(tid, decode_times(row[0]) if row else np.zeros(0))
         return got
 
     def any(self) -> bool:
