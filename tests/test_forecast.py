@@ -220,3 +220,13 @@ def test_the_reachability_filter_finds_the_same_crossings_as_searching_every_ser
     assert np.array_equal(np.isfinite(fast), np.isfinite(full))
     assert np.allclose(fast[np.isfinite(full)], full[np.isfinite(full)])
     assert (prob >= full_prob - 1e-9).all()  # a filtered series' chance is an upper bound of its own
+
+
+def test_a_dropped_series_leaves_the_forecasts_per_series_memory(write_config, registry):
+    from alertd.base import PluginContext
+
+    rule = rule_of(write_config, registry, "{type: forecast, model: trend, range: 1h, will_cross: {above: 0.9, within: 2h}}")
+    detector = registry.get("detector", "forecast")(rule.detector.params, PluginContext(name="r", now=lambda: 0.0))
+    detector.memory.rows([f'disk{{pod="web-{i}"}}' for i in range(50)])  # what scoring does for each new series
+    detector.forget_series([f'disk{{pod="web-{i}"}}' for i in range(40)])  # the prune job, for pods that went
+    assert len(detector.memory) == 10

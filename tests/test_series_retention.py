@@ -172,7 +172,7 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
         rules=[rule("cpu_high", series="cpu", limit=90),
                {"name": "cpu_typical", "source": "app", "series": "cpu", "detector": {"type": "surprise"}},
                rule("mem_high", series="mem", limit=90)],  # matches none of the pods' series
-        routes={"receiver": "rec", "group_wait": "0s", "group_interval": "1s"})),
+        routes={"receiver": "rec", "group_wait": "0s", "group_interval": "1s", "group_by": ["pod"]})),
         registry, environ={})
 
     async def main():
@@ -191,7 +191,8 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
         surprise = rules["cpu_typical"].detector
         out = {"matches": len(rules["mem_high"]._matches), "surprise": len(surprise.index),
                "rows": len(surprise.state), "windows": len(rules["cpu_typical"].windows.keys),
-               "series_keys": series_key.cache_info().currsize}
+               "series_keys": series_key.cache_info().currsize,
+               "group_epochs": len(d.engine.router._epochs)}
         await d.drain()
         return out
 
@@ -200,3 +201,4 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
     assert out["surprise"] == out["windows"] <= 20 * 13  # the series of the last 10-13 minutes
     assert out["rows"] <= 20 * 24  # rows of dropped pods were reused, not added
     assert out["series_keys"] <= 2 * 20 * 13 + 1000  # the key cache let the dropped pods' keys go
+    assert out["group_epochs"] <= 20  # and the router its groups (group_by: pod) that went

@@ -74,6 +74,16 @@ def test_a_resolve_is_written_and_a_resolved_incident_is_never_updated_again(tmp
     assert store.incidents._written == {}
 
 
+def test_an_incident_resolved_by_hand_is_not_kept_in_the_writers_memory(tmp_path):
+    store = Store(tmp_path / "s.db")
+    incidents = [_incident(f"fp{i}", count=1) for i in range(30)]
+    store.incidents.save_many(incidents)
+    for inc in incidents:  # `alertd incidents resolve`, the API, a rule removed by a reload
+        store.incidents.resolve_by_hand(inc.id, 300.0, "ops")
+    assert _row(store, incidents[0].id, "state", "resolution") == ("resolved", "manual")
+    assert store.incidents._written == {}  # the state machine never saves them again: nothing to compare with
+
+
 def test_alert_states_are_inserted_then_updated_in_place_and_a_rollback_is_repaired(tmp_path):
     store = Store(tmp_path / "s.db")
     states = store.alert_states

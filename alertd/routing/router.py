@@ -171,6 +171,8 @@ class Router:
                                           drop_members=writes.drop_members, drop_groups=writes.drop_groups)
             for _, _, incident_id in writes.drop_members:
                 self._incidents.pop(incident_id, None)
+            for key in writes.drop_groups:  # (a group of pods' labels that went: its key with it)
+                self._epochs.pop(key, None)
             self._expire_on_resolve(writes.expire_on_resolve, now)
         if self.metrics is not None:
             for kind, n in writes.suppressed.items():
@@ -224,6 +226,7 @@ class Router:
                  for ms in members.values() for m in ms if m.incident_id in incidents]
         for g in orphans:
             self.store.groups.delete_group(g.key)
+            self._epochs.pop(g.key, None)
         if moved:
             self.route(moved, now)
         if self.log is not None:

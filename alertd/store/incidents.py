@@ -257,6 +257,7 @@ class IncidentStore:
             "UPDATE incidents SET state = 'resolved', resolved_at = ?, resolution = 'manual', "
             "resolved_by = ?, flapping = 0 WHERE id = ? AND state IN ('pending', 'firing')",
             [now, by, incident_id])
+        self._written.pop(incident_id, None)  # never saved by the state machine again: not kept
 
     def mark(self, incident_id: int, **values) -> None:
         """Set routing marks (silenced_by, inhibited_by, notified_at, suppressed, ack columns)."""

@@ -71,6 +71,9 @@ class Forecast(Detector):
                                    crossing=np.nan)
         self._model_rows = ModelRows()
 
+    def forget_series(self, keys: list[str]) -> None:
+        self.memory.forget(keys)  # (a series the model was fitted on leaves it at the next fit)
+
     # -- training -----------------------------------------------------------------------------
     def training_plan(self) -> TrainingPlan | None:
         p = self.params
