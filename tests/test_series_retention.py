@@ -18,7 +18,7 @@ from configs import config_text, rule
 
 from alertd.config.load import load_config
 from alertd.daemon.core import Daemon
-from alertd.model import Sample, make_labels, series_key
+from alertd.model import Sample, Status, make_labels, series_key
 from alertd.store import Store
 from alertd.store.migrations import migrations
 
@@ -155,13 +155,17 @@ def test_after_series_are_dropped_each_fingerprint_still_names_its_own_row(write
         (rt,) = d.engine.runtimes()
         rows = {rt.windows.keys[row]: row for fp, row in rt.row_of_fp.items()}
         named = [d.engine.series_of("cpu_high", fp)[0] for fp in rt.fingerprints]
+        missed, status = rt.polls_missed().tolist(), rt.last_status[:3].tolist()
         await d.drain()
-        return rt.windows.keys[:3], rows, named
+        return rt.windows.keys[:3], rows, named, missed, status
 
-    keys, rows, named = asyncio.run(main())
+    keys, rows, named, missed, status = asyncio.run(main())
     assert list(keys) == [f'cpu{{host="h{i}"}}' for i in range(3, 6)]
     assert rows == {k: i for i, k in enumerate(keys)}  # each fingerprint maps to its own series' row
     assert named == list(keys)
+    # so do the per-row verdicts and polls the rule's health reads (the kept series were in
+    # every poll: not "no data", as the dropped ones' old rows would have said)
+    assert missed == [0, 0, 0] and status == [Status.OK] * 3
 
 
 def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_config, registry, tmp_path, clock):

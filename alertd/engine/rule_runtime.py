@@ -123,6 +123,8 @@ class RuleRuntime:
         warming = np.ones(n, dtype=bool)  # (rows past its end have not been judged: warming)
         warming[:min(n, len(self.warming))] = self.warming[:n]
         self.warming = warming[kept]
+        self.last_status = _kept_rows(self.last_status, kept, n, -1)  # (the health's per-series state)
+        self.seen_poll = _kept_rows(self.seen_poll, kept, n, 0)
         for key in dropped:
             self._matches.pop(key, None)
         self._selected, self.seeded_keys, self.layout = (None, None, None), None, (None, None, None)
@@ -207,3 +209,12 @@ class RuleRuntime:
         if picked is None:
             return samples, keys
         return [samples[i] for i in picked], picked_keys  # the same key list each poll
+
+
+def _kept_rows(per_row: np.ndarray, kept: np.ndarray, n: int, missing) -> np.ndarray:
+    """A per-row array after `drop_silent`: the rows `kept` (old numbers), renumbered; rows it
+    had not reached yet hold `missing`."""
+    full = np.full(n, missing, dtype=per_row.dtype)
+    k = min(n, len(per_row))
+    full[:k] = per_row[:k]
+    return full[kept]
