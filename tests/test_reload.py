@@ -275,3 +275,27 @@ def test_a_template_bomb_is_refused_by_the_reload_while_the_loop_goes_on(running
     assert "receivers.bomb[0].text_template: the template fails on a sample incident (template line 1: " \
            "rendering took more than 0.25s (a loop too large?)" in problem
     assert beats >= 3  # the loop ran while the file was checked
+
+
+def test_secrets_of_a_reloaded_config_never_reach_a_log_line(running):
+    from alertd.log import redact_text
+
+    token = "s3cr3t-added-by-reload"
+
+    async def scenario():
+        r = running()
+        d = r.daemon
+        await d.start()
+        before = redact_text(f"POST http://127.0.0.1:9/{token} failed")
+        r.rewrite("pager: [{type: test_record}]",
+                  f'pager: [{{type: test_record}}]\n  hook: [{{type: webhook, url: "http://127.0.0.1:9/{token}"}}]')
+        outcome = await d.reload()
+        after = redact_text(f"POST http://127.0.0.1:9/{token} failed")
+        await d.drain()
+        await d.close()
+        return before, outcome, after
+
+    before, outcome, after = asyncio.run(scenario())
+    assert token in before  # (not a secret of the first config)
+    assert "hook" in json.dumps(outcome.changes), outcome.changes
+    assert token not in after and "***" in after  # (the whole URL is the secret)

@@ -31,6 +31,7 @@ from ..config.load import load_config, plugin_dirs_of, read_config_file
 from ..config.schema import ConfigError
 from ..config.shards import apply_shard
 from ..incidents.meta import CONFIG_RELOAD_FAILED, MetaRule
+from ..log import add_secrets
 from ..plugins import PluginError, load_registry
 from ..render.annotations import check_annotation
 from .scheduler import schedule_daemon_jobs, schedule_source, trigger_for
@@ -102,6 +103,7 @@ def plan_reload(running, registry, shard_override=None) -> ReloadPlan:
     if tuple(plugin_dirs_of(raw)) != tuple(running.plugin_dirs):
         registry = load_registry(plugin_dirs_of(raw), base_dir=Path(path).resolve().parent)
     config = apply_shard(load_config(path, registry, annotation_check=check_annotation), shard_override)
+    add_secrets(config.secrets)  # the new file's secrets are redacted from every log line from now on
     return ReloadPlan(config, registry, source_changes(running.sources, config.sources),
                       receiver_changes(running.receivers, config.receivers),
                       running.routes != config.routes, running)
