@@ -11,7 +11,10 @@ and a thread that, every ALERTD_MEMTRACE_EVERY seconds (600), writes into the di
     and in free blocks), the anonymous RSS, and the 25 most common object types with their
     counts.
 ALERTD_MEMTRACE_FRAMES=0 leaves tracemalloc off (no snapshots): its own allocations and
-snapshots move every other figure.
+snapshots move every other figure. ALERTD_MEMTRACE_NEW=1 adds `new`: the objects that appeared
+since the last dump and are still alive, by type, and for a sample of the new dicts, tuples
+and lists what holds them (the holder's type, and for an object's `__dict__` its class and
+attribute) - what grows, and where it hangs (each dump then holds the GIL for a few seconds).
 Without ALERTD_MEMTRACE_DIR it does nothing. A bench tool, never installed with the package.
 """
 
@@ -79,6 +82,44 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssAnon"))
 
+    _seen_ids: set = set()
+
+    def _holder(obj, new_ids: set, skip: tuple) -> str:
+        for ref in gc.get_referrers(obj):
+            if (id(ref) in new_ids or any(ref is x for x in skip)
+                    or type(ref).__name__ in ("function", "cell", "frame")):
+                continue
+            if isinstance(ref, dict):
+                owners = [type(o).__name__ for o in gc.get_referrers(ref)
+                          if getattr(o, "__dict__", None) is ref]
+                keys = [k for k, v in ref.items() if v is obj][:1]
+                return f"dict of {owners[0] if owners else '?'} at {str(keys)[:60]}"
+            return type(ref).__name__
+        return "-"
+
+    def _new_objects() -> dict:
+        global _seen_ids
+        gc.collect()
+        objs = gc.get_objects()
+        ids = {id(o) for o in objs}
+        if not _seen_ids:
+            _seen_ids = ids
+            return {}
+        new = [o for o in objs if id(o) not in _seen_ids]
+        new_ids = {id(o) for o in new}
+        by_type = collections.Counter(type(o).__name__ for o in new).most_common(12)
+        held = collections.Counter()
+        examples = {}
+        for kind in (dict, tuple, list):
+            sample = [o for o in new if type(o) is kind][:30]
+            for o in sample:
+                where = f"{kind.__name__} in {_holder(o, new_ids, (objs, new, sample))}"
+                held[where] += 1
+                examples.setdefault(where, repr(o)[:160])
+        _seen_ids = ids
+        return {"count": len(new), "by_type": by_type,
+                "held": [(k, v, examples[k]) for k, v in held.most_common(15)]}
+
     def _types() -> list:
         counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
         return counts.most_common(25)
@@ -91,7 +132,8 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
         traced, peak = tracemalloc.get_traced_memory()
         line = {"pid": os.getpid(), "t": time.time(), "n": n, "traced": traced, "traced_peak": peak,
                 "rss_anon": _anon(), "pymalloc": _pymalloc(), "malloc": _mallinfo(),
-                "threads": threading.active_count(), "types": _types()}
+                "threads": threading.active_count(), "types": _types(),
+                "new": _new_objects() if os.environ.get("ALERTD_MEMTRACE_NEW") else None}
         with open(os.path.join(_DIR, "stats.jsonl"), "a") as f:
             f.write(json.dumps(line) + "\n")
 
