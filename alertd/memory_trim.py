@@ -2,14 +2,19 @@
 
 glibc keeps what freed blocks leave behind in its heaps for reuse. It gives pages back to the
 system only from the top of a heap, and only past a trim threshold that grows with the
-largest block freed so far (a poll's numpy arrays: megabytes). A daemon that builds and
-frees a poll's arrays, rows and payloads for weeks keeps the high-water mark of those
-fragments as RSS: in a real-time soak the daemon's RSS rose 5-10 MiB an hour while the
-memory in use stayed flat (tracemalloc and `mallinfo2`, bench/memtrace/), and one
-`malloc_trim(0)` gave 95 MiB back. `malloc_trim(0)` returns every whole free page of every
-heap, not only the top (`madvise(MADV_DONTNEED)`); a page used again later is faulted back in.
+largest block freed so far (a poll's numpy arrays: megabytes), so the freed fragments of a
+long-running process's work stay in its RSS. `malloc_trim(0)` returns every whole free page
+of every heap, not only the top (`madvise(MADV_DONTNEED)`); a page used again later is
+faulted back in.
 
-The daemon calls `trim()` every few minutes off the event loop (its `daemon:memory` job); the
+What it is worth, measured: the fit worker process after a 10,000-series fit, 647 -> 327 MB
+(docs/benchmarks.md). In the daemon, in the real-time soak (bench/soak_realtime.py), each
+trim gives back 0.5-2 MiB, and the soak's anonymous RSS was about 1.5 MiB lower at 35-45
+minutes than without it: the daemon's own slow growth is not freed memory kept by glibc
+(docs/reliability.md). (A trim of a daemon under tracemalloc gave back 95 MiB: that was
+tracemalloc's own snapshots, not the daemon's.)
+
+The daemon calls `trim()` every 5 minutes off the event loop (its `daemon:memory` job); the
 fit worker process calls it after each fit. Where the C library is not glibc, nothing.
 """
 

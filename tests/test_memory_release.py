@@ -1,12 +1,10 @@
-"""Freed memory goes back to the system (alertd/memory_trim.py), in the daemon by its own scheduled
-job (`daemon:memory`), run here on the real scheduler.
+"""Freed memory goes back to the system (alertd/memory_trim.py), in the daemon by its own
+scheduled job (`daemon:memory`), run here on the real scheduler.
 
-A real-time soak's RSS rose 5-10 MiB an hour while the memory in use stayed flat: glibc kept
-the fragments that a poll's freed arrays and rows left in its heap (it only gives back the
-top of a heap, past a threshold that grows with the largest block freed). One
-`malloc_trim(0)` on that daemon gave 95 MiB back. These tests make such a heap on purpose (a
-big block freed, then many blocks of which every other one is freed) and check that the
-memory comes back, as the operating system counts it (/proc's RssAnon).
+glibc gives freed memory back only from the top of its heaps, past a threshold that grows
+with the largest block freed. These tests make such a heap on purpose (a big block freed,
+then many blocks of which most are freed) and check that the memory comes back, as the
+operating system counts it (/proc's RssAnon).
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ class Polling:
 
     async def release_memory(self) -> None:
         """Every 5 minutes: hand the memory freed since back to the system (alertd/memory_trim.py:
-        without it glibc keeps the fragments of every poll's arrays and RSS creeps up). In a
-        thread, which the call leaves the GIL to: the loop goes on meanwhile."""
+        glibc keeps the freed fragments of polls' arrays and rows). In a thread, which the
+        call leaves the GIL to: the loop goes on meanwhile."""
         try:
             released = await asyncio.to_thread(memory_trim.trim)
         except Exception as exc:  # never let it take the daemon down
