@@ -78,10 +78,6 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
                 found[name] = int(m.group(1).replace(",", ""))
         return found
 
-    def _anon() -> int:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssAnon"))
-
     _seen_ids: set = set()
 
     def _holder(obj, new_ids: set, skip: tuple) -> str:
@@ -125,13 +121,15 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
         return counts.most_common(25)
 
     def _dump(n: int) -> None:
+        from alertd.memory_trim import anonymous_rss as _anon_rss  # (imported late: not at every start)
+
         if _FRAMES:
             snap = tracemalloc.take_snapshot().filter_traces(
                 (tracemalloc.Filter(False, tracemalloc.__file__),))
             snap.dump(os.path.join(_DIR, f"snap-{os.getpid()}-{n:04d}.pickle"))
         traced, peak = tracemalloc.get_traced_memory()
         line = {"pid": os.getpid(), "t": time.time(), "n": n, "traced": traced, "traced_peak": peak,
-                "rss_anon": _anon(), "pymalloc": _pymalloc(), "malloc": _mallinfo(),
+                "rss_anon": _anon_rss(), "pymalloc": _pymalloc(), "malloc": _mallinfo(),
                 "threads": threading.active_count(), "types": _types(),
                 "new": _new_objects() if os.environ.get("ALERTD_MEMTRACE_NEW") else None}
         with open(os.path.join(_DIR, "stats.jsonl"), "a") as f:
