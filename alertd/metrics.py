@@ -110,6 +110,9 @@ class Metrics:
         self.memory_released = Counter("alertd_memory_released_bytes_total",
                                        "Freed memory handed back to the system by the daemon:memory job "
                                        "(glibc's malloc_trim)", registry=r)
+        self.garbage_collected = Counter("alertd_garbage_collected_objects_total",
+                                         "Unreachable objects (reference cycles) the daemon:memory job's "
+                                         "garbage collections found", registry=r)
         self.jobs = Counter("alertd_scheduler_jobs_total", "Runs of the scheduler's jobs (polls, prune, "
                             "housekeeping) by job and outcome (ok, error)", ["job", "outcome"], registry=r)
         self.healthy = Gauge("alertd_healthy", "1 while /healthz says ok (the daemon makes progress), else 0",

@@ -20,7 +20,7 @@ from ..base import SourceError
 from ..log import redact_text
 from ..model import forget_unused_series_keys
 from ..store.errors import explain, is_store_error
-from .gc_tuning import FirstSliceGC
+from .gc_tuning import FirstSliceGC, collect
 
 SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
 SETTLE_STEP = 0.0005
@@ -127,11 +127,15 @@ class Polling:
         self.check_store_file()
 
     async def release_memory(self) -> None:
-        """Every 5 minutes: hand the memory freed since back to the system (alertd/memory_trim.py:
-        glibc keeps the freed fragments of polls' arrays and rows). In a thread, which the
-        call leaves the GIL to: the loop goes on meanwhile."""
+        """Every 5 minutes: collect cyclic garbage (alertd/daemon/gc_tuning.py: the raised
+        thresholds let libraries' cycles wait an hour or more), then hand the memory freed
+        since back to the system (alertd/memory_trim.py: glibc keeps the freed fragments of
+        polls' arrays and rows). The collection runs here, on the loop, so finalizers of
+        asyncio's objects run on their own thread; it takes milliseconds (frozen start-up
+        objects are not walked). The trim runs in a thread, which the call leaves the GIL to."""
         try:
-            released = await asyncio.to_thread(memory_trim.trim)
+            self.metrics.garbage_collected.inc(collect())
+            released = await asyncio.to_thread(memory_trim.trim) if memory_trim.available() else None
         except Exception as exc:  # never let it take the daemon down
             self.log.warning("memory_release_failed", error=f"{type(exc).__name__}: {exc}")
             return

@@ -19,8 +19,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .. import memory_trim
-
 HOUSEKEEPING_EVERY = 10.0  # seconds: due model fits, silence checks, the store heartbeat
 
 
@@ -44,7 +42,7 @@ def schedule_source(scheduler: AsyncIOScheduler, source, poll, *, first_now: boo
 
 
 SEAL_EVERY = 60.0
-MEMORY_EVERY = 300.0  # seconds between two hand-backs of freed memory (alertd/memory_trim.py)
+MEMORY_EVERY = 300.0  # seconds between two garbage collections and hand-backs of freed memory
 
 
 def prune_every(retention: float) -> float:
@@ -55,7 +53,8 @@ def prune_every(retention: float) -> float:
 
 def schedule_daemon_jobs(scheduler: AsyncIOScheduler, daemon) -> None:
     """The daemon's own jobs: pruning the store, sealing its samples into chunks,
-    housekeeping (fits, silences, heartbeat), and (with glibc) handing freed memory back."""
+    housekeeping (fits, silences, heartbeat), and collecting cyclic garbage and (with glibc)
+    handing freed memory back."""
     scheduler.add_job(daemon.prune, IntervalTrigger(seconds=prune_every(daemon.config.retention)),
                       id="store:prune", name="prune the store", replace_existing=True)
     # every minute: a window's samples leave the head soon after it closes (two seeks when none has)
@@ -63,9 +62,8 @@ def schedule_daemon_jobs(scheduler: AsyncIOScheduler, daemon) -> None:
                       id="store:seal", name="seal samples into chunks", replace_existing=True)
     scheduler.add_job(daemon.housekeeping_job, IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
                       id="daemon:housekeeping", name="housekeeping", replace_existing=True)
-    if memory_trim.available():
-        scheduler.add_job(daemon.release_memory, IntervalTrigger(seconds=MEMORY_EVERY),
-                          id="daemon:memory", name="hand freed memory back", replace_existing=True)
+    scheduler.add_job(daemon.release_memory, IntervalTrigger(seconds=MEMORY_EVERY),
+                      id="daemon:memory", name="collect garbage, hand freed memory back", replace_existing=True)
 
 
 def follow_clock_step(scheduler: AsyncIOScheduler, step: float) -> list[str]:
