@@ -1,5 +1,7 @@
 """Freed memory goes back to the system (alertd/memory_trim.py), in the daemon by its own
-scheduled job (`daemon:memory`), run here on the real scheduler.
+scheduled job (`daemon:memory`), run here on the real scheduler; the same job collects the
+cyclic garbage that the daemon's raised GC thresholds would let wait for an hour or more
+(alertd/daemon/gc_tuning.py).
 
 glibc gives freed memory back only from the top of its heaps, past a threshold that grows
 with the largest block freed. These tests make such a heap on purpose (a big block freed,
@@ -10,9 +12,11 @@ operating system counts it (/proc's RssAnon).
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
 
 from configs import config_text
 from scheduler_helpers import run_every_job_once
@@ -78,3 +82,45 @@ def test_the_daemons_memory_job_runs_on_the_real_scheduler_and_counts_what_it_ga
     error, released, ran = asyncio.run(main())
     assert error is None and ran == 1
     assert released > 50 * 2**20
+
+
+class _Node:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_the_memory_job_collects_the_cycles_libraries_leave_behind(write_config, registry, tmp_path):
+    from sklearn.utils.parallel import Parallel, delayed
+
+    config = load_config(write_config(config_text(sources={"app": {"type": "test_list", "every": "1m"}})),
+                         registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=SystemClock())
+        await d.start()  # freezes what start-up built and raises the thresholds (gc_tuning.tune_gc)
+        enabled = gc.isenabled()
+        gc.disable()  # no automatic collection may get there first
+        try:
+            # what each PyOD KNN score does inside scikit-learn's kneighbors: a joblib
+            # Parallel, which refers to itself through its backend once it has run
+            runner = Parallel(n_jobs=1, prefer="threads")
+            assert runner(delayed(abs)(x) for x in (-1, 2)) == [1, 2]
+            node = _Node()
+            gone = [weakref.ref(runner), weakref.ref(node)]
+            del runner, node
+            alive_before = [ref() is not None for ref in gone]
+            events = await run_every_job_once(d.scheduler, only={"daemon:memory"})
+            collected = d.metrics.registry.get_sample_value("alertd_garbage_collected_objects_total")
+            return events["daemon:memory"].exception, alive_before, [ref() is not None for ref in gone], collected
+        finally:
+            if enabled:
+                gc.enable()
+            await d.drain()
+
+    error, alive_before, alive_after, collected = asyncio.run(main())
+    assert error is None
+    assert alive_before == [True, True]  # reference counts alone do not free them
+    assert alive_after == [False, False]
+    assert collected >= 2
