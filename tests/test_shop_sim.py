@@ -56,6 +56,35 @@ def test_sim_clock_runs_speed_times_faster_and_snaps_to_step():
     assert {s.ts for s in run(sim.collect())} == {START_TS + 120}
 
 
+def test_polls_once_a_step_at_the_slots_edge_give_one_new_slot_each_despite_jitter():
+    """The demo polls every 2 s at 60x with 2-minute steps: a poll per slot. When the polls
+    fall at the slots' edges, a few milliseconds of lateness used to give one slot twice (the
+    engine skipped it as repeated and warned on every rule) and skip the next."""
+    clock = FakeClock(START_TS)
+    sim = make_sim(clock, start=START, speed=60, step="2m")
+    jitter = [0.004, -0.003, 0.0, 0.006, -0.001, 0.002, -0.005, 0.003] * 10  # seconds, around the edge
+    stamps = []
+    for k, late in enumerate(jitter, start=1):
+        clock.set(START_TS + 2.0 * k + late)
+        stamps.append({s.ts for s in run(sim.collect())})
+    assert all(len(ts) == 1 for ts in stamps)
+    stamps = [ts.pop() for ts in stamps]
+    assert [b - a for a, b in zip(stamps, stamps[1:])] == [120.0] * (len(stamps) - 1)
+    assert abs(stamps[-1] - (START_TS + 60 * 2.0 * len(jitter))) <= 60  # never more than half a step ahead
+
+
+def test_polls_faster_than_the_step_never_go_back_or_run_ahead():
+    clock = FakeClock(START_TS)
+    sim = make_sim(clock, start=START, speed=1, step="60s")
+    last = None
+    for k in range(1, 200):
+        clock.set(START_TS + 17.0 * k)  # 3.5 polls a step
+        (ts,) = {s.ts for s in run(sim.collect())}
+        assert last is None or ts >= last
+        assert ts <= clock.now() + 30  # at most half a step ahead of the sim clock
+        last = ts
+
+
 def test_same_seed_same_samples_and_different_seed_different():
     a, b, c = make_sim(start=START), make_sim(start=START), make_sim(start=START, seed=7)
     assert a.history(60) == b.history(60)

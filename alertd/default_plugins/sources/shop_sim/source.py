@@ -115,6 +115,7 @@ class ShopSim(Source):
                                sim_start=self.sim_start, rhythm=SCENARIOS[p.scenario].rhythm)
         self.series = self.model.series  # (name, labels, key, noise id), in sample order
         self._announced: set[tuple[str, float]] = set()  # incidents already logged as started
+        self._last_slot: int | None = None  # the slot the last poll gave
         if context.log is not None:
             context.log.info("shop_sim_started", source=context.name, speed=p.speed, scenario=p.scenario,
                              sim_start=datetime.fromtimestamp(self.sim_start, timezone.utc).isoformat(),
@@ -216,7 +217,7 @@ class ShopSim(Source):
 
     # -- Source ------------------------------------------------------------------------------
     async def collect(self) -> list[Sample]:
-        """One sample per series for the current sim slot."""
+        """One sample per series for the current sim slot (see `next_slot`)."""
         now = self.sim_now()
         if self.context.log is not None:
             active = self.active_incidents(now)
@@ -225,7 +226,27 @@ class ShopSim(Source):
                     self.context.log.info("shop_sim_incident", source=self.context.name, kind=inc.kind,
                                           targets=list(inc.targets), sim_start=inc.start, sim_end=inc.end)
             self._announced = {(inc.kind, inc.start) for inc in active}
-        return self.samples_at(now)
+        return self.samples_for_slots([self.next_slot(now)])
+
+    def next_slot(self, sim_ts: float) -> int:
+        """The slot a poll at sim time `sim_ts` gives: the one holding it, or the one after the
+        last poll's if that starts within half a step.
+
+        Polled once a step (the demo: every 2 s at 60x, 2-minute steps), the polls can fall
+        next to the slots' edges: one poll a few milliseconds late takes the next slot, the
+        next one on time finds the same slot again, and the engine skips its points as
+        repeated (a `samples_skipped` warning on every rule). Taking the following slot
+        when it is less than half a step away keeps one new point per poll. Polled more often
+        than every half step, a poll can still give the last slot again; it never gives an
+        earlier one."""
+        slot = math.floor(sim_ts / self.step)
+        last = self._last_slot
+        if last is not None:
+            if slot <= last and (last + 1) * self.step <= sim_ts + self.step / 2:
+                slot = last + 1
+            slot = max(slot, last)
+        self._last_slot = slot
+        return slot
 
     async def backfill(self, start: float, end: float) -> list[Sample]:
         """Sim history for the context-clock window [start, end), at `step` resolution.
