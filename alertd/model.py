@@ -214,7 +214,8 @@ class Incident:
     fire/resolve churn is held back); `cause` is "anomaly" or "no_data" (a failed or empty
     poll under `no_data: alerting`, or "posted": an alert posted to the Alertmanager API, see
     `ends_at`). `resolution` says how it ended: "cleared", "manual",
-    "series_missing", "no_data" or "crossed" (an early warning whose line was crossed: the
+    "series_missing", "forgotten" (an `absent` rule's series silent for longer than
+    `retention`), "no_data" or "crossed" (an early warning whose line was crossed: the
     breach's own incident takes over; `crossing_at` is when the warning last expected it).
     Acknowledgement, silencing (`silenced_by`: silence ids),
     inhibition (`inhibited_by`: fingerprints of the inhibiting incidents) and the first

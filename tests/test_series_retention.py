@@ -134,6 +134,50 @@ def test_series_silent_past_retention_leave_the_store_and_the_rules_windows(writ
     assert out["open"] == ["h0", "h9"]
 
 
+def test_an_absent_rule_forgets_a_series_silent_past_retention_instead_of_firing_for_ever(
+        write_config, registry, tmp_path, clock):
+    # pods that go away for good: each fires its absent rule once, then is forgotten with the
+    # rest of the series gone that long (before: firing for ever, its row, alert state and
+    # group in memory; a churning source grew without bound)
+    config = load_config(write_config(config_text(
+        retention="10m", sources={"app": {"type": "test_list", "every": "1m"}},
+        rules=[{"name": "cpu_absent", "source": "app", "series": "cpu", "detector": {"type": "absent", "after": "3m"}}],
+        receivers={"pager": [{"type": "test_record"}]},
+        routes={"receiver": "pager", "group_by": ["host"], "group_wait": "0s", "group_interval": "1s"})),
+        registry, environ={})
+
+    async def main():
+        d = Daemon(config, registry, store_path=tmp_path / "alertd.db", clock=clock)
+        await d.open()
+        src = d.sources["app"]
+        src.pending = [cpu(f"h{i}", clock.now()) for i in range(4)]
+        await d.poll("app")
+        states = []
+        for minute in range(1, 16):  # h2 and h3 go away; h0 and h1 report every minute
+            clock.advance(60)
+            src.pending = [cpu(f"h{i}", clock.now()) for i in range(2)]
+            await d.poll("app")
+            d.housekeeping()
+            if minute % 5 == 0:
+                await d.prune()
+            states.append(sorted((dict(i.labels)["host"], i.state) for i in d.engine.tracker.open.values()))
+        (rt,) = d.engine.runtimes()
+        incidents = [(json.loads(labels)["host"], state, resolution) for labels, state, resolution in
+                     d.store.db.execute("SELECT labels, state, resolution FROM incidents ORDER BY id").fetchall()]
+        out = states, incidents, sorted(rt.windows.keys), sorted(d.engine.tracker.states)
+        await d.drain()
+        return out
+
+    states, incidents, keys, tracked = asyncio.run(main())
+    assert all(st == [("h2", "firing"), ("h3", "firing")] for st in states[3:9])  # silent for 3 minutes: absent
+    assert states[-1] == []  # silent for longer than retention (10m): resolved, not firing for ever
+    # one incident each, firing until forgotten (before: resolved as a missing series two polls
+    # after it fired, fired again at the next check: a page every two minutes)
+    assert incidents == [("h2", "resolved", "forgotten"), ("h3", "resolved", "forgotten")]
+    assert keys == ['cpu{host="h0"}', 'cpu{host="h1"}']  # and dropped with the series gone that long
+    assert tracked == []
+
+
 def test_after_series_are_dropped_each_fingerprint_still_names_its_own_row(write_config, registry, tmp_path, clock):
     # drop_silent renumbers the window rows; the fingerprint -> row map the pages read (a
     # series' incident state, `series_of`) must follow, or it points at another series

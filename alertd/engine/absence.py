@@ -14,15 +14,26 @@ import numpy as np
 from ..model import Status, Verdict, make_labels
 
 
-def judge(rt, stage, store, metrics, log, now: float) -> None:
-    """Score the rule's series for silence and feed the verdicts to the alert stage."""
+def judge(rt, stage, store, metrics, log, now: float, forget_before: float = -np.inf) -> None:
+    """Score the rule's series for silence and feed the verdicts to the alert stage.
+
+    A series silent since before `forget_before` (now - `retention`) is no longer watched: its
+    incident resolves as "forgotten" and the prune job drops it like any series gone for that
+    long. Without that, every pod that went away for good would fire for ever, and its row,
+    alert state and group would stay in memory (a churning source grows without bound)."""
     if not rt.windows.keys:
         seed_known(rt, store, stage.tracker.is_tracked, now)
     n = len(rt.windows.keys)
     if not n:
         return
-    rows = np.arange(n)
-    batch = rt.windows.batch(rows, np.full(n, now), np.full(n, np.nan))
+    win = rt.windows
+    old = np.flatnonzero(win.polled[:n] < forget_before)
+    for row in old[win.active[old]].tolist():
+        win.active[row] = stage.vanish(rt.rule, rt.fingerprints[row], now, "forgotten")
+    rows = np.flatnonzero(win.polled[:n] >= forget_before)
+    if not len(rows):
+        return
+    batch = win.batch(rows, np.full(len(rows), now), np.full(len(rows), np.nan))
     try:
         scores = rt.detector.score_absent(batch, now)
     except Exception as exc:  # a detector bug must not stop the daemon
@@ -31,12 +42,12 @@ def judge(rt, stage, store, metrics, log, now: float) -> None:
         return
     status = np.asarray(scores.status)
     judged = (status == Status.OK) | (status == Status.ANOMALOUS)
-    rt.windows.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
+    win.was_anomalous[rows[judged]] = status[judged] == Status.ANOMALOUS
     metric = rt.rule.series.name or ""
-    for i in np.flatnonzero((status == Status.ANOMALOUS) | rt.windows.active[rows]):
-        verdict = Verdict.from_scores(rt.rule.name, batch, scores, int(i),
-                                      metric or batch.keys[i].split("{")[0])
-        rt.windows.active[i] = stage.observe(rt.rule, verdict, rt.fingerprints[i])
+    for i in np.flatnonzero((status == Status.ANOMALOUS) | win.active[rows]).tolist():
+        row = int(rows[i])
+        verdict = Verdict.from_scores(rt.rule.name, batch, scores, i, metric or batch.keys[i].split("{")[0])
+        win.active[row] = stage.observe(rt.rule, verdict, rt.fingerprints[row])
 
 
 def seed_known(rt, store, is_tracked, now: float | None = None) -> None:

@@ -36,9 +36,9 @@ class AlertStage:
             self._changes.append((rule, change))
         return self.tracker.is_tracked(fp)
 
-    def vanish(self, rule, fp: str, ts: float) -> bool:
+    def vanish(self, rule, fp: str, ts: float, resolution: str = "series_missing") -> bool:
         """A tracked series was missing from its source's polls; returns whether still tracked."""
-        change = self.tracker.vanish(rule, fp, ts)
+        change = self.tracker.vanish(rule, fp, ts, resolution)
         if change is not None:
             self._changes.append((rule, change))
         return self.tracker.is_tracked(fp)

@@ -2,7 +2,9 @@
 
 A series silent for longer than `retention` (no poll brought it) is dropped from every
 rule's windows, from the detector's per-series state and from the recent detections, unless
-an incident of it is still tracked (it resolves first, by `no_data` or as a missing series).
+an incident of it is still tracked (it resolves first, by `no_data` or as a missing series;
+an `absent` rule's incident resolves as "forgotten" once its series is silent that long,
+alertd/engine/absence.py).
 The store drops its rows at the same time (`SampleStore.drop_silent`); the daemon's prune
 job runs both. Without this, a source with churning labels (pods, request ids, SKUs that
 come and go) would grow memory and the store without bound.

@@ -255,5 +255,6 @@ class Engine(RuleHealthViews):
         if not runtimes:
             return TickResult()
         now = self.clock.now()
-        return self.alert_round(lambda: [absence.judge(rt, self.alerting, self.store, self.metrics, self.log, now)
-                                          for rt in runtimes])
+        forget_before = now - self.config.retention  # silent longer than that: forgotten (absence.py)
+        return self.alert_round(lambda: [absence.judge(rt, self.alerting, self.store, self.metrics, self.log, now,
+                                                       forget_before) for rt in runtimes])

@@ -225,8 +225,10 @@ class AlertTracker:
             change.dropped = fp
 
     # -- a series that stopped being reported -------------------------------------------------
-    def vanish(self, rule, fp: str, ts: float) -> Change | None:
-        """The series is no longer reported: resolve its incident (after keep_firing_for)."""
+    def vanish(self, rule, fp: str, ts: float, resolution: str = "series_missing") -> Change | None:
+        """The series is no longer reported: resolve its incident (after keep_firing_for),
+        as `resolution` ("series_missing"; "forgotten" for an `absent` rule's series silent
+        for longer than `retention`)."""
         incident = self.open.get(fp)
         change = Change(incident, ts)
         if incident is not None:
@@ -234,10 +236,10 @@ class AlertTracker:
                 last_bad = incident.last_anomalous_at or incident.fired_at or ts
                 if ts - last_bad < rule.keep_firing_for:
                     return None
-                self._close(incident, ts, "series_missing", change)
+                self._close(incident, ts, resolution, change)
                 change.transition = Transition("resolved", _snapshot(incident))
             else:
-                self._close(incident, ts, "series_missing", change)
+                self._close(incident, ts, resolution, change)
         if fp in self.states:
             del self.states[fp]
             change.dropped = fp
