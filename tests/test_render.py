@@ -61,6 +61,27 @@ def test_resolved_notice_says_how_long_it_lasted():
     assert "Silence:" not in text and "Ack:" not in text  # nothing to act on any more
 
 
+def test_a_resolve_that_is_not_a_recovery_says_why_on_every_receiver():
+    # a series that went away, or an incident resolved by hand, must not read as "back to normal"
+    base = sample_notification("resolved")
+    (inc,) = base.incidents
+    gone = dataclasses.replace(base, incidents=(dataclasses.replace(inc, resolution="series_missing"),))
+    text = text_of(gone)
+    assert "Resolved after 4m50s (22:08:20 UTC to 22:13:10 UTC): the series stopped reporting." in text
+    renderer = Renderer(UTC)
+    view = renderer.view(gone)
+    assert "lasted 4m50s (from 22:08:20 UTC): the series stopped reporting" in renderer.render("console", view)
+    slack = renderer.render("slack", view, inc=view["incidents"][0], single=True)
+    assert "(22:08:20 UTC to 22:13:10 UTC): the series stopped reporting" in slack
+    assert "(22:08:20 UTC to 22:13:10 UTC): the series stopped reporting" in renderer.render("html", view)
+    by_hand = dataclasses.replace(inc, resolution="manual", resolved_by="alice")
+    group = notice(by_hand, dataclasses.replace(inc, id=18, labels={**inc.labels, "provider": "stripe"}),
+                   kind="resolved")
+    assert "resolved after 4m50s (resolved by hand (alice))" in text_of(group)
+    cleared = dataclasses.replace(base, incidents=(dataclasses.replace(inc, resolution="cleared"),))
+    assert "Resolved after 4m50s (22:08:20 UTC to 22:13:10 UTC)." in text_of(cleared)  # a recovery: no why
+
+
 def test_group_lists_its_incidents_compactly():
     text = text_of(sample_notification("firing", group=True))
     lines = text.splitlines()

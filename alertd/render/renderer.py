@@ -31,8 +31,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..durations import format_duration
-from .guard import BoundedSandbox, RenderLimit, bounded
 from ..model import Incident, Notification
+from .guard import BoundedSandbox, RenderLimit, bounded
 from .view import fmt_expected, fmt_iso, fmt_number, fmt_time, notification_view
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -150,6 +150,25 @@ def _matcher_text(name: str, value: str) -> str:
     return f'{name}="{value}"'
 
 
+# Why an incident ended, when it was not its series recovering: a resolved notice must not
+# read as "back to normal" when the series merely went away (Incident.resolution).
+RESOLUTION_TEXT = {
+    "series_missing": "the series stopped reporting",
+    "forgotten": "no data for longer than retention, no longer watched",
+    "manual": "resolved by hand",
+    "no_data": "no data, counted as normal",
+    "crossed": "the line was crossed, its own incident takes over",
+}
+
+
+def resolved_why(inc: Incident) -> str:
+    """Why a resolved incident ended, in words ("" when its series recovered)."""
+    text = RESOLUTION_TEXT.get(inc.resolution or "", "")
+    if text and inc.resolution == "manual" and inc.resolved_by:
+        text += f" ({inc.resolved_by})"
+    return text
+
+
 def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None, external_url: str = "") -> dict:
     """One incident as templates see it (see the module docstring)."""
     status = status_of(inc, kind)
@@ -186,6 +205,7 @@ def incident_view(inc: Incident, kind: str, ref: float, tz: tzinfo | None, exter
         "fired": fmt_time(inc.fired_at, tz, ref) if inc.fired_at is not None else "",
         "resolved": fmt_time(end, tz, ref) if end is not None else "",
         "lasted": format_duration(max(0.0, end - inc.started_at)) if end is not None else "",
+        "resolution": inc.resolution or "", "resolved_why": resolved_why(inc) if end is not None else "",
         "started_ts": inc.started_at, "fired_ts": inc.fired_at, "resolved_ts": inc.resolved_at,
         "started_iso": fmt_iso(inc.started_at), "resolved_iso": fmt_iso(end),
         "silence_command": silence_command(inc.rule, inc.labels),
