@@ -15,6 +15,13 @@ snapshots move every other figure. ALERTD_MEMTRACE_NEW=1 adds `new`: the objects
 since the last dump and are still alive, by type, and for a sample of the new dicts, tuples
 and lists what holds them (the holder's type, and for an object's `__dict__` its class and
 attribute) - what grows, and where it hangs (each dump then holds the GIL for a few seconds).
+ALERTD_MEMTRACE_GARBAGE=1 adds `garbage`: what a full collection found unreachable since the
+last dump (only reference cycles wait for a collection), by type and by class, with
+`sys.getsizeof` bytes; the collection frees it, as the daemon's `daemon:memory` job does.
+Two blind spots: `gc.get_objects()` does not list what the daemon froze at start-up
+(`gc.freeze()`, alertd/daemon/gc_tuning.py), so growth inside those objects (entries added to
+a dict made at start-up) shows in `new` only as the new entries' containers; and objects the
+collector does not track (str, float, bytes, numpy arrays) are not listed at all.
 Without ALERTD_MEMTRACE_DIR it does nothing. A bench tool, never installed with the package.
 """
 
@@ -116,6 +123,21 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
         return {"count": len(new), "by_type": by_type,
                 "held": [(k, v, examples[k]) for k, v in held.most_common(15)]}
 
+    def _garbage() -> dict:
+        import sys
+
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            found = gc.collect()
+            garbage = list(gc.garbage)
+            gc.garbage.clear()
+        finally:
+            gc.set_debug(0)
+        by_class = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in garbage)
+        size = sum(sys.getsizeof(o) for o in garbage)
+        del garbage
+        return {"count": found, "bytes": size, "by_class": by_class.most_common(15)}
+
     def _types() -> list:
         counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
         return counts.most_common(25)
@@ -128,7 +150,9 @@ if os.environ.get("ALERTD_MEMTRACE_DIR"):
                 (tracemalloc.Filter(False, tracemalloc.__file__),))
             snap.dump(os.path.join(_DIR, f"snap-{os.getpid()}-{n:04d}.pickle"))
         traced, peak = tracemalloc.get_traced_memory()
+        garbage = _garbage() if os.environ.get("ALERTD_MEMTRACE_GARBAGE") else None  # (before `new` collects)
         line = {"pid": os.getpid(), "t": time.time(), "n": n, "traced": traced, "traced_peak": peak,
+                "garbage": garbage,
                 "rss_anon": _anon_rss(), "pymalloc": _pymalloc(), "malloc": _mallinfo(),
                 "threads": threading.active_count(), "types": _types(),
                 "new": _new_objects() if os.environ.get("ALERTD_MEMTRACE_NEW") else None}
