@@ -49,7 +49,11 @@ def config_for(start: str, tmp: Path) -> Path:
 async def one_start(start: str, minutes: int) -> tuple[list, list, list]:
     """(orders pages as (region, shop minute, value), the false ones, orders notices as
     (kind, shop minute))."""
-    tmp = Path(tempfile.mkdtemp(prefix="demo-start-"))
+    with tempfile.TemporaryDirectory(prefix="demo-start-") as tmp:
+        return await _run(start, minutes, Path(tmp))
+
+
+async def _run(start: str, minutes: int, tmp: Path) -> tuple[list, list, list]:
     registry = load_registry([ROOT / "plugins"], entrypoints=False)
     config = load_config(config_for(start, tmp), registry, environ={})
     clock = FakeClock(T0)
