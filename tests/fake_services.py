@@ -133,7 +133,7 @@ ALERTD_WEBHOOK = {
         "incidents": {"type": "array", "items": {
             "type": "object", "additionalProperties": False,
             "required": ["id", "fingerprint", "rule", "state", "status", "severity", "labels",
-                         "annotations", "started_at", "fired_at", "resolved_at", "value",
+                         "annotations", "started_at", "fired_at", "resolved_at", "resolution", "value",
                          "expected_low", "expected_high", "score", "peak_score", "threshold",
                          "reason", "count", "silence_command", "ack_command"],
             "properties": {
@@ -142,6 +142,8 @@ ALERTD_WEBHOOK = {
                 "status": {"type": "string"}, "severity": {"type": "string"},
                 "labels": _STR_MAP, "annotations": _STR_MAP, "started_at": _RFC3339,
                 "fired_at": _TIME, "resolved_at": _TIME, "value": _NUM, "expected_low": _NUM,
+                "resolution": {"enum": [None, "cleared", "series_missing", "forgotten", "manual", "no_data",
+                                        "crossed", "delivered again"]},
                 "expected_high": _NUM, "score": _NUM, "peak_score": _NUM, "threshold": _NUM,
                 "reason": {"type": "string"}, "count": {"type": "integer"},
                 "silence_command": {"type": ["string", "null"]},

@@ -45,7 +45,7 @@ def alertd_payload(n: Notification, view: dict, title: str, text: str) -> dict:
             "status": v["status"], "severity": inc.severity, "labels": dict(sorted(inc.labels.items())),
             "annotations": dict(sorted(inc.annotations.items())),
             "started_at": fmt_iso(inc.started_at), "fired_at": fmt_iso(inc.fired_at),
-            "resolved_at": fmt_iso(inc.resolved_at), "value": inc.last_value,
+            "resolved_at": fmt_iso(inc.resolved_at), "resolution": inc.resolution, "value": inc.last_value,
             "expected_low": inc.expected_low, "expected_high": inc.expected_high,
             "score": inc.score, "peak_score": inc.peak_score, "threshold": inc.threshold,
             "reason": inc.reason, "count": inc.count,

@@ -278,7 +278,7 @@ def sample_incident(n: int = 0, *, state: str = "firing", t0: float = SAMPLE_T0,
         fingerprint=f"sample{n:010d}", rule="alertd_notify_test" if test else "payment_success_drop",
         labels={"provider": provider, "region": "eu"}, state=state, severity="critical",
         started_at=t0 - 300 - 60 * n, fired_at=t0 - 60 - 60 * n,
-        resolved_at=t0 - 10 if resolved else None, count=12 + n,
+        resolved_at=t0 - 10 if resolved else None, resolution="cleared" if resolved else None, count=12 + n,
         last_value=0.97 if resolved else round(0.31 + 0.02 * n, 2), peak_score=0.999,
         reason=f"payment_success_ratio {0.31 + 0.02 * n:.2f}, expected >= 0.9, score 0.999 "
                "(threshold 0.5)",
