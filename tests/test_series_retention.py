@@ -240,7 +240,8 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
         out = {"matches": len(rules["mem_high"]._matches), "surprise": len(surprise.index),
                "rows": len(surprise.state), "windows": len(rules["cpu_typical"].windows.keys),
                "series_keys": series_key.cache_info().currsize,
-               "group_epochs": len(d.engine.router._epochs)}
+               "group_epochs": len(d.engine.router._epochs),
+               "poll_times": len(d.store.samples.index.seen)}
         await d.drain()
         return out
 
@@ -250,3 +251,4 @@ def test_a_churning_source_leaves_nothing_behind_in_the_daemons_memory(write_con
     assert out["rows"] <= 20 * 24  # rows of dropped pods were reused, not added
     assert out["series_keys"] <= 2 * 20 * 13 + 1000  # the key cache let the dropped pods' keys go
     assert out["group_epochs"] <= 20  # and the router its groups (group_by: pod) that went
+    assert out["poll_times"] <= 20 * 13  # the store's poll times are per live series, not per id ever

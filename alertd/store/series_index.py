@@ -33,8 +33,13 @@ class SeriesIndex:
         """Drop every cached id (after a rollback: ids handed out inside it are void)."""
         self.ids: dict[str, dict[str, int]] = {}  # source -> key -> id
         self.first: dict[int, float] = {}
-        self.seen = np.full(0, -np.inf)  # id -> last poll time known here
-        self.saved = np.full(0, -np.inf)  # id -> last poll time the store holds
+        # the last poll times, one slot per series held here (ids ascending in `held`): not
+        # indexed by id, since ids are never reused and a churning source would leave 16
+        # bytes behind for every series it ever had
+        self.held = np.empty(0, dtype=np.int64)
+        self.seen = np.empty(0)  # slot -> last poll time known here
+        self.saved = np.empty(0)  # slot -> last poll time the store holds
+        self._polled_slots: dict[int, tuple] = {}  # id(ids) -> (ids, held, their slots)
 
     def of(self, source: str) -> dict[str, int]:
         return self.ids.setdefault(source, {})
@@ -43,14 +48,21 @@ class SeriesIndex:
         """How many series this index holds the ids of (every source)."""
         return sum(len(ids) for ids in self.ids.values())
 
-    def _room(self, top: int) -> None:
-        if top >= len(self.seen):
-            size = max(top + 1, 2 * len(self.seen), 64)
-            for name in ("seen", "saved"):
-                grown = np.full(size, -np.inf)
-                old = getattr(self, name)
-                grown[:len(old)] = old
-                setattr(self, name, grown)
+    def _slots(self, ids: np.ndarray) -> np.ndarray:
+        """The slots of `ids` (int64), adding those not held yet (times unknown: -inf)."""
+        slots = np.searchsorted(self.held, ids)
+        found = slots < len(self.held)
+        found[found] = self.held[slots[found]] == ids[found]
+        if found.all():
+            return slots
+        held = np.union1d(self.held, ids[~found])
+        at = np.searchsorted(held, self.held)
+        for name in ("seen", "saved"):
+            grown = np.full(len(held), -np.inf)
+            grown[at] = getattr(self, name)
+            setattr(self, name, grown)
+        self.held = held
+        return np.searchsorted(held, ids)
 
     def load(self, keys: list[str], source: str) -> None:
         """Read the ids of `keys` of `source` that the store has into the cache."""
@@ -60,14 +72,15 @@ class SeriesIndex:
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(f"SELECT id, key, first_ts, last_ts FROM series WHERE source = ? "
                                    f"AND key IN ({marks})", [source, *chunk]).fetchall()
-            if rows:
-                self._room(max(r[0] for r in rows))
-            for sid, key, first, last in rows:
+            if not rows:
+                continue
+            slots = self._slots(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            for (sid, key, first, last), slot in zip(rows, slots.tolist()):
                 known[key] = sid
                 self.first[sid] = first if first is not None else float("-inf")
                 if last is not None:
-                    self.saved[sid] = last
-                    self.seen[sid] = max(self.seen[sid], last)
+                    self.saved[slot] = last
+                    self.seen[slot] = max(self.seen[slot], last)
 
     def create(self, new: dict, source: str, now: float | None) -> None:
         """Series rows for new keys ({key: earliest Sample}), then their ids."""
@@ -105,11 +118,20 @@ class SeriesIndex:
         than `granularity` (call inside the tick's transaction)."""
         if not len(ids):
             return
-        self._room(int(ids.max()))
-        self.seen[ids] = np.maximum(self.seen[ids], now)
-        stale = ids[self.seen[ids] - self.saved[ids] > self.granularity]
-        if len(stale):
-            stale = np.unique(stale)
+        # a source's ticks hand the same id array again and again (SampleStore._ids): its slots
+        # are looked up once for as long as the held ids do not change
+        cached = self._polled_slots.get(id(ids))
+        if cached is not None and cached[0] is ids and cached[1] is self.held:
+            slots = cached[2]
+        else:
+            slots = self._slots(ids)
+            if len(self._polled_slots) >= 64:
+                self._polled_slots.clear()
+            self._polled_slots[id(ids)] = (ids, self.held, slots)
+        self.seen[slots] = np.maximum(self.seen[slots], now)
+        moved = self.seen[slots] - self.saved[slots] > self.granularity
+        if moved.any():
+            stale = np.unique(ids[moved])
             # one UPDATE per run of consecutive ids (a source's series were created together:
             # usually one run), not one per series: 100,000 single-row updates took a tick
             # about 0.3 s every `granularity` seconds
@@ -117,15 +139,22 @@ class SeriesIndex:
             starts, ends = stale[np.r_[0, breaks]], stale[np.r_[breaks - 1, len(stale) - 1]]
             self.db.conn.executemany("UPDATE series SET last_ts = ? WHERE id BETWEEN ? AND ?",
                                      [(now, int(a), int(b)) for a, b in zip(starts.tolist(), ends.tolist())])
-            self.saved[stale] = now
+            self.saved[slots[moved]] = now
 
     def silent(self, before: float) -> list[tuple[int, str, str]]:
         """(id, source, key) of series whose last poll was before `before` (by what the store
         holds, plus `granularity` for the writes it may not have seen)."""
         rows = self.db.execute("SELECT id, source, key FROM series WHERE COALESCE(last_ts, first_ts) < ?",
                                [before - self.granularity]).fetchall()
-        return [(sid, src, key) for sid, src, key in rows
-                if sid >= len(self.seen) or self.seen[sid] < before - self.granularity]
+        if not rows:
+            return []
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        slots = np.searchsorted(self.held, ids)
+        held = slots < len(self.held)
+        held[held] = self.held[slots[held]] == ids[held]
+        recent = np.zeros(len(rows), dtype=bool)
+        recent[held] = self.seen[slots[held]] >= before - self.granularity
+        return [(sid, src, key) for (sid, src, key), skip in zip(rows, recent.tolist()) if not skip]
 
     def drop(self, series: list[tuple[int, str, str]]) -> None:
         """Delete series rows. Their samples are older than their last poll, so pruned
@@ -138,5 +167,7 @@ class SeriesIndex:
         for sid, source, key in series:
             self.of(source).pop(key, None)
             self.first.pop(sid, None)
-            if sid < len(self.seen):
-                self.seen[sid] = self.saved[sid] = -np.inf
+        if series:
+            keep = ~np.isin(self.held, np.fromiter((sid for sid, _, _ in series), dtype=np.int64,
+                                                   count=len(series)))
+            self.held, self.seen, self.saved = self.held[keep], self.seen[keep], self.saved[keep]
