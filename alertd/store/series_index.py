@@ -55,12 +55,18 @@ class SeriesIndex:
         found[found] = self.held[slots[found]] == ids[found]
         if found.all():
             return slots
-        held = np.union1d(self.held, ids[~found])
-        at = np.searchsorted(held, self.held)
-        for name in ("seen", "saved"):
-            grown = np.full(len(held), -np.inf)
-            grown[at] = getattr(self, name)
-            setattr(self, name, grown)
+        new = np.unique(ids[~found])
+        if not len(self.held) or new[0] > self.held[-1]:  # the usual case: new series, higher ids
+            held = np.concatenate([self.held, new])
+            for name in ("seen", "saved"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.full(len(new), -np.inf)]))
+        else:
+            held = np.union1d(self.held, new)
+            at = np.searchsorted(held, self.held)
+            for name in ("seen", "saved"):
+                grown = np.full(len(held), -np.inf)
+                grown[at] = getattr(self, name)
+                setattr(self, name, grown)
         self.held = held
         return np.searchsorted(held, ids)
 
