@@ -11,11 +11,13 @@ What it is worth, measured: the fit worker process after a 10,000-series fit, 64
 (docs/benchmarks.md). In the daemon, in the real-time soak (bench/soak_realtime.py), each
 trim gives back 0.5-2 MiB, and the soak's anonymous RSS was 1-2 MiB lower from 35
 minutes on than without it, with the same slope after the first hour: the daemon's own slow
-growth is not freed memory kept by glibc (docs/reliability.md). (A trim of a daemon under
+growth was not freed memory kept by glibc but cyclic garbage waiting for a collection, which
+the same job now collects first (alertd/daemon/gc_tuning.py, docs/reliability.md). (A trim of a daemon under
 tracemalloc gave back 95 MiB: that was tracemalloc's own snapshots, not the daemon's.)
 
-The daemon calls `trim()` every 5 minutes off the event loop (its `daemon:memory` job); the
-fit worker process calls it after each fit. Where the C library is not glibc, nothing.
+The daemon calls `trim()` every 5 minutes off the event loop (its `daemon:memory` job, after
+that job's garbage collection); the fit worker process calls it after each fit. Where the C
+library is not glibc, nothing (the job still collects).
 """
 
 from __future__ import annotations
