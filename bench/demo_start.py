@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -35,27 +36,27 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000.0
 
 
-def config_for(start: str, tmp: Path) -> Path:
+def config_for(start: str, tmp: Path, rules: tuple[str, ...] = (), **settings) -> Path:
+    """alertd.yaml as shipped, with the shop started at `start`, no HTTP server, only the
+    shop's rules (or the `rules` named), its routes and inhibit rules as they are, and any
+    top-level `settings` (retention, ...) replaced."""
     doc = yaml.safe_load((ROOT / "alertd.yaml").read_text())
-    doc.update(store=str(tmp / "demo.db"), plugin_dirs=[str(ROOT / "plugins")])
+    doc.update(store=str(tmp / "demo.db"), plugin_dirs=[str(ROOT / "plugins")], **settings)
     doc.pop("http", None)
     doc["sources"] = {"shop": {**doc["sources"]["shop"], "start": start}}
-    doc["rules"] = [r for r in doc["rules"] if r["source"] == "shop"]
+    doc["rules"] = [r for r in doc["rules"] if (r["name"] in rules if rules else r["source"] == "shop")]
     path = tmp / "alertd.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
 
-async def one_start(start: str, minutes: int) -> tuple[list, list, list]:
-    """(orders pages as (region, shop minute, value), the false ones, orders notices as
-    (kind, shop minute))."""
-    with tempfile.TemporaryDirectory(prefix="demo-start-") as tmp:
-        return await _run(start, minutes, Path(tmp))
-
-
-async def _run(start: str, minutes: int, tmp: Path) -> tuple[list, list, list]:
+@asynccontextmanager
+async def demo_daemon(config_path: Path, tmp: Path, minutes: int):
+    """The daemon on `config_path` after its back-fill and `minutes` of shop time, polled as
+    the demo polls (one poll every 2 s: one 2-minute slot), fits inline, on a fake clock;
+    yields (daemon, config, shop time when the polls began) and closes it afterwards."""
     registry = load_registry([ROOT / "plugins"], entrypoints=False)
-    config = load_config(config_for(start, tmp), registry, environ={})
+    config = load_config(config_path, registry, environ={})
     clock = FakeClock(T0)
     daemon = Daemon(config, registry, store_path=tmp / "demo.db", clock=clock)
     await daemon.open()
@@ -64,27 +65,35 @@ async def _run(start: str, minutes: int, tmp: Path) -> tuple[list, list, list]:
     try:
         await daemon.backfill()
         daemon.trainer.poll()
-        shop = daemon.sources["shop"]
-        sim0 = shop.sim_now()
+        sim0 = daemon.sources["shop"].sim_now()
         for _ in range(minutes // 2):
             clock.advance(2)
             await daemon.poll("shop")
             await daemon.pass_once()
-        pages = []
-        for inc in daemon.store.incidents.list(include_closed=True):
-            if inc.rule == "orders_anomaly" and inc.fired_at is not None:
-                region = inc.labels.get("region")
-                pages.append(Page(inc.rule, f'orders_per_minute{{region="{region}"}}', inc.fired_at, None,
-                                  inc.last_value))
-        rules = [(r.name, r.series) for r in config.rules if r.name == "orders_anomaly"]
-        judged = evaluate(rules, shop.labels(sim0 - 3600, shop.sim_now()), pages)
-        false = [(f.page.series, round((f.page.fired_at - sim0) / 60), f.page.value, f.nearest)
-                 for report in judged.rules for f in report.false_pages]
-        notices = [(row["kind"], round(row["created_at"] - T0)) for row in daemon.store.outbox.rows()
-                   if "orders_anomaly" in str(row["payload"])]
-        return [(p.series, round((p.fired_at - sim0) / 60), p.value) for p in pages], false, notices
+        yield daemon, config, sim0
     finally:
         await daemon.close()
+
+
+async def one_start(start: str, minutes: int) -> tuple[list, list, list]:
+    """(orders pages as (region, shop minute, value), the false ones, orders notices as
+    (kind, shop minute))."""
+    with tempfile.TemporaryDirectory(prefix="demo-start-") as tmp:
+        async with demo_daemon(config_for(start, Path(tmp)), Path(tmp), minutes) as (daemon, config, sim0):
+            shop = daemon.sources["shop"]
+            pages = []
+            for inc in daemon.store.incidents.list(include_closed=True):
+                if inc.rule == "orders_anomaly" and inc.fired_at is not None:
+                    region = inc.labels.get("region")
+                    pages.append(Page(inc.rule, f'orders_per_minute{{region="{region}"}}', inc.fired_at, None,
+                                      inc.last_value))
+            rules = [(r.name, r.series) for r in config.rules if r.name == "orders_anomaly"]
+            judged = evaluate(rules, shop.labels(sim0 - 3600, shop.sim_now()), pages)
+            false = [(f.page.series, round((f.page.fired_at - sim0) / 60), f.page.value, f.nearest)
+                     for report in judged.rules for f in report.false_pages]
+            notices = [(row["kind"], round(row["created_at"] - T0)) for row in daemon.store.outbox.rows()
+                       if "orders_anomaly" in str(row["payload"])]
+            return [(p.series, round((p.fired_at - sim0) / 60), p.value) for p in pages], false, notices
 
 
 def main() -> None:

@@ -15,54 +15,23 @@ clock, fits inline.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
-import yaml
-
-from alertd.clock import FakeClock
-from alertd.config.load import load_config
-from alertd.daemon.core import Daemon
-from alertd.engine.training import Trainer
-from alertd.plugins import load_registry
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def demo_config(tmp_path: Path, start: str) -> Path:
-    """alertd.yaml as shipped, with the shop started at `start`, no HTTP server, the two rules
-    at stake (its routes and inhibit rules as they are), and a retention of 6 h: the orders
-    rule reads 10,080 points at 2 s (5.6 h); the daemon's default 7 days would back-fill
-    50,000 slots, of which the fit reads the same last 10,080."""
-    doc = yaml.safe_load((ROOT / "alertd.yaml").read_text())
-    doc.update(store=str(tmp_path / "demo.db"), plugin_dirs=[str(ROOT / "plugins")], retention="6h")
-    doc.pop("http")
-    doc["sources"] = {"shop": {**doc["sources"]["shop"], "start": start}}
-    doc["rules"] = [r for r in doc["rules"] if r["name"] in ("payment_success_drop", "orders_anomaly")]
-    path = tmp_path / "alertd.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+sys.path.insert(0, str(ROOT / "bench"))
+from demo_start import config_for, demo_daemon  # noqa: E402
 
 
 async def first_shop_minutes(tmp_path: Path, start: str, minutes: int):
-    registry = load_registry([ROOT / "plugins"], entrypoints=False)
-    config = load_config(demo_config(tmp_path, start), registry, environ={})
-    clock = FakeClock(1_800_000_000.0)
-    daemon = Daemon(config, registry, store_path=tmp_path / "demo.db", clock=clock)
-    await daemon.open()
-    daemon.trainer = Trainer(daemon.engine, daemon.store, clock, daemon.log, inline=True)
-    daemon.trainer.start()
-    try:
-        await daemon.backfill()
-        daemon.trainer.poll()
-        for _ in range(minutes // 2):  # one poll every 2 s: one 2-minute slot of shop time
-            clock.advance(2)
-            await daemon.poll("shop")
-            await daemon.pass_once()
+    # the two rules at stake, and a retention of 6 h: the orders rule reads 10,080 points at
+    # 2 s (5.6 h); the daemon's default 7 days would back-fill 50,000 slots, of which the fit
+    # reads the same last 10,080
+    path = config_for(start, tmp_path, rules=("payment_success_drop", "orders_anomaly"), retention="6h")
+    async with demo_daemon(path, tmp_path, minutes) as (daemon, _, _):
         incidents = daemon.store.incidents.list(include_closed=True)
         notices = [(row["kind"], row["payload"]) for row in daemon.store.outbox.rows()]
         return incidents, notices
-    finally:
-        await daemon.close()
 
 
 def test_the_demo_pages_its_payment_outage_once_not_again_for_the_orders_it_costs(tmp_path):
