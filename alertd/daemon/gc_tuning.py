@@ -14,9 +14,9 @@ scikit-learn's `kneighbors`, which builds a joblib `Parallel` that refers to its
 backend (about 7 KB with its queues and locks), and each webhook connection leaves httpx's,
 httpcore's and h11's objects in a cycle. With the real-time soak's config (bench/soak_realtime.py)
 that was 21,800 objects and 5.6 MB (by `sys.getsizeof`) an hour, held until the collection
-and then left behind as a larger heap. `collect()` runs every 5
-minutes (the `daemon:memory` job, alertd/daemon/scheduler.py): frozen objects are not walked,
-so it costs a few milliseconds, and no cycle outlives the job's period.
+and then left behind as a larger heap. The `daemon:memory` job (alertd/daemon/scheduler.py)
+runs `gc.collect()` every 5 minutes: frozen objects are not walked, so it costs a few
+milliseconds, and no cycle outlives the job's period.
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def collect() -> int:
-    """Collect every generation but the frozen one; returns how many unreachable objects were
-    found. Holds the GIL while it walks the objects made since start-up (a few milliseconds)."""
-    return gc.collect()
 
 
 class FirstSliceGC:

@@ -11,6 +11,7 @@ never takes the daemon down.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
@@ -20,7 +21,7 @@ from ..base import SourceError
 from ..log import redact_text
 from ..model import forget_unused_series_keys
 from ..store.errors import explain, is_store_error
-from .gc_tuning import FirstSliceGC, collect
+from .gc_tuning import FirstSliceGC
 
 SETTLE_SECONDS = 0.025  # longest a tick waits between slices for the last one's notices to leave
 SETTLE_STEP = 0.0005
@@ -134,8 +135,8 @@ class Polling:
         asyncio's objects run on their own thread; it takes milliseconds (frozen start-up
         objects are not walked). The trim runs in a thread, which the call leaves the GIL to."""
         try:
-            self.metrics.garbage_collected.inc(collect())
-            released = await asyncio.to_thread(memory_trim.trim) if memory_trim.available() else None
+            self.metrics.garbage_collected.inc(gc.collect())
+            released = await asyncio.to_thread(memory_trim.trim)  # (None without glibc)
         except Exception as exc:  # never let it take the daemon down
             self.log.warning("memory_release_failed", error=f"{type(exc).__name__}: {exc}")
             return
