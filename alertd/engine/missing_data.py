@@ -9,7 +9,8 @@
   comes back.
 - A tracked series that is absent from `MISSING_POLLS` successful polls in a row is resolved
   ("series_missing", after `keep_firing_for`), as Prometheus resolves an alert whose series
-  is gone, whatever `no_data` says.
+  is gone, whatever `no_data` says; not for an `absent` rule, whose incidents are about that
+  very silence (alertd/engine/absence.py resolves them).
 
 Times are data time: the last data timestamp of the rule plus the daemon time since it.
 """
@@ -67,6 +68,8 @@ def data_is_back(rt, stage, ts: float) -> None:
 
 def resolve_missing(rt, stage, present: np.ndarray, ts: float) -> None:
     """Count polls a tracked series was absent from; resolve it after MISSING_POLLS."""
+    if rt.detector.checks_absence:  # (a missing series is what an absent rule reports)
+        return
     win = rt.windows
     n = len(win.keys)
     tracked = np.flatnonzero(win.active[:n])

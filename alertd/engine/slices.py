@@ -264,8 +264,7 @@ class PollTick:
         nodata.data_is_back(rt, e.alerting, rule.newest)
         present = np.concatenate(rule.present)
         rt.note_present(present)
-        if not rt.detector.checks_absence:  # (an absent rule's missing series is what it reports)
-            nodata.resolve_missing(rt, e.alerting, present, rule.newest)
+        nodata.resolve_missing(rt, e.alerting, present, rule.newest)
 
     def _layer(self, rule: _RuleTick, parts: list[tuple]):
         """Score one layer's slices: the first in the open transaction, each later one while
